@@ -1,0 +1,28 @@
+# The two commands a newcomer needs: `make demo` (runs the bridge locally on the embedded default)
+# and `make test` (the whole test suite). `make check` = lint + types + tests, what CI runs.
+PY ?= python3
+
+.PHONY: install demo test test-fast lint typecheck check bench
+
+install:
+	$(PY) -m pip install -q -e '.[dev]'
+
+demo: install
+	$(PY) -m peoplesync.demo
+
+test:
+	$(PY) -m pytest -q
+
+test-fast:
+	$(PY) -m pytest -q -m "not slow" tests/unit
+
+lint:
+	$(PY) -m ruff check layers functions tests bench
+
+typecheck:
+	$(PY) -m mypy
+
+check: lint test
+
+bench:
+	$(PY) bench/engine_throughput.py

@@ -1,0 +1,363 @@
+"""The configuration: which systems exist, which fields they carry, who is the source of each.
+
+Validated in two passes, both reporting every problem with its path (`fields.phone.work.winner`):
+1. shape, by pydantic (types, allowed values, unknown keys);
+2. meaning, by `_cross_check` (a source that does not map the field, a winner that is not a source, ...).
+Connector-specific settings are validated by the connector's own `Settings` model (see `connectors`).
+
+`compile_config` turns a valid `Config` into `Plan`, the plain, precomputed form the engine runs on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import normalize
+from .model import GROUP, PERSON
+
+Apply = Literal["always", "on_create", "if_empty"]
+
+
+class ConfigError(ValueError):
+    """Every problem found in a configuration, each as (path, reason)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{p}: {r}" for p, r in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SystemConfig(BaseModel):
+    """One connected system. Keys other than the common ones belong to the connector's own settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    connector: str
+    schedule: str | None = Field(None, description="EventBridge schedule expression, e.g. rate(5 minutes)")
+    writable: bool | None = Field(None, description="May the bridge write here? Default: per connector")
+    provision: bool = Field(False, description="Create accounts here for people who have none")
+    credentials: str | None = Field(None, description="secret:<name> in Secrets Manager (or a local file)")
+    reference: Literal["key", "dn"] | None = Field(
+        None, description="How accounts of this system refer to each other (manager, members)")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith("rate(") or v.startswith("cron(")) or (v and not v.endswith(")")):
+            raise ValueError("must be an EventBridge expression: rate(5 minutes) or cron(...)")
+        return v
+
+
+class FieldConfig(_Strict):
+    source: str | list[str] | None = Field(None, description="The system (or systems) whose value is definitive")
+    winner: str | None = Field(None, description="With several sources: the one that prevails in a conflict")
+    map: dict[str, str] = Field(description="system -> attribute carrying this field there")
+    apply: Apply = "always"
+    normalize: str | list[str] = Field(default_factory=list)
+    reference: Literal["person", "group"] | None = Field(
+        None, description="The value names another record (manager -> person)")
+    ref_by: dict[str, str] = Field(
+        default_factory=dict, description="system -> field whose value the reference holds (e.g. employee_id)")
+    multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
+
+    @property
+    def sources(self) -> list[str]:
+        if self.source is None:
+            return []
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    @property
+    def normalizers(self) -> list[str]:
+        return [self.normalize] if isinstance(self.normalize, str) else list(self.normalize)
+
+
+class Policies(_Strict):
+    unmatched: Literal["create", "report", "ignore"] = "create"
+    ambiguous: Literal["review", "ignore"] = "review"
+    removed: Literal["deactivate", "delete", "ignore"] = "deactivate"
+    max_changes_per_run: str | int | None = Field(
+        "10%", description="Accidental-change guard: a share ('10%') or a count of people; null disables")
+
+    @field_validator("max_changes_per_run")
+    @classmethod
+    def _share(cls, v: str | int | None) -> str | int | None:
+        if isinstance(v, str):
+            text = v.strip()
+            if not text.endswith("%"):
+                raise ValueError("a share must end with %, e.g. '10%'; a count is a plain number")
+            number = float(text[:-1])
+            if not 0 < number <= 100:
+                raise ValueError("a share must be above 0% and at most 100%")
+        elif isinstance(v, int) and v < 1:
+            raise ValueError("a count must be at least 1")
+        return v
+
+
+class Lifecycle(_Strict):
+    source: str | list[str] = Field(description="Systems whose disable/removal deactivates the person")
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+class GroupsConfig(_Strict):
+    source: str | list[str]
+    winner: str | None = None
+    match: list[str] = Field(default_factory=lambda: ["name"])
+    fields: dict[str, FieldConfig]
+
+
+class Defaults(_Strict):
+    phone_region: str = "US"
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)
+    systems: dict[str, SystemConfig]
+    fields: dict[str, FieldConfig]
+    match: list[str] = Field(default_factory=list, description="Ordered correlation rules (field names)")
+    lifecycle: Lifecycle | None = None
+    policies: Policies = Field(default_factory=Policies)
+    groups: GroupsConfig | None = None
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+def load_config(source: str | Path | dict[str, Any], *, check_connectors: bool = True) -> Config:
+    """Parse and check a configuration (a YAML path, YAML text, or a dict). Raises ConfigError."""
+    if isinstance(source, dict):
+        data = source
+    else:
+        text = Path(source).read_text() if isinstance(source, Path) or "\n" not in str(source) else str(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError([("(file)", f"not valid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([("(file)", "the configuration must be a mapping")])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([(_path(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+    problems = _cross_check(config)
+    if check_connectors:
+        problems += _check_connectors(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    # pydantic puts the union member / model name into loc; keep only what the user wrote
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper() and "[" in p)) or "(root)"
+
+
+def _check_connectors(config: Config) -> list[tuple[str, str]]:
+    from .connectors import settings_problems
+
+    problems: list[tuple[str, str]] = []
+    for name, system in config.systems.items():
+        problems += [(f"systems.{name}.{p}" if p else f"systems.{name}", r)
+                     for p, r in settings_problems(system.connector, system.settings)]
+    return problems
+
+
+def _cross_check(config: Config) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    systems = set(config.systems)
+    known = ", ".join(sorted(systems))
+
+    def check_fields(prefix: str, fields: dict[str, FieldConfig], default_sources: list[str],
+                     default_winner: str | None, kind: str) -> None:
+        written: dict[tuple[str, str], str] = {}
+        for name, f in fields.items():
+            at = f"{prefix}.{name}"
+            sources = f.sources or default_sources
+            if not sources:
+                problems.append((f"{at}.source", "required: name the system (or systems) whose value is definitive"))
+            for s in sources:
+                if s not in systems:
+                    problems.append((f"{at}.source", f"unknown system {s!r} (known: {known})"))
+                elif s not in f.map:
+                    problems.append((f"{at}.source", f"{s!r} is a source but {at}.map has no attribute for it"))
+            for s, attr in f.map.items():
+                if s not in systems:
+                    problems.append((f"{at}.map.{s}", f"unknown system {s!r} (known: {known})"))
+                    continue
+                other = written.get((s, attr.lower()))
+                if other is not None:
+                    problems.append((f"{at}.map.{s}",
+                                     f"attribute {attr!r} of {s!r} is already written by field {other!r}"))
+                written[(s, attr.lower())] = name
+            winner = f.winner or (default_winner if not f.sources else None)
+            if winner is not None and winner not in sources:
+                problems.append((f"{at}.winner", f"{winner!r} is not among the sources {sources}"))
+            if len(sources) > 1 and winner is None:
+                problems.append((f"{at}.winner", "required when a field has several sources"))
+            for i, spec in enumerate(f.normalizers):
+                try:
+                    normalize.build(spec, config.defaults.phone_region)
+                except ValueError as exc:
+                    problems.append((f"{at}.normalize" + (f".{i}" if isinstance(f.normalize, list) else ""),
+                                     str(exc)))
+            if f.ref_by and not f.reference:
+                problems.append((f"{at}.ref_by", "only meaningful with reference: person"))
+            if f.reference:
+                target_fields = config.fields if f.reference == PERSON else (config.groups.fields
+                                                                             if config.groups else {})
+                if f.reference == GROUP and config.groups is None:
+                    problems.append((f"{at}.reference", "names groups but there is no groups section"))
+                for s, by in f.ref_by.items():
+                    if s not in f.map:
+                        problems.append((f"{at}.ref_by.{s}", f"{s!r} does not map this field"))
+                    elif by not in target_fields:
+                        problems.append((f"{at}.ref_by.{s}",
+                                         f"unknown field {by!r}: a reference needs a field that identifies "
+                                         f"the {f.reference} it names"))
+                    elif target_fields[by].reference:
+                        problems.append((f"{at}.ref_by.{s}", f"field {by!r} is itself a reference"))
+                    elif s not in target_fields[by].map:
+                        problems.append((f"{at}.ref_by.{s}",
+                                         f"field {by!r} is not mapped for {s!r}, so its value cannot be resolved"))
+            elif f.multi is False and kind == GROUP and name == "members":
+                problems.append((f"{at}.multi", "members is a set of people: set multi: true"))
+
+    check_fields("fields", config.fields, [], None, PERSON)
+    for i, rule in enumerate(config.match):
+        if rule not in config.fields:
+            problems.append((f"match.{i}", f"unknown field {rule!r}: a match rule names a field"))
+        elif config.fields[rule].reference:
+            problems.append((f"match.{i}", f"field {rule!r} is a reference and cannot identify a person"))
+    if config.lifecycle is not None:
+        for s in config.lifecycle.sources:
+            if s not in systems:
+                problems.append(("lifecycle.source", f"unknown system {s!r} (known: {known})"))
+    if config.groups is not None:
+        g = config.groups
+        gsources = [g.source] if isinstance(g.source, str) else list(g.source)
+        for s in gsources:
+            if s not in systems:
+                problems.append(("groups.source", f"unknown system {s!r} (known: {known})"))
+        check_fields("groups.fields", g.fields, gsources, g.winner, GROUP)
+        for i, rule in enumerate(g.match):
+            if rule not in g.fields:
+                problems.append((f"groups.match.{i}", f"unknown group field {rule!r}"))
+    return problems
+
+
+# --- the compiled plan the engine runs on -----------------------------------------------------------------
+PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
+READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
+DN_CONNECTORS = {"ldap"}
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    name: str
+    kind: str
+    sources: tuple[str, ...]  # in priority order: winner first, then as listed
+    map: dict[str, str]
+    apply: str
+    norm: Any  # (value, multi) -> normalised
+    multi: bool
+    reference: str | None
+    ref_by: dict[str, str]
+    push: bool  # every source pushes (SCIM): targets are corrected only when a source syncs the record
+    fingerprint: str
+
+
+@dataclass(slots=True)
+class SystemPlan:
+    name: str
+    connector: str
+    writable: bool
+    provision: bool
+    reference: str  # "key" | "dn"
+    push: bool
+    fields: dict[str, list[FieldPlan]] = field(default_factory=dict)  # kind -> fields mapped here
+    attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
+
+
+@dataclass(slots=True)
+class Plan:
+    config: Config
+    systems: dict[str, SystemPlan]
+    fields: dict[str, dict[str, FieldPlan]]  # kind -> name -> field
+    match: dict[str, list[str]]  # kind -> ordered rules
+    lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
+    fingerprint: str
+
+
+def compile_config(config: Config) -> Plan:
+    region = config.defaults.phone_region
+    systems: dict[str, SystemPlan] = {}
+    for name, s in config.systems.items():
+        writable = s.writable if s.writable is not None else s.connector not in READ_ONLY_CONNECTORS
+        reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
+        systems[name] = SystemPlan(name, s.connector, writable, s.provision, reference,
+                                   s.connector in PUSH_CONNECTORS)
+
+    def plan_fields(kind: str, fields: dict[str, FieldConfig], default_sources: list[str],
+                    default_winner: str | None) -> dict[str, FieldPlan]:
+        out: dict[str, FieldPlan] = {}
+        for name, f in fields.items():
+            sources = f.sources or default_sources
+            winner = f.winner or (default_winner if not f.sources else None) or sources[0]
+            ordered = (winner, *[s for s in sources if s != winner])
+            fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
+            plan = FieldPlan(name, kind, ordered, dict(f.map), f.apply,
+                             normalize.chain(f.normalizers, region), f.multi, f.reference, dict(f.ref_by),
+                             all(systems[s].push for s in ordered), fp)
+            out[name] = plan
+            for s, attr in f.map.items():
+                systems[s].fields.setdefault(kind, []).append(plan)
+                systems[s].attr_to_field.setdefault(kind, {})[attr] = plan
+        return out
+
+    fields = {PERSON: plan_fields(PERSON, config.fields, [], None)}
+    match = {PERSON: list(config.match)}
+    if config.lifecycle is not None:
+        life = tuple(config.lifecycle.sources)
+    elif config.match:
+        life = fields[PERSON][config.match[0]].sources
+    else:
+        life = tuple(sorted({s for f in fields[PERSON].values() for s in f.sources}))
+    lifecycle = {PERSON: life}
+    if config.groups is not None:
+        g = config.groups
+        gsources = [g.source] if isinstance(g.source, str) else list(g.source)
+        fields[GROUP] = plan_fields(GROUP, g.fields, gsources, g.winner)
+        match[GROUP] = list(g.match)
+        lifecycle[GROUP] = tuple(gsources)
+    semantic = {
+        "fields": {k: {n: f.fingerprint for n, f in v.items()} for k, v in fields.items()},
+        "match": match, "lifecycle": lifecycle, "removed": config.policies.removed,
+        "systems": {n: [s.writable, s.provision, s.reference] for n, s in systems.items()},
+    }
+    return Plan(config, systems, fields, match, lifecycle, _digest(semantic))
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "peoplesync configuration"
+    return schema

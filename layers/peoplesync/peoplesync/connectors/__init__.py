@@ -1,0 +1,45 @@
+"""Connector registry. Each connector module exposes `Settings` (a pydantic model of its own keys in the
+system's configuration) and `build(name, system_config, attributes, secrets) -> Connector`.
+
+Modules are imported only when a system uses them, so a function pays only for its own connector's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+# connector name -> module. A connector listed here but not yet shipped reports so at validation time.
+REGISTRY: dict[str, str] = {
+    "memory": "peoplesync.connectors.memory",
+    "csv": "peoplesync.connectors.csv_file",
+    "ldap": "peoplesync.connectors.ldap",
+    "sql": "peoplesync.connectors.sql",
+    "workday_raas": "peoplesync.connectors.workday",
+    "genesys_cloud": "peoplesync.connectors.genesys",
+    "scim": "peoplesync.connectors.scim_inbound",
+    "scim_client": "peoplesync.connectors.scim_client",
+}
+
+
+def module(connector: str) -> Any:
+    if connector not in REGISTRY:
+        raise KeyError(f"unknown connector {connector!r} (known: {', '.join(sorted(REGISTRY))})")
+    return importlib.import_module(REGISTRY[connector])
+
+
+def settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """Validate a system's connector-specific keys; return (path-within-system, reason) pairs."""
+    try:
+        mod = module(connector)
+    except KeyError as exc:
+        return [("connector", str(exc.args[0]))]
+    except ImportError as exc:
+        return [("connector", f"connector {connector!r} is not available: {exc}")]
+    try:
+        mod.Settings.model_validate(settings)
+    except ValidationError as exc:
+        return [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+    return []

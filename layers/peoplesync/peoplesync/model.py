@@ -1,0 +1,215 @@
+"""Plain data the engine works on: observations in, record state and writes out.
+
+Deliberately no pydantic here: these objects sit in the hot loop (tens of thousands per second) and are
+serialised by the store adapters with `to_dict` / `from_dict`. Values are JSON-compatible: a scalar (str,
+int, float, bool), None for blank, or a tuple of scalars for a multi-valued attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = Any  # str | int | float | bool | None | tuple[...]; JSON-compatible once tuples become lists
+
+PERSON = "person"
+GROUP = "group"
+
+
+@dataclass(slots=True)
+class Observation:
+    """What one system just showed us about one account.
+
+    `attrs` holds the mapped attributes as read (raw, before normalisation). An attribute that is absent
+    from `attrs` was not observed (a partial event); a full read reports blanks as None.
+    `marker` is the system's own change marker (USN, version, sequence): comparable only within that
+    system, never across systems. An observation whose marker is not newer than the last one applied is
+    stale and changes nothing.
+    `ref` is how other accounts of this system refer to this one (an LDAP DN); None means the key.
+    """
+
+    system: str
+    key: str
+    attrs: dict[str, Value]
+    active: bool = True
+    removed: bool = False
+    marker: int | float | str | None = None
+    ref: str | None = None
+    kind: str = PERSON
+
+
+@dataclass(slots=True)
+class Shadow:
+    """What the bridge last read from, or confirmed written to, one system for one record."""
+
+    key: str
+    ref: str | None = None
+    values: dict[str, Value] = field(default_factory=dict)  # attr -> normalised value
+    pending: dict[str, Value] = field(default_factory=dict)  # attr -> value written, not yet confirmed
+    seen_gen: dict[str, int] = field(default_factory=dict)  # field -> golden generation this side agreed to
+    marker: int | float | str | None = None
+    active: bool | None = None
+    removed: bool = False
+    pending_state: str | None = None  # "deactivate" | "activate" | "delete" awaiting delivery
+    digest: int | None = None  # hash of the last raw observation: a cheap "nothing changed" test
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "ref": self.ref,
+            "values": _jsonable(self.values),
+            "pending": _jsonable(self.pending),
+            "seen_gen": self.seen_gen,
+            "marker": self.marker,
+            "active": self.active,
+            "removed": self.removed,
+            "pending_state": self.pending_state,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Shadow:
+        return cls(
+            key=d["key"],
+            ref=d.get("ref"),
+            values=_tupled(d.get("values", {})),
+            pending=_tupled(d.get("pending", {})),
+            seen_gen=dict(d.get("seen_gen", {})),
+            marker=d.get("marker"),
+            active=d.get("active"),
+            removed=bool(d.get("removed", False)),
+            pending_state=d.get("pending_state"),
+            digest=d.get("digest"),
+        )
+
+
+@dataclass(slots=True)
+class RecordState:
+    """The bridge's record of one person (or group): golden values, links and shadows per system."""
+
+    id: str
+    kind: str = PERSON
+    golden: dict[str, Value] = field(default_factory=dict)  # field -> agreed normalised value
+    gen: dict[str, int] = field(default_factory=dict)  # field -> generation, +1 at each golden change
+    decided_by: dict[str, str] = field(default_factory=dict)  # field -> system whose value it is
+    shadows: dict[str, Shadow] = field(default_factory=dict)  # system -> shadow (one link per system)
+    active: bool = True
+    removed: bool = False
+    create_pending: list[str] = field(default_factory=list)  # systems where an account is being created
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # field -> [system, ref] not yet resolvable
+    fingerprint: str = ""  # config fingerprint this record was last evaluated under
+    version: int = 0  # optimistic-lock version, owned by the store
+
+    @property
+    def links(self) -> dict[str, str]:
+        return {system: s.key for system, s in self.shadows.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "golden": _jsonable(self.golden),
+            "gen": self.gen,
+            "decided_by": self.decided_by,
+            "shadows": {k: s.to_dict() for k, s in self.shadows.items()},
+            "active": self.active,
+            "removed": self.removed,
+            "create_pending": list(self.create_pending),
+            "waiting": self.waiting,
+            "fingerprint": self.fingerprint,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RecordState:
+        return cls(
+            id=d["id"],
+            kind=d.get("kind", PERSON),
+            golden=_tupled(d.get("golden", {})),
+            gen={k: int(v) for k, v in d.get("gen", {}).items()},
+            decided_by=dict(d.get("decided_by", {})),
+            shadows={k: Shadow.from_dict(v) for k, v in d.get("shadows", {}).items()},
+            active=bool(d.get("active", True)),
+            removed=bool(d.get("removed", False)),
+            create_pending=list(d.get("create_pending", [])),
+            waiting={k: list(v) for k, v in d.get("waiting", {}).items()},
+            fingerprint=d.get("fingerprint", ""),
+            version=int(d.get("version", 0)),
+        )
+
+
+# The operations a write can carry. "update" sets attributes; the others change the account's state.
+CREATE, UPDATE, DEACTIVATE, ACTIVATE, DELETE = "create", "update", "deactivate", "activate", "delete"
+
+
+@dataclass(slots=True)
+class Write:
+    """One change to make in one system. `attrs` maps the system's attribute names to values (None clears)."""
+
+    system: str
+    op: str
+    record_id: str
+    key: str | None
+    attrs: dict[str, Value] = field(default_factory=dict)
+    kind: str = PERSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "op": self.op,
+            "record_id": self.record_id,
+            "key": self.key,
+            "attrs": _jsonable(self.attrs),
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Write:
+        return cls(d["system"], d["op"], d["record_id"], d.get("key"), _tupled(d.get("attrs", {})),
+                   d.get("kind", PERSON))
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    """Why one field has the value it has. `rule` is a short code; `str()` is the one-line explanation."""
+
+    record_id: str
+    field: str
+    old: Value
+    new: Value
+    rule: str
+    system: str | None  # the system whose value decided (None when nothing decided)
+    conflict: bool = False
+    detail: str = ""
+
+    def __str__(self) -> str:
+        head = f"{self.field}: {_show(self.old)} -> {_show(self.new)}" if self.old != self.new \
+            else f"{self.field}: {_show(self.new)} kept"
+        return f"{head} ({self.detail or self.rule})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record_id": self.record_id, "field": self.field, "old": _jsonable_value(self.old),
+            "new": _jsonable_value(self.new), "rule": self.rule, "system": self.system,
+            "conflict": self.conflict, "detail": self.detail,
+        }
+
+
+def _show(v: Value) -> str:
+    if v is None:
+        return "(blank)"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return repr(v)
+
+
+def _jsonable_value(v: Value) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _jsonable(d: dict[str, Value]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _tupled(d: dict[str, Any]) -> dict[str, Value]:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}

@@ -1,0 +1,163 @@
+"""The ports: what the engine and the services need from the outside world, and nothing more.
+
+Adapters (DynamoDB, SQLite, SQS, Secrets Manager, LDAP, SQL, HTTP APIs) implement these. The engine itself
+only ever sees `RecordIndex`; the services (poll, reconcile, deliver) see the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .model import Observation, RecordState, Write
+
+
+# --- errors every adapter raises, so the services can decide: retry, re-decide or dead-letter -------------
+class PeoplesyncError(Exception):
+    """Base of every error peoplesync raises on purpose."""
+
+
+class TransientError(PeoplesyncError):
+    """The system is down, slow or rate-limiting: try again later. `retry_after` in seconds, if it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(PeoplesyncError):
+    """The request can never succeed as it is (rejected value, missing account): dead-letter it with why."""
+
+
+class VersionConflict(PeoplesyncError):
+    """The account changed under us (optimistic lock): re-read it and decide again, never overwrite."""
+
+
+class ReadFailed(PeoplesyncError):
+    """A read could not be completed; nothing may be concluded from it (SPEC 20)."""
+
+
+# --- connectors ------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class ReadResult:
+    """One poll's harvest. `complete` means every account in scope was listed, so an account we know that
+    is missing from it is gone; a delta read is never complete. `cursor` is saved only after the
+    observations are safely queued."""
+
+    observations: list[Observation]
+    cursor: str | None = None
+    complete: bool = False
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What a write left behind. For a create: the new account's key (and ref, e.g. its DN).
+    `values` may carry the attributes as the system now holds them (normalisation by the target)."""
+
+    key: str | None = None
+    ref: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """Template-method base for every connector.
+
+    The base owns what every connector shares: the attribute list (only mapped attributes are read or
+    written), choosing full vs delta reads, and refusing writes to a read-only system. Subclasses implement
+    `_read_full`, optionally `_read_delta`, and `_apply`.
+    """
+
+    #: how other accounts refer to an account of this system by default ("key" or "dn")
+    default_reference = "key"
+
+    def __init__(self, name: str, settings: Any, attributes: Iterable[str], *, writable: bool = True,
+                 secrets: SecretsPort | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.attributes = sorted(set(attributes))
+        self.writable = writable
+        self.secrets = secrets
+
+    def read(self, cursor: str | None = None, *, full: bool = False) -> ReadResult:
+        """Read changes since `cursor` (a delta), or everything when `full` or there is no cursor."""
+        if full or cursor is None:
+            return self._read_full()
+        return self._read_delta(cursor)
+
+    def write(self, change: Write) -> WriteResult:
+        if not self.writable:
+            raise PermanentError(f"system {self.name!r} is read-only; refusing {change.op}")
+        unknown = set(change.attrs) - set(self.attributes)
+        if unknown:
+            raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
+        return self._apply(change)
+
+    def close(self) -> None:
+        """Release connections. Called once per poll / delivery batch."""
+
+    @abstractmethod
+    def _read_full(self) -> ReadResult: ...
+
+    def _read_delta(self, cursor: str) -> ReadResult:
+        return self._read_full()
+
+    @abstractmethod
+    def _apply(self, change: Write) -> WriteResult: ...
+
+
+# --- the engine's one port: lookups across records -------------------------------------------------------
+class RecordIndex(Protocol):
+    """Lookups the engine needs across records (correlation and references). Read-only."""
+
+    def by_link(self, kind: str, system: str, key: str) -> str | None: ...
+
+    def by_ref(self, kind: str, system: str, ref: str) -> str | None: ...
+
+    def by_value(self, kind: str, field: str, value: Any) -> set[str]: ...
+
+    def ref_of(self, record_id: str, system: str) -> str | None: ...
+
+    def value_of(self, record_id: str, field: str) -> Any: ...
+
+
+# --- state, queues, secrets, configuration (services only) -----------------------------------------------
+class StateStore(RecordIndex, Protocol):
+    """Records, their secondary index, cursors, review items and the audit trail.
+
+    `save` is conditional on `state.version` (the version it was loaded at); on success the stored version is
+    version + 1 and `state.version` is updated. A lost race raises `VersionConflict`.
+    """
+
+    def load(self, record_id: str) -> RecordState | None: ...
+
+    def save(self, state: RecordState) -> None: ...
+
+    def all_ids(self, kind: str) -> Iterator[str]: ...
+
+    def get_cursor(self, system: str) -> str | None: ...
+
+    def put_cursor(self, system: str, cursor: str | None) -> None: ...
+
+    def put_meta(self, name: str, value: Mapping[str, Any]) -> None: ...
+
+    def get_meta(self, name: str) -> dict[str, Any] | None: ...
+
+    def add_review(self, item_id: str, item: Mapping[str, Any]) -> None: ...
+
+    def reviews(self) -> list[dict[str, Any]]: ...
+
+    def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None: ...
+
+    def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class QueuePort(Protocol):
+    """A message queue with a dead-letter side (SQS in AWS, in-process locally)."""
+
+    def send(self, messages: list[dict[str, Any]]) -> None: ...
+
+
+class SecretsPort(Protocol):
+    def get(self, name: str) -> dict[str, Any]: ...
