@@ -97,6 +97,7 @@ class RecordState:
     removed: bool = False
     create_pending: list[str] = field(default_factory=list)  # systems where an account is being created
     waiting: dict[str, list[str]] = field(default_factory=dict)  # field -> [system, ref] not yet resolvable
+    keys: dict[str, list[Value]] = field(default_factory=dict)  # field -> values it can be found by (index)
     fingerprint: str = ""  # config fingerprint this record was last evaluated under
     version: int = 0  # optimistic-lock version, owned by the store
 
@@ -116,6 +117,7 @@ class RecordState:
             "removed": self.removed,
             "create_pending": list(self.create_pending),
             "waiting": self.waiting,
+            "keys": self.keys,
             "fingerprint": self.fingerprint,
             "version": self.version,
         }
@@ -133,6 +135,7 @@ class RecordState:
             removed=bool(d.get("removed", False)),
             create_pending=list(d.get("create_pending", [])),
             waiting={k: list(v) for k, v in d.get("waiting", {}).items()},
+            keys={k: list(v) for k, v in d.get("keys", {}).items()},
             fingerprint=d.get("fingerprint", ""),
             version=int(d.get("version", 0)),
         )

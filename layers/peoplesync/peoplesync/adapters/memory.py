@@ -1,0 +1,142 @@
+"""In-process state store: the reference implementation of `StateStore`, and the engine's fake in tests.
+
+The SQLite and DynamoDB stores must behave exactly like this one; `tests/contract` holds them to it.
+Records are kept as dicts (what `RecordState.to_dict` gives), so a loaded record never aliases a stored one.
+
+Index semantics, derived from each saved record and nothing else:
+- link: (kind, system, key) -> record, from `shadows[system].key`;
+- ref: (kind, system, ref.lower()) -> record, from `shadows[system].ref` (or the key when ref is None);
+- value: (kind, field, value) -> records, from `keys[field]` (values the engine says identify the record).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..model import RecordState
+from ..ports import VersionConflict
+
+
+def index_entries(state: RecordState) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]],
+                                                set[tuple[str, str, str]]]:
+    """The (links, refs, values) index entries a record contributes. Shared by every store."""
+    links = {(state.kind, system, s.key) for system, s in state.shadows.items()}
+    refs = {(state.kind, system, (s.ref or s.key).lower()) for system, s in state.shadows.items()}
+    values = {(state.kind, f, value_key(v)) for f, vs in state.keys.items() for v in vs}
+    return links, refs, values
+
+
+def value_key(value: Any) -> str:
+    """The string a value is indexed under: values are scalars, compared by their text."""
+    return str(value)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._links: dict[tuple[str, str, str], str] = {}
+        self._refs: dict[tuple[str, str, str], str] = {}
+        self._values: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._cursors: dict[str, str | None] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._reviews: dict[str, dict[str, Any]] = {}
+        self._decisions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    # --- records ----------------------------------------------------------------------------------------
+    def load(self, record_id: str) -> RecordState | None:
+        d = self._records.get(record_id)
+        return RecordState.from_dict(copy.deepcopy(d)) if d is not None else None
+
+    def save(self, state: RecordState) -> None:
+        with self._lock:
+            old = self._records.get(state.id)
+            stored_version = old["version"] if old is not None else 0
+            if stored_version != state.version:
+                raise VersionConflict(f"record {state.id} is at version {stored_version}, not {state.version}")
+            if old is not None:
+                self._unindex(RecordState.from_dict(old))
+            new = state.to_dict()
+            new["version"] = state.version + 1
+            for entry in index_entries(state)[0]:
+                holder = self._links.get(entry)
+                if holder is not None and holder != state.id:
+                    if old is not None:
+                        self._index(RecordState.from_dict(old))
+                    raise VersionConflict(f"account {entry[1]}:{entry[2]} is already linked to {holder}")
+            self._records[state.id] = copy.deepcopy(new)
+            self._index(state)
+            state.version += 1
+
+    def _index(self, state: RecordState) -> None:
+        links, refs, values = index_entries(state)
+        for e in links:
+            self._links[e] = state.id
+        for e in refs:
+            self._refs[e] = state.id
+        for e in values:
+            self._values[e].add(state.id)
+
+    def _unindex(self, state: RecordState) -> None:
+        links, refs, values = index_entries(state)
+        for e in links:
+            if self._links.get(e) == state.id:
+                del self._links[e]
+        for e in refs:
+            if self._refs.get(e) == state.id:
+                del self._refs[e]
+        for e in values:
+            self._values[e].discard(state.id)
+
+    def all_ids(self, kind: str) -> Iterator[str]:
+        return iter(sorted(rid for rid, d in self._records.items() if d.get("kind") == kind))
+
+    # --- RecordIndex --------------------------------------------------------------------------------------
+    def by_link(self, kind: str, system: str, key: str) -> str | None:
+        return self._links.get((kind, system, key))
+
+    def by_ref(self, kind: str, system: str, ref: str) -> str | None:
+        return self._refs.get((kind, system, ref.lower()))
+
+    def by_value(self, kind: str, field: str, value: Any) -> set[str]:
+        return set(self._values.get((kind, field, value_key(value)), ()))
+
+    def ref_of(self, record_id: str, system: str) -> str | None:
+        d = self._records.get(record_id)
+        shadow = d["shadows"].get(system) if d else None
+        return (shadow.get("ref") or shadow["key"]) if shadow else None
+
+    def value_of(self, record_id: str, field: str) -> Any:
+        d = self._records.get(record_id)
+        value = d["golden"].get(field) if d else None
+        return tuple(value) if isinstance(value, list) else value
+
+    # --- cursors, meta, reviews, decisions ----------------------------------------------------------------
+    def get_cursor(self, system: str) -> str | None:
+        return self._cursors.get(system)
+
+    def put_cursor(self, system: str, cursor: str | None) -> None:
+        self._cursors[system] = cursor
+
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        value = self._meta.get(name)
+        return copy.deepcopy(value) if value is not None else None
+
+    def put_meta(self, name: str, value: Mapping[str, Any]) -> None:
+        self._meta[name] = copy.deepcopy(dict(value))
+
+    def add_review(self, item_id: str, item: Mapping[str, Any]) -> None:
+        self._reviews[item_id] = copy.deepcopy(dict(item))
+
+    def reviews(self) -> list[dict[str, Any]]:
+        return [dict(v, id=k) for k, v in sorted(self._reviews.items())]
+
+    def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
+        self._decisions[record_id].extend(dict(d, at=at) for d in decisions)
+
+    def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
+        return [d for d in self._decisions.get(record_id, []) if field is None or d["field"] == field]
