@@ -57,7 +57,7 @@ class SystemConfig(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("rate(") or v.startswith("cron(")) or (v and not v.endswith(")")):
+        if v is not None and not (v.startswith(("rate(", "cron(")) and v.endswith(")")):
             raise ValueError("must be an EventBridge expression: rate(5 minutes) or cron(...)")
         return v
 

@@ -1,0 +1,91 @@
+"""An in-process system: accounts in a dict. The writable two-way system of the tests and the demo.
+
+Every account carries a version that rises at each change, reported as the observation's marker, as a real
+directory's change counter would be. `fail_reads` / `fail_writes` make it behave like a system that is down.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..model import CREATE, DELETE, Observation, Write
+from ..ports import Connector, PermanentError, ReadFailed, ReadResult, TransientError, WriteResult
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Initial accounts: key -> attrs")
+
+
+class MemoryConnector(Connector):
+    def __init__(self, name: str, attributes: list[str] | None = None, *, writable: bool = True,
+                 accounts: dict[str, dict[str, Any]] | None = None) -> None:
+        super().__init__(name, None, attributes or [], writable=writable)
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self.fail_reads: Exception | None = None
+        self.fail_writes: Exception | None = None
+        self.writes: list[Write] = []  # every write applied, in order
+        for key, attrs in (accounts or {}).items():
+            self.put(key, **attrs)
+
+    # --- what a person at that system's console would do ---------------------------------------------------
+    def put(self, key: str, *, active: bool = True, ref: str | None = None, **attrs: Any) -> None:
+        self.accounts[key] = {"attrs": dict(attrs), "active": active, "ref": ref, "version": next(self._seq)}
+
+    def set(self, key: str, **attrs: Any) -> None:
+        account = self.accounts[key]
+        account["attrs"].update(attrs)
+        account["version"] = next(self._seq)
+
+    def disable(self, key: str, active: bool = False) -> None:
+        self.accounts[key]["active"] = active
+        self.accounts[key]["version"] = next(self._seq)
+
+    def remove(self, key: str) -> None:
+        del self.accounts[key]
+
+    def get(self, key: str, attr: str) -> Any:
+        return self.accounts[key]["attrs"].get(attr)
+
+    # --- the connector ------------------------------------------------------------------------------------
+    def observation(self, key: str) -> Observation:
+        a = self.accounts[key]
+        attrs = {attr: a["attrs"].get(attr) for attr in self.attributes}
+        return Observation(self.name, key, attrs, active=a["active"], marker=a["version"], ref=a["ref"])
+
+    def _read_full(self) -> ReadResult:
+        if self.fail_reads is not None:
+            raise ReadFailed(f"{self.name}: {self.fail_reads}")
+        return ReadResult([self.observation(k) for k in sorted(self.accounts)], complete=True)
+
+    def _apply(self, change: Write) -> WriteResult:
+        if self.fail_writes is not None:
+            raise self.fail_writes
+        self.writes.append(change)
+        if change.op == CREATE:
+            key = f"{self.name}-{next(self._ids)}"
+            self.put(key, **change.attrs)
+            return WriteResult(key=key)
+        if change.key not in self.accounts:
+            raise PermanentError(f"{self.name}: no account {change.key}")
+        if change.op == DELETE:
+            self.remove(change.key)
+        elif change.op in ("deactivate", "activate"):
+            self.disable(change.key, change.op == "activate")
+        else:
+            self.set(change.key, **change.attrs)
+        return WriteResult(key=change.key)
+
+
+def build(name: str, system: Any, attributes: list[str], secrets: Any = None) -> MemoryConnector:
+    settings = Settings.model_validate(system.settings)
+    writable = system.writable if system.writable is not None else True
+    return MemoryConnector(name, attributes, writable=writable, accounts=settings.accounts)
+
+
+__all__ = ["MemoryConnector", "Settings", "TransientError", "build"]

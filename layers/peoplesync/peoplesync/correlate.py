@@ -1,0 +1,62 @@
+"""Correlation: which record does an account we have never linked belong to?
+
+Ordered match rules, each a field: the first rule whose value finds exactly one record links the account. A
+rule that finds several records makes the account ambiguous: it is held for a human, never guessed. A rule
+that finds nothing passes to the next. Values are compared after the field's normalisation, and a record is
+found by any value it is known by (its golden value, and what each linked system holds), so two accounts that
+exist before the first sync are linked to one person even when neither system is the field's source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .config import Plan
+from .model import Observation
+from .ports import RecordIndex
+
+LINKED, MATCHED, AMBIGUOUS, UNMATCHED = "linked", "matched", "ambiguous", "unmatched"
+
+
+@dataclass(slots=True, frozen=True)
+class Match:
+    outcome: str  # linked | matched | ambiguous | unmatched
+    record_id: str | None = None
+    candidates: tuple[str, ...] = field(default_factory=tuple)
+    rule: str | None = None
+    reason: str = ""
+
+
+def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
+    rid = index.by_link(obs.kind, obs.system, obs.key)
+    if rid is not None:
+        return Match(LINKED, rid)
+    fields = plan.fields.get(obs.kind, {})
+    for rule in plan.match.get(obs.kind, []):
+        f = fields[rule]
+        attr = f.map.get(obs.system)
+        if attr is None or attr not in obs.attrs:
+            continue
+        value = f.norm(obs.attrs[attr], f.multi)
+        if value is None or value == ():
+            continue
+        found = index.by_value(obs.kind, rule, value)
+        if len(found) > 1:
+            return Match(AMBIGUOUS, None, tuple(sorted(found)), rule,
+                         f"{rule}={value!r} matches {len(found)} records")
+        if len(found) == 1:
+            rid = next(iter(found))
+            held = index.ref_of(rid, obs.system)
+            if held is not None:
+                return Match(AMBIGUOUS, None, (rid,), rule,
+                             f"{rule}={value!r} matches {rid}, which is already linked to another "
+                             f"{obs.system} account")
+            return Match(MATCHED, rid, (rid,), rule, f"{rule}={value!r}")
+    return Match(UNMATCHED, reason="no match rule found a record")
+
+
+def new_record_id(kind: str, system: str, key: str) -> str:
+    """Deterministic: the same first account always yields the same id, so a redelivered create is a no-op."""
+    digest = hashlib.sha256(f"{kind}|{system}|{key}".encode()).hexdigest()[:20]
+    return f"{kind[0]}-{digest}"

@@ -1,0 +1,149 @@
+"""The reconcile and deliver services: the engine wired to a state store. No AWS here.
+
+The reconcile Lambda, the local run and the tests all go through these two classes, so each behaves the same
+everywhere. Saves are conditional on the record's version; a lost race reloads the record and decides again
+(the engine is deterministic, so deciding twice is safe).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Plan
+from ..correlate import AMBIGUOUS, UNMATCHED, correlate, new_record_id
+from ..engine import Engine, Outcome
+from ..model import Decision, Observation, RecordState, Write
+from ..ports import Connector, StateStore, VersionConflict, WriteResult
+
+MAX_RACES = 8
+
+CREATED, LINKED, MATCHED, UPDATED, UNCHANGED, STALE, HELD, IGNORED = (
+    "created", "linked", "matched", "updated", "unchanged", "stale", "held", "ignored")
+
+
+@dataclass(slots=True)
+class Result:
+    status: str
+    record_id: str | None = None
+    writes: set[str] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    wake: set[str] = field(default_factory=set)
+    reason: str = ""
+
+    @property
+    def conflicts(self) -> int:
+        return sum(1 for d in self.decisions if d.conflict)
+
+
+class Reconciler:
+    def __init__(self, plan: Plan, store: StateStore, *, clock: Callable[[], float] = time.time,
+                 engine: Engine | None = None) -> None:
+        self.plan = plan
+        self.engine = engine or Engine(plan)
+        self.store = store
+        self.clock = clock
+
+    # --- observations -------------------------------------------------------------------------------------
+    def observation(self, obs: Observation) -> Result:
+        for _ in range(MAX_RACES):
+            try:
+                return self._observation(obs)
+            except VersionConflict:
+                continue
+        raise VersionConflict(f"record for {obs.system}:{obs.key} kept changing under us")
+
+    def _observation(self, obs: Observation) -> Result:
+        policies = self.plan.config.policies
+        match = correlate(self.plan, obs, self.store)
+        if match.outcome == AMBIGUOUS:
+            if policies.ambiguous == "review":
+                self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
+                    "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": match.reason,
+                    "candidates": list(match.candidates), "rule": match.rule, "at": self.clock()})
+            return Result(HELD, None, reason=match.reason)
+        if match.outcome == UNMATCHED:
+            if not obs.active or obs.removed:
+                return Result(IGNORED, reason="an unlinked account that is disabled or gone creates nobody")
+            if policies.unmatched != "create":
+                if policies.unmatched == "report":
+                    self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
+                        "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": "unmatched",
+                        "candidates": [], "rule": None, "at": self.clock()})
+                    return Result(HELD, None, reason="unmatched (policy: report)")
+                return Result(IGNORED, reason="unmatched (policy: ignore)")
+            rid = new_record_id(obs.kind, obs.system, obs.key)
+            state = self.store.load(rid) or RecordState(id=rid, kind=obs.kind, fingerprint=self.plan.fingerprint)
+            status = CREATED
+        else:
+            rid = match.record_id  # type: ignore[assignment]
+            loaded = self.store.load(rid)
+            if loaded is None:  # the index pointed at a record that is gone: start it again
+                loaded = RecordState(id=rid, kind=obs.kind)
+            state = loaded
+            status = LINKED if match.outcome != "linked" else UPDATED
+            status = MATCHED if match.outcome == "matched" else status
+        out = self.engine.observe(state, obs, self.store)
+        if out.stale:
+            return Result(STALE, rid)
+        self._save(out)
+        if not out.changed and status == UPDATED:
+            status = UNCHANGED
+        return Result(status, rid, out.writes, out.decisions, out.wake)
+
+    def reevaluate(self, record_id: str) -> Result:
+        for _ in range(MAX_RACES):
+            state = self.store.load(record_id)
+            if state is None:
+                return Result(IGNORED, record_id, reason="no such record")
+            out = self.engine.reevaluate(state, self.store)
+            try:
+                self._save(out)
+            except VersionConflict:
+                continue
+            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions, out.wake)
+        raise VersionConflict(f"record {record_id} kept changing under us")
+
+    def _save(self, out: Outcome) -> None:
+        if out.changed:
+            self.store.save(out.state)
+        if out.decisions:
+            self.store.record_decisions(out.state.id, [d.to_dict() for d in out.decisions], self.clock())
+
+    # --- delivery -------------------------------------------------------------------------------------------
+    def pending(self, record_id: str, system: str) -> list[Write]:
+        state = self.store.load(record_id)
+        return self.engine.writes_for(state, system, self.store) if state else []
+
+    def deliver(self, record_id: str, system: str, connector: Connector) -> tuple[list[Write], set[str]]:
+        """Send what is owed to `system` for one record, and record each success. Errors propagate (the
+        caller retries or dead-letters); what was written before the error stays recorded.
+        Returns the writes made and the records to wake (they waited for an account created here)."""
+        done: list[Write] = []
+        wake: set[str] = set()
+        for write in self.pending(record_id, system):
+            result = connector.write(write)
+            wake |= self.confirm(record_id, write, result)
+            done.append(write)
+        return done, wake
+
+    def confirm(self, record_id: str, write: Write, result: WriteResult | None) -> set[str]:
+        for _ in range(MAX_RACES):
+            state = self.store.load(record_id)
+            if state is None:
+                return set()
+            out = self.engine.confirm(state, write, result, self.store)
+            try:
+                self._save(out)
+            except VersionConflict:
+                continue
+            return out.wake
+        raise VersionConflict(f"record {record_id} kept changing under us")
+
+    def explain(self, record_id: str, field_name: str | None = None) -> dict[str, Any]:
+        state = self.store.load(record_id)
+        if state is None:
+            raise KeyError(record_id)
+        return {"state": state, "decisions": self.store.decisions(record_id, field_name)}
