@@ -41,17 +41,14 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         value = f.norm(obs.attrs[attr], f.multi)
         if value is None or value == ():
             continue
-        found = index.by_value(obs.kind, rule, value)
+        # a record already linked to another account of this system is someone else: one person has one
+        # account per system
+        found = {rid for rid in index.by_value(obs.kind, rule, value) if index.ref_of(rid, obs.system) is None}
         if len(found) > 1:
             return Match(AMBIGUOUS, None, tuple(sorted(found)), rule,
                          f"{rule}={value!r} matches {len(found)} records")
         if len(found) == 1:
             rid = next(iter(found))
-            held = index.ref_of(rid, obs.system)
-            if held is not None:
-                return Match(AMBIGUOUS, None, (rid,), rule,
-                             f"{rule}={value!r} matches {rid}, which is already linked to another "
-                             f"{obs.system} account")
             return Match(MATCHED, rid, (rid,), rule, f"{rule}={value!r}")
     return Match(UNMATCHED, reason="no match rule found a record")
 

@@ -124,9 +124,10 @@ class Engine:
                 state.create_pending.remove(system)
             out.changed = True
         else:
-            if obs.marker is not None and shadow.marker is not None and _not_newer(obs.marker, shadow.marker):
-                out.stale = True
-                return out
+            if obs.marker is not None and shadow.marker is not None and _not_newer(obs.marker, shadow.marker) \
+                    and (obs.marker != shadow.marker or shadow.digest == digest):
+                out.stale = True  # older, or the same event again (same marker, different content: a
+                return out        # re-read under a new mapping, which is news)
             if shadow.digest == digest and state.fingerprint == self.plan.fingerprint and not sp.push:
                 return out  # nothing changed there since we last looked: no decision, no save
             if obs.ref is not None and obs.ref != shadow.ref:
@@ -233,6 +234,7 @@ class Engine:
             self._enforce(state, f, system, index, out, reason="conflict", record=False)
             return
         self._set_golden(state, f, golden_value, system)
+        shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
         if concurrent:
             detail = f"{system} and {decider} both changed it; {system} prevails (winner)"
         elif len(f.sources) > 1:

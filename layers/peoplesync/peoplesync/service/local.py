@@ -121,7 +121,7 @@ class LocalBridge:
         report.full = full = full or remapped
         owed: set[tuple[str, str]] = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
         touched: set[str] = set()
-        for system, connector in self.connectors.items():
+        for system, connector in self._read_order():
             for obs in self._read(system, connector, full, report):
                 result = self.reconciler.observation(obs)
                 self._tally(result, report, owed, touched)
@@ -146,6 +146,31 @@ class LocalBridge:
         self._deliver(owed, report, progress)
         if remapped and not report.read_failures:
             self.store.put_meta("fingerprint", {"value": self.plan.fingerprint})
+        return report
+
+    def _read_order(self) -> list[tuple[str, Connector]]:
+        """Lifecycle sources first: people come from the system that says who exists, and the accounts of
+        the other systems are then correlated to them rather than creating people of their own."""
+        first = [s for kind in self.plan.lifecycle.values() for s in kind]
+        return sorted(self.connectors.items(), key=lambda item: (item[0] not in first, first.index(item[0])
+                                                                 if item[0] in first else 0))
+
+    def receive(self, obs: Observation) -> Result:
+        """An event pushed to us (a webhook, a change notification): reconcile it now; its writes are owed
+        and go out with the next delivery (`deliver_owed` or the next `sync`)."""
+        result = self.reconciler.observation(obs)
+        owed = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
+        before = set(owed)
+        self._tally(result, RunReport(), owed, set())  # type: ignore[arg-type]
+        self._wake_all(owed, set(), RunReport())  # type: ignore[arg-type]
+        if owed != before:
+            self.store.put_meta("outbox", {"items": sorted(owed)})
+        return result
+
+    def deliver_owed(self) -> RunReport:
+        report = RunReport()
+        owed = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
+        self._deliver(owed, report, None)  # type: ignore[arg-type]
         return report
 
     def _read(self, system: str, connector: Connector, full: bool, report: RunReport) -> Iterable[Observation]:
