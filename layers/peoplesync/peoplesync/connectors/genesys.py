@@ -1,0 +1,317 @@
+"""Genesys Cloud users as a peoplesync system (`connector: genesys_cloud`).
+
+Reads list every user (active and inactive) with the expansions the mapped attributes need; an observation's
+key is the user id, its marker the user's `version`, `active` is state == "active". Writes PATCH only the
+mapped attributes that differ, with the version last seen; a version conflict re-reads the user and
+decides again (see `_update`). Attribute paths: `genesys_attrs`; HTTP, auth and caches: `genesys_api`;
+change events: `genesys_events`. Configuration and simplifications: docs/genesys.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from ipaddress import ip_address
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..adapters.token_bucket import BucketStore, TokenBucket, process_store
+from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
+from ..ports import (
+    Connector,
+    PermanentError,
+    ReadFailed,
+    ReadResult,
+    SecretsPort,
+    TransientError,
+    VersionConflict,
+    WriteResult,
+)
+from . import genesys_attrs as ga
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseModel):
+    """The `genesys_cloud` system keys (besides connector, schedule, credentials, writable, provision)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str | None = Field(None, description="AWS region (us-east-1) or org domain (mypurecloud.com)")
+    base_url: str | None = Field(None, description="API base URL instead of a region: the local stand-in")
+    login_url: str | None = Field(None, description="OAuth host; default: from region, or base_url")
+    page_size: int = Field(500, ge=1, le=500, description="Users per page when listing")
+    requests_per_minute: float = Field(300, gt=0, description="Budget shared by every caller of this client")
+    budget_store: Literal["process", "dynamodb"] = Field(
+        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas)")
+    budget_table: str | None = Field(None, description="DynamoDB table for budget_store: dynamodb")
+    division_id: str | None = Field(None, description="Division new users are created in; default: home")
+    locations_by: Literal["name", "id"] = Field("name", description="How the `locations` attribute names them")
+    max_retries: int = Field(5, ge=0, le=10, description="Retries of a 429 / 5xx before giving up")
+    max_retry_after: float = Field(120, gt=0, description="Longer Retry-After: give the write back to the queue")
+    timeout: float = Field(10, gt=0, description="Seconds per HTTP request")
+
+    @model_validator(mode="after")
+    def _where(self) -> Settings:
+        if (self.region is None) == (self.base_url is None):
+            raise ValueError("give exactly one of region (the real platform) or base_url (a stand-in)")
+        for url in (self.base_url, self.login_url):
+            if url is not None:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise ValueError(f"{url!r} is not an http(s) URL")
+                if parts.scheme == "http" and not _loopback(parts.hostname):
+                    raise ValueError(f"{url!r}: plain http is allowed only on loopback (a local stand-in)")
+        if self.budget_store == "dynamodb" and not self.budget_table:
+            raise ValueError("budget_store: dynamodb needs budget_table")
+        return self
+
+    def urls(self) -> tuple[str, str]:
+        if self.base_url is not None:
+            return self.base_url.rstrip("/"), (self.login_url or self.base_url).rstrip("/")
+        from .genesys_api import hosts_for
+
+        api, login = hosts_for(self.region or "")
+        return api, (self.login_url or login).rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class GenesysConnector(Connector):
+    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, client_id: str,
+                 client_secret: str, writable: bool = True, secrets: SecretsPort | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
+                 bucket_store: BucketStore | None = None) -> None:
+        super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
+        from .genesys_api import GenesysApi
+
+        try:
+            self.paths = ga.parse_all(self.attributes)
+        except ValueError as exc:
+            raise PermanentError(f"system {name!r}: {exc}") from None
+        self.expand = ga.expansions(self.paths.values())
+        api_url, login_url = settings.urls()
+        store = bucket_store or _budget_store(settings)
+        self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute, store=store,
+                                  clock=clock, **({"sleep": sleep} if sleep else {}))
+        self.api = GenesysApi(api_url, login_url, client_id, client_secret, bucket=self.bucket, clock=clock,
+                              sleep=sleep, timeout=settings.timeout, max_retries=settings.max_retries,
+                              max_retry_after=settings.max_retry_after)
+        self.client_id = client_id
+        self._division: str | None = settings.division_id
+
+    # --- reads -----------------------------------------------------------------------------------------
+    def _read_full(self) -> ReadResult:
+        try:
+            users, complete = self.api.list_users(self.expand, self.settings.page_size)
+            observations = [self.observe(u) for u in users if u.get("state") != "deleted"]
+        except (TransientError, PermanentError) as exc:
+            raise ReadFailed(f"{self.name}: {exc}") from exc
+        return ReadResult(observations, complete=complete)
+
+    def read_keys(self, keys: Iterable[str]) -> ReadResult:
+        """Re-read some users (a change event named them). A user that is gone is observed as removed."""
+        ids = sorted(set(keys))
+        try:
+            found = self.api.get_users(ids, self.expand)
+        except (TransientError, PermanentError) as exc:
+            raise ReadFailed(f"{self.name}: {exc}") from exc
+        out = []
+        for uid in ids:
+            user = found.get(uid)
+            if user is None or user.get("state") == "deleted":
+                out.append(Observation(self.name, uid, {}, active=False, removed=True,
+                                       marker=None if user is None else user.get("version")))
+            else:
+                out.append(self.observe(user))
+        return ReadResult(out, complete=False)
+
+    def observe(self, user: Mapping[str, Any]) -> Observation:
+        names = self._location_name if self.settings.locations_by == "name" else None
+        attrs = {a: ga.read(user, p, names) for a, p in self.paths.items()}
+        return Observation(self.name, str(user["id"]), attrs, active=user.get("state") == "active",
+                           marker=user.get("version"))
+
+    def _location_name(self, lid: str) -> str | None:
+        return self.api.locations().get(lid)
+
+    def _location_id(self, value: str) -> str:
+        if self.settings.locations_by == "id":
+            return value
+        index = self.api.locations()
+        if value in index:  # already an id
+            return value
+        matches = [lid for lid, name in index.items() if name.casefold() == value.casefold()]
+        if len(matches) != 1:
+            raise ValueError(f"location {value!r} " + ("is not defined in Genesys Cloud" if not matches
+                                                        else "names several locations"))
+        return matches[0]
+
+    # --- writes ----------------------------------------------------------------------------------------
+    def _apply(self, change: Write) -> WriteResult:
+        if change.op == CREATE:
+            return self._create(change)
+        if not change.key:
+            raise PermanentError(f"{self.name}: {change.op} needs the user id")
+        if change.op == UPDATE:
+            return self._update(change.key, {self.paths[a]: v for a, v in change.attrs.items()})
+        if change.op in (DEACTIVATE, ACTIVATE):
+            return self._set_state(change.key, "inactive" if change.op == DEACTIVATE else "active")
+        if change.op == DELETE:
+            response = self.api.delete_user(change.key)
+            if response.status_code not in (200, 204, 404):  # 404: already gone, which is what we wanted
+                raise PermanentError(f"{self.name}: delete {change.key}: {_err(response)}")
+            return WriteResult(change.key)
+        raise PermanentError(f"{self.name}: unknown operation {change.op!r}")
+
+    def _current(self, uid: str, needs: tuple[str, ...], fresh: bool = False) -> dict[str, Any]:
+        user = None if fresh else self.api.cache.get(uid, needs)
+        if user is None:
+            user = self.api.get_user(uid, tuple(sorted(set(needs) | set(self.expand))))
+        if user is None or user.get("state") == "deleted":
+            raise PermanentError(f"{self.name}: user {uid} does not exist (deleted?)")
+        return user
+
+    def _update(self, uid: str, changes: dict[ga.Path, Any], user: dict[str, Any] | None = None,
+                attempts: int = 4) -> WriteResult:
+        """PATCH the paths in `changes` with the version last seen (from the cache when there is one).
+
+        A stale version is refused by the API. Then the user is read again: if a path we are about to
+        overwrite changed meanwhile (to something other than what we want), the write is given back as a
+        `VersionConflict`, so the engine re-reads and decides with the new value, never overwriting it
+        blindly. Otherwise nothing we write was touched, and the PATCH is retried with the new version."""
+        needs = ga.expansions(changes)
+        fresh = user is not None
+        user = user or self._current(uid, needs)
+        for _ in range(attempts):
+            body = self._body(user, changes)
+            if not body:
+                if not fresh:  # the cache says "already so": make sure before writing nothing
+                    user, fresh = self._current(uid, needs, fresh=True), True
+                    continue
+                return WriteResult(uid, values=self._values(user, changes))
+            response = self.api.patch_user(uid, {**body, "version": user["version"]})
+            if response.status_code == 200:
+                return WriteResult(uid, values=self._values(response.json(), changes))
+            if _version_mismatch(response):
+                latest = self._current(uid, needs, fresh=True)
+                moved = [p.attr for p in ga.changed_underneath(user, latest, changes)
+                         if self._body(latest, {p: changes[p]})]
+                if moved:
+                    raise VersionConflict(f"{self.name}: user {uid} changed in Genesys Cloud while the bridge "
+                                          f"was writing it ({', '.join(moved)}): re-read and decide again")
+                user, fresh = latest, True
+                continue
+            if response.status_code == 404:
+                self.api.cache.drop(uid)
+                raise PermanentError(f"{self.name}: user {uid} does not exist (deleted?)")
+            raise PermanentError(f"{self.name}: update {uid}: {_err(response)}")
+        raise TransientError(f"{self.name}: user {uid} kept changing; the write will be retried")
+
+    def _body(self, user: Mapping[str, Any], changes: Mapping[ga.Path, Any]) -> dict[str, Any]:
+        try:
+            return ga.patch_body(user, changes, self._location_id)
+        except ValueError as exc:
+            raise PermanentError(f"{self.name}: {exc}") from None
+
+    def _values(self, user: Mapping[str, Any], changes: Mapping[ga.Path, Any]) -> dict[str, Any]:
+        names = self._location_name if self.settings.locations_by == "name" else None
+        return {p.attr: ga.read(user, p, names) for p in changes}
+
+    def _set_state(self, uid: str, state: str) -> WriteResult:
+        """A state change goes on a PATCH of its own: when `state` is present, nothing else changes."""
+        user = self._current(uid, ())
+        fresh = False
+        for _ in range(4):
+            if user.get("state") == state:
+                if not fresh:
+                    user, fresh = self._current(uid, (), fresh=True), True
+                    continue
+                return WriteResult(uid)
+            response = self.api.patch_user(uid, {"state": state, "version": user["version"]})
+            if response.status_code == 200:
+                return WriteResult(uid)
+            if _version_mismatch(response):
+                user, fresh = self._current(uid, (), fresh=True), True
+                continue
+            raise PermanentError(f"{self.name}: set {uid} {state}: {_err(response)}")
+        raise TransientError(f"{self.name}: user {uid} kept changing; the write will be retried")
+
+    def _create(self, change: Write) -> WriteResult:
+        """POST what a create accepts, then PATCH the rest (manager, employerInfo, locations can only be set
+        on an existing user). If that second step fails, the user exists and is returned anyway: the next
+        poll sees what is missing and the engine writes it, whereas failing would create a duplicate."""
+        changes = {self.paths[a]: v for a, v in change.attrs.items()}
+        first = {p: v for p, v in changes.items() if p.field in ga.CREATE_FIELDS}
+        body = self._body({}, first)
+        if not body.get("name") or not body.get("email"):
+            raise PermanentError(f"{self.name}: creating a user needs name and email (both mapped and set)")
+        if self._division is None:
+            self._division = self.api.home_division()
+        response = self.api.create_user({**body, "divisionId": self._division})
+        if response.status_code == 409:
+            raise PermanentError(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
+                                 f"deleted): {_err(response)}")
+        if response.status_code != 200:
+            raise PermanentError(f"{self.name}: create: {_err(response)}")
+        user = response.json()
+        uid = str(user["id"])
+        values = self._values(user, first)
+        rest = {p: v for p, v in changes.items() if p not in first}
+        if rest:
+            try:
+                values.update(self._update(uid, rest, user=user).values)
+            except (TransientError, PermanentError, VersionConflict) as exc:
+                log.warning("%s: user %s created, but setting %s failed: %s", self.name, uid,
+                            sorted(p.attr for p in rest), exc)
+        return WriteResult(uid, values=values)
+
+
+def _version_mismatch(response: Any) -> bool:
+    if response.status_code == 409:
+        return True
+    return response.status_code == 400 and "does not match the current version" in response.text
+
+
+def _err(response: Any) -> str:
+    from .rest import error_text
+
+    return error_text(response)
+
+
+def _budget_store(settings: Settings) -> BucketStore:
+    if settings.budget_store == "dynamodb":
+        import boto3
+
+        from ..adapters.token_bucket import DynamoBucketStore
+
+        return DynamoBucketStore(boto3.resource("dynamodb").Table(settings.budget_table))
+    return process_store()
+
+
+def build(name: str, system_config: Any, attributes: Iterable[str], secrets: SecretsPort | None) -> Connector:
+    raw = system_config.settings if hasattr(system_config, "settings") else {
+        k: v for k, v in dict(system_config).items()
+        if k not in ("connector", "schedule", "writable", "provision", "credentials", "reference")}
+    settings = Settings.model_validate(raw)
+    ref = getattr(system_config, "credentials", None) if hasattr(system_config, "settings") \
+        else dict(system_config).get("credentials")
+    if not ref or secrets is None:
+        raise PermanentError(f"system {name!r}: credentials (secret:<name> holding client_id and "
+                             f"client_secret) are required")
+    secret = secrets.get(str(ref).removeprefix("secret:"))
+    try:
+        client_id, client_secret = str(secret["client_id"]), str(secret["client_secret"])
+    except KeyError:
+        raise PermanentError(f"system {name!r}: secret {ref!r} must hold client_id and client_secret") from None
+    writable = getattr(system_config, "writable", None)
+    return GenesysConnector(name, settings, attributes, client_id=client_id, client_secret=client_secret,
+                            writable=True if writable is None else bool(writable), secrets=secrets)
