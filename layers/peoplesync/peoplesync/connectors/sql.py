@@ -487,18 +487,17 @@ class SqlConnector(Connector):
 
         out: list[WriteResult | PeoplesyncError] = []
         try:
-            with self.engine.connect() as conn:
-                table = self._reflect_table(conn) if self._table is None else self._table
-                with conn.begin():
-                    for change in changes:
-                        try:
-                            with conn.begin_nested():
-                                out.append(self._one(conn, table, change))
-                        except PeoplesyncError as exc:
-                            out.append(exc)
-                        except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
-                            out.append(PermanentError(f"system {self.name!r}: {change.op} {change.key!r} "
-                                                      f"rejected: {_reason(exc)}"))
+            with self.engine.connect() as conn, conn.begin():
+                table = self._reflect_table(conn)
+                for change in changes:
+                    try:
+                        with conn.begin_nested():
+                            out.append(self._one(conn, table, change))
+                    except PeoplesyncError as exc:
+                        out.append(exc)
+                    except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+                        out.append(PermanentError(f"system {self.name!r}: {change.op} {change.key!r} "
+                                                  f"rejected: {_reason(exc)}"))
         except PeoplesyncError:
             raise
         except sa.exc.SQLAlchemyError as exc:
