@@ -65,8 +65,11 @@ class Reconciler:
                     "candidates": list(match.candidates), "rule": match.rule, "at": self.clock()})
             return Result(HELD, None, reason=match.reason)
         if match.outcome == UNMATCHED:
-            if not obs.active or obs.removed:
+            lifecycle = obs.system in self.plan.lifecycle.get(obs.kind, ())
+            if obs.removed or (not obs.active and not lifecycle):
                 return Result(IGNORED, reason="an unlinked account that is disabled or gone creates nobody")
+            # a disabled account in the system that says who exists still makes an (inactive) person, so
+            # that the same person's accounts elsewhere are linked to it and deactivated
             if policies.unmatched != "create":
                 if policies.unmatched == "report":
                     self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {

@@ -1,0 +1,180 @@
+"""`peoplesync`: validate a configuration, run the bridge locally, see what it would do and why.
+
+    peoplesync validate CONFIG            every problem with its path; exit 1 if any
+    peoplesync schema                     JSON Schema of the configuration, for editors
+    peoplesync sync CONFIG [--full] [--approve]
+    peoplesync plan CONFIG                what a sync would change, person by person, writing nothing
+    peoplesync explain CONFIG PERSON [FIELD]
+    peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
+    peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
+
+Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, compile_config, json_schema, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="peoplesync", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check a configuration")
+    p.add_argument("config")
+    sub.add_parser("schema", help="print the configuration's JSON Schema")
+    for name, text in (("sync", "poll, reconcile and deliver once"), ("plan", "show what a sync would change")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config")
+        p.add_argument("--state", help="state database (default: .peoplesync/state.sqlite3 beside CONFIG)")
+        p.add_argument("--full", action="store_true", help="read everything, not only changes")
+        if name == "sync":
+            p.add_argument("--approve", action="store_true", help="apply a run held by max_changes_per_run")
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("explain", help="where a person's values came from and why")
+    p.add_argument("config")
+    p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
+    p.add_argument("field", nargs="?")
+    p.add_argument("--state")
+    p = sub.add_parser("dlq", help="dead-lettered deliveries")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("config")
+    p.add_argument("--state")
+    p = sub.add_parser("serve", help="run the SCIM webhook locally")
+    p.add_argument("config")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--state")
+    args = parser.parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except ConfigError as exc:
+        for path, reason in exc.problems:
+            print(f"{args.config}: {path}: {reason}", file=sys.stderr)
+        return 1
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.config))
+    plan = compile_config(config)
+    print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
+          f"match {config.match}, fingerprint {plan.fingerprint}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
+    from .service.local import LocalBridge
+
+    path = Path(args.config)
+    return LocalBridge(load_config(path), store=store or _store(args), base_dir=path.parent.resolve())
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from .adapters.sqlite_store import SqliteStore
+
+    state = Path(args.state) if args.state else Path(args.config).parent / ".peoplesync" / "state.sqlite3"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(str(state))
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from . import report as out
+
+    bridge = _bridge(args)
+    with out.progress(enabled=not args.quiet) as tick:
+        result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
+    out.summary(result)
+    return 2 if result.held_by_guard else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from . import report as out
+    from .adapters.memory import MemoryStore
+
+    scratch = MemoryStore()
+    real = _store(args)
+    copy_state(real, scratch, compile_config(load_config(Path(args.config))).systems)
+    bridge = _bridge(args, store=scratch)
+    result = bridge.sync(full=args.full, deliver=False)
+    owed = (scratch.get_meta("outbox") or {}).get("items", [])
+    out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed])
+    return 0
+
+
+def copy_state(src: Any, dst: Any, systems: Any) -> None:
+    """Copy records, cursors and meta, so a plan can run on a scratch copy and write nothing."""
+    for kind in ("person", "group"):
+        for rid in src.all_ids(kind):
+            state = src.load(rid)
+            state.version = 0
+            dst.save(state)
+    for name in ("fingerprint", "outbox"):
+        meta = src.get_meta(name)
+        if meta is not None:
+            dst.put_meta(name, meta)
+    for system in systems:
+        dst.put_cursor(system, src.get_cursor(system))
+
+
+def find_record(store: Any, plan: Any, person: str) -> str | None:
+    if store.load(person) is not None:
+        return person
+    system, _, key = person.partition(":")
+    if key and system in plan.systems:
+        rid = store.by_link("person", system, key)
+        if rid:
+            return str(rid)
+    for rule in plan.match.get("person", []):
+        f = plan.fields["person"][rule]
+        found = store.by_value("person", rule, f.norm(person, False))
+        if len(found) == 1:
+            return str(next(iter(found)))
+    return None
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from . import report as out
+
+    bridge = _bridge(args)
+    rid = find_record(bridge.store, bridge.plan, args.person)
+    if rid is None:
+        print(f"no person found for {args.person!r}", file=sys.stderr)
+        return 1
+    info = bridge.reconciler.explain(rid, args.field)
+    out.explain(bridge.plan, info["state"], info["decisions"], args.field)
+    return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    bridge = _bridge(args)
+    if args.action == "list":
+        letters = bridge.dead_letters()
+        for letter in letters:
+            print(f"{letter['record_id']}  {letter['system']}  {letter['reason']}")
+        print(f"{len(letters)} dead-lettered deliveries")
+        return 0
+    report = bridge.replay()
+    print(f"replayed: {report.total_writes} writes delivered, {report.dead_letters} dead-lettered again")
+    return 1 if report.dead_letters else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .scim.local import serve_config
+
+    return serve_config(_bridge(args), port=args.port)
+
+
+COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
+            "dlq": _dlq, "serve": _serve}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""CSV files: an HR export dropped on a share or in S3, or a file a downstream system imports.
+
+Reads a local path or `s3://bucket/key`. The delta is by content hash per row: the cursor remembers a short
+hash of every row, so a poll reports only rows that changed, appeared or disappeared (the file itself is read
+whole; it is the reconcile work that follows the number of changes). Writable when `writable: true`: rows are
+updated in place (only the mapped columns), created rows are appended, and the file is replaced atomically.
+An empty file is a failed read, never "everyone left" (SPEC 20).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
+from ..ports import Connector, PermanentError, ReadFailed, ReadResult, TransientError, WriteResult
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="Local path (relative to the configuration file) or s3://bucket/key")
+    key: str = Field(description="Column holding each row's stable key")
+    delimiter: str = ","
+    encoding: str = "utf-8-sig"
+    active_column: str | None = Field(None, description="Column telling whether the row is active")
+    inactive_values: list[str] = Field(default_factory=lambda: ["inactive", "terminated", "false", "0", "no"])
+
+
+class CsvConnector(Connector):
+    def __init__(self, name: str, settings: Settings, attributes: list[str], *, writable: bool = False) -> None:
+        super().__init__(name, settings, attributes, writable=writable)
+        self.s: Settings = settings
+
+    # --- file access --------------------------------------------------------------------------------------
+    def _load(self) -> tuple[list[str], list[dict[str, str]]]:
+        try:
+            text = _read_text(self.s.path, self.s.encoding)
+        except FileNotFoundError as exc:
+            raise ReadFailed(f"{self.name}: {self.s.path} not found") from exc
+        except OSError as exc:
+            raise TransientError(f"{self.name}: cannot read {self.s.path}: {exc}") from exc
+        reader = csv.DictReader(io.StringIO(text), delimiter=self.s.delimiter)
+        rows = list(reader)
+        columns = list(reader.fieldnames or [])
+        if self.s.key not in columns:
+            raise ReadFailed(f"{self.name}: key column {self.s.key!r} is not in {self.s.path} ({columns})")
+        return columns, rows
+
+    def _save(self, columns: list[str], rows: list[dict[str, str]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, delimiter=self.s.delimiter, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _write_text(self.s.path, buffer.getvalue(), self.s.encoding)
+
+    # --- reads ---------------------------------------------------------------------------------------------
+    def _observation(self, row: dict[str, str]) -> Observation:
+        attrs = {a: (row.get(a) or None) for a in self.attributes}
+        active = True
+        if self.s.active_column:
+            active = (row.get(self.s.active_column) or "").strip().lower() not in self.s.inactive_values
+        return Observation(self.name, row[self.s.key], attrs, active=active)
+
+    def _rows(self) -> list[dict[str, str]]:
+        _, rows = self._load()
+        if not rows:
+            raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
+        return rows
+
+    def _read_full(self) -> ReadResult:
+        rows = self._rows()
+        return ReadResult([self._observation(r) for r in rows], _cursor(self._hashes(rows)), complete=True)
+
+    def _read_delta(self, cursor: str) -> ReadResult:
+        rows = self._rows()
+        try:
+            before = _uncursor(cursor)
+        except ValueError:
+            return self._read_full()  # an unreadable cursor: a full read is always safe
+        now = self._hashes(rows)
+        changed = [self._observation(r) for r in rows if before.get(r[self.s.key]) != now[r[self.s.key]]]
+        gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before if k not in now]
+        return ReadResult(changed + gone, _cursor(now), complete=False)
+
+    def _hashes(self, rows: list[dict[str, str]]) -> dict[str, str]:
+        columns = [*self.attributes, *([self.s.active_column] if self.s.active_column else [])]
+        return {r[self.s.key]: hashlib.blake2b(json.dumps([r.get(c) for c in columns]).encode(),
+                                               digest_size=6).hexdigest() for r in rows}
+
+    # --- writes --------------------------------------------------------------------------------------------
+    def _apply(self, change: Write) -> WriteResult:
+        columns, rows = self._load()
+        for attr in change.attrs:
+            if attr not in columns:
+                columns.append(attr)
+        if change.op == CREATE:
+            key = change.attrs.get(self.s.key) or f"new-{change.record_id[-10:]}"
+            if any(r[self.s.key] == key for r in rows):
+                raise PermanentError(f"{self.name}: a row with {self.s.key}={key!r} already exists")
+            rows.append({self.s.key: str(key), **{k: _cell(v) for k, v in change.attrs.items()}})
+            self._save(columns, rows)
+            return WriteResult(key=str(key))
+        row = next((r for r in rows if r[self.s.key] == change.key), None)
+        if row is None:
+            raise PermanentError(f"{self.name}: no row with {self.s.key}={change.key!r}")
+        if change.op == DELETE:
+            rows.remove(row)
+        elif change.op in (DEACTIVATE, "activate"):
+            if not self.s.active_column:
+                raise PermanentError(f"{self.name}: no active_column configured to {change.op} a row")
+            if self.s.active_column not in columns:
+                columns.append(self.s.active_column)
+            row[self.s.active_column] = "active" if change.op == "activate" else "inactive"
+        else:
+            row.update({k: _cell(v) for k, v in change.attrs.items()})
+        self._save(columns, rows)
+        return WriteResult(key=change.key)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list | tuple):
+        return ";".join(map(str, v))
+    return str(v)
+
+
+def _cursor(hashes: dict[str, str]) -> str:
+    return base64.b64encode(zlib.compress(json.dumps(hashes, separators=(",", ":")).encode())).decode()
+
+
+def _uncursor(cursor: str) -> dict[str, str]:
+    try:
+        return dict(json.loads(zlib.decompress(base64.b64decode(cursor))))
+    except (ValueError, zlib.error) as exc:
+        raise ValueError("not a CSV cursor") from exc
+
+
+def _s3_parts(path: str) -> tuple[str, str]:
+    bucket, _, key = path[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def _read_text(path: str, encoding: str) -> str:
+    if path.startswith("s3://"):
+        import boto3
+
+        bucket, key = _s3_parts(path)
+        s3 = boto3.client("s3")
+        try:
+            return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(encoding))
+        except s3.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(path) from exc
+    return Path(path).read_text(encoding=encoding)
+
+
+def _write_text(path: str, text: str, encoding: str) -> None:
+    data = text.encode(encoding.replace("-sig", ""))
+    if path.startswith("s3://"):
+        import boto3
+
+        bucket, key = _s3_parts(path)
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv")
+        return
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)  # atomic: a reader sees the old file or the new one, never half of it
+
+
+def build(name: str, system: Any, attributes: list[str], secrets: Any = None) -> CsvConnector:
+    settings = Settings.model_validate(system.settings)
+    return CsvConnector(name, settings, attributes, writable=bool(system.writable))

@@ -1,0 +1,102 @@
+"""What the command line shows: a progress bar, the run summary, a plan, an explanation (rich)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .model import Write
+
+console = Console()
+
+
+@contextlib.contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+    with bar:
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done)
+
+        yield tick
+
+
+def summary(report: Any) -> None:
+    table = Table(title="peoplesync run" + (" (full reconciliation)" if report.full else ""), show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [("people seen", report.seen), ("linked", report.linked), ("created", report.created),
+            ("changed", report.changed), ("conflicts", report.conflicts),
+            ("held for review", report.held_for_review), ("stale events ignored", report.stale)]
+    rows += [(f"writes to {system}", n) for system, n in sorted(report.writes.items())]
+    rows += [("writes (total)", report.total_writes), ("dead-lettered", report.dead_letters),
+             ("errors", len(report.errors) + len(report.read_failures))]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+    for system, reason in report.read_failures.items():
+        console.print(f"[yellow]read of {system} failed:[/] {reason}")
+    for error in report.errors:
+        console.print(f"[red]error:[/] {error}")
+    if report.held_by_guard:
+        console.print(f"[bold red]held:[/] {report.held_by_guard}")
+    if not report.total_writes and not report.held_by_guard and not report.errors:
+        console.print("[green]in agreement: nothing left to write[/]")
+
+
+def plan(report: Any, owed: list[tuple[str, str, list[Write]]]) -> None:
+    if not owed and not report.decisions:
+        console.print("[green]nothing to do: every system agrees[/]")
+        return
+    for line in report.decisions:
+        console.print(line, highlight=False)
+    table = Table(title="writes a sync would make")
+    for column in ("person", "system", "operation", "attributes"):
+        table.add_column(column)
+    for rid, system, writes in owed:
+        for w in writes:
+            attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(w.attrs.items()))
+            table.add_row(rid, system, w.op, attrs)
+    console.print(table)
+    if report.held_for_review:
+        console.print(f"{report.held_for_review} accounts would be held for review")
+
+
+def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None) -> None:
+    console.print(f"[bold]{state.id}[/] ({state.kind}, {'active' if state.active else 'inactive'}); "
+                  f"linked: " + ", ".join(f"{s}={sh.key}" for s, sh in sorted(state.shadows.items())))
+    fields = plan.fields.get(state.kind, {})
+    table = Table()
+    for column in ("field", "value", "decided by", "sources", "per system"):
+        table.add_column(column)
+    for name, f in fields.items():
+        if field and name != field:
+            continue
+        per = []
+        for system, attr in f.map.items():
+            shadow = state.shadows.get(system)
+            if shadow is None:
+                per.append(f"{system}: (no account)")
+                continue
+            value = shadow.values.get(attr, "(not read)")
+            pending = f" -> {shadow.pending[attr]!r} pending" if attr in shadow.pending else ""
+            per.append(f"{system}.{attr}={value!r}{pending}")
+        table.add_row(name, repr(state.golden.get(name)), state.decided_by.get(name, "-"),
+                      ",".join(f.sources) + f" ({f.apply})", "\n".join(per))
+    console.print(table)
+    for d in decisions:
+        line = (f"{d['field']}: {d['old']!r} -> {d['new']!r} ({d['detail'] or d['rule']})"
+                if d["old"] != d["new"] else f"{d['field']}: {d['new']!r} kept ({d['detail'] or d['rule']})")
+        console.print(("[red]conflict[/] " if d["conflict"] else "") + line, highlight=False)
