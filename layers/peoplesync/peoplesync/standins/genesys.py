@@ -80,6 +80,9 @@ class GenesysStandin:
         self.audit_events: list[dict[str, Any]] = []
         self._windows: dict[str, deque[float]] = {}
         self._faults: deque[tuple[int, str | None]] = deque()
+        # called as hook(method, path, query) before each API request is served: a test's way to make
+        # something happen "meanwhile" (an agent's edit between the bridge's read and its write)
+        self.hooks: list[Callable[[str, str, dict[str, list[str]]], None]] = []
         self.lock = threading.RLock()
 
     # --- seeding and admin (in-process) -------------------------------------------------------------
@@ -205,6 +208,8 @@ class GenesysStandin:
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
                client_id: str) -> tuple[int, Any]:
         with self.lock:
+            for hook in list(self.hooks):
+                hook(method, path, query)
             if path == "/api/v2/users" and method == "GET":
                 return 200, self._list_users(query)
             if path == "/api/v2/users" and method == "POST":
@@ -456,7 +461,8 @@ def start_standin(*, port: int = 0, standin: GenesysStandin | None = None,
     `options` go to `GenesysStandin` (clients, budget_per_minute, window, clock, token_ttl, ...)."""
     server = StandinServer(("127.0.0.1", port), _Handler)
     server.standin = standin or GenesysStandin(**options)
-    server.thread = threading.Thread(target=server.serve_forever, name="genesys-standin", daemon=True)
+    server.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                     name="genesys-standin", daemon=True)
     server.thread.start()
     return f"http://127.0.0.1:{server.server_address[1]}", server
 

@@ -1,0 +1,302 @@
+"""Outbound SCIM 2.0 (RFC 7643 / 7644): any SCIM service provider as a target (`connector: scim_client`).
+
+The bridge acts as the SCIM *client* here: Genesys Cloud's own SCIM API, most SaaS applications, another
+identity store. It creates users (POST), changes only the mapped attributes that the write names (PATCH, one
+operation each), deactivates with `active: false` and reads users back page by page (`startIndex`/`count`).
+
+Attribute names are SCIM attribute paths:
+- `userName`, `title`, `displayName`, `externalId`, `name.givenName` (sub-attribute);
+- `emails[type eq "work"].value`, `phoneNumbers[type eq "mobile"].value` (one element of a multi-valued
+  attribute, chosen by a filter `sub eq "x"`; `.value` is the default sub-attribute);
+- `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department` (an extension attribute: the schema
+  URN, a colon, the attribute), `...:User:manager.value` (the manager's id in that provider).
+Replacing a filtered element that does not exist yet is refused by RFC 7644 (400 `noTarget`); the PATCH is
+then sent again with that element added instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..adapters.token_bucket import TokenBucket, process_store
+from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
+from ..ports import (
+    Connector,
+    PermanentError,
+    ReadFailed,
+    ReadResult,
+    SecretsPort,
+    TransientError,
+    WriteResult,
+)
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SCIM_JSON = "application/scim+json"
+
+_PATH = re.compile(r'^(?P<attr>[A-Za-z$][\w$-]*)(?:\[\s*(?P<fk>\w+)\s+eq\s+"(?P<fv>[^"]*)"\s*\])?'
+                   r'(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$')
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(description="The SCIM base URL, e.g. https://api.example.com/scim/v2")
+    resource: str = Field("Users", description="The resource endpoint under base_url")
+    page_size: int = Field(100, ge=1, le=1000, description="Resources per page when listing")
+    requests_per_minute: float = Field(600, gt=0, description="Request budget of this client")
+    max_retries: int = Field(5, ge=0, le=10)
+    timeout: float = Field(10, gt=0)
+    schemas: list[str] = Field(default_factory=lambda: [CORE_USER, ENTERPRISE_USER],
+                               description="Schemas a created user declares")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from .genesys import _loopback
+
+        m = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])", v)
+        if m is None:
+            raise ValueError("must be an http(s) URL")
+        if m.group(1) == "http" and not _loopback(m.group(2).strip("[]")):
+            raise ValueError("plain http is allowed only on loopback (a local test server)")
+        return v.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class ScimPath:
+    attr: str
+    schema: str | None  # an extension URN, None for the core schema
+    name: str
+    filter_key: str | None = None
+    filter_value: str | None = None
+    sub: str | None = None
+
+    def container(self, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        return doc.get(self.schema) or {} if self.schema else doc
+
+    @property
+    def patch_path(self) -> str:
+        head = f"{self.schema}:{self.name}" if self.schema else self.name
+        if self.filter_key:
+            head += f'[{self.filter_key} eq "{self.filter_value}"]'
+        return f"{head}.{self.sub}" if self.sub else head
+
+
+def parse_path(attr: str) -> ScimPath:
+    schema, rest = None, attr
+    if attr.lower().startswith("urn:"):
+        schema, _, rest = attr.rpartition(":")
+        if "." in schema.rsplit(":", 1)[-1] and ":" not in rest:
+            pass
+        if not schema:
+            raise ValueError(f"{attr!r}: an extension attribute is <schema URN>:<attribute>")
+    m = _PATH.match(rest)
+    if m is None:
+        raise ValueError(f"{attr!r} is not a SCIM attribute path this connector supports")
+    sub = m.group("sub") or ("value" if m.group("fk") else None)
+    return ScimPath(attr, schema, m.group("attr"), m.group("fk"), m.group("fv"), sub)
+
+
+def _find(items: Any, path: ScimPath) -> dict[str, Any] | None:
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and str(item.get(path.filter_key or "", "")).lower() == \
+                str(path.filter_value).lower():
+            return dict(item)
+    return None
+
+
+def read_path(doc: Mapping[str, Any], path: ScimPath) -> Any:
+    value: Any = path.container(doc).get(path.name)
+    if path.filter_key:
+        value = _find(value, path)
+    if path.sub and isinstance(value, Mapping):
+        value = value.get(path.sub)
+    elif path.sub:
+        value = None
+    if isinstance(value, list):
+        return tuple(sorted(str(v.get("value", v)) if isinstance(v, Mapping) else str(v) for v in value)) or None
+    return None if value == "" else value
+
+
+def set_path(doc: dict[str, Any], path: ScimPath, value: Any) -> None:
+    """Put a value into a resource being created."""
+    if value is None:
+        return
+    target = doc.setdefault(path.schema, {}) if path.schema else doc
+    if path.filter_key:
+        items = target.setdefault(path.name, [])
+        item = next((i for i in items if str(i.get(path.filter_key)).lower() == str(path.filter_value).lower()),
+                    None)
+        if item is None:
+            item = {path.filter_key: path.filter_value}
+            items.append(item)
+        item[path.sub or "value"] = value
+    elif path.sub:
+        target.setdefault(path.name, {})[path.sub] = value
+    else:
+        target[path.name] = list(value) if isinstance(value, tuple) else value
+
+
+def _marker(resource: Mapping[str, Any]) -> int | None:
+    """meta.version as a number when the provider counts (W/"7"); opaque versions give no marker."""
+    m = re.fullmatch(r'(?:W/)?"?(\d+)"?', str((resource.get("meta") or {}).get("version") or ""))
+    return int(m.group(1)) if m else None
+
+
+class ScimClientConnector(Connector):
+    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, token: str,
+                 writable: bool = True, secrets: SecretsPort | None = None, **rest_options: Any) -> None:
+        super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
+        from .rest import RestClient
+
+        try:
+            self.paths = {a: parse_path(a) for a in self.attributes}
+        except ValueError as exc:
+            raise PermanentError(f"system {name!r}: {exc}") from None
+        bucket = TokenBucket(f"scim:{settings.base_url}", settings.requests_per_minute, store=process_store())
+        self._token = token
+        self.http = RestClient(settings.base_url, bucket=bucket, auth=self._auth, max_retries=settings.max_retries,
+                               timeout=settings.timeout, name=f"scim {name}", **rest_options)
+        self.http.session.headers["Content-Type"] = SCIM_JSON
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    @property
+    def _endpoint(self) -> str:
+        return f"/{self.settings.resource}"
+
+    # --- reads -----------------------------------------------------------------------------------------
+    def _read_full(self) -> ReadResult:
+        out: list[Observation] = []
+        start, total = 1, None
+        try:
+            while total is None or start <= total:
+                response = self.http.request("GET", self._endpoint,
+                                             params={"startIndex": start, "count": self.settings.page_size})
+                if response.status_code != 200:
+                    raise ReadFailed(f"{self.name}: list {self.settings.resource}: {_err(response)}")
+                page = response.json()
+                resources = page.get("Resources") or []
+                out += [self.observe(r) for r in resources]
+                total = int(page.get("totalResults", len(out)))
+                if not resources:
+                    break
+                start += len(resources)
+        except TransientError as exc:
+            raise ReadFailed(f"{self.name}: {exc}") from exc
+        return ReadResult(out, complete=len({o.key for o in out}) == total)
+
+    def observe(self, resource: Mapping[str, Any]) -> Observation:
+        attrs = {a: read_path(resource, p) for a, p in self.paths.items()}
+        return Observation(self.name, str(resource["id"]), attrs, active=resource.get("active", True) is not False,
+                           marker=_marker(resource))
+
+    # --- writes ----------------------------------------------------------------------------------------
+    def _apply(self, change: Write) -> WriteResult:
+        if change.op == CREATE:
+            return self._create(change)
+        if not change.key:
+            raise PermanentError(f"{self.name}: {change.op} needs the resource id")
+        url = f"{self._endpoint}/{change.key}"
+        if change.op == DELETE:
+            response = self.http.request("DELETE", url)
+            if response.status_code not in (200, 204, 404):
+                raise PermanentError(f"{self.name}: delete {change.key}: {_err(response)}")
+            return WriteResult(change.key)
+        if change.op in (DEACTIVATE, ACTIVATE):
+            ops = [{"op": "replace", "path": "active", "value": change.op == ACTIVATE}]
+        elif change.op == UPDATE:
+            ops = [self._op(self.paths[a], v) for a, v in change.attrs.items()]
+        else:
+            raise PermanentError(f"{self.name}: unknown operation {change.op!r}")
+        if not ops:
+            return WriteResult(change.key)
+        response = self._patch(url, ops)
+        if response.status_code == 400 and _scim_type(response) == "noTarget" and change.op == UPDATE:
+            # a filtered element (emails[type eq "work"]) that is not there yet: read the resource, then add
+            # the missing elements and replace the others (RFC 7644 3.5.2.3 refuses to replace nothing)
+            current = self.http.request("GET", url)
+            if current.status_code != 200:
+                raise PermanentError(f"{self.name}: read {change.key}: {_err(current)}")
+            doc = current.json()
+            ops = [op for a, v in change.attrs.items()
+                   if (op := self._op_for(self.paths[a], v, doc)) is not None]
+            response = self._patch(url, ops) if ops else current
+        if response.status_code in (200, 204):
+            values = {a: read_path(response.json(), self.paths[a]) for a in change.attrs} \
+                if response.status_code == 200 and response.content else {}
+            return WriteResult(change.key, values=values)
+        if response.status_code == 404:
+            raise PermanentError(f"{self.name}: {change.key} does not exist")
+        raise PermanentError(f"{self.name}: PATCH {change.key}: {_err(response)}")
+
+    def _patch(self, url: str, ops: list[dict[str, Any]]) -> Any:
+        return self.http.request("PATCH", url, json={"schemas": [PATCH_OP], "Operations": ops})
+
+    @staticmethod
+    def _op(path: ScimPath, value: Any) -> dict[str, Any]:
+        if value is None:
+            target = path.patch_path.rsplit(".", 1)[0] if path.filter_key else path.patch_path
+            return {"op": "remove", "path": target}
+        return {"op": "replace", "path": path.patch_path, "value": list(value) if isinstance(value, tuple)
+                else value}
+
+    @classmethod
+    def _op_for(cls, path: ScimPath, value: Any, doc: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not path.filter_key or _find(path.container(doc).get(path.name), path) is not None:
+            return cls._op(path, value)
+        if value is None:
+            return None  # nothing there to remove
+        head = f"{path.schema}:{path.name}" if path.schema else path.name
+        return {"op": "add", "path": head,
+                "value": [{path.filter_key: path.filter_value, path.sub or "value": value}]}
+
+    def _create(self, change: Write) -> WriteResult:
+        doc: dict[str, Any] = {"schemas": list(self.settings.schemas)}
+        for a, v in change.attrs.items():
+            set_path(doc, self.paths[a], v)
+        if not doc.get("userName"):
+            raise PermanentError(f"{self.name}: creating a user needs userName (mapped and set)")
+        # not repeated after a 5xx: the user may exist, and a second POST would answer 409 uniqueness
+        response = self.http.request("POST", self._endpoint, json=doc, retry_server_errors=False)
+        if response.status_code == 409:
+            raise PermanentError(f"{self.name}: userName {doc['userName']!r} is taken: {_err(response)}")
+        if response.status_code not in (200, 201):
+            raise PermanentError(f"{self.name}: create: {_err(response)}")
+        created = response.json()
+        return WriteResult(str(created["id"]), values={a: read_path(created, self.paths[a]) for a in change.attrs})
+
+
+def _scim_type(response: Any) -> str | None:
+    try:
+        return response.json().get("scimType")
+    except ValueError:
+        return None
+
+
+def _err(response: Any) -> str:
+    from .rest import error_text
+
+    return error_text(response)
+
+
+def build(name: str, system_config: Any, attributes: Iterable[str], secrets: SecretsPort | None) -> Connector:
+    settings = Settings.model_validate(system_config.settings)
+    ref = system_config.credentials
+    if not ref or secrets is None:
+        raise PermanentError(f"system {name!r}: credentials (secret:<name> holding token) are required")
+    secret = secrets.get(str(ref).removeprefix("secret:"))
+    if "token" not in secret:
+        raise PermanentError(f"system {name!r}: secret {ref!r} must hold token (a bearer token)")
+    writable = system_config.writable
+    return ScimClientConnector(name, settings, attributes, token=str(secret["token"]),
+                               writable=True if writable is None else bool(writable), secrets=secrets)
