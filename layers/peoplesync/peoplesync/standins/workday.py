@@ -250,7 +250,8 @@ def start_standin(workers: list[dict[str, Any]] | None = None, *, port: int = 0,
     `options` go to `WorkdayStandin` (tenant, owner, report, users, clients, refresh_tokens, empty, ...)."""
     server = StandinServer(("127.0.0.1", port), _Handler)
     server.standin = WorkdayStandin(workers, **options)
-    server.thread = threading.Thread(target=server.serve_forever, name="workday-standin", daemon=True)
+    server.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                     name="workday-standin", daemon=True)
     server.thread.start()
     return server.report_url, server
 
