@@ -136,7 +136,7 @@ class MemoryStore:
         return [dict(v, id=k) for k, v in sorted(self._reviews.items())]
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
-        self._decisions[record_id].extend(dict(d, at=at) for d in decisions)
+        self._decisions[record_id].extend(copy.deepcopy(dict(d, at=at)) for d in decisions)
 
     def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
-        return [d for d in self._decisions.get(record_id, []) if field is None or d["field"] == field]
+        return [copy.deepcopy(d) for d in self._decisions.get(record_id, []) if field is None or d["field"] == field]

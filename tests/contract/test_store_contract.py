@@ -1,0 +1,293 @@
+"""One behaviour suite for every `StateStore`: MemoryStore (the reference), SqliteStore and DynamoStore (moto).
+
+Each test is written against the protocol only; the `store` fixture runs it once per implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from peoplesync.adapters.dynamodb import DynamoStore, create_table
+from peoplesync.adapters.memory import MemoryStore
+from peoplesync.adapters.sqlite_store import SqliteStore
+from peoplesync.model import GROUP, PERSON, RecordState, Shadow
+from peoplesync.ports import VersionConflict
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> Iterator[object]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "state.sqlite3")
+        yield s
+        s.close()
+    else:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+            monkeypatch.setenv(name, value)
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="eu-west-1")
+            create_table(client, "peoplesync-test")
+            yield DynamoStore("peoplesync-test", client, sleep=lambda _: None)
+
+
+def person(rid: str, **shadows: Shadow) -> RecordState:
+    return RecordState(id=rid, golden={"title": "Engineer"}, shadows=dict(shadows))
+
+
+# --- records ----------------------------------------------------------------------------------------------
+def test_given_a_saved_record_when_loaded_then_everything_round_trips_at_the_next_version(store):
+    state = RecordState(
+        id="p1", golden={"title": "Engineer", "groups": ("a", "b"), "badge": 42, "active_since": None},
+        gen={"title": 3}, decided_by={"title": "ad"},
+        shadows={"ad": Shadow(key="u1", ref="CN=Ann,OU=Staff", values={"title": "Engineer", "groups": ("a",)},
+                              pending={"mail": "ann@example.com"}, seen_gen={"title": 3}, marker=1234,
+                              active=True, pending_state="activate", digest=987654321)},
+        create_pending=["cloud"], waiting={"manager": ["ad", "CN=Bob"]}, keys={"employee_id": ["E1"]},
+        fingerprint="abc123")
+
+    store.save(state)
+
+    assert state.version == 1
+    loaded = store.load("p1")
+    assert loaded is not None
+    assert loaded.to_dict() == state.to_dict()
+    assert loaded.golden["groups"] == ("a", "b")
+
+
+def test_given_no_record_when_loaded_then_none(store):
+    assert store.load("nobody") is None
+
+
+def test_given_two_loads_of_one_record_when_both_save_then_the_second_is_refused_and_nothing_is_lost(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    first, second = store.load("p1"), store.load("p1")
+    first.golden["title"] = "Manager"
+    second.golden["phone"] = "+13175550100"
+
+    store.save(first)
+    with pytest.raises(VersionConflict):
+        store.save(second)
+
+    again = store.load("p1")
+    assert again.golden == {"title": "Manager"} and again.version == 2
+    again.golden["phone"] = "+13175550100"  # the loser re-reads and re-applies its change
+    store.save(again)
+    assert store.load("p1").golden == {"title": "Manager", "phone": "+13175550100"}
+
+
+def test_given_a_new_record_saved_twice_from_version_zero_then_the_second_is_refused(store):
+    store.save(person("p1"))
+    with pytest.raises(VersionConflict):
+        store.save(person("p1"))
+    assert store.load("p1").version == 1
+
+
+def test_given_records_of_two_kinds_when_listing_ids_then_each_kind_lists_its_own_in_order(store):
+    for rid in ["p3", "p1", "p2"]:
+        store.save(person(rid))
+    store.save(RecordState(id="g1", kind=GROUP))
+
+    assert list(store.all_ids(PERSON)) == ["p1", "p2", "p3"]
+    assert list(store.all_ids(GROUP)) == ["g1"]
+    assert list(store.all_ids("device")) == []
+
+
+# --- the index -------------------------------------------------------------------------------------------
+def test_given_links_added_and_removed_by_saves_then_lookups_follow_the_latest_save(store):
+    state = person("p1", ad=Shadow(key="u1", ref="CN=Ann,OU=Staff"), cloud=Shadow(key="c-9"))
+    store.save(state)
+    assert store.by_link(PERSON, "ad", "u1") == "p1"
+    assert store.by_link(PERSON, "cloud", "c-9") == "p1"
+
+    state.shadows.pop("cloud")
+    state.shadows["badges"] = Shadow(key="B7")
+    store.save(state)
+
+    assert store.by_link(PERSON, "cloud", "c-9") is None
+    assert store.by_ref(PERSON, "cloud", "c-9") is None
+    assert store.by_link(PERSON, "badges", "B7") == "p1"
+    assert store.by_link(PERSON, "ad", "u1") == "p1"
+    assert store.by_link(GROUP, "ad", "u1") is None  # kinds do not share an index
+
+
+def test_given_a_shadow_with_a_ref_then_it_is_found_by_ref_whatever_the_case(store):
+    store.save(person("p1", ad=Shadow(key="u1", ref="CN=Ann Lee,OU=Staff,DC=corp"), cloud=Shadow(key="C-9")))
+
+    assert store.by_ref(PERSON, "ad", "cn=ann lee,ou=staff,dc=corp") == "p1"
+    assert store.by_ref(PERSON, "ad", "CN=ANN LEE,OU=STAFF,DC=CORP") == "p1"
+    assert store.by_ref(PERSON, "cloud", "c-9") == "p1"  # no ref: the key stands for it
+    assert store.ref_of("p1", "ad") == "CN=Ann Lee,OU=Staff,DC=corp"
+    assert store.ref_of("p1", "cloud") == "C-9"
+    assert store.ref_of("p1", "hr") is None
+    assert store.ref_of("nobody", "ad") is None
+
+
+def test_given_a_renamed_account_when_saved_then_the_old_ref_no_longer_finds_it(store):
+    state = person("p1", ad=Shadow(key="u1", ref="CN=Ann,OU=Staff"))
+    store.save(state)
+    state.shadows["ad"].ref = "CN=Ann,OU=Managers"
+    store.save(state)
+
+    assert store.by_ref(PERSON, "ad", "cn=ann,ou=staff") is None
+    assert store.by_ref(PERSON, "ad", "cn=ann,ou=managers") == "p1"
+
+
+def test_given_a_ref_taken_over_by_another_record_when_the_first_moves_away_then_the_ref_stays_with_the_second(
+        store):
+    first = person("p1", ad=Shadow(key="u1", ref="CN=Desk,OU=Shared"))
+    store.save(first)
+    store.save(person("p2", ad=Shadow(key="u2", ref="cn=desk,ou=shared")))  # the newer save takes the ref
+    assert store.by_ref(PERSON, "ad", "CN=Desk,OU=Shared") == "p2"
+
+    first.shadows["ad"].ref = "CN=Ann,OU=Staff"
+    store.save(first)
+
+    assert store.by_ref(PERSON, "ad", "cn=desk,ou=shared") == "p2"
+    assert store.by_ref(PERSON, "ad", "cn=ann,ou=staff") == "p1"
+
+
+def test_given_identifying_values_then_records_are_found_by_value_until_the_value_changes(store):
+    a = person("p1")
+    a.keys = {"employee_id": ["E1"], "email.work": ["ann@example.com", "a.lee@example.com"]}
+    b = person("p2")
+    b.keys = {"email.work": ["ann@example.com"], "badge": [42]}
+    store.save(a)
+    store.save(b)
+
+    assert store.by_value(PERSON, "employee_id", "E1") == {"p1"}
+    assert store.by_value(PERSON, "email.work", "ann@example.com") == {"p1", "p2"}
+    assert store.by_value(PERSON, "badge", 42) == {"p2"}
+    assert store.by_value(PERSON, "badge", "42") == {"p2"}  # values are compared by their text
+    assert store.by_value(GROUP, "badge", 42) == set()
+
+    a.keys = {"employee_id": ["E2"]}
+    store.save(a)
+
+    assert store.by_value(PERSON, "employee_id", "E1") == set()
+    assert store.by_value(PERSON, "employee_id", "E2") == {"p1"}
+    assert store.by_value(PERSON, "email.work", "ann@example.com") == {"p2"}
+
+
+def test_given_golden_values_then_value_of_answers_tuples_for_sets_and_none_when_unknown(store):
+    state = person("p1")
+    state.golden["groups"] = ("a", "b")
+    store.save(state)
+
+    assert store.value_of("p1", "title") == "Engineer"
+    assert store.value_of("p1", "groups") == ("a", "b")
+    assert store.value_of("p1", "phone") is None
+    assert store.value_of("nobody", "title") is None
+
+
+def test_given_an_account_linked_to_one_record_when_another_claims_it_then_it_is_refused_and_nothing_changes(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    intruder = person("p2", ad=Shadow(key="u1"), cloud=Shadow(key="c-2"))
+    intruder.keys = {"employee_id": ["E2"]}
+
+    with pytest.raises(VersionConflict, match="already linked"):
+        store.save(intruder)
+
+    assert store.by_link(PERSON, "ad", "u1") == "p1"
+    assert store.load("p2") is None
+    assert store.by_link(PERSON, "cloud", "c-2") is None
+    assert store.by_value(PERSON, "employee_id", "E2") == set()
+    assert intruder.version == 0
+
+
+def test_given_an_existing_record_claiming_a_taken_link_then_its_stored_state_is_untouched(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    other = person("p2", ad=Shadow(key="u2"))
+    store.save(other)
+    other.shadows["ad"] = Shadow(key="u1")
+
+    with pytest.raises(VersionConflict):
+        store.save(other)
+
+    assert store.by_link(PERSON, "ad", "u1") == "p1"
+    assert store.by_link(PERSON, "ad", "u2") == "p2"
+    assert store.load("p2").shadows["ad"].key == "u2"
+
+
+def test_given_a_link_released_by_one_record_then_another_can_take_it(store):
+    first = person("p1", ad=Shadow(key="u1"))
+    store.save(first)
+    del first.shadows["ad"]
+    store.save(first)
+
+    store.save(person("p2", ad=Shadow(key="u1")))
+
+    assert store.by_link(PERSON, "ad", "u1") == "p2"
+
+
+# --- cursors, meta, reviews, decisions --------------------------------------------------------------------
+def test_given_cursors_per_system_then_each_is_kept_and_can_be_cleared(store):
+    assert store.get_cursor("ad") is None
+    store.put_cursor("ad", "usn:1000")
+    store.put_cursor("hr", "2026-01-01T00:00:00Z")
+    store.put_cursor("ad", "usn:2000")
+
+    assert store.get_cursor("ad") == "usn:2000"
+    assert store.get_cursor("hr") == "2026-01-01T00:00:00Z"
+    store.put_cursor("ad", None)
+    assert store.get_cursor("ad") is None
+
+
+def test_given_meta_saved_then_it_round_trips_and_the_stored_copy_is_not_shared(store):
+    assert store.get_meta("fingerprint") is None
+    value = {"plan": "abc", "counts": {"people": 3}, "at": 1.5}
+    store.put_meta("fingerprint", value)
+    value["plan"] = "changed after saving"
+
+    got = store.get_meta("fingerprint")
+    assert got == {"plan": "abc", "counts": {"people": 3}, "at": 1.5}
+    got["plan"] = "changed after reading"
+    assert store.get_meta("fingerprint")["plan"] == "abc"
+
+
+def test_given_review_items_then_they_are_listed_by_id_and_a_repeat_replaces(store):
+    assert store.reviews() == []
+    store.add_review("r2", {"reason": "ambiguous", "candidates": ["p1", "p2"]})
+    store.add_review("r1", {"reason": "guard"})
+    store.add_review("r2", {"reason": "ambiguous", "candidates": ["p1", "p3"]})
+
+    assert store.reviews() == [
+        {"id": "r1", "reason": "guard"},
+        {"id": "r2", "reason": "ambiguous", "candidates": ["p1", "p3"]},
+    ]
+
+
+def test_given_decisions_recorded_twice_then_they_come_back_in_order_with_their_time_and_by_field(store):
+    store.record_decisions("p1", [
+        {"field": "title", "old": None, "new": "Engineer", "rule": "source", "system": "ad"},
+        {"field": "phone", "old": None, "new": "+13175550100", "rule": "source", "system": "ad"},
+    ], at=100.0)
+    store.record_decisions("p1", [
+        {"field": "title", "old": "Engineer", "new": "Manager", "rule": "source", "system": "ad"},
+    ], at=200.5)
+    store.record_decisions("p2", [{"field": "title", "old": None, "new": "CEO", "rule": "source",
+                                   "system": "ad"}], at=300.0)
+
+    all_p1 = store.decisions("p1")
+    assert [(d["field"], d["new"], d["at"]) for d in all_p1] == [
+        ("title", "Engineer", 100.0), ("phone", "+13175550100", 100.0), ("title", "Manager", 200.5)]
+    assert [d["new"] for d in store.decisions("p1", "title")] == ["Engineer", "Manager"]
+    assert store.decisions("p1", "mobile") == []
+    assert store.decisions("nobody") == []
+
+
+def test_given_recorded_decisions_when_the_caller_changes_what_it_passed_or_got_then_the_trail_is_unchanged(store):
+    decision = {"field": "groups", "old": ["a"], "new": ["a", "b"], "rule": "source", "system": "ad"}
+    store.record_decisions("p1", [decision], at=1.0)
+    decision["new"].append("changed after recording")
+
+    got = store.decisions("p1")
+    got[0]["new"].append("changed after reading")
+    got[0]["rule"] = "changed after reading"
+
+    assert store.decisions("p1") == [dict(field="groups", old=["a"], new=["a", "b"], rule="source", system="ad",
+                                          at=1.0)]
