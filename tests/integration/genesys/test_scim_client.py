@@ -1,0 +1,147 @@
+"""The outbound SCIM connector against a real SCIM 2.0 service provider (scim2-server, in-memory, loopback)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+pytest.importorskip("scim2_server", reason="scim2-server is a dev dependency (pip install -e '.[dev]')")
+
+from scim2_server.memory import InMemoryStorage  # noqa: E402
+from scim2_server.testserver.application import BearerTokenApplication  # noqa: E402
+from scim2_server.testserver.cli import ThreadingWSGIServer  # noqa: E402
+from scim2_server.utils import load_default_provider  # noqa: E402
+
+from peoplesync.connectors.scim_client import ScimClientConnector, Settings  # noqa: E402
+from peoplesync.model import Write  # noqa: E402
+from peoplesync.ports import PermanentError  # noqa: E402
+
+TOKEN = "scim-test-token"
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+WORK_EMAIL = 'emails[type eq "work"].value'
+WORK_PHONE = 'phoneNumbers[type eq "work"].value'
+ATTRS = ["userName", "title", "name.givenName", WORK_EMAIL, WORK_PHONE, f"{ENT}:department", f"{ENT}:employeeNumber"]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Provider:
+    def __init__(self) -> None:
+        self.storage = InMemoryStorage()
+        app = BearerTokenApplication(self.storage, load_default_provider(), bearer_tokens=[TOKEN])
+        self.server = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=_Quiet)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}/v2"
+
+    def user(self, uid: str) -> dict[str, Any]:
+        import requests
+
+        r = requests.get(f"{self.base_url}/Users/{uid}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    p = Provider()
+    yield p
+    p.stop()
+
+
+def connector(provider: Provider, token: str = TOKEN, **settings: Any) -> ScimClientConnector:
+    return ScimClientConnector("apps", Settings(base_url=provider.base_url, **settings), ATTRS, token=token)
+
+
+def create(c: ScimClientConnector, user_name: str, **attrs: Any) -> str:
+    result = c.write(Write("apps", "create", "r", None, {"userName": user_name, **attrs}))
+    assert result.key
+    return result.key
+
+
+def test_given_a_new_person_when_created_then_the_provider_holds_every_mapped_value(provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "ann@corp.example", title="Agent", **{WORK_EMAIL: "ann@corp.example", f"{ENT}:department":
+                                                         "Sales", "name.givenName": "Ann"})
+    user = provider.user(uid)
+    assert user["title"] == "Agent" and user["name"]["givenName"] == "Ann"
+    assert user["emails"] == [{"type": "work", "value": "ann@corp.example"}]
+    assert user[ENT]["department"] == "Sales"
+
+
+def test_given_an_update_then_only_the_named_attributes_change(provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "bob@corp.example", title="Agent", **{f"{ENT}:department": "Sales",
+                                                         f"{ENT}:employeeNumber": "E7"})
+    c.write(Write("apps", "update", "r", uid, {"title": "Lead", f"{ENT}:department": "Support"}))
+    user = provider.user(uid)
+    assert (user["title"], user[ENT]["department"], user[ENT]["employeeNumber"]) == ("Lead", "Support", "E7")
+    assert user["userName"] == "bob@corp.example"
+
+
+def test_given_a_filtered_element_that_does_not_exist_yet_when_set_then_it_is_added(provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "cy@corp.example", **{WORK_EMAIL: "cy@corp.example"})
+    c.write(Write("apps", "update", "r", uid, {WORK_PHONE: "+13175550100", WORK_EMAIL: "cy2@corp.example"}))
+    user = provider.user(uid)
+    assert user["phoneNumbers"] == [{"type": "work", "value": "+13175550100"}]
+    assert user["emails"] == [{"type": "work", "value": "cy2@corp.example"}]
+    c.write(Write("apps", "update", "r", uid, {WORK_PHONE: "+13175550199", "title": None}))
+    user = provider.user(uid)
+    assert user["phoneNumbers"] == [{"type": "work", "value": "+13175550199"}] and "title" not in user
+    c.write(Write("apps", "update", "r", uid, {WORK_PHONE: None}))
+    assert "phoneNumbers" not in provider.user(uid) or provider.user(uid)["phoneNumbers"] == []
+
+
+def test_given_a_deactivation_then_active_is_false_and_activation_restores_it(provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "dee@corp.example", title="Agent")
+    c.write(Write("apps", "deactivate", "r", uid, {}))
+    assert provider.user(uid)["active"] is False
+    assert provider.user(uid)["title"] == "Agent"
+    c.write(Write("apps", "activate", "r", uid, {}))
+    assert provider.user(uid)["active"] is True
+
+
+def test_given_users_when_read_then_every_one_is_observed_with_its_mapped_values(provider: Provider) -> None:
+    c = connector(provider, page_size=2)
+    uid = create(c, "eve@corp.example", title="Agent", **{WORK_EMAIL: "eve@corp.example"})
+    c.write(Write("apps", "deactivate", "r", uid, {}))
+    result = c.read(full=True)
+    assert result.complete
+    eve = next(o for o in result.observations if o.key == uid)
+    assert eve.attrs["title"] == "Agent" and eve.attrs[WORK_EMAIL] == "eve@corp.example"
+    assert eve.attrs[WORK_PHONE] is None and eve.active is False
+    assert isinstance(eve.marker, int)
+    assert len(result.observations) == len({o.key for o in result.observations}) >= 1
+
+
+def test_given_a_taken_user_name_or_a_wrong_token_then_the_write_fails_permanently(provider: Provider) -> None:
+    c = connector(provider)
+    create(c, "fay@corp.example")
+    with pytest.raises(PermanentError, match="taken"):
+        create(c, "fay@corp.example")
+    with pytest.raises(PermanentError, match="401"):
+        create(connector(provider, token="wrong"), "gus@corp.example")
+
+
+def test_given_a_deleted_user_then_a_second_delete_is_harmless(provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "hal@corp.example")
+    c.write(Write("apps", "delete", "r", uid, {}))
+    c.write(Write("apps", "delete", "r", uid, {}))
+    with pytest.raises(PermanentError, match="does not exist"):
+        c.write(Write("apps", "update", "r", uid, {"title": "x"}))
