@@ -34,12 +34,13 @@ FIELDS: dict[str, Any] = {
 class AdWorld:
     """HR and cloud in memory, AD for real; `sync()` is one scheduled run of the whole bridge."""
 
-    def __init__(self, ad_system: dict[str, Any], secrets: Any, console: Any, ou: str) -> None:
+    def __init__(self, ad_system: dict[str, Any], secrets: Any, console: Any, ou: str,
+                 lifecycle: str = "hr") -> None:
         self.console, self.ou = console, ou
         self.config = {"systems": {"hr": {"connector": "memory", "writable": False}, "ad": dict(ad_system),
                                    "cloud": {"connector": "memory"}},
                        "fields": copy.deepcopy(FIELDS), "match": ["employee_id", "email.work"],
-                       "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None}}
+                       "lifecycle": {"source": lifecycle}, "policies": {"max_changes_per_run": None}}
         self.hr = MemoryConnector("hr", ["Employee_ID", "Work_Email"], writable=False)
         self.cloud = MemoryConnector("cloud", ["employerInfo.employeeId", "email", "title", PHONE, "manager"])
         self.store = MemoryStore()
@@ -210,3 +211,19 @@ def test_20_ad_unreachable_or_empty_deactivates_nobody_and_the_run_reports_it(wo
     assert "ad" in report.read_failures
     assert world.cloud.accounts["u1"]["active"] is True and report.total_writes == 0
     assert not int(world.ad_value(1, "userAccountControl")) & 2
+
+
+def test_15b_an_account_deleted_in_ad_is_seen_by_the_delta_read_and_the_person_is_deactivated_elsewhere(
+        ad_system, ad_secrets, ad_console, ad_ou) -> None:
+    world = AdWorld(ad_system, ad_secrets, ad_console, ad_ou, lifecycle="ad")
+    world.hire(1)
+    world.hire(2)
+    world.sync()
+    world.console.delete(world.dn[1])
+    entries = world.ad.stats["entries"]
+
+    world.sync()  # a delta poll: the tombstone in Deleted Objects says the account is gone
+
+    assert world.ad.stats["entries"] - entries == 1
+    assert world.cloud.accounts["u1"]["active"] is False
+    assert world.cloud.accounts["u2"]["active"] is True
