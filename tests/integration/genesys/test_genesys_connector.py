@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from peoplesync.model import Write
 from peoplesync.ports import PermanentError, VersionConflict
 
@@ -198,7 +197,7 @@ def test_given_an_existing_email_when_created_then_it_is_refused_permanently(clo
 
 def test_given_values_the_api_rejects_then_the_write_fails_permanently_with_the_reason(cloud: Cloud) -> None:
     uid = cloud.hire(1)
-    connector = cloud.connector(ATTRS + ["employerInfo.employeeType"])
+    connector = cloud.connector([*ATTRS, "employerInfo.employeeType"])
     with pytest.raises(PermanentError, match="employeeType"):
         connector.write(update(uid, **{"employerInfo.employeeType": "Intern"}))
     with pytest.raises(PermanentError, match="not defined"):

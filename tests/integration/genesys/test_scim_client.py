@@ -11,14 +11,13 @@ import pytest
 
 pytest.importorskip("scim2_server", reason="scim2-server is a dev dependency (pip install -e '.[dev]')")
 
-from scim2_server.memory import InMemoryStorage  # noqa: E402
-from scim2_server.testserver.application import BearerTokenApplication  # noqa: E402
-from scim2_server.testserver.cli import ThreadingWSGIServer  # noqa: E402
-from scim2_server.utils import load_default_provider  # noqa: E402
-
-from peoplesync.connectors.scim_client import ScimClientConnector, Settings  # noqa: E402
-from peoplesync.model import Write  # noqa: E402
-from peoplesync.ports import PermanentError  # noqa: E402
+from peoplesync.connectors.scim_client import ScimClientConnector, Settings
+from peoplesync.model import Write
+from peoplesync.ports import PermanentError
+from scim2_server.memory import InMemoryStorage
+from scim2_server.testserver.application import BearerTokenApplication
+from scim2_server.testserver.cli import ThreadingWSGIServer
+from scim2_server.utils import load_default_provider
 
 TOKEN = "scim-test-token"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

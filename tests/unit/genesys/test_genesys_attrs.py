@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from peoplesync.connectors import genesys_attrs as ga
 
 PHONE = ga.parse("addresses[mediaType=PHONE,type=WORK]")

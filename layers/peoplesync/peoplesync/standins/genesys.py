@@ -127,6 +127,10 @@ class GenesysStandin:
         with self.lock:
             self._faults.extend([(status, method)] * count)
 
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
     def user(self, uid: str) -> dict[str, Any]:
         with self.lock:
             return self.render(self.users[uid], expand=("employerInfo", "locations", "groups"))
