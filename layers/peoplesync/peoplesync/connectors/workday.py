@@ -99,6 +99,8 @@ def iso_value(value: str, *, is_date: bool = False) -> str:
     `2024-01-15T08:30:00.000-08:00` -> `2024-01-15T16:30:00Z` (UTC); with `is_date`, also `1/15/2024`.
     """
     text = value.strip()
+    if not is_date and not (len(text) >= 10 and text[4] == "-" and text[:4].isdigit()):
+        return value  # the common case, cheaply: not a date
     m = _DATE_OFFSET.match(text)
     if m:
         return m.group(1)
@@ -133,10 +135,14 @@ def _text(v: Any) -> Any:
     return v
 
 
-def clean_entry(entry: dict[str, Any], date_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """One report entry with scalars as text, dates in ISO form, blanks as absent; groups kept as lists."""
+def clean_entry(entry: dict[str, Any], date_fields: frozenset[str] = frozenset(),
+                only: frozenset[str] | None = None) -> dict[str, Any]:
+    """One report entry with scalars as text, dates in ISO form, blanks as absent; groups kept as lists.
+    With `only`, just those fields (the ones a read needs) are kept."""
     out: dict[str, Any] = {}
     for k, v in entry.items():
+        if only is not None and k not in only:
+            continue
         if isinstance(v, list):
             items = [clean_entry(i, date_fields) if isinstance(i, dict) else i for i in v]
             out[k] = [i for i in items if i not in ({}, None, "")]
@@ -153,7 +159,15 @@ def clean_entry(entry: dict[str, Any], date_fields: frozenset[str] = frozenset()
 _PATH = re.compile(r"^(?P<field>[^\[\]]+?)(?:\[(?P<sel>[^\]]*)\](?:\.(?P<sub>[^\[\]]+))?)?$")
 
 
-def resolve(entry: dict[str, Any], path: str) -> Any:
+def compile_path(path: str) -> tuple[str, str | None, str | None]:
+    """(field, selector, subfield) of an attribute path; see `resolve`."""
+    m = _PATH.match(path)
+    if m is None:
+        return path, None, None
+    return m.group("field"), m.group("sel"), m.group("sub")
+
+
+def resolve(entry: dict[str, Any], path: str | tuple[str, str | None, str | None]) -> Any:
     """The value a mapped attribute names in one (cleaned) entry. None when blank or absent.
 
     `Work_Email`                                -> the field's value
@@ -162,11 +176,8 @@ def resolve(entry: dict[str, Any], path: str) -> Any:
     `Emergency_Contacts_group[Relationship=Spouse].Phone` -> the first Spouse's phone (case-insensitive)
     `Emergency_Contacts_group`                  -> each contact as compact JSON, a tuple
     """
-    m = _PATH.match(path)
-    if m is None:
-        return entry.get(path)
-    value = entry.get(m.group("field"))
-    sel, sub = m.group("sel"), m.group("sub")
+    field, sel, sub = compile_path(path) if isinstance(path, str) else path
+    value = entry.get(field)
     if sel is None:
         if isinstance(value, list):
             return tuple(_as_json(i) for i in value) or None
@@ -377,6 +388,10 @@ class WorkdayConnector(Connector):
                                   session=self._session, sleep=sleep, name=f"workday {name}")
         self._dates = frozenset({*settings.date_fields, *(f for f in (settings.hire_date,
                                                                      settings.termination_date) if f)})
+        self._paths = [(a, compile_path(a)) for a in self.attributes]
+        self._needed = frozenset({settings.key, *(p[0] for _, p in self._paths),
+                                  *(f for f in (settings.hire_date, settings.termination_date,
+                                                settings.status_field) if f)})
         self.stats: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -422,7 +437,7 @@ class WorkdayConnector(Connector):
         found: dict[str, Observation] = {}
         no_key = duplicates = 0
         for raw in entries:
-            entry = clean_entry(raw, self._dates)
+            entry = clean_entry(raw, self._dates, self._needed)
             key = entry.get(s.key)
             if key is None or isinstance(key, list | dict):
                 no_key += 1
@@ -431,7 +446,7 @@ class WorkdayConnector(Connector):
             if key in found:
                 duplicates += 1
             active, removed = worker_state(entry, s, today)
-            attrs = {a: resolve(entry, a) for a in self.attributes}
+            attrs = {a: resolve(entry, p) for a, p in self._paths}
             found[key] = Observation(self.name, key, attrs, active=active, removed=removed)
         if no_key or duplicates:
             log.warning("%s: %d report entries without %s skipped, %d duplicate workers (the last kept)",
