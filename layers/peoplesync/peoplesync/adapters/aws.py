@@ -1,0 +1,217 @@
+"""The functions' AWS environment: settings checked once per cold start, and the adapters built from them.
+
+Environment variables (template.yaml sets them on every function; see docs/deploy.md):
+
+| variable                              | meaning                                                    | default    |
+|---------------------------------------|------------------------------------------------------------|------------|
+| `PEOPLESYNC_TABLE`                    | DynamoDB table of the state store                          | (required) |
+| `PEOPLESYNC_CONFIG_PARAMETER`         | SSM parameter holding the configuration (YAML or JSON)     | (required) |
+| `PEOPLESYNC_CONFIG_CACHE_SECONDS`     | how long a warm function reuses the configuration          | 300        |
+| `PEOPLESYNC_SECRET_PREFIX`            | Secrets Manager name prefix the functions may read         | ""         |
+| `PEOPLESYNC_SECRET_CACHE_SECONDS`     | how long a fetched secret is reused                        | 300        |
+| `PEOPLESYNC_DECISION_TTL_DAYS`        | days the decision trail is kept                            | 90         |
+| `PEOPLESYNC_RECONCILE_QUEUE_URL`      | the reconcile queue                                        | none       |
+| `PEOPLESYNC_RECONCILE_DLQ_URL`        | its dead-letter queue                                      | none       |
+| `PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX` | a target's delivery queue URL is this plus its name        | none       |
+| `PEOPLESYNC_DELIVER_DLQ_URL_PREFIX`   | a target's delivery dead-letter queue URL, likewise        | none       |
+| `PEOPLESYNC_DELIVER_TARGETS`          | comma-separated systems that have a delivery queue         | none       |
+
+Queue names for `make_queue` / `queue_url`: `"reconcile"` or `"deliver:<system>"`; `dlq=True` for the
+dead-letter side. Clients, settings and the configuration live at module level, so a warm Lambda reuses them;
+boto3 is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..config import Config, ConfigError, Plan, compile_config
+from ..ports import TransientError
+
+if TYPE_CHECKING:
+    from .dynamodb import DynamoStore
+    from .secretsmanager import SecretsManagerSecrets
+    from .sqs import SqsQueue
+
+
+class SettingsError(ValueError):
+    """The function's environment is incomplete or wrong; each problem names its variable."""
+
+
+class AwsSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    table: str = Field(alias="PEOPLESYNC_TABLE", min_length=3, max_length=255)
+    config_parameter: str = Field(alias="PEOPLESYNC_CONFIG_PARAMETER", min_length=1)
+    config_cache_seconds: float = Field(300, alias="PEOPLESYNC_CONFIG_CACHE_SECONDS", ge=0)
+    secret_prefix: str = Field("", alias="PEOPLESYNC_SECRET_PREFIX")
+    secret_cache_seconds: float = Field(300, alias="PEOPLESYNC_SECRET_CACHE_SECONDS", ge=0)
+    decision_ttl_days: float = Field(90, alias="PEOPLESYNC_DECISION_TTL_DAYS", gt=0)
+    reconcile_queue_url: str | None = Field(None, alias="PEOPLESYNC_RECONCILE_QUEUE_URL")
+    reconcile_dlq_url: str | None = Field(None, alias="PEOPLESYNC_RECONCILE_DLQ_URL")
+    deliver_queue_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX")
+    deliver_dlq_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_DLQ_URL_PREFIX")
+    deliver_targets: tuple[str, ...] = Field((), alias="PEOPLESYNC_DELIVER_TARGETS")
+
+    @field_validator("deliver_targets", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return tuple(t.strip() for t in v.split(",") if t.strip()) if isinstance(v, str) else v
+
+    @field_validator("reconcile_queue_url", "reconcile_dlq_url", "deliver_queue_url_prefix",
+                     "deliver_dlq_url_prefix")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
+        return v or None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
+        env = os.environ if environ is None else environ
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if k.startswith("PEOPLESYNC_")})
+        except ValidationError as exc:
+            fields = cls.model_fields
+            problems = []
+            for e in exc.errors():
+                name = str(e["loc"][0]) if e["loc"] else "(environment)"
+                var = fields[name].alias if name in fields else name
+                problems.append(f"{var}: {e['msg']}")
+            raise SettingsError("; ".join(problems)) from None
+
+    def queue_url(self, name: str, *, dlq: bool = False) -> str:
+        """URL of "reconcile" or "deliver:<system>" (dlq=True: its dead-letter queue)."""
+        if name == "reconcile":
+            url = self.reconcile_dlq_url if dlq else self.reconcile_queue_url
+            if not url:
+                var = "PEOPLESYNC_RECONCILE_DLQ_URL" if dlq else "PEOPLESYNC_RECONCILE_QUEUE_URL"
+                raise SettingsError(f"{var} is not set")
+            return url
+        kind, _, system = name.partition(":")
+        if kind != "deliver" or not system:
+            raise SettingsError(f"unknown queue {name!r}: use 'reconcile' or 'deliver:<system>'")
+        prefix = self.deliver_dlq_url_prefix if dlq else self.deliver_queue_url_prefix
+        if not prefix:
+            raise SettingsError("PEOPLESYNC_DELIVER_DLQ_URL_PREFIX is not set" if dlq
+                                else "PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX is not set")
+        if self.deliver_targets and system not in self.deliver_targets:
+            raise SettingsError(f"system {system!r} has no delivery queue (deployed targets: "
+                                f"{', '.join(self.deliver_targets)}); add it to the DeliverTargets parameter")
+        return prefix + system
+
+
+# --- module-level state, reused while the Lambda stays warm ------------------------------------------------
+_lock = threading.Lock()
+_settings: AwsSettings | None = None
+_clients: dict[str, Any] = {}
+_secrets: SecretsManagerSecrets | None = None
+_config: dict[str, Any] = {}
+
+
+def settings() -> AwsSettings:
+    """The environment, validated on first call (raises SettingsError naming each bad variable)."""
+    global _settings
+    if _settings is None:
+        _settings = AwsSettings.from_env()
+    return _settings
+
+
+def client(service: str) -> Any:
+    """One boto3 client per service for the life of the process (standard retry mode, bounded timeouts)."""
+    with _lock:
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            _clients[service] = boto3.client(service, config=BotoConfig(
+                retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
+        return _clients[service]
+
+
+def reset() -> None:
+    """Forget settings, clients, secrets and configuration (tests; a changed environment)."""
+    global _settings, _secrets
+    with _lock:
+        _settings, _secrets = None, None
+        _clients.clear()
+        _config.clear()
+
+
+def make_store() -> DynamoStore:
+    from .dynamodb import DynamoStore
+
+    s = settings()
+    return DynamoStore(s.table, client("dynamodb"), decision_ttl_days=s.decision_ttl_days)
+
+
+def make_queue(name: str, *, dlq: bool = False) -> SqsQueue:
+    """The queue "reconcile" or "deliver:<system>" (dlq=True: its dead-letter queue)."""
+    from .sqs import SqsQueue
+
+    return SqsQueue(settings().queue_url(name, dlq=dlq), client("sqs"))
+
+
+def make_secrets() -> SecretsManagerSecrets:
+    """The one secrets cache of this process (so a warm function does not fetch a secret again)."""
+    global _secrets
+    if _secrets is None:
+        from .secretsmanager import SecretsManagerSecrets
+
+        s = settings()
+        _secrets = SecretsManagerSecrets(s.secret_prefix, client("secretsmanager"), ttl=s.secret_cache_seconds)
+    return _secrets
+
+
+def load_config(*, clock: Callable[[], float] = time.monotonic) -> Config:
+    """The configuration from SSM, cached: asked for again only after PEOPLESYNC_CONFIG_CACHE_SECONDS, and
+    parsed again only when the parameter's version changed. If SSM cannot be reached once a configuration is
+    cached, the cached one is kept (and asked for again at the next call)."""
+    return _load(clock)[0]
+
+
+def load_plan(*, clock: Callable[[], float] = time.monotonic) -> Plan:
+    """`compile_config(load_config())`, compiled once per configuration version."""
+    return _load(clock)[1]
+
+
+def _load(clock: Callable[[], float]) -> tuple[Config, Plan]:
+    s = settings()
+    now = clock()
+    if _config and now - _config["at"] < s.config_cache_seconds:
+        return _config["config"], _config["plan"]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = client("ssm").get_parameter(Name=s.config_parameter, WithDecryption=True)["Parameter"]
+    except (ClientError, BotoCoreError) as exc:
+        if _config:
+            return _config["config"], _config["plan"]
+        raise TransientError(f"configuration parameter {s.config_parameter!r} cannot be read: {exc}") from None
+    if _config.get("version") != answer["Version"]:
+        config = parse_config(answer["Value"], f"ssm:{s.config_parameter}")
+        _config.update(version=answer["Version"], config=config, plan=compile_config(config))
+    _config["at"] = now
+    return _config["config"], _config["plan"]
+
+
+def parse_config(text: str, where: str) -> Config:
+    """A configuration's text (YAML or JSON) checked by `peoplesync.config.load_config`. Connector settings
+    are checked when each connector is built, so a function imports only its own connector."""
+    import yaml
+
+    from ..config import load_config as check
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([(where, f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([(where, "the configuration must be a mapping")])
+    return check(data, check_connectors=False)
