@@ -7,7 +7,6 @@ import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from peoplesync.scim.app import build_app
 from peoplesync.scim.repository import MemoryScimRepository
 
@@ -22,7 +21,7 @@ OPS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False),
                     st.text(max_size=20))
 json_values = st.recursive(scalars, lambda children: st.one_of(
-    st.lists(children, max_size=4), st.dictionaries(st.sampled_from(ATTRS + ["value", "type", "op", "path"]) |
+    st.lists(children, max_size=4), st.dictionaries(st.sampled_from([*ATTRS, "value", "type", "op", "path"]) |
                                                     st.text(max_size=8), children, max_size=4)), max_leaves=12)
 literal = st.one_of(st.just("true"), st.just("false"), st.just("null"), st.integers().map(str),
                     st.text(alphabet=string.printable, max_size=12).map(json.dumps))
@@ -58,7 +57,7 @@ def snapshot(repo: MemoryScimRepository) -> list[tuple[str, str, int]]:
 @FUZZ
 @given(expression=st.one_of(filters(), st.text(max_size=60)))
 def test_any_filter_gets_a_list_or_invalid_filter_and_never_an_error(expression: str) -> None:
-    client, repo, _, _ = seeded()
+    client, _repo, _, _ = seeded()
     r = client.get("/Users", filter=expression)
     assert r.status in (200, 400), (expression, r.body)
     if r.status == 400:

@@ -41,7 +41,8 @@ def test_a_path_less_value_keyed_by_a_filtered_path_is_split_into_its_own_operat
 
 
 def test_the_resources_own_id_in_a_path_less_replace_is_dropped_but_another_id_is_kept_to_be_refused() -> None:
-    own = normalise("PATCH", "Group", "g1", {"Operations": [{"op": "replace", "value": {"id": "g1", "displayName": "N"}}]})
+    own = normalise("PATCH", "Group", "g1",
+                    {"Operations": [{"op": "replace", "value": {"id": "g1", "displayName": "N"}}]})
     assert ops(own) == [{"op": "replace", "value": {"displayName": "N"}}]
     other = normalise("PATCH", "Group", "g1", {"Operations": [{"op": "replace", "value": {"id": "g2"}}]})
     assert ops(other)[0]["value"] == {"id": "g2"}

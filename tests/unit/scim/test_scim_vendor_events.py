@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from peoplesync.scim.apigw import lambda_handler
 from peoplesync.scim.app import ScimApp
 

@@ -47,6 +47,7 @@ def to_event(method: str, target: str, headers: list[tuple[str, str]], body: byt
     for k, v in headers:
         k = k.lower()
         joined[k] = f"{joined[k]},{v}" if k in joined else v
+    joined.setdefault("x-forwarded-proto", "http")  # API Gateway sets it (https); here the client spoke http
     query: dict[str, str] = {}
     for k, v in parse_qsl(url.query, keep_blank_values=True):
         query[k] = f"{query[k]},{v}" if k in query else v
