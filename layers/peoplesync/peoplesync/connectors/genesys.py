@@ -101,7 +101,7 @@ class GenesysConnector(Connector):
         api_url, login_url = settings.urls()
         store = bucket_store or _budget_store(settings)
         self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute, store=store,
-                                  clock=clock, **({"sleep": sleep} if sleep else {}))
+                                  clock=clock, sleep=sleep or time.sleep)
         self.api = GenesysApi(api_url, login_url, client_id, client_secret, bucket=self.bucket, clock=clock,
                               sleep=sleep, timeout=settings.timeout, max_retries=settings.max_retries,
                               max_retry_after=settings.max_retry_after)

@@ -64,8 +64,8 @@ def classify(event: Mapping[str, Any], *, system: str, own_client_ids: Collectio
     client = (body.get("clientId") or {}).get("id") if isinstance(body.get("clientId"), Mapping) else None
     if client and client in own_client_ids:
         return Ignored(f"the bridge's own write (OAuth client {client})")
-    entity = body.get("entity") if isinstance(body.get("entity"), Mapping) else {}
-    key = str(entity.get("id") or match.group("id"))
+    entity = body.get("entity")
+    key = str((entity.get("id") if isinstance(entity, Mapping) else None) or match.group("id"))
     return ReRead(system, key, str(body.get("action") or "Update"), str(event.get("id") or "") or None,
                   str(event.get("time") or detail.get("timestamp") or "") or None)
 
