@@ -1,0 +1,277 @@
+"""template.yaml: the linters pass, and its structure keeps the promises docs/deploy.md makes (every queue has a
+dead-letter queue and an alarm on it, each function its own least-privilege role, the table as the store
+expects it, per-target delivery concurrency, one schedule per polled system)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+from peoplesync.adapters.aws import AwsSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded, problems = decode(str(TEMPLATE))
+    assert not problems, problems
+    return loaded
+
+
+def resources(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every resource, including those inside Fn::ForEach loops (with their logical id patterns)."""
+
+    def walk(section: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name, value in section.items():
+            if name.startswith("Fn::ForEach::"):
+                yield from walk(value[2])
+            else:
+                yield name, value
+
+    yield from walk(template["Resources"])
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources(template) if r["Type"] == kind}
+
+
+def getatt_target(node: Any) -> str:
+    """The logical id a Fn::GetAtt names (plain, or built with Fn::Sub inside a loop)."""
+    target = node["Fn::GetAtt"][0]
+    return target["Fn::Sub"] if isinstance(target, dict) else target
+
+
+def tool_env() -> dict[str, str]:
+    return {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+# --- the linters ------------------------------------------------------------------------------------------
+def cfn_lint() -> list[str]:
+    found = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
+    if not Path(found).exists():
+        pytest.skip("cfn-lint is not installed (pip install -e '.[dev]')")
+    return [found]
+
+
+def test_given_the_template_then_cfn_lint_passes():
+    result = subprocess.run([*cfn_lint(), str(TEMPLATE)], capture_output=True, text=True, timeout=120,
+                            env=tool_env(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_given_several_systems_and_the_optional_rule_then_cfn_lint_still_passes():
+    result = subprocess.run(
+        [*cfn_lint(), str(TEMPLATE), "--parameters",
+         "PollSchedules=ad=rate(5 minutes),hr=cron(0 6 * * ? *),badge-db=rate(1 hour)",
+         "DeliverTargets=ad,cloud,badge-db", "DeliverConcurrency=cloud=2,ad=5",
+         "GenesysEventBusName=aws.partner/genesys.com/cloud/org-1/peoplesync",
+         "AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops"],
+        capture_output=True, text=True, timeout=120, env=tool_env(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_given_the_template_then_sam_validate_lint_passes():
+    sam = shutil.which("sam") or str(Path(sys.executable).with_name("sam"))
+    if not Path(sam).exists():
+        pytest.skip("the SAM CLI is not installed (pip install -e '.[dev]' brings aws-sam-cli)")
+    result = subprocess.run([sam, "validate", "--lint", "--template-file", str(TEMPLATE)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=180, env=tool_env(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+# --- queues -----------------------------------------------------------------------------------------------
+def dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    dlqs = set()
+    for _, r in resources(template):
+        props = r.get("Properties", {})
+        if "RedrivePolicy" in props:
+            dlqs.add(getatt_target(props["RedrivePolicy"]["deadLetterTargetArn"]))
+        targets = props.get("Targets", []) + ([props["Target"]] if "Target" in props else [])
+        dlqs |= {getatt_target(t["DeadLetterConfig"]["Arn"]) for t in targets if "DeadLetterConfig" in t}
+    return dlqs
+
+
+def test_given_the_template_then_every_work_queue_has_a_dead_letter_queue(template):
+    queues = of_type(template, "AWS::SQS::Queue")
+    dlqs = dead_letter_queues(template)
+
+    assert dlqs <= set(queues)
+    work = set(queues) - dlqs
+    assert work == {"ReconcileQueue", "DeliverQueue&{Target}"}
+    for name in work:
+        assert getatt_target(queues[name]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) in dlqs
+    for name in dlqs:  # a dead letter waits as long as SQS allows
+        assert queues[name]["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+def test_given_the_template_then_every_dead_letter_queue_has_an_alarm_on_its_depth(template):
+    alarmed = set()
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Namespace"] == "AWS/SQS"
+        assert props["Threshold"] == 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        [dimension] = props["Dimensions"]
+        alarmed.add(getatt_target(dimension["Value"]))
+
+    assert alarmed == dead_letter_queues(template)
+
+
+def test_given_the_template_then_every_queue_is_encrypted_and_hides_a_message_longer_than_its_consumer_runs(
+        template):
+    functions = of_type(template, "AWS::Serverless::Function")
+    consumer = {"ReconcileQueue": "ReconcileFunction", "DeliverQueue&{Target}": "DeliverFunction"}
+    for name, queue in of_type(template, "AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        if name in consumer:  # AWS: at least six times the function timeout
+            assert queue["Properties"]["VisibilityTimeout"] >= 6 * functions[consumer[name]]["Properties"]["Timeout"]
+
+
+def test_given_the_queue_consumers_then_each_reports_partial_batch_failures(template):
+    reconcile = template["Resources"]["ReconcileFunction"]["Properties"]["Events"]["Queue"]
+    assert reconcile["Type"] == "SQS"
+    assert reconcile["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [mapping] = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert getatt_target(mapping["Properties"]["EventSourceArn"]) == "DeliverQueue&{Target}"
+
+
+# --- the intrinsic functions the loops rely on, evaluated -------------------------------------------------
+def evaluate(node: Any, names: dict[str, Any]) -> Any:
+    """Enough of CloudFormation's intrinsic functions to evaluate the loop bodies for given parameters."""
+    if isinstance(node, (str, int)):
+        return str(node)
+    (fn, arg), = node.items()
+    if fn == "Ref":
+        return names[arg]
+    if fn == "Fn::Select":
+        return evaluate(arg[1], names)[int(evaluate(arg[0], names))]
+    if fn == "Fn::Split":
+        return evaluate(arg[1], names).split(evaluate(arg[0], names))
+    if fn == "Fn::Join":
+        parts = evaluate(arg[1], names)
+        return evaluate(arg[0], names).join(parts if isinstance(parts, list) else [parts])
+    if fn == "Fn::Sub":
+        text, extra = (arg, {}) if isinstance(arg, str) else arg
+        scope = {**names, **{k: evaluate(v, names) for k, v in extra.items()}}
+        return re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: str(scope[m.group(1)]), text)
+    raise AssertionError(f"unexpected function {fn}")
+
+
+@pytest.mark.parametrize(("listed", "target", "expected"), [
+    (["cloud=2", "ad=5"], "ad", "5"),
+    (["cloud=2", "ad=5"], "cloud", "2"),
+    (["cloud=2", "ad=5"], "badges", "3"),  # not listed: the default
+    (["bad=7"], "d", "3"),  # "d" is not "bad"
+    ([""], "ad", "3"),  # the parameter left empty
+])
+def test_given_per_target_concurrency_then_each_delivery_mapping_gets_its_own_or_the_default(
+        template, listed, target, expected):
+    [mapping] = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    expression = mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+
+    got = evaluate(expression, {"Target": target, "DeliverConcurrency": listed, "DeliverMaxConcurrency": 3})
+
+    assert got == expected
+
+
+def test_given_poll_schedule_entries_then_each_schedule_polls_its_system_at_its_expression(template):
+    loop = template["Resources"]["Fn::ForEach::Polls"]
+    assert loop[1] == {"Ref": "PollSchedules"}
+    [schedule] = loop[2].values()
+    props = schedule["Properties"]
+
+    for entry, system, expression in [("hr=cron(0 6 * * ? *)", "hr", "cron(0 6 * * ? *)"),
+                                      ("badge-db=rate(15 minutes)", "badge-db", "rate(15 minutes)")]:
+        names = {"Entry": entry}
+        assert evaluate(props["ScheduleExpression"], names) == expression
+        assert json.loads(evaluate(props["Target"]["Input"], names)) == {"system": system}
+    assert getatt_target(props["Target"]["Arn"]) == "PollFunction"
+
+
+# --- IAM --------------------------------------------------------------------------------------------------
+def statements(policies: list[Any]) -> Iterator[dict[str, Any]]:
+    for policy in policies:
+        assert isinstance(policy, dict) and set(policy) == {"Statement"}, \
+            f"only inline statements, no managed policies or SAM policy templates: {policy}"
+        yield from policy["Statement"]
+
+
+def test_given_the_functions_then_each_has_its_own_role_and_no_wildcard_resource(template):
+    functions = of_type(template, "AWS::Serverless::Function")
+    assert set(functions) == {"ScimWebhookFunction", "PollFunction", "ReconcileFunction", "DeliverFunction"}
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert "Role" not in props, f"{name} must get a role of its own"
+        for statement in statements(props["Policies"]):
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in targets, f"{name}: {statement.get('Sid')} grants every resource"
+            for target in targets:
+                text = json.dumps(target)
+                assert not re.search(r":(sqs|dynamodb|secretsmanager|ssm):\*", text)
+
+
+def test_given_the_functions_then_only_those_that_talk_to_systems_read_secrets(template):
+    readers = set()
+    for name, function in of_type(template, "AWS::Serverless::Function").items():
+        for statement in statements(function["Properties"]["Policies"]):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "secretsmanager:GetSecretValue" in actions:
+                readers.add(name)
+                assert "${SecretPrefix}*" in statement["Resource"]["Fn::Sub"]
+    assert readers == {"ScimWebhookFunction", "PollFunction", "DeliverFunction"}
+
+
+def test_given_the_scheduler_role_then_it_may_only_invoke_the_poll_function_and_dead_letter(template):
+    role = template["Resources"]["PollSchedulerRole"]["Properties"]
+    [policy] = role["Policies"]
+    granted = {(s["Action"], getatt_target(s["Resource"])) for s in policy["PolicyDocument"]["Statement"]}
+    assert granted == {("lambda:InvokeFunction", "PollFunction"), ("sqs:SendMessage", "EventsDeadLetterQueue")}
+
+
+# --- the table and the environment agree with the adapters -----------------------------------------------
+def test_given_the_table_then_it_is_what_the_dynamodb_store_expects(template):
+    props = template["Resources"]["StateTable"]["Properties"]
+
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
+                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == \
+        {"pk": "S", "sk": "S", "gpk": "S", "gsk": "S"}
+    [index] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "byKind" and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert template["Resources"]["StateTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_given_the_function_environment_then_every_variable_is_one_the_settings_model_reads(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    ours = {k for k in variables if k.startswith("PEOPLESYNC_")}
+    aliases = {f.alias for f in AwsSettings.model_fields.values()}
+    required = {f.alias for f in AwsSettings.model_fields.values() if f.is_required()}
+
+    assert ours <= aliases
+    assert required <= ours
+
+
+def test_given_the_code_locations_then_each_builds_with_sam(template):
+    for name, function in of_type(template, "AWS::Serverless::Function").items():
+        assert (ROOT / function["Properties"]["CodeUri"] / "requirements.txt").is_file(), name
+    layer = template["Resources"]["PeoplesyncLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / layer["Properties"]["ContentUri"] / "Makefile").read_text()
+    assert "build-PeoplesyncLayer:" in makefile and "--invalidation-mode unchecked-hash" in makefile
+    assert (ROOT / layer["Properties"]["ContentUri"] / "peoplesync" / "__init__.py").is_file()
