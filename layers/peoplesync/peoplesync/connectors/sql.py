@@ -63,7 +63,7 @@ class Settings(BaseModel):
     watermark: str | None = Field(None, description="updated_at-style column for delta reads; else row hashes")
     active_column: str | None = Field(None, description="Column telling whether the account is active")
     active_values: list[str | int | bool] = Field(
-        default_factory=lambda: [True],
+        default_factory=lambda: list[str | int | bool]([True]),
         description="Values of active_column meaning active (compared as text; true == 1); the first is "
                     "written on activate and on create")
     inactive_value: str | int | bool = Field(False, description="Written to active_column on deactivate")
@@ -518,11 +518,11 @@ class SqlConnector(Connector):
                 values[s.active_column] = _coerce(s.active_values[0], table.c[s.active_column])
             if change.key is not None and s.key not in values:
                 values[s.key] = _coerce(change.key, key_col)
-            stmt = sa.insert(table).values(values)
+            insert = sa.insert(table).values(values)
             if conn.dialect.insert_returning:
-                new_key = conn.execute(stmt.returning(key_col)).scalar_one()
+                new_key = conn.execute(insert.returning(key_col)).scalar_one()
             else:
-                result = conn.execute(stmt)
+                result = conn.execute(insert)
                 new_key = values.get(s.key)
                 if new_key is None and key_col.primary_key:
                     new_key = result.inserted_primary_key[0]
@@ -531,6 +531,7 @@ class SqlConnector(Connector):
         if change.key is None:
             raise PermanentError(f"system {self.name!r}: {change.op} without a key")
         where = key_col == _coerce(change.key, key_col)
+        stmt: Any
         if change.op == UPDATE:
             if not values:
                 return WriteResult(key=change.key)
