@@ -130,7 +130,8 @@ def client(service: str) -> Any:
             import boto3
             from botocore.config import Config as BotoConfig
 
-            _clients[service] = boto3.client(service, config=BotoConfig(
+            make: Any = boto3.client  # one call for every service: the typed stubs want a literal name
+            _clients[service] = make(service, config=BotoConfig(
                 retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
         return _clients[service]
 
