@@ -268,6 +268,8 @@ class Engine:
         attr = f.map[target]
         have = shadow.values.get(attr, _MISSING)
         if f.apply == "if_empty" and not (have is not _MISSING and _blank(have)):
+            if shadow.pending.pop(attr, _MISSING) is not _MISSING:  # filled meanwhile: no longer ours to fill
+                out.changed = True
             return  # fill a blank, never overwrite (and never guess about a value we have not read)
         want = self._from_golden(state, f, target, index, out)
         if want is _MISSING:
@@ -536,6 +538,7 @@ class Engine:
         shadow = state.shadows.get(system)
         if shadow is None:
             return out
+        shadow.digest = None  # we changed the account: its next read is news even if it looks like an old one
         if write.op == UPDATE:
             attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
             for attr, value in write.attrs.items():
