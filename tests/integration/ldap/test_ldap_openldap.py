@@ -299,3 +299,25 @@ def test_given_the_server_is_down_then_the_read_fails_without_concluding_anythin
     conn = make_ol(ATTRS, url=f"ldaps://127.0.0.1:{free_port()}", connect_timeout=1, retries=1)
     with pytest.raises(ReadFailed):
         conn.read()
+
+
+def test_given_a_generic_server_then_the_delta_follows_modify_timestamp(make_ol, ol_console, ol_ou):
+    dns = [ol_console.add_user(ol_ou, f"g{i}", title="Agent") for i in range(3)]
+    conn = make_ol(ATTRS, flavor="generic")
+    first = conn.read()
+    assert {o.marker for o in first.observations} == {ol_console.one(dn, "modifyTimestamp") for dn in dns}
+    ol_console.set(dns[1], title="Lead")
+
+    delta = conn.read(first.cursor)
+
+    assert delta.complete is False
+    changed = {o.ref: o.attrs["title"] for o in delta.observations}
+    assert changed[dns[1]] == "Lead"  # entries from the few seconds before the mark may be read again
+
+
+def test_given_an_unreadable_or_foreign_cursor_then_the_poll_is_a_full_read(make_ol, ol_console, ol_ou, slapd):
+    ol_console.add_user(ol_ou, "c1")
+    conn = make_ol(ATTRS)
+    assert conn.read("not-a-cursor").complete is True
+    other_scope = make_ol([*ATTRS, "description"]).read().cursor  # another attribute list: another scope
+    assert conn.read(other_scope).complete is True
