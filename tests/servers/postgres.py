@@ -8,6 +8,7 @@ Durability is switched off (fsync, synchronous_commit, full_page_writes): this d
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -102,6 +103,7 @@ def start_postgres(database: str = "sync", attempts: int = 3) -> PostgresServer:
                                   "-o", opts, "start"], capture_output=True, timeout=90, check=False)
         if started.returncode == 0:
             server = PostgresServer(directory, port, database, pg_bin, runas)
+            atexit.register(server.stop)  # a session that dies before its teardown leaves no server behind
             _createdb(server)
             return server
         time.sleep(0.2)  # probably lost the port to someone else: try another
