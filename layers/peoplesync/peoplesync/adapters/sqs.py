@@ -175,9 +175,12 @@ def list_dead_letters(dlq_url: str, max: int = 100, *, client: Any = None, wait_
             messages = _receive(sqs, dlq_url, max - len(found), visibility, wait_seconds)
             if not messages:
                 break
-            for m in messages:
-                handles.append(m["ReceiptHandle"])
-                found.setdefault(m["MessageId"], _describe(m))
+            fresh = [m for m in messages if m["MessageId"] not in found]
+            handles += [m["ReceiptHandle"] for m in messages]
+            if not fresh:  # only messages seen already (their visibility ran out): the walk is done
+                break
+            for m in fresh:
+                found[m["MessageId"]] = _describe(m)
     finally:
         _release(sqs, dlq_url, handles)
     return list(found.values())
@@ -193,11 +196,14 @@ def replay_dead_letters(dlq_url: str, target_url: str, ids: Iterable[str] | None
     target = SqsQueue(target_url, sqs)
     replayed: list[str] = []
     skipped: list[str] = []
+    seen: set[str] = set()
     try:
         while len(replayed) < max and (wanted is None or len(replayed) < len(wanted)):
             messages = _receive(sqs, dlq_url, max - len(replayed), visibility, wait_seconds)
-            if not messages:
-                break
+            if not messages or all(m["MessageId"] in seen for m in messages):
+                skipped += [m["ReceiptHandle"] for m in messages]
+                break  # empty, or only messages seen already (their visibility ran out)
+            seen.update(m["MessageId"] for m in messages)
             chosen = []
             for m in messages:
                 if m["MessageId"] in replayed or (wanted is not None and m["MessageId"] not in wanted):
