@@ -38,6 +38,20 @@ class Observation:
     kind: str = PERSON
 
 
+def observation_to_dict(obs: Observation) -> dict[str, Any]:
+    return {"system": obs.system, "key": obs.key, "attrs": _jsonable(obs.attrs), "active": obs.active,
+            "removed": obs.removed, "marker": obs.marker, "ref": obs.ref, "kind": obs.kind}
+
+
+def observation_from_dict(d: dict[str, Any]) -> Observation:
+    """Raises KeyError / TypeError / ValueError on a malformed message (the caller dead-letters it)."""
+    attrs = d.get("attrs", {})
+    if not isinstance(d["system"], str) or not isinstance(d["key"], str) or not isinstance(attrs, dict):
+        raise ValueError("an observation needs a string system, a string key and an attrs mapping")
+    return Observation(d["system"], d["key"], _tupled(attrs), bool(d.get("active", True)),
+                       bool(d.get("removed", False)), d.get("marker"), d.get("ref"), d.get("kind", PERSON))
+
+
 @dataclass(slots=True)
 class Shadow:
     """What the bridge last read from, or confirmed written to, one system for one record."""

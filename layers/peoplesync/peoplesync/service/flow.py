@@ -1,0 +1,200 @@
+"""The deployed flow, step by step, over ports: poll -> reconcile queue -> reconcile -> delivery queue per
+target -> deliver. The Lambda handlers in `functions/` are thin wrappers around these three functions; the
+tests drive them with moto's DynamoDB and SQS, or with in-memory fakes.
+
+Messages (JSON):
+- reconcile queue: {"type": "observation", "observation": {...}} | {"type": "reevaluate", "record_id": ...}
+- delivery queue of system S: {"type": "deliver", "record_id": ..., "system": S, "attempt": n}
+A message that can never be processed (malformed, unknown type, rejected write) is sent to the dead-letter queue
+with a `reason` attribute and removed from its queue; one that may succeed later is retried: by SQS (the
+handler reports it failed) or, when the target said when (Retry-After), re-sent with that delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config import Plan
+from ..engine import Engine, observation_digest
+from ..model import PERSON, Observation, observation_from_dict, observation_to_dict
+from ..ports import (
+    Connector,
+    PeoplesyncError,
+    PermanentError,
+    ReadFailed,
+    StateStore,
+    TransientError,
+    VersionConflict,
+)
+from .guard import change_limit
+from .reconcile import Reconciler
+
+log = logging.getLogger("peoplesync")
+
+MAX_DELAY = 900  # SQS's longest delay
+MAX_DELIVERY_ATTEMPTS = 5
+
+
+class Queue(Protocol):
+    def send(self, messages: list[dict[str, Any]], *, delay_seconds: int = 0,
+             attributes: dict[str, str] | None = None) -> Any: ...
+
+
+class Poison(PeoplesyncError):
+    """A message that can never be processed: it goes to the dead-letter queue with this reason."""
+
+
+# --- poll ------------------------------------------------------------------------------------------------
+@dataclass
+class PollReport:
+    system: str
+    read: int = 0
+    queued: int = 0
+    vanished: int = 0
+    failed: str | None = None
+    held: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def poll(system: str, plan: Plan, store: StateStore, connector: Connector, reconcile: Queue, *,
+         full: bool = False, approve: bool = False, clock: Callable[[], float] = time.time) -> PollReport:
+    """Read one system and queue what it shows for reconcile. The cursor moves only after everything read
+    is queued. A failed or empty read concludes nothing (SPEC 20); a read that would change more people than
+    `max_changes_per_run` allows is held, cursor unmoved, until approved (SPEC 16)."""
+    report = PollReport(system)
+    remapped = (store.get_meta("fingerprint") or {}).get("value") != plan.fingerprint
+    cursor = None if (full or remapped) else store.get_cursor(system)
+    try:
+        result = connector.read(cursor, full=cursor is None)
+    except (PeoplesyncError, OSError) as exc:
+        report.failed = f"{type(exc).__name__}: {exc}"
+        log.warning("poll of %s failed; nothing concluded: %s", system, exc)
+        return report
+    observations = list(result.observations)
+    report.read = len(observations)
+    if result.complete:
+        if not observations:
+            report.failed = "the read returned no accounts; nobody is deactivated because of it"
+            return report
+        gone = vanished(plan, store, system, {o.key for o in observations})
+        report.vanished = len(gone)
+        observations += gone
+    changed = [o for o in observations if _is_news(store, o)]
+    population = sum(1 for _ in store.all_ids(PERSON))
+    limit = change_limit(plan.config.policies.max_changes_per_run, population)
+    approved = approve or bool((store.get_meta(f"approve:{system}") or {}).get("until", 0) > clock())
+    if limit is not None and len(changed) > limit and not approved:
+        report.held = (f"{len(changed)} changed accounts in {system}, above max_changes_per_run="
+                       f"{plan.config.policies.max_changes_per_run} ({limit}); nothing queued, cursor kept. "
+                       f"Approve with `peoplesync approve {system}`.")
+        store.add_review(f"run|{system}", {"kind": "run", "system": system, "reason": report.held,
+                                           "at": clock()})
+        log.warning(report.held)
+        return report
+    reconcile.send([{"type": "observation", "observation": observation_to_dict(o)} for o in changed])
+    report.queued = len(changed)
+    store.put_cursor(system, result.cursor)
+    return report
+
+
+def _is_news(store: StateStore, obs: Observation) -> bool:
+    """Cheap pre-screen: an account read exactly as last time needs no reconcile message at all."""
+    rid = store.by_link(obs.kind, obs.system, obs.key)
+    if rid is None:
+        return True
+    state = store.load(rid)
+    shadow = state.shadows.get(obs.system) if state else None
+    return shadow is None or shadow.digest != observation_digest(obs) or bool(shadow.pending)
+
+
+def vanished(plan: Plan, store: StateStore, system: str, seen: set[str]) -> list[Observation]:
+    gone = []
+    for kind in plan.fields:
+        for rid in store.all_ids(kind):
+            state = store.load(rid)
+            shadow = state.shadows.get(system) if state else None
+            if shadow is not None and shadow.key not in seen and not shadow.removed:
+                gone.append(Observation(system, shadow.key, {}, active=False, removed=True, kind=kind))
+    return gone
+
+
+# --- reconcile -------------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    writes: dict[str, int] = field(default_factory=dict)
+    status: str = ""
+
+
+def reconcile_message(message: dict[str, Any], reconciler: Reconciler, reconcile: Queue,
+                      delivery: Callable[[str], Queue]) -> Outcome:
+    """Handle one reconcile-queue message. Raises Poison for a message that can never be processed;
+    anything else raised is transient (SQS redelivers it)."""
+    kind = message.get("type")
+    if kind == "observation":
+        try:
+            obs = observation_from_dict(message["observation"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Poison(f"malformed observation: {exc!r}") from None
+        if obs.system not in reconciler.plan.systems:
+            raise Poison(f"observation from unknown system {obs.system!r}")
+        result = reconciler.observation(obs)
+    elif kind == "reevaluate":
+        rid = message.get("record_id")
+        if not isinstance(rid, str):
+            raise Poison("reevaluate needs a record_id")
+        result = reconciler.reevaluate(rid)
+    else:
+        raise Poison(f"unknown message type {kind!r}")
+    for system in sorted(result.writes):
+        delivery(system).send([{"type": "deliver", "record_id": result.record_id, "system": system,
+                                "attempt": 1}])
+    if result.wake:
+        reconcile.send([{"type": "reevaluate", "record_id": rid} for rid in sorted(result.wake)])
+    return Outcome({s: 1 for s in result.writes}, result.status)
+
+
+# --- deliver ---------------------------------------------------------------------------------------------
+def deliver_message(message: dict[str, Any], reconciler: Reconciler, connector_for: Callable[[str], Connector],
+                    delivery: Callable[[str], Queue], reconcile: Queue, dead_letter: Callable[[str], Queue]
+                    ) -> Outcome:
+    """Apply what one record owes one target. A target that is busy (429 / Retry-After) gets the message
+    back with the delay it asked for; after the last attempt, or a permanent refusal, the message goes to the
+    dead-letter queue with the reason, from where `peoplesync dlq replay` brings it back."""
+    if message.get("type") != "deliver" or not isinstance(message.get("record_id"), str) \
+            or not isinstance(message.get("system"), str):
+        raise Poison("a delivery needs type=deliver, a record_id and a system")
+    rid, system = message["record_id"], message["system"]
+    attempt = int(message.get("attempt", 1))
+    if system not in reconciler.plan.systems:
+        raise Poison(f"delivery to unknown system {system!r}")
+    try:
+        writes, wake = reconciler.deliver(rid, system, connector_for(system))
+    except PermanentError as exc:
+        dead_letter(system).send([message], attributes={"reason": f"PermanentError: {exc}"[:1000]})
+        return Outcome(status="dead-lettered")
+    except (TransientError, VersionConflict) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if attempt >= MAX_DELIVERY_ATTEMPTS:
+            dead_letter(system).send([message], attributes={"reason": f"{reason} (after {attempt} attempts)"[:1000]})
+            return Outcome(status="dead-lettered")
+        retry_after = getattr(exc, "retry_after", None)
+        delay = int(min(MAX_DELAY, retry_after if retry_after is not None else 2 ** attempt))
+        delivery(system).send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
+        return Outcome(status=f"retry in {delay}s")
+    if wake:
+        reconcile.send([{"type": "reevaluate", "record_id": r} for r in sorted(wake)])
+    return Outcome({system: len(writes)}, "delivered")
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+__all__ = ["Engine", "Poison", "PollReport", "ReadFailed", "deliver_message", "poll", "reconcile_message"]

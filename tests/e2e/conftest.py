@@ -1,0 +1,169 @@
+"""The deployed shape, run locally: the real Lambda handlers (functions/*/app.py), DynamoDB and SQS from
+moto, in-memory systems as the connectors. `Cloud.sync()` is what EventBridge would do on a schedule: invoke
+the poll function once per system, then let SQS feed the reconcile and deliver functions until every queue is
+empty. Messages are received and deleted as Lambda's event source mapping would: a message reported as failed
+stays on its queue, and after `max_receives` it moves to its dead-letter queue (the redrive policy)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from peoplesync.adapters.dynamodb import DynamoStore, create_table
+from peoplesync.adapters.sqs import SqsQueue
+from peoplesync.config import compile_config, load_config
+from peoplesync.connectors.memory import MemoryConnector
+from peoplesync.service.local import system_attributes
+from peoplesync.service.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+
+
+def load_function(name: str) -> Any:
+    """Import functions/<name>/app.py as the Lambda runtime would (its own module, not a package)."""
+    module_name = f"peoplesync_fn_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(name: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+@dataclass
+class Context:
+    function_name: str = "peoplesync-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:peoplesync-test"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class Cloud:
+    def __init__(self, config: dict[str, Any], max_receives: int = 3) -> None:
+        self.config = config
+        self.plan = compile_config(load_config(config, check_connectors=False))
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
+        table = f"peoplesync-{uuid.uuid4().hex[:8]}"
+        create_table(self.ddb, table)
+        self.store = DynamoStore(table, self.ddb)
+        self.max_receives = max_receives
+        self.urls: dict[str, str] = {}
+        self.dlq_urls: dict[str, str] = {}
+        names = ["reconcile"] + [f"deliver:{s}" for s, sp in self.plan.systems.items() if sp.writable]
+        for name in names:
+            safe = name.replace(":", "-")
+            self.dlq_urls[name] = self.sqs.create_queue(QueueName=f"dlq-{safe}")["QueueUrl"]
+            self.urls[name] = self.sqs.create_queue(QueueName=f"stack-{safe}")["QueueUrl"]
+        self.systems = {name: MemoryConnector(name, system_attributes(self.plan, name), writable=sp.writable)
+                        for name, sp in self.plan.systems.items() if not sp.push}
+        self.runtime = self._runtime()
+        self.poll_fn, self.reconcile_fn, self.deliver_fn = (load_function(n) for n in ("poll", "reconcile",
+                                                                                        "deliver"))
+        self.crash_after_write: str | None = None
+
+    def _runtime(self) -> Runtime:
+        return Runtime(self.plan, self.store, lambda n: SqsQueue(self.urls[n], self.sqs),
+                       lambda n: SqsQueue(self.dlq_urls[n], self.sqs), connectors=self.systems)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.plan = compile_config(load_config(config, check_connectors=False))
+        for name, c in self.systems.items():
+            c.attributes = system_attributes(self.plan, name)
+        self.runtime = self._runtime()
+
+    def __getitem__(self, system: str) -> MemoryConnector:
+        return self.systems[system]
+
+    # --- what EventBridge and the SQS event source mappings do ------------------------------------------
+    def poll(self, system: str, **extra: Any) -> dict[str, Any]:
+        return dict(self.poll_fn.handler({"system": system, **extra}, Context(), self.runtime))
+
+    def sync(self, *, approve: bool = False) -> list[dict[str, Any]]:
+        order = sorted(self.systems, key=lambda s: s not in self.plan.lifecycle["person"])
+        reports = [self.poll(s, approve=approve) if approve else self.poll(s) for s in order]
+        self.drain()
+        if all(not r.get("failed") for r in reports):
+            self.store.put_meta("fingerprint", {"value": self.plan.fingerprint})
+        return reports
+
+    def drain(self, rounds: int = 50) -> None:
+        for _ in range(rounds):
+            busy = False
+            for name, url in self.urls.items():
+                fn = self.reconcile_fn if name == "reconcile" else self.deliver_fn
+                busy |= self._feed(name, url, fn)
+            if not busy:
+                return
+        raise AssertionError("queues did not drain")
+
+    def _feed(self, name: str, url: str, fn: Any) -> bool:
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                       AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            return False
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "awsRegion": REGION,
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:stack-{name.replace(':', '-')}"}
+                   for m in messages]
+        try:
+            result = fn.handler({"Records": records}, Context(), self.runtime)
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:  # the invocation failed: Lambda returns the whole batch to the queue
+            failed = {m["MessageId"] for m in messages}
+        for m in messages:
+            receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            if m["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            elif receives >= self.max_receives:  # the redrive policy
+                self.sqs.send_message(QueueUrl=self.dlq_urls[name], MessageBody=m["Body"])
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return True
+
+    def send(self, name: str, body: Any) -> None:
+        self.sqs.send_message(QueueUrl=self.urls[name], MessageBody=body if isinstance(body, str) else
+                              json.dumps(body))
+
+    def dead_letters(self, name: str) -> list[dict[str, Any]]:
+        from peoplesync.adapters.sqs import list_dead_letters
+
+        return list_dead_letters(self.dlq_urls[name], client=self.sqs, wait_seconds=0)
+
+    def record_of(self, system: str, key: str):
+        rid = self.store.by_link("person", system, key)
+        return self.store.load(rid) if rid else None
+
+    def writes(self) -> dict[str, int]:
+        return {name: len(c.writes) for name, c in self.systems.items()}
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "peoplesync-test")
+    with mock_aws():
+        yield
