@@ -150,7 +150,15 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"no person found for {args.person!r}", file=sys.stderr)
         return 1
     info = bridge.reconciler.explain(rid, args.field)
-    out.explain(bridge.plan, info["state"], info["decisions"], args.field)
+    first_rule = (bridge.plan.match.get("person") or [None])[0]
+
+    def label(record_id: Any) -> str:
+        other = bridge.store.load(record_id) if isinstance(record_id, str) else None
+        if other is None or first_rule is None:
+            return repr(record_id)
+        return f"{record_id} ({first_rule}={other.golden.get(first_rule)!r})"
+
+    out.explain(bridge.plan, info["state"], info["decisions"], args.field, label)
     return 0
 
 

@@ -162,7 +162,8 @@ class Engine:
             if system in f.sources:
                 self._decide_from_source(state, f, system, value, first, index, out)
             elif not f.push or first:
-                self._enforce(state, f, system, index, out, reason="overwritten")
+                self._enforce(state, f, system, index, out, reason=("filled" if _blank(value) else "realigned")
+                              if first else "overwritten")
         if sp.push:  # a push source syncing a record re-asserts every field it is the source of
             for f in sp.fields.get(kind, []):
                 if system in f.sources and f.name in state.golden:

@@ -74,29 +74,31 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]]) -> None:
         console.print(f"{report.held_for_review} accounts would be held for review")
 
 
-def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None) -> None:
-    console.print(f"[bold]{state.id}[/] ({state.kind}, {'active' if state.active else 'inactive'}); "
-                  f"linked: " + ", ".join(f"{s}={sh.key}" for s, sh in sorted(state.shadows.items())))
-    fields = plan.fields.get(state.kind, {})
-    table = Table()
-    for column in ("field", "value", "decided by", "sources", "per system"):
-        table.add_column(column)
-    for name, f in fields.items():
+def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None,
+            label: Callable[[Any], str] = repr) -> None:
+    """One block per field: the agreed value, who decides it, and what each system holds; then the
+    decision trail. `label` shows a referenced record (a manager) as a person would recognise it."""
+    console.print(f"[bold]{state.id}[/] ({state.kind}, {'active' if state.active else 'inactive'}); linked: "
+                  + ", ".join(f"{s}={sh.key}" for s, sh in sorted(state.shadows.items())), highlight=False)
+    for name, f in plan.fields.get(state.kind, {}).items():
         if field and name != field:
             continue
-        per = []
+        value = state.golden.get(name)
+        shown = label(value) if f.reference and value else repr(value)
+        console.print(f"\n[bold]{name}[/] = {shown}   source: {', '.join(f.sources)} ({f.apply}); "
+                      f"decided by {state.decided_by.get(name, '-')}", highlight=False)
         for system, attr in f.map.items():
             shadow = state.shadows.get(system)
             if shadow is None:
-                per.append(f"{system}: (no account)")
+                console.print(f"    {system}.{attr}: (no account)", highlight=False)
                 continue
-            value = shadow.values.get(attr, "(not read)")
-            pending = f" -> {shadow.pending[attr]!r} pending" if attr in shadow.pending else ""
-            per.append(f"{system}.{attr}={value!r}{pending}")
-        table.add_row(name, repr(state.golden.get(name)), state.decided_by.get(name, "-"),
-                      ",".join(f.sources) + f" ({f.apply})", "\n".join(per))
-    console.print(table)
+            held = shadow.values.get(attr, "(not read)")
+            pending = f"   -> {shadow.pending[attr]!r} being written" if attr in shadow.pending else ""
+            console.print(f"    {system}.{attr} = {held!r}{pending}", highlight=False)
+    if decisions:
+        console.print("\n[bold]decisions[/]")
     for d in decisions:
-        line = (f"{d['field']}: {d['old']!r} -> {d['new']!r} ({d['detail'] or d['rule']})"
-                if d["old"] != d["new"] else f"{d['field']}: {d['new']!r} kept ({d['detail'] or d['rule']})")
-        console.print(("[red]conflict[/] " if d["conflict"] else "") + line, highlight=False)
+        new = label(d["new"]) if isinstance(d["new"], str) and d["new"].startswith(("p-", "g-")) else repr(d["new"])
+        line = (f"{d['field']}: {d['old']!r} -> {new} ({d['detail'] or d['rule']})"
+                if d["old"] != d["new"] else f"{d['field']}: {new} kept ({d['detail'] or d['rule']})")
+        console.print(("[red]conflict[/] " if d["conflict"] else "  ") + line, highlight=False, soft_wrap=True)

@@ -1,0 +1,53 @@
+"""The newcomer's path: `make demo` (peoplesync.demo) and the CLI on the demo's files, state in SQLite."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from peoplesync.cli import main
+from peoplesync.demo import run
+
+
+def rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open() as fh:
+        return {r["employee_id"]: r for r in csv.DictReader(fh)}
+
+
+def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path / "demo") == 0
+    out = capsys.readouterr().out
+    assert out.count("in agreement: nothing left to write") == 1  # the second run, not the first
+    book = rows(tmp_path / "demo" / "data" / "phonebook.csv")
+    assert book["E101"]["title"] == "Rear Admiral"
+    assert book["E102"]["manager_employee_id"] == "E100"
+    assert book["E103"]["hired"] == "2021-08-26"  # created, with its on_create hire date
+    assert book["E104"]["status"] == "inactive"  # terminated in HR
+
+
+def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path / "demo") == 0
+    config = str(tmp_path / "demo" / "peoplesync.yaml")
+    hr = tmp_path / "demo" / "data" / "hr.csv"
+    hr.write_text(hr.read_text().replace("Principal Cryptanalyst", "Head of Hut 8"))
+    capsys.readouterr()
+    assert main(["plan", config]) == 0
+    planned = capsys.readouterr().out
+    assert "Head of Hut 8" in planned
+    assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Principal Cryptanalyst"
+    assert main(["sync", config, "--quiet"]) == 0
+    assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Head of Hut 8"
+    capsys.readouterr()
+    assert main(["explain", config, "E102", "title"]) == 0
+    explained = capsys.readouterr().out
+    assert "title = 'Head of Hut 8'" in explained and "hr is the source" in explained
+
+
+def test_validate_accepts_the_demo_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    demo = Path(__file__).resolve().parents[2] / "examples" / "demo" / "peoplesync.yaml"
+    assert main(["validate", str(demo)]) == 0
+    assert "valid" in capsys.readouterr().out
