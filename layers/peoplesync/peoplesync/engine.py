@@ -86,9 +86,9 @@ class Engine:
             for f in fields.values():
                 if f.reference and f.reference != kind:
                     target = plan.fields.get(f.reference, {})
-                    extra = [target[n] for n in f.ref_by.values() if n in target]
-                    self._keyed[f.reference] = sorted({*self._keyed.get(f.reference, []), *extra},
-                                                      key=lambda x: x.name)
+                    merged = {x.name: x for x in self._keyed.get(f.reference, [])}
+                    merged.update({n: target[n] for n in f.ref_by.values() if n in target})
+                    self._keyed[f.reference] = [merged[n] for n in sorted(merged)]
 
     def _make_norm(self, f: FieldPlan, system: str) -> Callable[[Any], Any]:
         multi = f.multi
