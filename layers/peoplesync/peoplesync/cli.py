@@ -6,6 +6,8 @@
     peoplesync plan CONFIG                what a sync would change, person by person, writing nothing
     peoplesync explain CONFIG PERSON [FIELD]
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
+    peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue
+    peoplesync reviews CONFIG             accounts and runs held for a human
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
 
 Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
@@ -41,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
     p.add_argument("field", nargs="?")
     p.add_argument("--state")
-    p = sub.add_parser("dlq", help="dead-lettered deliveries")
+    p = sub.add_parser("dlq", help="dead-lettered deliveries (local run, or an SQS dead-letter queue)")
     p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("config", nargs="?", help="local run: its configuration")
+    p.add_argument("--state")
+    p.add_argument("--dlq-url", help="AWS: the dead-letter queue's URL")
+    p.add_argument("--target-url", help="AWS replay: the queue to send the messages back to")
+    p = sub.add_parser("reviews", help="accounts and runs held for a human")
     p.add_argument("config")
     p.add_argument("--state")
     p = sub.add_parser("serve", help="run the SCIM webhook locally")
@@ -162,7 +169,35 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reviews(args: argparse.Namespace) -> int:
+    items = _bridge(args).store.reviews()
+    for item in items:
+        print(f"{item['id']}: {item.get('reason', '')}"
+              + (f" (candidates: {', '.join(item['candidates'])})" if item.get("candidates") else ""))
+    print(f"{len(items)} held for review")
+    return 0
+
+
 def _dlq(args: argparse.Namespace) -> int:
+    if args.dlq_url:
+        from .adapters.sqs import list_dead_letters, replay_dead_letters
+
+        if args.action == "list":
+            letters = list_dead_letters(args.dlq_url)
+            for letter in letters:
+                print(f"{letter['id']}  receives={letter.get('receive_count')}  {letter.get('reason') or '-'}  "
+                      f"{letter['body'][:200]}")
+            print(f"{len(letters)} messages in {args.dlq_url}")
+            return 0
+        if not args.target_url:
+            print("replay needs --target-url (the queue the messages came from)", file=sys.stderr)
+            return 2
+        result = replay_dead_letters(args.dlq_url, args.target_url)
+        print(f"replayed {len(result)} messages to {args.target_url}")
+        return 0
+    if not args.config:
+        print("give the local configuration, or --dlq-url for an SQS dead-letter queue", file=sys.stderr)
+        return 2
     bridge = _bridge(args)
     if args.action == "list":
         letters = bridge.dead_letters()
@@ -182,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
-            "dlq": _dlq, "serve": _serve}
+            "dlq": _dlq, "reviews": _reviews, "serve": _serve}
 
 if __name__ == "__main__":
     raise SystemExit(main())
