@@ -9,6 +9,7 @@ attribute is a lookup, anything else walks the type), stamps `meta`, and reports
 from __future__ import annotations
 
 import datetime
+import itertools
 import threading
 import unicodedata
 import uuid
@@ -187,6 +188,14 @@ class RepositoryStorage(ScimStorage):
     def search(self, resource_types: list[ResourceType], search_request: SearchRequest[Any], *,
                position: Any = None) -> SearchPage:
         scim_filter = search_request.filter
+        start = search_request.start_index_0 or 0
+        stop = None if search_request.count is None else start + search_request.count
+        if scim_filter is None and search_request.sort_by is None and len(resource_types) == 1:
+            # A plain listing (Okta's import pages through everyone): the repository's id order is the
+            # page order, so only the page itself is turned into resources.
+            name = resource_types[0].name
+            page = [self._resource(s) for s in itertools.islice(self.repository.list(name), start, stop)]
+            return SearchPage(self.repository.count(name), page)
         found: list[Resource[Any]] = []
         for rt in resource_types:
             found += [r for r in self._candidates(rt.name, scim_filter)
@@ -194,9 +203,10 @@ class RepositoryStorage(ScimStorage):
         descending = search_request.sort_by is not None and \
             search_request.sort_order == SearchRequest.SortOrder.descending
         if search_request.sort_by is not None:
-            found.sort(key=lambda r: _sort_key(search_request, r), reverse=descending)
-        start = search_request.start_index_0 or 0
-        stop = None if search_request.count is None else start + search_request.count
+            try:
+                found.sort(key=lambda r: _sort_key(search_request, r), reverse=descending)
+            except TypeError:  # values of mixed types (a multi-valued attribute): order by their text
+                found.sort(key=lambda r: tuple(map(str, _sort_key(search_request, r))), reverse=descending)
         return SearchPage(len(found), found[start:stop])
 
     def _candidates(self, type_: str, scim_filter: ScimFilter[Any] | None) -> Iterator[Resource[Any]]:
