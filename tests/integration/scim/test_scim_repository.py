@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from peoplesync.ports import VersionConflict
 from peoplesync.scim.repository import MemoryScimRepository, ResourceNotFound, ScimRepository, UniquenessConflict
 
@@ -112,7 +113,6 @@ def test_a_long_value_is_still_looked_up_exactly(repo: ScimRepository) -> None:
 def test_the_webhook_over_dynamodb_serves_a_user_lifecycle(dynamodb) -> None:
     from peoplesync.scim.app import build_app
     from peoplesync.scim.dynamodb import DynamoScimRepository
-
     from tests.unit.scim.conftest import USER, Client
 
     seen = []
@@ -125,3 +125,24 @@ def test_the_webhook_over_dynamodb_serves_a_user_lifecycle(dynamodb) -> None:
     assert client.delete(f"/Users/{u['id']}").status == 204
     assert [(o.attrs.get("title"), o.marker, o.removed) for o in seen] == [("A", 1, False), ("B", 2, False),
                                                                            (None, 3, True)]
+
+
+def test_given_dynamodb_throttles_then_the_webhook_answers_503_with_retry_after(dynamodb) -> None:
+    from botocore.exceptions import ClientError
+
+    from peoplesync.scim.app import build_app
+    from peoplesync.scim.dynamodb import DynamoScimRepository
+    from tests.unit.scim.conftest import Client
+
+    class Throttling:
+        exceptions = dynamodb.exceptions
+
+        def __getattr__(self, name):
+            def fail(**kwargs):
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, name)
+            return fail
+
+    client = Client(build_app(DynamoScimRepository(TABLE, Throttling()), ["unit-test-token-0123456789"]))
+    r = client.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "t"})
+    assert r.status == 503 and r.headers["Retry-After"] == "1"
+    assert client.get("/Users/x").status == 503

@@ -22,6 +22,30 @@ from .repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Store
 
 _PREFIX = "SCIM#"
 _RETRIES = 3
+_BUSY = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+         "InternalServerError", "ServiceUnavailable", "TransactionInProgressException"}
+
+
+class _Client:
+    """The boto3 client, with DynamoDB saying "busy" turned into `TransientError` (503 + Retry-After)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            try:
+                return method(**kwargs)
+            except Exception as exc:
+                code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+                if code in _BUSY:
+                    raise TransientError(f"DynamoDB is busy: {code}", retry_after=1) from None
+                raise
+
+        return call
 
 
 def _key_value(value: str) -> str:
@@ -35,7 +59,7 @@ class DynamoScimRepository(ScimRepository):
 
             client = boto3.client("dynamodb")
         self.table = table_name
-        self.client = client
+        self.client = _Client(client)
 
     # --- reads ------------------------------------------------------------------------------------------
     def get(self, type_: str, id_: str) -> Stored | None:
