@@ -13,6 +13,7 @@ shows it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -70,7 +71,7 @@ class DynamoScimRepository(ScimRepository):
         for item in self._query(_PREFIX + type_):
             yield self._stored(type_, item)
 
-    def find(self, type_: str, attr: str, value: str) -> list[Stored]:
+    def find(self, type_: str, attr: str, value: str) -> builtins.list[Stored]:
         ids = [i["sk"]["S"] for i in self._query(f"{_PREFIX}{type_}#ix#{attr}#{_key_value(value)}")]
         found = [self.get(type_, i) for i in ids]
         return [s for s in found if s is not None]
@@ -172,8 +173,8 @@ class DynamoScimRepository(ScimRepository):
         keys = {a: v["S"] for a, v in item["Item"].get("keys", {}).get("M", {}).items()}
         return stored, keys
 
-    def _index_ops(self, type_: str, id_: str, old: Mapping[str, str], new: Mapping[str, str]) -> list[dict]:
-        ops: list[dict[str, Any]] = []
+    def _index_ops(self, type_: str, id_: str, old: Mapping[str, str], new: Mapping[str, str]) -> builtins.list[dict]:
+        ops: builtins.list[dict[str, Any]] = []
         unique = UNIQUE.get(type_, ())
         for attr in sorted(set(old) | set(new)):
             before, after = old.get(attr), new.get(attr)
@@ -197,7 +198,7 @@ class DynamoScimRepository(ScimRepository):
                         "ReturnValuesOnConditionCheckFailure": "NONE", "_unique": attr}})
         return ops
 
-    def _transact(self, ops: list[dict[str, Any]]) -> None:
+    def _transact(self, ops: builtins.list[dict[str, Any]]) -> None:
         unique_of = [op.get("Put", {}).pop("_unique", None) for op in ops]
         try:
             self.client.transact_write_items(TransactItems=ops)

@@ -96,7 +96,7 @@ def _patch(resource_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
     out: list[Any] = []
     for op in ops:
         out.extend(_operation(resource_id, op))
-    if key != "Operations":
+    if key is not None and key != "Operations":
         body.pop(key, None)
     body["Operations"] = out
     return body

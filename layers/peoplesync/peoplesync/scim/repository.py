@@ -15,6 +15,7 @@ case-insensitively). `UNIQUE` attributes are refused when another resource holds
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -93,7 +94,7 @@ class ScimRepository(ABC):
         """Every resource of a type, ordered by id (a stable order for paging)."""
 
     @abstractmethod
-    def find(self, type_: str, attr: str, value: str) -> list[Stored]:
+    def find(self, type_: str, attr: str, value: str) -> builtins.list[Stored]:
         """Resources whose indexed `attr` has the (normalised) `value`, ordered by id."""
 
     def count(self, type_: str) -> int:
@@ -159,7 +160,7 @@ class MemoryScimRepository(ScimRepository):
             snapshot = [items[i] for i in order]
         return iter(snapshot)
 
-    def find(self, type_: str, attr: str, value: str) -> list[Stored]:
+    def find(self, type_: str, attr: str, value: str) -> builtins.list[Stored]:
         with self._lock:
             items = self._items.get(type_, {})
             return [items[i] for i in sorted(self._index.get((type_, attr, value), ()))]

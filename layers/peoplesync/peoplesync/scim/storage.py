@@ -123,13 +123,13 @@ class RepositoryStorage(ScimStorage):
     # --- ScimStorage ------------------------------------------------------------------------------------
     def get(self, resource_type: ResourceType, resource_id: str, *,
             response_parameters: ResponseParameters[Any] | None = None) -> Resource[Any]:
-        stored = self.repository.get(resource_type.name, resource_id)
+        stored = self.repository.get(str(resource_type.name), resource_id)
         if stored is None:
             raise NotFoundException(detail=f"{resource_type.name} {resource_id} not found")
         return self._resource(stored).model_copy(deep=True)
 
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
-        type_ = resource_type.name
+        type_ = str(resource_type.name)
         now = self.clock()
         doc = self._doc(resource)
         doc["id"] = uuid.uuid4().hex
@@ -144,7 +144,7 @@ class RepositoryStorage(ScimStorage):
 
     def update(self, resource_type: ResourceType, resource: Resource[Any], *,
                expected_version: str | None = None) -> Resource[Any]:
-        type_ = resource_type.name
+        type_ = str(resource_type.name)
         doc = self._doc(resource)
         doc.setdefault("meta", {})["lastModified"] = self.clock().isoformat().replace("+00:00", "Z")
         doc["meta"]["resourceType"] = type_
@@ -164,7 +164,7 @@ class RepositoryStorage(ScimStorage):
     def touch(self, resource_type: ResourceType, resource: Resource[Any]) -> None:
         """An accepted write that changed nothing: still an IdP sync of this resource (see repository)."""
         try:
-            stored = self.repository.touch(resource_type.name, str(resource.id),
+            stored = self.repository.touch(str(resource_type.name), str(resource.id),
                                            _version_number(resource.meta.version if resource.meta else None))
         except ResourceNotFound:
             raise NotFoundException(detail=f"{resource_type.name} {resource.id} not found") from None
@@ -175,7 +175,7 @@ class RepositoryStorage(ScimStorage):
 
     def delete(self, resource_type: ResourceType, resource_id: str, *,
                expected_version: str | None = None) -> None:
-        type_ = resource_type.name
+        type_ = str(resource_type.name)
         try:
             stored = self.repository.delete(type_, resource_id, _version_number(expected_version))
         except ResourceNotFound:
@@ -193,12 +193,12 @@ class RepositoryStorage(ScimStorage):
         if scim_filter is None and search_request.sort_by is None and len(resource_types) == 1:
             # A plain listing (Okta's import pages through everyone): the repository's id order is the
             # page order, so only the page itself is turned into resources.
-            name = resource_types[0].name
+            name = str(resource_types[0].name)
             page = [self._resource(s) for s in itertools.islice(self.repository.list(name), start, stop)]
             return SearchPage(self.repository.count(name), page)
         found: list[Resource[Any]] = []
         for rt in resource_types:
-            found += [r for r in self._candidates(rt.name, scim_filter)
+            found += [r for r in self._candidates(str(rt.name), scim_filter)
                       if scim_filter is None or _matches(scim_filter, r)]
         descending = search_request.sort_by is not None and \
             search_request.sort_order == SearchRequest.SortOrder.descending
