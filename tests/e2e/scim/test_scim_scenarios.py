@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config
 from peoplesync.connectors.memory import MemoryConnector

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from peoplesync.scim.apigw import lambda_handler
 from peoplesync.scim.app import build_app
 from peoplesync.scim.devserver import serve

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from peoplesync.scim.devserver import serve
 
 from .conftest import TOKEN

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from peoplesync.model import Observation
 from peoplesync.scim.app import ScimApp, build_app
 from peoplesync.scim.http import ScimRequest, ScimResponse

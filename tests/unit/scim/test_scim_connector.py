@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from peoplesync.config import SystemConfig
 from peoplesync.connectors import scim_inbound
 from peoplesync.connectors.scim_inbound import AttributePath, observation_from_resource, token_list

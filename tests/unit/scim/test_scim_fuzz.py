@@ -7,6 +7,7 @@ import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from peoplesync.scim.app import build_app
 from peoplesync.scim.repository import MemoryScimRepository
 

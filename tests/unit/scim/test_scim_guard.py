@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from peoplesync.scim import guard
 from peoplesync.scim.app import ScimApp
 from peoplesync.scim.repository import MemoryScimRepository

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from peoplesync.scim.apigw import lambda_handler
 from peoplesync.scim.app import ScimApp
 
