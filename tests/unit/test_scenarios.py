@@ -293,6 +293,7 @@ def test_unmapped_attributes_in_an_observation_change_nothing(world: World) -> N
 
 def test_every_decision_explains_itself_in_one_line(world: World) -> None:
     hire(world)
+    world.sync()
     world["cloud"].set("u1", title="drift")
     report = world.sync()
     lines = report.decisions

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import normalize
 from .model import GROUP, PERSON
@@ -62,10 +62,51 @@ class SystemConfig(BaseModel):
         return v
 
 
+class MapSpec(_Strict):
+    """A mapping entry that transforms (see `transform.py`): exactly one of `attr` or `template`."""
+
+    attr: str | None = Field(None, description="The system's attribute")
+    template: str | None = Field(None, description='Concatenation of attributes, e.g. "{First_Name} {Last_Name}"')
+    values: dict[str, str] | None = Field(None, description="System value -> field value (codes to names)")
+    date_format: str | None = Field(None, description='The system\'s date format, e.g. "%m/%d/%Y" (ISO in the field)')
+
+    @model_validator(mode="after")
+    def _one(self) -> MapSpec:
+        if (self.attr is None) == (self.template is None):
+            raise ValueError("give exactly one of attr or template")
+        if self.template is not None and (self.values or self.date_format):
+            raise ValueError("a template cannot also have values or date_format")
+        if self.template is not None and "{" not in self.template:
+            raise ValueError("a template names attributes in braces, e.g. {First_Name}")
+        if self.attr is not None and not (self.values or self.date_format):
+            raise ValueError("an object entry needs values, date_format or a template (else write the attribute)")
+        return self
+
+    def codec(self) -> Any:
+        from .transform import Codec
+
+        return Codec.build(self.attr, self.template, self.values, self.date_format)
+
+
+MapEntry = str | MapSpec
+
+
+def real_attrs(entry: MapEntry) -> list[str]:
+    """The system attributes a mapping entry reads and writes."""
+    if isinstance(entry, str):
+        return [entry]
+    return list(entry.codec().attrs)
+
+
+def entry_key(entry: MapEntry) -> str:
+    """The attribute name the engine uses for a mapping entry (virtual for a transform)."""
+    return entry if isinstance(entry, str) else entry.codec().key
+
+
 class FieldConfig(_Strict):
     source: str | list[str] | None = Field(None, description="The system (or systems) whose value is definitive")
     winner: str | None = Field(None, description="With several sources: the one that prevails in a conflict")
-    map: dict[str, str] = Field(description="system -> attribute carrying this field there")
+    map: dict[str, MapEntry] = Field(description="system -> attribute carrying this field there (or a transform)")
     apply: Apply = "always"
     normalize: str | list[str] = Field(default_factory=list)
     reference: Literal["person", "group"] | None = Field(
@@ -73,6 +114,8 @@ class FieldConfig(_Strict):
     ref_by: dict[str, str] = Field(
         default_factory=dict, description="system -> field whose value the reference holds (e.g. employee_id)")
     multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
+    default: str | None = Field(None, description="Value written when the bridge creates an account and the "
+                                                  "field has no value")
 
     @property
     def sources(self) -> list[str]:
@@ -195,15 +238,16 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
                     problems.append((f"{at}.source", f"unknown system {s!r} (known: {known})"))
                 elif s not in f.map:
                     problems.append((f"{at}.source", f"{s!r} is a source but {at}.map has no attribute for it"))
-            for s, attr in f.map.items():
+            for s, entry in f.map.items():
                 if s not in systems:
                     problems.append((f"{at}.map.{s}", f"unknown system {s!r} (known: {known})"))
                     continue
-                other = written.get((s, attr.lower()))
-                if other is not None:
-                    problems.append((f"{at}.map.{s}",
-                                     f"attribute {attr!r} of {s!r} is already written by field {other!r}"))
-                written[(s, attr.lower())] = name
+                for attr in real_attrs(entry):
+                    other = written.get((s, attr.lower()))
+                    if other is not None:
+                        problems.append((f"{at}.map.{s}",
+                                         f"attribute {attr!r} of {s!r} is already written by field {other!r}"))
+                    written[(s, attr.lower())] = name
             winner = f.winner or (default_winner if not f.sources else None)
             if winner is not None and winner not in sources:
                 problems.append((f"{at}.winner", f"{winner!r} is not among the sources {sources}"))
@@ -279,6 +323,8 @@ class FieldPlan:
     ref_by: dict[str, str]
     push: bool  # every source pushes (SCIM): targets are corrected only when a source syncs the record
     fingerprint: str
+    codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
+    default: Any = None
 
 
 @dataclass(slots=True)
@@ -291,6 +337,8 @@ class SystemPlan:
     push: bool
     fields: dict[str, list[FieldPlan]] = field(default_factory=dict)  # kind -> fields mapped here
     attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
+    codecs: dict[str, Any] = field(default_factory=dict)  # virtual attribute -> transform.Codec
+    attributes: set[str] = field(default_factory=set)  # the real attributes read and written here
 
 
 @dataclass(slots=True)
@@ -320,13 +368,18 @@ def compile_config(config: Config) -> Plan:
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
             fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
-            plan = FieldPlan(name, kind, ordered, dict(f.map), f.apply,
+            codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
+            plan = FieldPlan(name, kind, ordered, {s: entry_key(e) for s, e in f.map.items()}, f.apply,
                              normalize.chain(f.normalizers, region), f.multi, f.reference, dict(f.ref_by),
-                             all(systems[s].push for s in ordered), fp)
+                             all(systems[s].push for s in ordered), fp, codecs, f.default)
             out[name] = plan
-            for s, attr in f.map.items():
+            for s, entry in f.map.items():
+                key = entry_key(entry)
                 systems[s].fields.setdefault(kind, []).append(plan)
-                systems[s].attr_to_field.setdefault(kind, {})[attr] = plan
+                systems[s].attr_to_field.setdefault(kind, {})[key] = plan
+                systems[s].attributes.update(real_attrs(entry))
+                if s in codecs:
+                    systems[s].codecs[key] = codecs[s]
         return out
 
     fields = {PERSON: plan_fields(PERSON, config.fields, [], None)}

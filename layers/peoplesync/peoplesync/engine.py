@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import transform
 from .config import FieldPlan, Plan
 from .model import (
     ACTIVATE,
@@ -67,6 +68,16 @@ def observation_digest(obs: Observation) -> str:
     """A 64-bit digest of what was read. Attribute order is the connector's; a connector that changes its
     order only costs one slow comparison, never a missed change."""
     return hashlib.blake2b(repr((obs.attrs, obs.active, obs.removed)).encode(), digest_size=8).hexdigest()
+
+
+def decode(plan: Plan, obs: Observation) -> Observation:
+    """The observation with each transformed mapping (template, value map, date format) as its virtual
+    attribute: what the engine compares, correlates and stores."""
+    codecs = plan.systems[obs.system].codecs
+    if not codecs:
+        return obs
+    return Observation(obs.system, obs.key, transform.decode(list(codecs.values()), obs.attrs), obs.active,
+                       obs.removed, obs.marker, obs.ref, obs.kind)
 
 
 class Engine:
@@ -502,7 +513,9 @@ class Engine:
                     value = self._from_golden(state, f, system, index, out)
                     if value is not _MISSING and not _blank(value):
                         attrs[f.map[system]] = value
-            return [Write(system, CREATE, state.id, None, attrs, kind)]
+                elif f.default is not None:
+                    attrs[f.map[system]] = f.default  # a default fills only an account we create
+            return [Write(system, CREATE, state.id, None, self._encode(system, attrs), kind)]
         shadow = state.shadows.get(system)
         if shadow is None:
             return []
@@ -510,15 +523,23 @@ class Engine:
         if shadow.pending_state == ACTIVATE:
             writes.append(Write(system, ACTIVATE, state.id, shadow.key, {}, kind))
         if shadow.pending and shadow.pending_state != DELETE:
-            writes.append(Write(system, UPDATE, state.id, shadow.key, dict(shadow.pending), kind))
+            writes.append(Write(system, UPDATE, state.id, shadow.key, self._encode(system, shadow.pending), kind))
         if shadow.pending_state in (DEACTIVATE, DELETE):
             writes.append(Write(system, shadow.pending_state, state.id, shadow.key, {}, kind))
         return writes
+
+    def _encode(self, system: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        codecs = self.plan.systems[system].codecs
+        return transform.encode(codecs, attrs) if codecs else dict(attrs)
 
     def confirm(self, state: RecordState, write: Write, result: WriteResult | None, index: RecordIndex) -> Outcome:
         """Record that `write` was applied by its system."""
         out = Outcome(state, changed=True)
         system = write.system
+        codecs = self.plan.systems[system].codecs
+        if codecs:  # back to the engine's (virtual) attributes
+            write = Write(write.system, write.op, write.record_id, write.key,
+                          transform.decode(list(codecs.values()), write.attrs), write.kind)
         if write.op == CREATE:
             if system in state.create_pending:
                 state.create_pending.remove(system)
@@ -527,7 +548,9 @@ class Engine:
             shadow = state.shadows[system] = Shadow(key=result.key, ref=result.ref, active=True)
             attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
             for attr, value in write.attrs.items():
-                f = attr_map[attr]
+                f = attr_map.get(attr)
+                if f is None:
+                    continue  # a real attribute behind a transform: its virtual attribute carries it
                 shadow.values[attr] = self._norm[(f.name, system)](value)
                 shadow.seen_gen[f.name] = state.gen.get(f.name, 0)
             for f in self.plan.systems[system].fields.get(state.kind, []):
@@ -544,7 +567,9 @@ class Engine:
         if write.op == UPDATE:
             attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
             for attr, value in write.attrs.items():
-                f = attr_map[attr]
+                f = attr_map.get(attr)
+                if f is None:
+                    continue
                 norm = self._norm[(f.name, system)]
                 shadow.values[attr] = norm(value) if f.reference else value
                 if attr in shadow.pending and shadow.pending[attr] == value:

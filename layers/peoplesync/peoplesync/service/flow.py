@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Plan
-from ..engine import Engine, observation_digest
+from ..engine import Engine, decode, observation_digest
 from ..model import PERSON, Observation, observation_from_dict, observation_to_dict
 from ..ports import (
     Connector,
@@ -86,7 +86,7 @@ def poll(system: str, plan: Plan, store: StateStore, connector: Connector, recon
         gone = vanished(plan, store, system, {o.key for o in observations})
         report.vanished = len(gone)
         observations += gone
-    changed = [o for o in observations if _is_news(store, o)]
+    changed = [o for o in observations if _is_news(store, decode(plan, o))]
     population = sum(1 for _ in store.all_ids(PERSON))
     limit = change_limit(plan.config.policies.max_changes_per_run, population)
     approved = approve or bool((store.get_meta(f"approve:{system}") or {}).get("until", 0) > clock())

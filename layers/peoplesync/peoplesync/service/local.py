@@ -58,7 +58,8 @@ class RunReport:
 
 
 def system_attributes(plan: Plan, system: str) -> list[str]:
-    return sorted({f.map[system] for fields in plan.fields.values() for f in fields.values() if system in f.map})
+    """The real attributes a system's connector reads and writes (a transform's virtual name never)."""
+    return sorted(plan.systems[system].attributes)
 
 
 def build_connectors(plan: Plan, secrets: SecretsPort | None, given: dict[str, Connector] | None,

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Plan
 from ..correlate import AMBIGUOUS, UNMATCHED, correlate, new_record_id
-from ..engine import Engine, Outcome
+from ..engine import Engine, Outcome, decode
 from ..model import Decision, Observation, RecordState, Write
 from ..ports import Connector, StateStore, VersionConflict, WriteResult
 
@@ -56,6 +56,7 @@ class Reconciler:
         raise VersionConflict(f"record for {obs.system}:{obs.key} kept changing under us")
 
     def _observation(self, obs: Observation) -> Result:
+        obs = decode(self.plan, obs)
         policies = self.plan.config.policies
         match = correlate(self.plan, obs, self.store)
         if match.outcome == AMBIGUOUS:
