@@ -123,3 +123,17 @@ def test_15_given_the_idp_as_lifecycle_source_when_it_deactivates_or_deletes_the
     world.idp("DELETE", f"/Users/{user}")
     assert world.systems["cloud"].accounts["u1"]["active"] is False  # policies.removed: deactivate
     assert "u1" in world.systems["cloud"].accounts and world.bridge.dead_letters() == []
+
+
+def test_given_peoplesync_serve_wiring_when_the_idp_posts_then_the_bridge_delivers_its_mapped_values() -> None:
+    from peoplesync.scim.local import build_local
+
+    world = World()
+    handler, base_path, system = build_local(world.bridge, [TOKEN])
+    event = {"version": "2.0", "rawPath": f"{base_path}/Users", "requestContext": {"http": {"method": "POST"}},
+             "headers": {"authorization": f"Bearer {TOKEN}", "content-type": "application/scim+json"},
+             "body": json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                                 "userName": "p1@corp.example", ENTERPRISE: {"department": "Finance"}})}
+    result = handler(event, None)
+    assert (result["statusCode"], system) == (201, "idp")
+    assert world.value("cloud", "u1", "department") == "Finance"
