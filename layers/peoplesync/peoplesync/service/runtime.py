@@ -36,7 +36,7 @@ class Runtime:
 
         plan = aws.load_plan()
         return cls(plan, aws.make_store(), lambda name: aws.make_queue(name),
-                   lambda name: aws.make_queue(name, dlq=True), aws.make_secrets())
+                   lambda name: aws.make_queue(name, dlq=True), LazySecrets(aws.make_secrets))
 
     def queue(self, name: str) -> Queue:
         return self._queue(name)
@@ -63,6 +63,28 @@ class Runtime:
             self._connectors[system] = connectors.module(sp.connector).build(
                 system, config, system_attributes(self.plan, system), self.secrets)
         return self._connectors[system]
+
+
+class LazySecrets:
+    """A SecretsPort whose real one is made on the first secret asked for: a function whose connectors need
+    no secret (reconcile, a CSV poll) does not build a Secrets Manager client at its cold start."""
+
+    def __init__(self, make: Callable[[], SecretsPort]) -> None:
+        self._make = make
+        self._real: SecretsPort | None = None
+
+    def _secrets(self) -> SecretsPort:
+        if self._real is None:
+            self._real = self._make()
+        return self._real
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._secrets().get(name)
+
+    def __getattr__(self, attr: str) -> Any:  # e.g. forget(): whatever else the real one offers
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._secrets(), attr)
 
 
 _current: dict[str, Runtime] = {}

@@ -1,0 +1,269 @@
+"""Cold start of each Lambda function: its module import plus the creation of what it needs (settings, the
+configuration parsed and compiled, the DynamoDB store, its SQS queues, secrets, its connector), each in a
+fresh interpreter, no network.
+
+    python bench/cold_start.py                # 15 fresh processes per case, bytecode present
+    python bench/cold_start.py --runs 7 --no-cold   # quicker, without the no-bytecode comparison
+
+How a case is measured: a fresh `python -c` with the function's directory as its working directory (Lambda's
+task root is first on sys.path, the layer is importable) times, with `time.perf_counter()` inside the
+process, `import app` and then what the handler's first invocation builds: `runtime.current()` (settings
+from the environment, the SSM client and the configuration parsed and compiled, the DynamoDB client and
+store, the Secrets Manager client) and the queues and connectors the function uses. The configuration read
+(`GetParameter`) is answered by botocore's `Stubber` on the real SSM client, so no request leaves the machine;
+attaching the stubber is not counted. Interpreter start-up is not in the figure; it is reported as the
+`python -c pass` baseline (whole process, wall time), next to `import boto3` timed the same way as the
+functions. Cases are interleaved (one of each, N times), so a burst of load on the shared machine hits
+all of them alike.
+
+Bytecode: every case runs once first to write the .pyc files; the "bytecode present" figures are the N runs
+after that. The comparison without bytecode runs (a) a temporary copy of the functions and the layer with
+no __pycache__ and PYTHONDONTWRITEBYTECODE=1 (our code compiled at each start, third-party bytecode kept) and
+(b) everything compiled from source (PYTHONPYCACHEPREFIX set to an empty directory: no .pyc is found for
+any module, stdlib, boto3 and pydantic included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+LAYER = ROOT / "layers" / "peoplesync"
+BAR_MS = 500.0
+
+REGION = "eu-west-1"
+SQS = f"https://sqs.{REGION}.amazonaws.com/123456789012"
+ENV = {
+    "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "peoplesync-bench",
+    "PEOPLESYNC_TABLE": "peoplesync-state", "PEOPLESYNC_CONFIG_PARAMETER": "/peoplesync/config",
+    "PEOPLESYNC_SECRET_PREFIX": "peoplesync/",
+    "PEOPLESYNC_RECONCILE_QUEUE_URL": f"{SQS}/ps-reconcile",
+    "PEOPLESYNC_RECONCILE_DLQ_URL": f"{SQS}/ps-reconcile-dlq",
+    "PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX": f"{SQS}/ps-deliver-",
+    "PEOPLESYNC_DELIVER_DLQ_URL_PREFIX": f"{SQS}/ps-deliver-dlq-",
+    "PEOPLESYNC_DELIVER_TARGETS": "phonebook",
+}
+# Two CSV systems (building a CSV connector opens no file) and a SCIM identity provider for the webhook.
+CONFIG = """
+systems:
+  hr:        {connector: csv, path: /nonexistent/hr.csv, key: Employee_ID, active_column: Status}
+  phonebook: {connector: csv, path: /nonexistent/phonebook.csv, key: id, writable: true, provision: true}
+  idp:       {connector: scim, tokens: "secret:peoplesync/scim"}
+fields:
+  employee_id: {source: hr, map: {hr: Employee_ID, phonebook: employee_id, idp: externalId}}
+  email.work:  {source: hr, normalize: [trim, lower], map: {hr: Work_Email, phonebook: email, idp: userName}}
+  title:       {source: hr, map: {hr: Title, phonebook: title}}
+  department:  {source: idp, map: {idp: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                                   phonebook: department}}
+  phone.work:  {source: phonebook, normalize: e164, map: {phonebook: phone}}
+match: [employee_id, email.work]
+lifecycle: {source: hr}
+"""
+
+# What each function builds on its first invocation, after `import app` (see its handler).
+BUILD = {
+    "poll": "rt = runtime.current(); rt.queue('reconcile'); rt.connector('hr')",
+    "reconcile": ("rt = runtime.current(); rt.queue('reconcile'); rt.delivery('phonebook'); "
+                  "rt.dlq('reconcile')"),
+    "deliver": ("rt = runtime.current(); rt.connector('phonebook'); rt.delivery('phonebook'); "
+                "rt.queue('reconcile'); rt.dead_letter('phonebook')"),
+    # the handler's first call builds the SCIM app: tokens from Secrets Manager, the DynamoDB repository
+    "scim_webhook": "rt = runtime.current(); app.build(rt)",
+}
+# AWS answers the first invocation needs, given by botocore's Stubber: (service, operation, response)
+STUBS = {
+    "ssm": ("get_parameter", {"Parameter": {"Name": "/peoplesync/config", "Type": "String", "Value": CONFIG,
+                                            "Version": 1}}),
+    "secretsmanager": ("get_secret_value", {"Name": "peoplesync/scim", "SecretString": '{"tokens": ["t0k"]}'}),
+}
+NEEDS = {"scim_webhook": ("ssm", "secretsmanager")}  # clients whose creation is counted; default: ssm only
+
+CHILD = r"""
+import time
+_t0 = time.perf_counter()
+import app
+_t1 = time.perf_counter()
+from peoplesync.adapters import aws
+from peoplesync.service import runtime
+_paused = 0.0
+for _service in SERVICES:
+    _client = aws.client(_service)  # its creation is part of the cold start: counted
+    _p0 = time.perf_counter()
+    from botocore.stub import Stubber
+    _stub = Stubber(_client)
+    _operation, _response = STUBS[_service]
+    _stub.add_response(_operation, _response)
+    _stub.activate()
+    _paused += time.perf_counter() - _p0
+BUILD
+_t2 = time.perf_counter()
+import json, sys
+print(json.dumps({"import": (_t1 - _t0) * 1000, "total": (_t2 - _t0 - _paused) * 1000,
+                  "modules": len(sys.modules)}))
+"""
+
+
+def child_code(function: str) -> str:
+    if function in BUILD:
+        return (CHILD.replace("SERVICES", repr(NEEDS.get(function, ("ssm",))))
+                .replace("STUBS", repr(STUBS)).replace("BUILD", BUILD[function]))
+    # a function this bench does not know yet: its module import only
+    return ("import time\n_t0 = time.perf_counter()\nimport app\n_t1 = time.perf_counter()\nimport json, sys\n"
+            "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000, "
+            "'modules': len(sys.modules)}))\n")
+
+
+BASELINE_BOTO3 = ("import time\n_t0 = time.perf_counter()\nimport boto3\n_t1 = time.perf_counter()\n"
+                  "import json\nprint(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000}))\n")
+BASELINE_CLIENTS = ("import time\n_t0 = time.perf_counter()\nimport boto3\n_t1 = time.perf_counter()\n"
+                    "boto3.client('dynamodb'); boto3.client('sqs'); boto3.client('ssm')\n"
+                    "_t2 = time.perf_counter()\nimport json\n"
+                    "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t2 - _t0) * 1000}))\n")
+
+
+def functions() -> list[str]:
+    return sorted(p.name for p in FUNCTIONS.iterdir() if (p / "app.py").is_file())
+
+
+def missing_functions() -> list[str]:
+    return sorted(p.name for p in FUNCTIONS.iterdir() if p.is_dir() and not (p / "app.py").is_file())
+
+
+def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
+    """One fresh interpreter: the in-process figures it prints, plus its whole wall time."""
+    env = {**os.environ, **ENV, **(extra_env or {})}
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                         timeout=120)
+    wall = (time.perf_counter() - started) * 1000
+    if out.returncode != 0:
+        raise RuntimeError(f"{cwd}: child failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+    return {**result, "wall": wall}
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "p25": q[0],
+            "p75": q[2], "n": len(values)}
+
+
+def fmt(s: dict[str, float]) -> str:
+    return f"{s['median']:7.0f}  [{s['min']:.0f}-{s['max']:.0f}, IQR {s['p25']:.0f}-{s['p75']:.0f}]"
+
+
+def importtime_top(cwd: Path, n: int = 12) -> list[tuple[str, int, int]]:
+    """(module, self us, cumulative us) of the largest imports under `import app` (python -X importtime)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=cwd,
+                         env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
+    rows = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cum_us, name = line[len("import time:"):].split("|", 2)
+        rows.append((name.strip(), int(self_us), int(cum_us)))
+    rows.sort(key=lambda r: -r[2])
+    return rows[:n]
+
+
+def copy_tree(dest: Path) -> Path:
+    """Functions and layer copied without bytecode; returns the layer root to put on PYTHONPATH."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(FUNCTIONS, dest / "functions", ignore=ignore)
+    shutil.copytree(LAYER / "peoplesync", dest / "layer" / "peoplesync", ignore=ignore)
+    return dest / "layer"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="fresh processes per case (default 15)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the runs without bytecode")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    names = functions()
+    cases: dict[str, tuple[str, Path]] = {
+        "python -c pass": ("pass", ROOT),
+        "import boto3": (BASELINE_BOTO3, ROOT),
+        "import boto3 + 3 clients": (BASELINE_CLIENTS, ROOT),
+    }
+    cases.update({f"fn {name}": (child_code(name), FUNCTIONS / name) for name in names})
+
+    for code, cwd in cases.values():  # write the bytecode
+        run(code, cwd)
+    samples: dict[str, dict[str, list[float]]] = {c: {"import": [], "total": [], "wall": []} for c in cases}
+    for _ in range(args.runs):
+        for case, (code, cwd) in cases.items():
+            for k, v in run(code, cwd).items():
+                if k in samples[case]:
+                    samples[case][k].append(v)
+    load = os.getloadavg()
+    figures: dict[str, dict[str, dict[str, float]]] = {
+        case: {k: stats(v) for k, v in s.items() if v} for case, s in samples.items()}
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
+          f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
+    print("ms: median [min-max, IQR p25-p75]")
+    print(f"{'case':26} {'import (in-process)':>36} {'import + creation':>36} {'process wall':>36}")
+    for case, f in figures.items():
+        cols = [fmt(f[k]) if k in f and case != "python -c pass" else "" for k in ("import", "total")]
+        print(f"{case:26} {cols[0]:>36} {cols[1]:>36} {fmt(f['wall']):>36}")
+    boto3_ms = figures["import boto3"]["total"]["median"]
+    pass_ms = figures["python -c pass"]["wall"]["median"]
+    print()
+    for name in names:
+        f = figures[f"fn {name}"]
+        total = f["total"]["median"]
+        verdict = "meets" if total <= BAR_MS else "MISSES"
+        print(f"{name:10} import + creation {total:6.0f} ms ({verdict} the {BAR_MS:.0f} ms bar); "
+              f"{total / boto3_ms:.2f}x `import boto3`; process wall {f['wall']['median']:.0f} ms = "
+              f"{f['wall']['median'] / pass_ms:.1f}x `python -c pass`")
+    for name in missing_functions():
+        print(f"{name:10} not measured: functions/{name}/app.py does not exist yet")
+
+    cold: dict[str, dict[str, dict[str, float]]] = {}
+    if not args.no_cold:
+        cold_runs = max(3, args.runs // 3)
+        with tempfile.TemporaryDirectory(prefix="ps-cold-") as tmp:
+            layer = copy_tree(Path(tmp))
+            empty = Path(tmp) / "empty-pycache"
+            empty.mkdir()
+            variants = {
+                "our code from source": {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(layer)},
+                "everything from source": {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(layer),
+                                           "PYTHONPYCACHEPREFIX": str(empty)},
+            }
+            for variant, extra in variants.items():
+                for name in names:
+                    values = [run(child_code(name), Path(tmp) / "functions" / name, extra)
+                              for _ in range(cold_runs)]
+                    assert not list(Path(tmp, "layer").rglob("*.pyc")), "bytecode was written"
+                    cold[f"{name} / {variant}"] = {k: stats([v[k] for v in values]) for k in ("total", "wall")}
+        print(f"\nwithout bytecode ({cold_runs} fresh processes each; ms: median [min-max, IQR])")
+        print(f"{'function / variant':40} {'import + creation':>36} {'process wall':>36}")
+        for case, f in cold.items():
+            print(f"{case:40} {fmt(f['total']):>36} {fmt(f['wall']):>36}")
+
+    print("\nlargest imports under `import app` (python -X importtime, cumulative ms):")
+    for name in names:
+        top = importtime_top(FUNCTIONS / name, 8)
+        print(f"  {name}: " + ", ".join(f"{mod} {cum / 1000:.0f}" for mod, _, cum in top[1:]))
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load": load, "runs": args.runs, "warm": figures, "cold": cold},
+                                              indent=2))
+
+
+if __name__ == "__main__":
+    main()
