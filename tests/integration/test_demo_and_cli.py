@@ -26,25 +26,30 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
     assert book["E102"]["manager_employee_id"] == "E100"
     assert book["E103"]["hired"] == "2021-08-26"  # created, with its on_create hire date
     assert book["E104"]["status"] == "inactive"  # terminated in HR
+    # Grace's own edits in the cloud reached the phone directory (two-way phone, cloud-sourced e-mail)
+    assert book["E101"]["phone"] == "+13175550199"
+    assert book["E101"]["personal_email"] == "grace@navy.example"
+    assert "email.personal = 'grace@navy.example'" in out
 
 
 def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(tmp_path / "demo") == 0
-    config = str(tmp_path / "demo" / "peoplesync.yaml")
-    hr = tmp_path / "demo" / "data" / "hr.csv"
-    hr.write_text(hr.read_text().replace("Principal Cryptanalyst", "Head of Hut 8"))
-    capsys.readouterr()
-    assert main(["plan", config]) == 0
-    planned = capsys.readouterr().out
-    assert "Head of Hut 8" in planned
-    assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Principal Cryptanalyst"
-    assert main(["sync", config, "--quiet"]) == 0
-    assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Head of Hut 8"
-    capsys.readouterr()
-    assert main(["explain", config, "E102", "title"]) == 0
-    explained = capsys.readouterr().out
-    assert "title = 'Head of Hut 8'" in explained and "hr is the source" in explained
+    def then(config: str) -> None:  # runs while the demo's cloud stand-in is still up
+        hr = tmp_path / "demo" / "data" / "hr.csv"
+        hr.write_text(hr.read_text().replace("Principal Cryptanalyst", "Head of Hut 8"))
+        capsys.readouterr()
+        assert main(["plan", config]) == 0
+        planned = capsys.readouterr().out
+        assert "Head of Hut 8" in planned
+        assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Principal Cryptanalyst"
+        assert main(["sync", config, "--quiet"]) == 0
+        assert rows(tmp_path / "demo" / "data" / "phonebook.csv")["E102"]["title"] == "Head of Hut 8"
+        capsys.readouterr()
+        assert main(["explain", config, "E102", "title"]) == 0
+        explained = capsys.readouterr().out
+        assert "title = 'Head of Hut 8'" in explained and "hr is the source" in explained
+
+    assert run(tmp_path / "demo", then=then) == 0
 
 
 def test_validate_accepts_the_demo_configuration(capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,8 +81,11 @@ def _schema(args: argparse.Namespace) -> int:
 def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
     from .service.local import LocalBridge
 
+    from .adapters.local_secrets import LocalSecrets
+
     path = Path(args.config)
-    return LocalBridge(load_config(path), store=store or _store(args), base_dir=path.parent.resolve())
+    return LocalBridge(load_config(path), store=store or _store(args), base_dir=path.parent.resolve(),
+                       secrets=LocalSecrets(path.parent / "secrets.json"))
 
 
 def _store(args: argparse.Namespace) -> Any:

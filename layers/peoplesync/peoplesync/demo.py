@@ -1,10 +1,15 @@
-"""`make demo`: copy examples/demo to .peoplesync-demo/ and sync it twice, showing what changed, then that
-nothing is left to do."""
+"""`make demo`: copy examples/demo to .peoplesync-demo/, start the Genesys Cloud stand-in on 127.0.0.1, and
+sync: what a first sync would do, the sync itself, a second sync with nothing to do, then an agent editing
+their own profile in the cloud and the next sync carrying it to the phone directory (two-way), and finally
+where one person's values came from."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .cli import main
@@ -12,7 +17,10 @@ from .cli import main
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def run(target: Path | None = None) -> int:
+def run(target: Path | None = None, then: Callable[[str], None] | None = None) -> int:
+    """`then(config_path)`, if given, runs after the story while the stand-in is still up (tests)."""
+    from .standins.genesys import start_standin
+
     source = ROOT / "examples" / "demo"
     if not source.is_dir():
         print(f"demo files not found at {source} (run from a source checkout)", file=sys.stderr)
@@ -21,19 +29,41 @@ def run(target: Path | None = None) -> int:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
-    config = str(target / "peoplesync.yaml")
-    print(f"== demo copied to {target}\n== peoplesync validate {config}")
+    base_url, server = start_standin()
+    try:
+        seed = json.loads((target / "cloud-users.json").read_text())
+        users = {u["email"]: server.standin.add_user(**u) for u in seed["users"]}
+        config = target / "peoplesync.yaml"
+        config.write_text(re.sub(r'base_url: "http://127\.0\.0\.1:\d+"', f'base_url: "{base_url}"',
+                                 config.read_text()))
+        status = _story(str(config), server, users)
+        if then is not None:
+            then(str(config))
+        return status
+    finally:
+        server.stop()
+
+
+def _story(config: str, server: object, users: dict[str, str]) -> int:
+    standin = server.standin  # type: ignore[attr-defined]
+    print(f"== demo in {Path(config).parent}; the Genesys Cloud stand-in runs on 127.0.0.1 meanwhile")
     if main(["validate", config]):
         return 1
-    print("\n== what a first sync would do (peoplesync plan)")
+    print("\n== what a first sync would do (peoplesync plan: nothing is written)")
     main(["plan", config])
-    print("\n== first sync")
+    print("\n== first sync: HR's data reaches the phone directory and the cloud; missing accounts are created")
     if main(["sync", config, "--quiet"]):
         return 1
     print("\n== second sync: nothing changed since, so nothing is written")
     main(["sync", config, "--quiet"])
-    print(f"\n== where Alan's values came from (peoplesync explain {config} E102)")
-    return main(["explain", config, "E102"])
+    grace = users["grace.hopper@example.com"]
+    print("\n== Grace edits her own cloud profile: a new work phone and a personal e-mail")
+    standin.edit_user(grace, {"addresses": [
+        {"mediaType": "PHONE", "type": "WORK", "address": "+1 317 555 0199"},
+        {"mediaType": "EMAIL", "type": "HOME", "address": "grace@navy.example"}]})
+    main(["sync", config, "--quiet"])
+    print("\n== where Grace's values came from (peoplesync explain ... E101)")
+    return main(["explain", config, "E101"])
 
 
 if __name__ == "__main__":

@@ -136,10 +136,13 @@ class Engine:
                 state.create_pending.remove(system)
             out.changed = True
         else:
-            if obs.marker is not None and shadow.marker is not None and _not_newer(obs.marker, shadow.marker) \
-                    and (obs.marker != shadow.marker or shadow.digest == digest):
-                out.stale = True  # older, or the same event again (same marker, different content: a
-                return out        # re-read under a new mapping, which is news)
+            if obs.marker is not None and shadow.marker is not None and _not_newer(obs.marker, shadow.marker):
+                if obs.marker != shadow.marker:
+                    out.stale = True  # older than what we applied: it changes nothing
+                    return out
+                if shadow.digest == digest:
+                    return out  # the same event again, or an unchanged re-read: nothing to do
+                # same marker, different content: a re-read under a new mapping, which is news
             if shadow.digest == digest and state.fingerprint == self.plan.fingerprint and not sp.push:
                 return out  # nothing changed there since we last looked: no decision, no save
             if obs.ref is not None and obs.ref != shadow.ref:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -61,14 +62,14 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]]) -> None:
         console.print("[green]nothing to do: every system agrees[/]")
         return
     for line in report.decisions:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
     table = Table(title="writes a sync would make")
     for column in ("person", "system", "operation", "attributes"):
         table.add_column(column)
     for rid, system, writes in owed:
         for w in writes:
             attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(w.attrs.items()))
-            table.add_row(rid, system, w.op, attrs)
+            table.add_row(rid, system, w.op, escape(attrs))
     console.print(table)
     if report.held_for_review:
         console.print(f"{report.held_for_review} accounts would be held for review")
@@ -85,20 +86,20 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
             continue
         value = state.golden.get(name)
         shown = label(value) if f.reference and value else repr(value)
-        console.print(f"\n[bold]{name}[/] = {shown}   source: {', '.join(f.sources)} ({f.apply}); "
+        console.print(f"\n[bold]{name}[/] = {escape(shown)}   source: {', '.join(f.sources)} ({f.apply}); "
                       f"decided by {state.decided_by.get(name, '-')}", highlight=False)
         for system, attr in f.map.items():
             shadow = state.shadows.get(system)
             if shadow is None:
-                console.print(f"    {system}.{attr}: (no account)", highlight=False)
+                console.print(f"    {system}.{attr}: (no account)", highlight=False, markup=False)
                 continue
             held = shadow.values.get(attr, "(not read)")
             pending = f"   -> {shadow.pending[attr]!r} being written" if attr in shadow.pending else ""
-            console.print(f"    {system}.{attr} = {held!r}{pending}", highlight=False)
+            console.print(f"    {system}.{attr} = {held!r}{pending}", highlight=False, markup=False)
     if decisions:
         console.print("\n[bold]decisions[/]")
     for d in decisions:
         new = label(d["new"]) if isinstance(d["new"], str) and d["new"].startswith(("p-", "g-")) else repr(d["new"])
         line = (f"{d['field']}: {d['old']!r} -> {new} ({d['detail'] or d['rule']})"
                 if d["old"] != d["new"] else f"{d['field']}: {new} kept ({d['detail'] or d['rule']})")
-        console.print(("[red]conflict[/] " if d["conflict"] else "  ") + line, highlight=False, soft_wrap=True)
+        console.print(("[red]conflict[/] " if d["conflict"] else "  ") + escape(line), highlight=False, soft_wrap=True)

@@ -1,0 +1,37 @@
+"""Secrets for a local run: a JSON file beside the configuration, or environment variables.
+
+`secrets.json` holds {"<name>": {...}, ...}; the environment variable PEOPLESYNC_SECRET_<NAME> (the name
+upper-cased, other characters as `_`) holding JSON overrides the file. Keep the file out of version control.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..ports import PermanentError
+
+
+class LocalSecrets:
+    def __init__(self, path: str | Path | None = None, environ: dict[str, str] | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.environ = os.environ if environ is None else environ
+
+    def get(self, name: str) -> dict[str, Any]:
+        name = name.removeprefix("secret:")
+        var = "PEOPLESYNC_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        if var in self.environ:
+            try:
+                value = json.loads(self.environ[var])
+            except json.JSONDecodeError:
+                raise PermanentError(f"{var} is not JSON") from None
+            return dict(value) if isinstance(value, dict) else {"value": value}
+        if self.path is not None and self.path.is_file():
+            data = json.loads(self.path.read_text())
+            if name in data:
+                return dict(data[name])
+        where = f"{self.path} or " if self.path else ""
+        raise PermanentError(f"secret {name!r} not found (looked in {where}${var})")
