@@ -94,6 +94,11 @@ class Connector(ABC):
             raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
         return self._apply(change)
 
+    def read_keys(self, keys: list[str]) -> ReadResult | None:
+        """Re-read these accounts now (after a version conflict). None: this connector cannot; the next poll
+        will see them."""
+        return None
+
     def close(self) -> None:
         """Release connections. Called once per poll / delivery batch."""
 

@@ -179,18 +179,33 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, connector_f
     except PermanentError as exc:
         dead_letter(system).send([message], attributes={"reason": f"PermanentError: {exc}"[:1000]})
         return Outcome(status="dead-lettered")
-    except (TransientError, VersionConflict) as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        if attempt >= MAX_DELIVERY_ATTEMPTS:
-            dead_letter(system).send([message], attributes={"reason": f"{reason} (after {attempt} attempts)"[:1000]})
-            return Outcome(status="dead-lettered")
-        retry_after = getattr(exc, "retry_after", None)
-        delay = int(min(MAX_DELAY, retry_after if retry_after is not None else 2 ** attempt))
-        delivery(system).send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
-        return Outcome(status=f"retry in {delay}s")
+    except VersionConflict as exc:
+        # the account changed under us: read it again and decide again, never overwrite blindly
+        state = reconciler.store.load(rid)
+        shadow = state.shadows.get(system) if state else None
+        fresh = connector_for(system).read_keys([shadow.key]) if shadow else None
+        if fresh is not None and fresh.observations:
+            reconcile.send([{"type": "observation", "observation": observation_to_dict(o)}
+                            for o in fresh.observations])
+            # and the delivery again, after the re-decision: it then sends whatever is still owed, or nothing
+            return _retry_or_park(message, attempt, f"VersionConflict: {exc}", 2, delivery, dead_letter, system)
+        return _retry_or_park(message, attempt, f"VersionConflict: {exc}", None, delivery, dead_letter, system)
+    except TransientError as exc:
+        return _retry_or_park(message, attempt, f"TransientError: {exc}", exc.retry_after, delivery, dead_letter,
+                              system)
     if wake:
         reconcile.send([{"type": "reevaluate", "record_id": r} for r in sorted(wake)])
     return Outcome({system: len(writes)}, "delivered")
+
+
+def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_after: float | None,
+                   delivery: Callable[[str], Queue], dead_letter: Callable[[str], Queue], system: str) -> Outcome:
+    if attempt >= MAX_DELIVERY_ATTEMPTS:
+        dead_letter(system).send([message], attributes={"reason": f"{reason} (after {attempt} attempts)"[:1000]})
+        return Outcome(status="dead-lettered")
+    delay = int(min(MAX_DELAY, retry_after if retry_after is not None else 2 ** attempt))
+    delivery(system).send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
+    return Outcome(status=f"retry in {delay}s")
 
 
 def run_id() -> str:

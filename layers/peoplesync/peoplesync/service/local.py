@@ -111,6 +111,7 @@ class LocalBridge:
         self.clock, self.sleep = clock, sleep
         self.max_attempts, self.base_delay = max_attempts, base_delay
         self._pending_wake: set[str] = set()
+        self._deferred: set[tuple[str, str]] = set()  # deliveries waiting for the next read (version conflict)
 
     # ------------------------------------------------------------------------------------------------------
     def sync(self, *, full: bool = False, approve: bool = False, deliver: bool = True,
@@ -248,6 +249,8 @@ class LocalBridge:
                     if progress:
                         progress("deliver", done, 0)
             self._wake_all(owed, set(), report)
+        owed |= self._deferred
+        self._deferred = set()
         self.store.put_meta("outbox", {"items": sorted(owed)})
 
     def _deliver_one(self, rid: str, system: str, connector: Connector, report: RunReport) -> None:
@@ -261,8 +264,16 @@ class LocalBridge:
                     self.sleep(exc.retry_after if exc.retry_after is not None
                                else self.base_delay * 2 ** (attempt - 1))
                 continue
-            except VersionConflict as exc:  # the account changed under us: its next read re-decides
+            except VersionConflict as exc:  # the account changed under us: read it again, decide again
                 reason = f"VersionConflict: {exc}"
+                state = self.store.load(rid)
+                shadow = state.shadows.get(system) if state else None
+                fresh = connector.read_keys([shadow.key]) if shadow else None
+                if fresh is None:
+                    self._deferred.add((rid, system))  # the next run's read will show the change
+                    return
+                for obs in fresh.observations:
+                    self.reconciler.observation(obs)
                 continue
             except PermanentError as exc:
                 reason = f"PermanentError: {exc}"
