@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, SUBTREE, Connection, Server, Tls
 from ldap3.utils.dn import escape_rdn
-from peoplesync.connectors import ldap as ldap_connector
 
+from peoplesync.connectors import ldap as ldap_connector
 from tests.servers import missing
 from tests.servers import samba as samba_mod
 from tests.servers import slapd as slapd_mod

@@ -8,6 +8,7 @@ import threading
 import uuid
 
 import pytest
+
 from peoplesync.connectors import ldap as ldap_connector
 from peoplesync.model import Write
 from peoplesync.ports import PermanentError, ReadFailed

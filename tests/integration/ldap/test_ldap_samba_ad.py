@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from peoplesync.connectors import ldap as ldap_connector
 from peoplesync.model import Write
 from peoplesync.ports import PermanentError, ReadFailed

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors import ldap as ldap_connector
 from peoplesync.connectors.memory import MemoryConnector
