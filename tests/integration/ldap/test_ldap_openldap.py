@@ -322,3 +322,18 @@ def test_given_an_unreadable_or_foreign_cursor_then_the_poll_is_a_full_read(make
     assert conn.read("not-a-cursor").complete is True
     other_scope = make_ol([*ATTRS, "description"]).read().cursor  # another attribute list: another scope
     assert conn.read(other_scope).complete is True
+
+
+def test_given_keys_when_re_read_then_current_values_and_missing_ones_as_removed(make_ol, ol_console, ol_ou):
+    dn = ol_console.add_user(ol_ou, "again", title="Agent")
+    gone = ol_console.add_user(ol_ou, "vanishes")
+    conn = make_ol(ATTRS)
+    keys = {o.ref: o.key for o in conn.read().observations}
+    ol_console.set(dn, title="Lead")
+    ol_console.delete(gone)
+
+    fresh = conn.read_keys([keys[dn], keys[gone]])
+
+    assert fresh.complete is False
+    assert [(o.key, o.attrs.get("title"), o.removed) for o in fresh.observations] == [
+        (keys[dn], "Lead", False), (keys[gone], None, True)]

@@ -316,6 +316,10 @@ def decode_cursor(cursor: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class _NotFound(PermanentError):
+    """No account with that anchor (in base_dn)."""
+
+
 class _Dropped(Exception):
     """The connection broke (server restart, idle timeout, network): reconnect and try again."""
 
@@ -529,6 +533,29 @@ class LdapConnector(Connector):
                 gc.enable()
             self.close()
 
+    def read_keys(self, keys: list[str]) -> ReadResult | None:
+        """Re-read these accounts now (one base search each); one no longer in base_dn is reported removed."""
+
+        def run(conn: Any) -> ReadResult:
+            observations = []
+            for key in keys:
+                try:
+                    entry = self._locate(conn, key, self._read_attrs())
+                except _NotFound:
+                    observations.append(Observation(self.name, key, {}, active=False, removed=True))
+                    continue
+                obs = self._observe(entry)
+                if obs is not None:
+                    observations.append(obs)
+            return ReadResult(observations)
+
+        try:
+            return self._retrying(run)
+        except PeoplesyncError as exc:
+            raise ReadFailed(str(exc)) from None
+        finally:
+            self.close()
+
     def _scope_id(self) -> str:
         u = urlparse(self.s.url)
         text = json.dumps([u.hostname, self.s.flavor, dn_key(self.s.base_dn), self.s.filter,
@@ -681,10 +708,10 @@ class LdapConnector(Connector):
         else:
             found = self._entries(conn, self.s.base_dn, f"({self.anchor_attr}={_esc(key)})", attrs, paged=False)
         if not found:
-            raise PermanentError(f"{self.name}: no account with {self.anchor_attr} {key}")
+            raise _NotFound(f"{self.name}: no account with {self.anchor_attr} {key}")
         entry = found[0]
         if not dn_within(entry["dn"], self.s.base_dn):
-            raise PermanentError(f"{self.name}: account {key} is at {entry['dn']!r}, outside base_dn; not touched")
+            raise _NotFound(f"{self.name}: account {key} is at {entry['dn']!r}, outside base_dn; not touched")
         return entry
 
     def _change(self, conn: Any, change: Write) -> WriteResult:
