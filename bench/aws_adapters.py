@@ -52,6 +52,7 @@ def imports() -> None:
 def calls() -> None:
     import boto3
     from moto import mock_aws
+
     from peoplesync.adapters.dynamodb import DynamoStore, create_table
     from peoplesync.model import RecordState, Shadow
 

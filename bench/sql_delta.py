@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
+
 from peoplesync.connectors import sql
 
 T0 = datetime(2024, 1, 1)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
+
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.adapters.sqlite_store import SqliteStore

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import SystemConfig, compile_config, load_config
 from peoplesync.connectors import sql, workday

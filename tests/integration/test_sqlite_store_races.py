@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from peoplesync.adapters.sqlite_store import SqliteStore
 from peoplesync.model import RecordState
 from peoplesync.ports import VersionConflict

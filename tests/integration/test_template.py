@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import decode
+
 from peoplesync.adapters.aws import AwsSettings
 
 ROOT = Path(__file__).resolve().parents[2]

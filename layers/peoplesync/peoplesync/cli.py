@@ -79,9 +79,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
-    from .service.local import LocalBridge
-
     from .adapters.local_secrets import LocalSecrets
+    from .service.local import LocalBridge
 
     path = Path(args.config)
     return LocalBridge(load_config(path), store=store or _store(args), base_dir=path.parent.resolve(),

@@ -186,7 +186,7 @@ class Write:
                    d.get("kind", PERSON))
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Decision:
     """Why one field has the value it has. `rule` is a short code; `str()` is the one-line explanation."""
 

@@ -105,6 +105,16 @@ def chain(specs: list[str], default_region: str = "US") -> Callable[[Any, bool],
                 return None
         return s or None
 
+    if not steps:  # the common case: only blank is normalised
+        def plain(v: Any, multi: bool) -> Any:
+            if multi:
+                return apply(v, multi)
+            if v is None or v == "" or isinstance(v, bool | int | float):
+                return None if v == "" else v
+            if isinstance(v, list | tuple):
+                return one(v[0]) if v else None
+            return v if isinstance(v, str) else (str(v) or None)
+
     def apply(v: Any, multi: bool) -> Any:
         if multi:
             if v is None or v == "":
@@ -115,4 +125,4 @@ def chain(specs: list[str], default_region: str = "US") -> Callable[[Any, bool],
             v = v[0] if v else None
         return one(v)
 
-    return apply
+    return apply if steps else plain

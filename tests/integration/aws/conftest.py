@@ -8,9 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION
 from moto import mock_aws
+
 from peoplesync.adapters import aws
+from tests.integration.aws.aws_helpers import REGION
 
 
 @pytest.fixture

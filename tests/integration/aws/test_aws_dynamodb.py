@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_helpers import count_calls
+
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.model import RecordState, Shadow
 from peoplesync.ports import PermanentError, TransientError, VersionConflict
+from tests.integration.aws.aws_helpers import count_calls
 
 TABLE = "peoplesync-state"
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION, count_calls
+
 from peoplesync.adapters import aws
 from peoplesync.adapters.secretsmanager import SecretsManagerSecrets
 from peoplesync.config import ConfigError
 from peoplesync.model import RecordState
 from peoplesync.ports import PermanentError, TransientError
+from tests.integration.aws.aws_helpers import REGION, count_calls
 
 
 class Clock:

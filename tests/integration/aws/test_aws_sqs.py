@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from aws_helpers import count_calls
+
 from peoplesync.adapters.sqs import SqsQueue, list_dead_letters, replay_dead_letters
 from peoplesync.ports import PermanentError, TransientError
+from tests.integration.aws.aws_helpers import count_calls
 
 
 def make_queue(sqs: Any, name: str, dlq_url: str | None = None, max_receives: int = 1) -> str:

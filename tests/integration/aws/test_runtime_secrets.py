@@ -6,10 +6,10 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION
 
 from peoplesync.adapters import aws
 from peoplesync.service import runtime
+from tests.integration.aws.aws_helpers import REGION
 
 CONFIG = """
 systems:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from peoplesync.adapters.token_bucket import MemoryBucketStore
 from peoplesync.connectors.genesys import GenesysConnector, Settings
 from peoplesync.connectors.genesys_api import reset_caches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from peoplesync.model import Write
 from peoplesync.ports import PermanentError, VersionConflict
 

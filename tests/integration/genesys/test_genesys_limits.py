@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from peoplesync.adapters.token_bucket import MemoryBucketStore
 from peoplesync.model import Write
 from peoplesync.ports import TransientError

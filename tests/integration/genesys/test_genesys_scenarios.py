@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config
 from peoplesync.connectors.genesys_events import reread_requests

@@ -11,13 +11,14 @@ import pytest
 
 pytest.importorskip("scim2_server", reason="scim2-server is a dev dependency (pip install -e '.[dev]')")
 
-from peoplesync.connectors.scim_client import ScimClientConnector, Settings
-from peoplesync.model import Write
-from peoplesync.ports import PermanentError
 from scim2_server.memory import InMemoryStorage
 from scim2_server.testserver.application import BearerTokenApplication
 from scim2_server.testserver.cli import ThreadingWSGIServer
 from scim2_server.utils import load_default_provider
+
+from peoplesync.connectors.scim_client import ScimClientConnector, Settings
+from peoplesync.model import Write
+from peoplesync.ports import PermanentError
 
 TOKEN = "scim-test-token"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -270,7 +270,7 @@ def test_given_a_dropped_connection_when_writing_again_then_it_reconnects(make_o
 
 
 def test_given_a_wrong_password_then_the_read_fails_and_no_secret_is_logged(slapd, ol_ou, caplog):
-    from conftest import FakeSecrets
+    from tests.integration.ldap.conftest import FakeSecrets
 
     password = "hunter2-wrong-Password"
     secrets = FakeSecrets({"ad": {"bind_dn": slapd.admin_dn, "password": password}})

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sql_fixtures import Db, DictSecrets, badge_table, seed_rows, sql
 
+from tests.integration.sql.sql_fixtures import Db, DictSecrets, badge_table, seed_rows, sql
 from tests.servers.postgres import bin_dir, start_postgres
 
 sa = pytest.importorskip("sqlalchemy")

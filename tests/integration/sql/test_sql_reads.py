@@ -7,8 +7,9 @@ from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
+
 from peoplesync.ports import ReadFailed
-from sql_fixtures import MAPPED, T0, Db
+from tests.integration.sql.sql_fixtures import MAPPED, T0, Db
 
 
 def by_key(result):

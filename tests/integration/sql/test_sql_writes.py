@@ -4,11 +4,12 @@ SQL injection in values and in configured identifiers, credentials and unreachab
 from __future__ import annotations
 
 import pytest
+
 from peoplesync.config import SystemConfig
 from peoplesync.connectors import sql
 from peoplesync.model import Write
 from peoplesync.ports import PermanentError, ReadFailed, TransientError, WriteResult
-from sql_fixtures import Db, DictSecrets
+from tests.integration.sql.sql_fixtures import Db, DictSecrets
 
 
 def update(key: str, **attrs) -> Write:

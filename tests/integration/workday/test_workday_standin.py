@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from peoplesync.config import SystemConfig
 from peoplesync.connectors import workday
 from peoplesync.ports import PermanentError, ReadFailed

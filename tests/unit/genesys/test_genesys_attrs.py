@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from peoplesync.connectors import genesys_attrs as ga
 
 PHONE = ga.parse("addresses[mediaType=PHONE,type=WORK]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from peoplesync.config import ConfigError, load_config
 from peoplesync.connectors import module
 from peoplesync.connectors.genesys_api import hosts_for

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+
 from peoplesync.connectors.workday import (
     Settings,
     WorkdayConnector,
