@@ -116,6 +116,13 @@ class LocalBridge:
     # ------------------------------------------------------------------------------------------------------
     def sync(self, *, full: bool = False, approve: bool = False, deliver: bool = True,
              progress: Progress | None = None) -> RunReport:
+        try:
+            return self._sync(full, approve, deliver, progress)
+        finally:
+            for connector in self.connectors.values():
+                connector.close()  # one connection per run, as a Lambda invocation would
+
+    def _sync(self, full: bool, approve: bool, deliver: bool, progress: Progress | None) -> RunReport:
         report = RunReport()
         population = self._population()  # the people known before this run: the guard's base
         known = self.store.get_meta("fingerprint") or {}
