@@ -17,7 +17,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def _record(record: SQSRecord, rt: runtime.Runtime) -> None:
     try:
         message = runtime.parse(record.body)
-        outcome = flow.reconcile_message(message, rt.reconciler, rt.queue("reconcile"), rt.delivery)
+        outcome = flow.reconcile_message(message, rt.reconciler, rt.queue("reconcile"), rt.delivery, rt.connector)
         logger.debug("reconciled", extra={"status": outcome.status, "writes": outcome.writes})
     except flow.Poison as exc:  # never retried: parked in the dead-letter queue with its reason
         rt.dlq("reconcile").send([runtime.parked(record.body)], attributes={"reason": str(exc)[:1000]})

@@ -224,3 +224,31 @@ def test_the_scheduled_event_sample_polls_its_system(cloud: Cloud) -> None:
     hire(cloud)
     report = cloud.poll_fn.handler(sample, __import__("tests.e2e.conftest").e2e.conftest.Context(), cloud.runtime)
     assert report["system"] == "ad" and report["read"] == 1 and json.dumps(report)
+
+
+def test_a_genesys_audit_event_makes_reconcile_reread_that_user_and_the_bridges_own_write_is_ignored(
+        aws_env: None) -> None:
+    from peoplesync.ports import ReadResult
+
+    cloud = Cloud(config())
+    hire(cloud)
+    cloud.sync()
+    reads: list[list[str]] = []
+    connector = cloud["cloud"]
+    connector.client_id = "bridge-client"  # type: ignore[attr-defined]
+
+    def read_keys(keys: list[str]) -> ReadResult:
+        reads.append(list(keys))
+        return ReadResult([connector.observation(k) for k in keys])
+
+    connector.read_keys = read_keys  # type: ignore[method-assign]
+    connector.set("u1", **{"addresses[mediaType=EMAIL,type=HOME]": "agent@home.example"})
+    for name in ("genesys-user-self-edit.json", "genesys-user-own-write.json"):
+        sample = event(name)
+        sample["detail"]["eventBody"]["entity"]["id"] = "u1"
+        if "own-write" in name:
+            sample["detail"]["eventBody"]["clientId"]["id"] = "bridge-client"
+        cloud.send("reconcile", {"type": "genesys.audit", "system": "cloud", "event": sample})
+    cloud.drain()
+    assert reads == [["u1"]]  # the self-edit was re-read; the bridge's own write was not
+    assert cloud["ad"].get("guid-1", "otherMailbox") == "agent@home.example"

@@ -231,7 +231,8 @@ def test_given_the_functions_then_only_those_that_talk_to_systems_read_secrets(t
             if "secretsmanager:GetSecretValue" in actions:
                 readers.add(name)
                 assert "${SecretPrefix}*" in statement["Resource"]["Fn::Sub"]
-    assert readers == {"ScimWebhookFunction", "PollFunction", "DeliverFunction"}
+    # reconcile answers a Genesys audit event by re-reading that user through the API
+    assert readers == {"ScimWebhookFunction", "PollFunction", "DeliverFunction", "ReconcileFunction"}
 
 
 def test_given_the_scheduler_role_then_it_may_only_invoke_the_poll_function_and_dead_letter(template):

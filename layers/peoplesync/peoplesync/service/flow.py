@@ -133,10 +133,13 @@ class Outcome:
 
 
 def reconcile_message(message: dict[str, Any], reconciler: Reconciler, reconcile: Queue,
-                      delivery: Callable[[str], Queue]) -> Outcome:
+                      delivery: Callable[[str], Queue],
+                      connector_for: Callable[[str], Connector] | None = None) -> Outcome:
     """Handle one reconcile-queue message. Raises Poison for a message that can never be processed;
     anything else raised is transient (SQS redelivers it)."""
     kind = message.get("type")
+    if kind == "genesys.audit":
+        return _audit(message, reconciler, reconcile, delivery, connector_for)
     if kind == "observation":
         try:
             obs = observation_from_dict(message["observation"])
@@ -152,12 +155,39 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, reconcile
         result = reconciler.reevaluate(rid)
     else:
         raise Poison(f"unknown message type {kind!r}")
+    return _follow_up(result, reconcile, delivery)
+
+
+def _follow_up(result: Any, reconcile: Queue, delivery: Callable[[str], Queue]) -> Outcome:
     for system in sorted(result.writes):
         delivery(system).send([{"type": "deliver", "record_id": result.record_id, "system": system,
                                 "attempt": 1}])
     if result.wake:
         reconcile.send([{"type": "reevaluate", "record_id": rid} for rid in sorted(result.wake)])
     return Outcome({s: 1 for s in result.writes}, result.status)
+
+
+def _audit(message: dict[str, Any], reconciler: Reconciler, reconcile: Queue, delivery: Callable[[str], Queue],
+           connector_for: Callable[[str], Connector] | None) -> Outcome:
+    """A Genesys Cloud audit event (EventBridge partner bus): re-read the user it names, reconcile that.
+    The bridge's own writes (its OAuth client) are recognised and not echoed back."""
+    from ..connectors.genesys_events import reread_requests
+
+    system = message.get("system")
+    if not isinstance(system, str) or system not in reconciler.plan.systems or connector_for is None:
+        raise Poison(f"an audit event for unknown system {system!r}")
+    connector = connector_for(system)
+    own = {str(getattr(connector, "client_id", ""))} - {""}
+    requests = reread_requests(message.get("event") or {}, system=system, own_client_ids=own)
+    if not requests:
+        return Outcome(status="ignored")
+    fresh = connector.read_keys([r.key for r in requests])
+    writes: dict[str, int] = {}
+    for obs in fresh.observations if fresh else []:
+        done = _follow_up(reconciler.observation(obs), reconcile, delivery)
+        for s, n in done.writes.items():
+            writes[s] = writes.get(s, 0) + n
+    return Outcome(writes, "re-read")
 
 
 # --- deliver ---------------------------------------------------------------------------------------------
