@@ -22,7 +22,7 @@ lint:
 typecheck:
 	$(PY) -m mypy
 
-check: lint test
+check: lint typecheck test
 
 bench:
 	$(PY) bench/engine_throughput.py

@@ -243,7 +243,7 @@ class Engine:
         concurrent = (current is not _MISSING and len(f.sources) > 1 and decider is not None
                       and decider != system and decider in f.sources
                       and state.gen.get(name, 0) > shadow.seen_gen.get(name, 0))
-        if concurrent and f.sources.index(decider) < f.sources.index(system):  # type: ignore[arg-type]
+        if concurrent and decider is not None and f.sources.index(decider) < f.sources.index(system):
             out.decisions.append(Decision(
                 state.id, name, current, current, "conflict", decider, True,
                 f"{decider} and {system} both changed it; {decider} prevails over {system}'s {value!r}"))
@@ -327,7 +327,8 @@ class Engine:
             return index.by_ref(f.reference, system, v)  # type: ignore[arg-type]
 
         if f.multi:
-            resolved, missing = [], []
+            resolved: list[Any] = []
+            missing: list[Any] = []
             for v in value:
                 rid = resolve(v)
                 (resolved if rid is not None else missing).append(rid if rid is not None else v)
@@ -356,7 +357,8 @@ class Engine:
             return index.value_of(rid, by) if by is not None else index.ref_of(rid, target)
 
         if f.multi:
-            refs, missing = [], []
+            refs: list[Any] = []
+            missing: list[Any] = []
             for rid in value:
                 ref = translate(rid)
                 (refs if ref is not None else missing).append(ref if ref is not None else rid)
@@ -548,16 +550,16 @@ class Engine:
                 state.create_pending.remove(system)
             if system in state.shadows or result is None or result.key is None:
                 return out
-            shadow = state.shadows[system] = Shadow(key=result.key, ref=result.ref, active=True)
+            created = state.shadows[system] = Shadow(key=result.key, ref=result.ref, active=True)
             attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
             for attr, value in write.attrs.items():
                 f = attr_map.get(attr)
                 if f is None:
                     continue  # a real attribute behind a transform: its virtual attribute carries it
-                shadow.values[attr] = self._norm[(f.name, system)](value)
-                shadow.seen_gen[f.name] = state.gen.get(f.name, 0)
+                created.values[attr] = self._norm[(f.name, system)](value)
+                created.seen_gen[f.name] = state.gen.get(f.name, 0)
             for f in self.plan.systems[system].fields.get(state.kind, []):
-                shadow.values.setdefault(f.map[system], () if f.multi else None)
+                created.values.setdefault(f.map[system], () if f.multi else None)
             out.wake |= self._waiters(state, system, index)
             out.decisions.append(Decision(state.id, "(account)", None, result.key, "created", system, False,
                                           f"{system} account {result.key} created"))

@@ -65,7 +65,7 @@ class Shadow:
     active: bool | None = None
     removed: bool = False
     pending_state: str | None = None  # "deactivate" | "activate" | "delete" awaiting delivery
-    digest: int | None = None  # hash of the last raw observation: a cheap "nothing changed" test
+    digest: str | None = None  # digest of the last observation: a cheap "nothing changed" test
 
     def to_dict(self) -> dict[str, Any]:
         return {

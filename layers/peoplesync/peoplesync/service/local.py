@@ -128,7 +128,7 @@ class LocalBridge:
         known = self.store.get_meta("fingerprint") or {}
         remapped = known.get("value") != self.plan.fingerprint
         report.full = full = full or remapped
-        owed: set[tuple[str, str]] = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
+        owed = self._outbox()
         touched: set[str] = set()
         for system, connector in self._read_order():
             for obs in self._read(system, connector, full, report):
@@ -168,19 +168,21 @@ class LocalBridge:
         """An event pushed to us (a webhook, a change notification): reconcile it now; its writes are owed
         and go out with the next delivery (`deliver_owed` or the next `sync`)."""
         result = self.reconciler.observation(obs)
-        owed = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
+        owed = self._outbox()
         before = set(owed)
-        self._tally(result, RunReport(), owed, set())  # type: ignore[arg-type]
-        self._wake_all(owed, set(), RunReport())  # type: ignore[arg-type]
+        self._tally(result, RunReport(), owed, set())
+        self._wake_all(owed, set(), RunReport())
         if owed != before:
             self.store.put_meta("outbox", {"items": sorted(owed)})
         return result
 
     def deliver_owed(self) -> RunReport:
         report = RunReport()
-        owed = {tuple(x) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
-        self._deliver(owed, report, None)  # type: ignore[arg-type]
+        self._deliver(self._outbox(), report, None)
         return report
+
+    def _outbox(self) -> set[tuple[str, str]]:
+        return {(str(x[0]), str(x[1])) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
 
     def _read(self, system: str, connector: Connector, full: bool, report: RunReport) -> Iterable[Observation]:
         cursor = None if full else self.store.get_cursor(system)
@@ -189,12 +191,12 @@ class LocalBridge:
         except (ReadFailed, TransientError, PeoplesyncError, OSError) as exc:
             report.read_failures[system] = str(exc)
             log.warning("read of %s failed; nothing concluded from it: %s", system, exc)
-            return []
+            return
         observations = list(result.observations)
         if result.complete:
             if not observations:
                 report.read_failures[system] = "the read returned no accounts; nobody is deactivated because of it"
-                return []
+                return
             observations += self._vanished(system, {o.key for o in observations})
         yield from observations
         # the cursor moves only once everything read has been reconciled (queued, in AWS)
