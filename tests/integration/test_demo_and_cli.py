@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,12 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
     assert book["E101"]["phone"] == "+13175550199"
     assert book["E101"]["personal_email"] == "grace@navy.example"
     assert "email.personal = 'grace@navy.example'" in out
+    # multi-system alignment: HR's e-mail reached the badge database, whose badge numbers reached the directory
+    with sqlite3.connect(tmp_path / "demo" / "data" / "badges.sqlite3") as db:
+        badges = {row[0]: row[1:] for row in db.execute("SELECT employee_id, email, active FROM badge_holders")}
+    assert badges["E100"] == ("ada.lovelace@example.com", 1)
+    assert badges["E104"][1] == 0  # terminated in HR: deactivated in the badge system too
+    assert book["E102"]["badge"] == "100102"
 
 
 def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "sync":
             p.add_argument("--approve", action="store_true", help="apply a run held by max_changes_per_run")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+        else:
+            p.add_argument("--verbose", action="store_true", help="every decision, not only the writes")
     p = sub.add_parser("explain", help="where a person's values came from and why")
     p.add_argument("config")
     p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
@@ -115,8 +117,21 @@ def _plan(args: argparse.Namespace) -> int:
     bridge = _bridge(args, store=scratch)
     result = bridge.sync(full=args.full, deliver=False)
     owed = (scratch.get_meta("outbox") or {}).get("items", [])
-    out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed])
+    out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
+             _labeller(bridge), verbose=args.verbose)
     return 0
+
+
+def _labeller(bridge: Any) -> Any:
+    """A person as people know them: the first match field's value (an employee id), else the record id."""
+    first_rule = (bridge.plan.match.get("person") or [None])[0]
+
+    def label(record_id: Any) -> str:
+        other = bridge.store.load(record_id) if isinstance(record_id, str) else None
+        value = other.golden.get(first_rule) if other is not None and first_rule else None
+        return str(value) if value else str(record_id)
+
+    return label
 
 
 def copy_state(src: Any, dst: Any, systems: Any) -> None:
@@ -159,13 +174,12 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"no person found for {args.person!r}", file=sys.stderr)
         return 1
     info = bridge.reconciler.explain(rid, args.field)
-    first_rule = (bridge.plan.match.get("person") or [None])[0]
+    short = _labeller(bridge)
+    first_rule = (bridge.plan.match.get("person") or ["id"])[0]
 
     def label(record_id: Any) -> str:
-        other = bridge.store.load(record_id) if isinstance(record_id, str) else None
-        if other is None or first_rule is None:
-            return repr(record_id)
-        return f"{record_id} ({first_rule}={other.golden.get(first_rule)!r})"
+        shown = short(record_id)
+        return repr(record_id) if shown == str(record_id) else f"{record_id} ({first_rule}={shown!r})"
 
     out.explain(bridge.plan, info["state"], info["decisions"], args.field, label)
     return 0

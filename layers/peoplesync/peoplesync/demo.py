@@ -1,13 +1,14 @@
-"""`make demo`: copy examples/demo to .peoplesync-demo/, start the Genesys Cloud stand-in on 127.0.0.1, and
-sync: what a first sync would do, the sync itself, a second sync with nothing to do, then an agent editing
-their own profile in the cloud and the next sync carrying it to the phone directory (two-way), and finally
-where one person's values came from."""
+"""`make demo`: copy examples/demo to .peoplesync-demo/, create its badge database (SQLite), start the
+Genesys Cloud stand-in on 127.0.0.1, and sync: what a first sync would do, the sync itself, a second sync with
+nothing to do, then an agent editing their own profile in the cloud and the next sync carrying it to the phone
+directory (two-way), and finally where one person's values came from."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ def run(target: Path | None = None, then: Callable[[str], None] | None = None) -
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+    with sqlite3.connect(target / "data" / "badges.sqlite3") as db:  # the badge system's database
+        db.executescript((target / "data" / "badges.sql").read_text())
     base_url, server = start_standin()
     try:
         seed = json.loads((target / "cloud-users.json").read_text())
@@ -51,7 +54,8 @@ def _story(config: str, server: object, users: dict[str, str]) -> int:
         return 1
     print("\n== what a first sync would do (peoplesync plan: nothing is written)")
     main(["plan", config])
-    print("\n== first sync: HR's data reaches the phone directory and the cloud; missing accounts are created")
+    print("\n== first sync: HR's data reaches the phone directory, the badge database and the cloud; missing "
+          "accounts are created")
     if main(["sync", config, "--quiet"]):
         return 1
     print("\n== second sync: nothing changed since, so nothing is written")

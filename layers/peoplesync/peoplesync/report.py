@@ -57,22 +57,26 @@ def summary(report: Any) -> None:
         console.print("[green]in agreement: nothing left to write[/]")
 
 
-def plan(report: Any, owed: list[tuple[str, str, list[Write]]]) -> None:
+def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[[str], str] = str,
+         verbose: bool = False) -> None:
+    """What a sync would write, person by person; every decision behind it with --verbose."""
     if not owed and not report.decisions:
         console.print("[green]nothing to do: every system agrees[/]")
         return
-    for line in report.decisions:
-        console.print(line, highlight=False, markup=False)
+    if verbose:
+        for line in report.decisions:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     table = Table(title="writes a sync would make")
     for column in ("person", "system", "operation", "attributes"):
         table.add_column(column)
-    for rid, system, writes in owed:
+    for rid, system, writes in sorted(owed, key=lambda x: (label(x[0]), x[1])):
         for w in writes:
             attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(w.attrs.items()))
-            table.add_row(rid, system, w.op, escape(attrs))
+            table.add_row(label(rid), system, w.op, escape(attrs))
     console.print(table)
-    if report.held_for_review:
-        console.print(f"{report.held_for_review} accounts would be held for review")
+    console.print(f"{sum(len(w) for _, _, w in owed)} writes for {len({r for r, _, _ in owed})} people; "
+                  f"{report.conflicts} conflicts; {report.held_for_review} accounts would be held for review"
+                  + ("" if verbose else "; every decision: peoplesync plan --verbose"))
 
 
 def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None,

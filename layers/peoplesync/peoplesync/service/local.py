@@ -86,6 +86,11 @@ def _relative_to(system: Any, base_dir: Path) -> Any:
         if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
             extra[key] = str(base_dir / value)
             changed = True
+    url = extra.get("url")
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
+            and url != "sqlite:///:memory:":
+        extra["url"] = "sqlite:///" + str(base_dir / url[len("sqlite:///"):])
+        changed = True
     return system.model_copy(update=extra) if changed else system
 
 
