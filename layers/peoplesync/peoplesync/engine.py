@@ -101,6 +101,13 @@ class Engine:
                     merged.update({n: target[n] for n in f.ref_by.values() if n in target})
                     self._keyed[f.reference] = [merged[n] for n in sorted(merged)]
 
+        # systems where accounts of each kind are created, and kinds other records refer to (only those
+        # need the "who was waiting for this account" lookups when an account is first linked)
+        self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.provision and sp.writable
+                                    and any(n in f.map for f in fields.values())]
+                             for kind, fields in plan.fields.items()}
+        self._referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
+
     def _make_norm(self, f: FieldPlan, system: str) -> Callable[[Any], Any]:
         multi = f.multi
         if f.reference is None:
@@ -186,7 +193,7 @@ class Engine:
                             self._enforce(state, f, target, index, out, reason="re-asserted")
 
         self._lifecycle(state, shadow, obs, first, out)
-        if first:
+        if first and state.kind in self._referenced:
             out.wake |= self._waiters(state, system, index)
         if state.fingerprint != self.plan.fingerprint:
             self._full_pass(state, index, out)
@@ -448,10 +455,8 @@ class Engine:
     def _provision(self, state: RecordState, out: Outcome) -> None:
         if not state.active or state.removed:
             return
-        kind_fields = self.plan.fields.get(state.kind, {})
-        for name, sp in self.plan.systems.items():
-            if (sp.provision and sp.writable and name not in state.shadows and name not in state.create_pending
-                    and any(name in f.map for f in kind_fields.values())):
+        for name in self._provisioned.get(state.kind, ()):
+            if name not in state.shadows and name not in state.create_pending:
                 state.create_pending.append(name)
                 out.writes.add(name)
                 out.changed = True
@@ -560,7 +565,8 @@ class Engine:
                 created.seen_gen[f.name] = state.gen.get(f.name, 0)
             for f in self.plan.systems[system].fields.get(state.kind, []):
                 created.values.setdefault(f.map[system], () if f.multi else None)
-            out.wake |= self._waiters(state, system, index)
+            if state.kind in self._referenced:
+                out.wake |= self._waiters(state, system, index)
             out.decisions.append(Decision(state.id, "(account)", None, result.key, "created", system, False,
                                           f"{system} account {result.key} created"))
             self._refresh_keys(state, out)
