@@ -27,6 +27,7 @@ from ..ports import (
     TransientError,
     VersionConflict,
 )
+from .flow import vanished
 from .guard import change_limit
 from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Reconciler, Result
 
@@ -202,21 +203,10 @@ class LocalBridge:
             if not observations:
                 report.read_failures[system] = "the read returned no accounts; nobody is deactivated because of it"
                 return
-            observations += self._vanished(system, {o.key for o in observations})
+            observations += vanished(self.plan, self.store, system, {o.key for o in observations})
         yield from observations
         # the cursor moves only once everything read has been reconciled (queued, in AWS)
         self.store.put_cursor(system, result.cursor)
-
-    def _vanished(self, system: str, seen: set[str]) -> list[Observation]:
-        """Accounts we have linked that a complete read no longer lists: they are gone."""
-        gone = []
-        for kind in self.plan.fields:
-            for rid in self.store.all_ids(kind):
-                state = self.store.load(rid)
-                shadow = state.shadows.get(system) if state else None
-                if shadow is not None and shadow.key not in seen and not shadow.removed:
-                    gone.append(Observation(system, shadow.key, {}, active=False, removed=True, kind=kind))
-        return gone
 
     def _tally(self, result: Result, report: RunReport, owed: set[tuple[str, str]], touched: set[str],
                observed: bool = True) -> None:
