@@ -107,6 +107,16 @@ class Engine:
                                     and any(n in f.map for f in fields.values())]
                              for kind, fields in plan.fields.items()}
         self._referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
+        # fields by which references name records of a kind (ref_by): a waiter may wait for such a value
+        self._ref_by: dict[str, list[FieldPlan]] = {}
+        for fields in plan.fields.values():
+            for f in fields.values():
+                if f.reference is None:
+                    continue
+                for by in f.ref_by.values():
+                    named = plan.fields[f.reference][by]
+                    if named not in self._ref_by.setdefault(f.reference, []):
+                        self._ref_by[f.reference].append(named)
 
     def _make_norm(self, f: FieldPlan, system: str) -> Callable[[Any], Any]:
         multi = f.multi
@@ -394,7 +404,7 @@ class Engine:
         shadow = state.shadows[system]
         found = index.by_value(state.kind, WAIT, f"{system}|{state.id.lower()}")
         found |= index.by_value(state.kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
-        for f in self._keyed.get(state.kind, []):  # waiting by a field value (ref_by)
+        for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
             attr = f.map.get(system)
             value = shadow.values.get(attr) if attr else None
             if value is not None:

@@ -94,6 +94,18 @@ class Connector(ABC):
             raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
         return self._apply(change)
 
+    def write_batch(self, changes: list[Write]) -> list[WriteResult | PeoplesyncError]:
+        """Apply several writes; each result (or the error that refused it) in its place. Connectors that
+        can do better than one at a time (a transaction, one file rewrite) override this. An error that
+        concerns the whole system (it is down) is raised rather than returned."""
+        out: list[WriteResult | PeoplesyncError] = []
+        for change in changes:
+            try:
+                out.append(self.write(change))
+            except (PermanentError, VersionConflict) as exc:
+                out.append(exc)
+        return out
+
     def read_keys(self, keys: list[str]) -> ReadResult | None:
         """Re-read these accounts now (after a version conflict). None: this connector cannot; the next poll
         will see them."""

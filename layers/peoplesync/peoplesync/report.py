@@ -38,8 +38,8 @@ def summary(report: Any) -> None:
     table = Table(title="peoplesync run" + (" (full reconciliation)" if report.full else ""), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    rows = [("people seen", report.seen), ("linked", report.linked), ("created", report.created),
-            ("changed", report.changed), ("conflicts", report.conflicts),
+    rows = [("accounts read", report.seen), ("accounts linked", report.linked),
+            ("people created", report.created), ("people changed", report.changed), ("conflicts", report.conflicts),
             ("held for review", report.held_for_review), ("stale events ignored", report.stale)]
     rows += [(f"writes to {system}", n) for system, n in sorted(report.writes.items())]
     rows += [("writes (total)", report.total_writes), ("dead-lettered", report.dead_letters),

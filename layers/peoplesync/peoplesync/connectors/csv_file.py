@@ -23,7 +23,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
-from ..ports import Connector, PermanentError, ReadFailed, ReadResult, TransientError, WriteResult
+from ..ports import (
+    Connector,
+    PeoplesyncError,
+    PermanentError,
+    ReadFailed,
+    ReadResult,
+    TransientError,
+    WriteResult,
+)
 
 
 class Settings(BaseModel):
@@ -98,23 +106,50 @@ class CsvConnector(Connector):
                                                digest_size=6).hexdigest() for r in rows}
 
     # --- writes --------------------------------------------------------------------------------------------
+    def write_batch(self, changes: list[Write]) -> list[WriteResult | PeoplesyncError]:
+        """Every change applied to one read of the file, which is then replaced once (atomically)."""
+        if not self.writable:
+            return [PermanentError(f"system {self.name!r} is read-only; refusing {c.op}") for c in changes]
+        columns, rows = self._load()
+        index = {r[self.s.key]: r for r in rows}
+        out: list[WriteResult | PeoplesyncError] = []
+        for change in changes:
+            unknown = set(change.attrs) - set(self.attributes)
+            if unknown:
+                out.append(PermanentError(f"system {self.name!r}: refusing to write unmapped attributes "
+                                          f"{sorted(unknown)}"))
+                continue
+            try:
+                out.append(self._change(columns, rows, index, change))
+            except PermanentError as exc:
+                out.append(exc)
+        self._save(columns, rows)
+        return out
+
     def _apply(self, change: Write) -> WriteResult:
         columns, rows = self._load()
+        result = self._change(columns, rows, {r[self.s.key]: r for r in rows}, change)
+        self._save(columns, rows)
+        return result
+
+    def _change(self, columns: list[str], rows: list[dict[str, str]], index: dict[str, dict[str, str]],
+                change: Write) -> WriteResult:
         for attr in change.attrs:
             if attr not in columns:
                 columns.append(attr)
         if change.op == CREATE:
             key = change.attrs.get(self.s.key) or f"new-{change.record_id[-10:]}"
-            if any(r[self.s.key] == key for r in rows):
+            if str(key) in index:
                 raise PermanentError(f"{self.name}: a row with {self.s.key}={key!r} already exists")
-            rows.append({self.s.key: str(key), **{k: _cell(v) for k, v in change.attrs.items()}})
-            self._save(columns, rows)
+            rows.append(new := {self.s.key: str(key), **{k: _cell(v) for k, v in change.attrs.items()}})
+            index[str(key)] = new
             return WriteResult(key=str(key))
-        row = next((r for r in rows if r[self.s.key] == change.key), None)
+        row = index.get(str(change.key))
         if row is None:
             raise PermanentError(f"{self.name}: no row with {self.s.key}={change.key!r}")
         if change.op == DELETE:
             rows.remove(row)
+            del index[str(change.key)]
         elif change.op in (DEACTIVATE, "activate"):
             if not self.s.active_column:
                 raise PermanentError(f"{self.name}: no active_column configured to {change.op} a row")
@@ -123,7 +158,6 @@ class CsvConnector(Connector):
             row[self.s.active_column] = "active" if change.op == "activate" else "inactive"
         else:
             row.update({k: _cell(v) for k, v in change.attrs.items()})
-        self._save(columns, rows)
         return WriteResult(key=change.key)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ..config import Plan
 from ..engine import Engine, decode, observation_digest
-from ..model import PERSON, Observation, observation_from_dict, observation_to_dict
+from ..model import PERSON, Observation, RecordState, Shadow, observation_from_dict, observation_to_dict
 from ..ports import (
     Connector,
     PeoplesyncError,
@@ -79,14 +79,22 @@ def poll(system: str, plan: Plan, store: StateStore, connector: Connector, recon
         return report
     observations = list(result.observations)
     report.read = len(observations)
+    if result.complete and not observations:
+        report.failed = "the read returned no accounts; nobody is deactivated because of it"
+        return report
+    # what we hold of this system's accounts, read in batches: for a complete read every linked account
+    # (to find those that are gone), else only the accounts read
     if result.complete:
-        if not observations:
-            report.failed = "the read returned no accounts; nobody is deactivated because of it"
-            return report
-        gone = vanished(plan, store, system, {o.key for o in observations})
+        known = _shadows(store, system, _load_all(store, [rid for kind in plan.fields for rid in store.all_ids(kind)]))
+        gone = [Observation(system, key, {}, active=False, removed=True, kind=kind)
+                for key, (kind, shadow) in known.items()
+                if key not in {o.key for o in observations} and not shadow.removed]
         report.vanished = len(gone)
         observations += gone
-    changed = [o for o in observations if _is_news(store, decode(plan, o))]
+    else:
+        linked = [store.by_link(o.kind, system, o.key) for o in observations]
+        known = _shadows(store, system, _load_all(store, [rid for rid in linked if rid]))
+    changed = [o for o in observations if _is_news(known.get(o.key), decode(plan, o))]
     population = sum(1 for _ in store.all_ids(PERSON))
     limit = change_limit(plan.config.policies.max_changes_per_run, population)
     approved = approve or bool((store.get_meta(f"approve:{system}") or {}).get("until", 0) > clock())
@@ -104,25 +112,35 @@ def poll(system: str, plan: Plan, store: StateStore, connector: Connector, recon
     return report
 
 
-def _is_news(store: StateStore, obs: Observation) -> bool:
+def _is_news(known: tuple[str, Shadow] | None, obs: Observation) -> bool:
     """Cheap pre-screen: an account read exactly as last time needs no reconcile message at all."""
-    rid = store.by_link(obs.kind, obs.system, obs.key)
-    if rid is None:
+    if known is None:
         return True
-    state = store.load(rid)
-    shadow = state.shadows.get(obs.system) if state else None
-    return shadow is None or shadow.digest != observation_digest(obs) or bool(shadow.pending)
+    shadow = known[1]
+    return shadow.digest != observation_digest(obs) or bool(shadow.pending)
+
+
+def _load_all(store: StateStore, ids: list[str]) -> list[RecordState]:
+    """Records by id, in batches where the store can (DynamoDB: BatchGetItem of 100)."""
+    load_many = getattr(store, "load_many", None)
+    if load_many is None:
+        return [s for s in map(store.load, ids) if s is not None]
+    out: list[RecordState] = []
+    for i in range(0, len(ids), 100):
+        out += list(load_many(ids[i:i + 100]).values())
+    return out
+
+
+def _shadows(store: StateStore, system: str, states: list[RecordState]) -> dict[str, tuple[str, Shadow]]:
+    """account key in `system` -> (record kind, its shadow)."""
+    return {s.shadows[system].key: (s.kind, s.shadows[system]) for s in states if system in s.shadows}
 
 
 def vanished(plan: Plan, store: StateStore, system: str, seen: set[str]) -> list[Observation]:
-    gone = []
-    for kind in plan.fields:
-        for rid in store.all_ids(kind):
-            state = store.load(rid)
-            shadow = state.shadows.get(system) if state else None
-            if shadow is not None and shadow.key not in seen and not shadow.removed:
-                gone.append(Observation(system, shadow.key, {}, active=False, removed=True, kind=kind))
-    return gone
+    """Accounts linked in `system` that a complete read no longer lists: they are gone."""
+    known = _shadows(store, system, _load_all(store, [rid for kind in plan.fields for rid in store.all_ids(kind)]))
+    return [Observation(system, key, {}, active=False, removed=True, kind=kind)
+            for key, (kind, shadow) in known.items() if key not in seen and not shadow.removed]
 
 
 # --- reconcile -------------------------------------------------------------------------------------------

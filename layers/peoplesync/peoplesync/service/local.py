@@ -32,6 +32,7 @@ from .guard import change_limit
 from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Reconciler, Result
 
 log = logging.getLogger("peoplesync")
+BATCH = 500  # writes handed to a connector at once (one transaction, one file rewrite)
 
 Progress = Callable[[str, int, int], None]
 
@@ -41,7 +42,7 @@ class RunReport:
     seen: int = 0
     created: int = 0
     linked: int = 0
-    changed: int = 0
+    changed_ids: set[str] = field(default_factory=set)  # people with a decision this run
     conflicts: int = 0
     held_for_review: int = 0
     stale: int = 0
@@ -52,6 +53,10 @@ class RunReport:
     held_by_guard: str | None = None
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+
+    @property
+    def changed(self) -> int:
+        return len(self.changed_ids)
 
     @property
     def total_writes(self) -> int:
@@ -220,7 +225,7 @@ class LocalBridge:
         if result.record_id:
             touched.add(result.record_id)
             if any(d.rule != "deferred" for d in result.decisions):
-                report.changed += 1
+                report.changed_ids.add(result.record_id)
             owed.update((result.record_id, s) for s in result.writes)
         report.decisions += [f"{result.record_id}: {d}" for d in result.decisions]
         self._pending_wake |= result.wake
@@ -244,18 +249,42 @@ class LocalBridge:
             done = 0
             for system in sorted({s for _, s in owed}):
                 connector = self.connectors.get(system)
-                for rid, _ in sorted(x for x in owed if x[1] == system):
-                    owed.discard((rid, system))
-                    if connector is None:
-                        continue
-                    self._deliver_one(rid, system, connector, report)
-                    done += 1
+                rids = sorted(rid for rid, s in owed if s == system)
+                owed.difference_update((rid, system) for rid in rids)
+                if connector is None:
+                    continue
+                for start in range(0, len(rids), BATCH):
+                    chunk = rids[start:start + BATCH]
+                    for rid in self._deliver_batch(chunk, system, connector, report):
+                        self._deliver_one(rid, system, connector, report)  # one by one, with retries
+                    done += len(chunk)
                     if progress:
                         progress("deliver", done, 0)
             self._wake_all(owed, set(), report)
         owed |= self._deferred
         self._deferred = set()
         self.store.put_meta("outbox", {"items": sorted(owed)})
+
+    def _deliver_batch(self, rids: list[str], system: str, connector: Connector, report: RunReport) -> list[str]:
+        """What these records owe `system`, in one `write_batch`; returns the records whose writes failed,
+        for `_deliver_one` to retry or dead-letter with the right reason."""
+        items = [(rid, w) for rid in rids for w in self.reconciler.pending(rid, system)]
+        if not items:
+            return []
+        try:
+            results = connector.write_batch([w for _, w in items])
+        except (PeoplesyncError, OSError):
+            return rids  # the system as a whole failed: one by one, with backoff
+        failed: list[str] = []
+        for (rid, write), result in zip(items, results, strict=True):
+            if rid in failed:
+                continue
+            if isinstance(result, Exception):
+                failed.append(rid)
+                continue
+            self._pending_wake |= self.reconciler.confirm(rid, write, result)
+            report.writes[system] += 1
+        return failed
 
     def _deliver_one(self, rid: str, system: str, connector: Connector, report: RunReport) -> None:
         reason = ""
