@@ -169,8 +169,8 @@ def main() -> None:
                 print("  progress bar: none drawn" + (" (nothing read to reconcile)" if run > 1 else ""))
         (_, n1), (_, n2), (_, n3) = results
         checks = {
-            "run 1 created everyone": n1.get("created") == args.people,
-            "run 1 linked every directory row": n1.get("linked") == args.people,
+            "run 1 created everyone": n1.get("people created") == args.people,
+            "run 1 linked every directory row": n1.get("accounts linked") == args.people,
             f"run 1 wrote the {stale} stale titles": n1.get("writes to phonebook") == stale,
             "run 1 had no errors": n1.get("errors") == 0,
             "run 2 wrote nothing": n2.get("writes (total)") == 0,
