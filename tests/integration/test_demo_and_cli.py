@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,9 +42,9 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
 
 def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    def then(config: str) -> None:  # runs while the demo's cloud stand-in is still up
-        hr = tmp_path / "demo" / "data" / "hr.csv"
-        hr.write_text(hr.read_text().replace("Principal Cryptanalyst", "Head of Hut 8"))
+    def then(config: str, workday: Any) -> None:  # runs while the demo's stand-ins are still up
+        with workday.lock:  # HR gives Alan a new title
+            next(w for w in workday.workers if w["Employee_ID"] == "E102")["Business_Title"] = "Head of Hut 8"
         capsys.readouterr()
         assert main(["plan", config]) == 0
         planned = capsys.readouterr().out

@@ -1,7 +1,7 @@
 """`make demo`: copy examples/demo to .peoplesync-demo/, create its badge database (SQLite), start the
-Genesys Cloud stand-in on 127.0.0.1, and sync: what a first sync would do, the sync itself, a second sync with
-nothing to do, then an agent editing their own profile in the cloud and the next sync carrying it to the phone
-directory (two-way), and finally where one person's values came from."""
+Workday and Genesys Cloud stand-ins on 127.0.0.1, and sync: what a first sync would do, the sync itself, a
+second sync with nothing to do, then an agent editing their own profile in the cloud and the next sync
+carrying it to the phone directory (two-way), and finally where one person's values came from."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def run(target: Path | None = None, then: Callable[[str], None] | None = None) -> int:
-    """`then(config_path)`, if given, runs after the story while the stand-in is still up (tests)."""
+def run(target: Path | None = None, then: Callable[[str, Any], None] | None = None) -> int:
+    """`then(config_path, workday_standin)`, if given, runs after the story while the stand-ins are still up
+    (tests)."""
     from .standins.genesys import start_standin
+    from .standins.workday import start_standin as start_workday
 
     source = ROOT / "examples" / "demo"
     if not source.is_dir():
@@ -33,29 +36,33 @@ def run(target: Path | None = None, then: Callable[[str], None] | None = None) -
     with sqlite3.connect(target / "data" / "badges.sqlite3") as db:  # the badge system's database
         db.executescript((target / "data" / "badges.sql").read_text())
     base_url, server = start_standin()
+    report_url, hr = start_workday([dict(w) for w in json.loads((target / "data" / "workers.json").read_text())],
+                                   users={"ISU_PeopleSync": "wd-pass"})
     try:
         seed = json.loads((target / "cloud-users.json").read_text())
         users = {u["email"]: server.standin.add_user(**u) for u in seed["users"]}
         config = target / "peoplesync.yaml"
-        config.write_text(re.sub(r'base_url: "http://127\.0\.0\.1:\d+"', f'base_url: "{base_url}"',
-                                 config.read_text()))
+        text = re.sub(r'base_url: "http://127\.0\.0\.1:\d+"', f'base_url: "{base_url}"', config.read_text())
+        config.write_text(re.sub(r'url: "http://127\.0\.0\.1:\d+/ccx/service/customreport2/[^"]+"',
+                                 f'url: "{report_url}"', text))
         status = _story(str(config), server, users)
         if then is not None:
-            then(str(config))
+            then(str(config), hr.standin)
         return status
     finally:
         server.stop()
+        hr.stop()
 
 
 def _story(config: str, server: object, users: dict[str, str]) -> int:
     standin = server.standin  # type: ignore[attr-defined]
-    print(f"== demo in {Path(config).parent}; the Genesys Cloud stand-in runs on 127.0.0.1 meanwhile")
+    print(f"== demo in {Path(config).parent}; the Workday and Genesys Cloud stand-ins run on 127.0.0.1 meanwhile")
     if main(["validate", config]):
         return 1
     print("\n== what a first sync would do (peoplesync plan: nothing is written)")
     main(["plan", config])
-    print("\n== first sync: HR's data reaches the phone directory, the badge database and the cloud; missing "
-          "accounts are created")
+    print("\n== first sync: Workday's data reaches the phone directory (CSV), the badge database (SQLite) and the "
+          "cloud; missing accounts are created")
     if main(["sync", config, "--quiet"]):
         return 1
     print("\n== second sync: nothing changed since, so nothing is written")
