@@ -101,6 +101,7 @@ class Engine:
                     merged.update({n: target[n] for n in f.ref_by.values() if n in target})
                     self._keyed[f.reference] = [merged[n] for n in sorted(merged)]
 
+        self._keyed_names = {kind: {f.name for f in fields} for kind, fields in self._keyed.items()}
         # systems where accounts of each kind are created, and kinds other records refer to (only those
         # need the "who was waiting for this account" lookups when an account is first linked)
         self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.provision and sp.writable
@@ -173,6 +174,8 @@ class Engine:
 
         kind = obs.kind
         attr_map = sp.attr_to_field.get(kind, {})
+        waiting_before = dict(state.waiting)
+        remapped = state.fingerprint != self.plan.fingerprint
         changed: list[tuple[FieldPlan, Any]] = []
         for attr, raw in obs.attrs.items():
             f = attr_map.get(attr)
@@ -205,10 +208,12 @@ class Engine:
         self._lifecycle(state, shadow, obs, first, out)
         if first and state.kind in self._referenced:
             out.wake |= self._waiters(state, system, index)
-        if state.fingerprint != self.plan.fingerprint:
+        if remapped:
             self._full_pass(state, index, out)
         self._provision(state, out)
-        self._refresh_keys(state, out)
+        keyed = self._keyed_names.get(kind, ())
+        if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
+            self._refresh_keys(state, out)  # only then can the values this record is found by have moved
         return out
 
     def reevaluate(self, state: RecordState, index: RecordIndex) -> Outcome:
