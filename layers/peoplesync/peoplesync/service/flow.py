@@ -86,9 +86,9 @@ def poll(system: str, plan: Plan, store: StateStore, connector: Connector, recon
     # (to find those that are gone), else only the accounts read
     if result.complete:
         known = _shadows(store, system, _load_all(store, [rid for kind in plan.fields for rid in store.all_ids(kind)]))
+        seen = {o.key for o in observations}
         gone = [Observation(system, key, {}, active=False, removed=True, kind=kind)
-                for key, (kind, shadow) in known.items()
-                if key not in {o.key for o in observations} and not shadow.removed]
+                for key, (kind, shadow) in known.items() if key not in seen and not shadow.removed]
         report.vanished = len(gone)
         observations += gone
     else:
@@ -97,11 +97,10 @@ def poll(system: str, plan: Plan, store: StateStore, connector: Connector, recon
     changed = [o for o in observations if _is_news(known.get(o.key), decode(plan, o))]
     population = sum(1 for _ in store.all_ids(PERSON))
     limit = change_limit(plan.config.policies.max_changes_per_run, population)
-    approved = approve or bool((store.get_meta(f"approve:{system}") or {}).get("until", 0) > clock())
-    if limit is not None and len(changed) > limit and not approved:
+    if limit is not None and len(changed) > limit and not approve:
         report.held = (f"{len(changed)} changed accounts in {system}, above max_changes_per_run="
                        f"{plan.config.policies.max_changes_per_run} ({limit}); nothing queued, cursor kept. "
-                       f"Approve with `peoplesync approve {system}`.")
+                       f'Approve by invoking the poll with {{"system": "{system}", "approve": true}}.')
         store.add_review(f"run|{system}", {"kind": "run", "system": system, "reason": report.held,
                                            "at": clock()})
         log.warning(report.held)
