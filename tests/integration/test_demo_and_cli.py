@@ -11,6 +11,7 @@ import pytest
 
 from peoplesync.cli import main
 from peoplesync.demo import run
+from peoplesync.standins import ldap_memory
 
 
 def rows(path: Path) -> dict[str, dict[str, str]]:
@@ -43,6 +44,10 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
 def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     def then(config: str, workday: Any) -> None:  # runs while the demo's stand-ins are still up
+        directory = ldap_memory.entries(str(tmp_path / "demo" / "data" / "directory.json"))
+        grace = directory["cn=Grace Hopper,ou=people,dc=example,dc=org"]
+        assert grace["title"] == ["Rear Admiral"]  # HR's title, written over LDAP
+        assert [m.lower() for m in grace["manager"]] == ["cn=ada lovelace,ou=people,dc=example,dc=org"]  # a DN
         with workday.lock:  # HR gives Alan a new title
             next(w for w in workday.workers if w["Employee_ID"] == "E102")["Business_Title"] = "Head of Hut 8"
         capsys.readouterr()

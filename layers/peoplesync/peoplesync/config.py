@@ -307,7 +307,7 @@ def _cross_check(config: Config) -> list[tuple[str, str]]:
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
 PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
 READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
-DN_CONNECTORS = {"ldap"}
+DN_CONNECTORS = {"ldap", "ldap_memory"}
 
 
 @dataclass(slots=True)

@@ -52,6 +52,9 @@ def run(target: Path | None = None, then: Callable[[str, Any], None] | None = No
     finally:
         server.stop()
         hr.stop()
+        from .standins import ldap_memory
+
+        ldap_memory.forget(str(target / "data" / "directory.json"))
 
 
 def _story(config: str, server: object, users: dict[str, str]) -> int:
@@ -61,8 +64,8 @@ def _story(config: str, server: object, users: dict[str, str]) -> int:
         return 1
     print("\n== what a first sync would do (peoplesync plan: nothing is written)")
     main(["plan", config])
-    print("\n== first sync: Workday's data reaches the phone directory (CSV), the badge database (SQLite) and the "
-          "cloud; missing accounts are created")
+    print("\n== first sync: Workday's data reaches the phone directory (CSV), the badge database (SQLite), the LDAP "
+          "directory and the cloud; missing accounts are created")
     if main(["sync", config, "--quiet"]):
         return 1
     print("\n== second sync: nothing changed since, so nothing is written")

@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "genesys_cloud": "peoplesync.connectors.genesys",
     "scim": "peoplesync.connectors.scim_inbound",
     "scim_client": "peoplesync.connectors.scim_client",
+    "ldap_memory": "peoplesync.standins.ldap_memory",  # the demo's in-process directory (ldap3's mock)
 }
 
 

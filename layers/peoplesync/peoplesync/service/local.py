@@ -87,7 +87,7 @@ def _relative_to(system: Any, base_dir: Path) -> Any:
     """Local paths in a configuration are relative to the configuration file."""
     extra = dict(system.model_extra or {})
     changed = False
-    for key in ("path", "write_path"):
+    for key in ("path", "write_path", "seed"):
         value = extra.get(key)
         if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
             extra[key] = str(base_dir / value)
