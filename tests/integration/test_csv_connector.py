@@ -83,3 +83,24 @@ def test_a_file_in_s3_is_read_and_written_back(monkeypatch: pytest.MonkeyPatch) 
         assert "E3,Alan,Codebreaker,active" in body
         with pytest.raises(ReadFailed, match="not found"):
             connector("s3://hr-exports/missing.csv").read()
+
+
+def test_two_deliveries_writing_the_same_s3_file_never_lose_an_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    from peoplesync.ports import TransientError
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="exports")
+        s3.put_object(Bucket="exports", Key="hr.csv", Body=TEXT.encode())
+        first, second = (connector("s3://exports/hr.csv", writable=True) for _ in range(2))
+        columns, rows = first._load()  # the first delivery has read the file...
+        second.write(Write("hr", "update", "p-2", "E2", {"Title": "Rear Admiral"}))  # ...the second writes it
+        rows[0]["Title"] = "Countess"
+        with pytest.raises(TransientError, match="changed while"):
+            first._save(columns, rows)  # refused: it would erase the second delivery's row
+        first.write(Write("hr", "update", "p-1", "E1", {"Title": "Countess"}))  # the retry reads again
+        body = s3.get_object(Bucket="exports", Key="hr.csv")["Body"].read().decode()
+        assert "E1,Ada,Countess" in body and "E2,Grace,Rear Admiral" in body

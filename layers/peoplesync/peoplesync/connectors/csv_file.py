@@ -3,7 +3,9 @@
 Reads a local path or `s3://bucket/key`. The delta is by content hash per row: the cursor remembers a short
 hash of every row, so a poll reports only rows that changed, appeared or disappeared (the file itself is read
 whole; it is the reconcile work that follows the number of changes). Writable when `writable: true`: rows are
-updated in place (only the mapped columns), created rows are appended, and the file is replaced atomically.
+updated in place (only the mapped columns), created rows are appended, and the file is replaced atomically
+(locally by rename; in S3 by a PutObject conditional on the ETag read, so two deliveries never lose each
+other's rows: the later one retries).
 An empty file is a failed read, never "everyone left" (SPEC 20).
 """
 
@@ -48,11 +50,12 @@ class CsvConnector(Connector):
     def __init__(self, name: str, settings: Settings, attributes: list[str], *, writable: bool = False) -> None:
         super().__init__(name, settings, attributes, writable=writable)
         self.s: Settings = settings
+        self._version: str | None = None  # the S3 object's ETag as last read: writes are conditional on it
 
     # --- file access --------------------------------------------------------------------------------------
     def _load(self) -> tuple[list[str], list[dict[str, str]]]:
         try:
-            text = _read_text(self.s.path, self.s.encoding)
+            text, self._version = _read_text(self.s.path, self.s.encoding)
         except FileNotFoundError as exc:
             raise ReadFailed(f"{self.name}: {self.s.path} not found") from exc
         except OSError as exc:
@@ -69,7 +72,7 @@ class CsvConnector(Connector):
         writer = csv.DictWriter(buffer, fieldnames=columns, delimiter=self.s.delimiter, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        _write_text(self.s.path, buffer.getvalue(), self.s.encoding)
+        _write_text(self.s.path, buffer.getvalue(), self.s.encoding, self._version)
 
     # --- reads ---------------------------------------------------------------------------------------------
     def _observation(self, row: dict[str, str]) -> Observation:
@@ -185,26 +188,36 @@ def _s3_parts(path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _read_text(path: str, encoding: str) -> str:
+def _read_text(path: str, encoding: str) -> tuple[str, str | None]:
+    """The file's text, and for S3 the object's ETag (the version a write must still find)."""
     if path.startswith("s3://"):
         import boto3
 
         bucket, key = _s3_parts(path)
         s3 = boto3.client("s3")
         try:
-            return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(encoding))
+            answer = s3.get_object(Bucket=bucket, Key=key)
         except s3.exceptions.NoSuchKey as exc:
             raise FileNotFoundError(path) from exc
-    return Path(path).read_text(encoding=encoding)
+        return str(answer["Body"].read().decode(encoding)), answer.get("ETag")
+    return Path(path).read_text(encoding=encoding), None
 
 
-def _write_text(path: str, text: str, encoding: str) -> None:
+def _write_text(path: str, text: str, encoding: str, version: str | None = None) -> None:
     data = text.encode(encoding.replace("-sig", ""))
     if path.startswith("s3://"):
         import boto3
+        from botocore.exceptions import ClientError
 
         bucket, key = _s3_parts(path)
-        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv")
+        extra = {"IfMatch": version} if version else {}
+        try:
+            boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv", **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                # another delivery wrote the file since we read it: nothing of ours was written; try again
+                raise TransientError(f"{path} changed while we were writing it; will retry") from None
+            raise
         return
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
