@@ -210,9 +210,10 @@ def _write_text(path: str, text: str, encoding: str, version: str | None = None)
         from botocore.exceptions import ClientError
 
         bucket, key = _s3_parts(path)
+        s3: Any = boto3.client("s3")
         extra = {"IfMatch": version} if version else {}
         try:
-            boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv", **extra)
+            s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv", **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                 # another delivery wrote the file since we read it: nothing of ours was written; try again
