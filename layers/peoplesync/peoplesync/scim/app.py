@@ -129,6 +129,9 @@ class ScimApp:
         filter_text = request.query.get("filter")
         if filter_text is not None:
             _check_filter(filter_text)
+        if "cursor" in request.query:  # RFC 9865 cursor paging: not offered (ServiceProviderConfig says so)
+            raise _Refused(error_response(400, "cursor pagination is not supported; page with startIndex and "
+                                               "count", "invalidCursor"))
         parts = [p for p in path.split("/") if p]
         if method not in ("POST", "PUT", "PATCH") or not request.body:
             return request.body

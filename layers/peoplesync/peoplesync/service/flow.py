@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Plan
-from ..engine import Engine, decode, observation_digest
+from ..engine import decode, observation_digest
 from ..model import PERSON, Observation, RecordState, Shadow, observation_from_dict, observation_to_dict
 from ..ports import (
     Connector,
     PeoplesyncError,
     PermanentError,
-    ReadFailed,
     StateStore,
     TransientError,
     VersionConflict,
@@ -255,8 +253,4 @@ def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_aft
     return Outcome(status=f"retry in {delay}s")
 
 
-def run_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-__all__ = ["Engine", "Poison", "PollReport", "ReadFailed", "deliver_message", "poll", "reconcile_message"]
+__all__ = ["Poison", "PollReport", "deliver_message", "poll", "reconcile_message", "vanished"]
