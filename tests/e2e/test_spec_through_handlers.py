@@ -252,3 +252,23 @@ def test_a_genesys_audit_event_makes_reconcile_reread_that_user_and_the_bridges_
     cloud.drain()
     assert reads == [["u1"]]  # the self-edit was re-read; the bridge's own write was not
     assert cloud["ad"].get("guid-1", "otherMailbox") == "agent@home.example"
+
+
+def test_a_batch_of_deliveries_reaches_its_target_in_one_write_batch(cloud: Cloud) -> None:
+    for n in range(1, 4):
+        hire(cloud, n)
+    cloud.sync()
+    batches: list[int] = []
+    target = cloud["cloud"]
+    real = target.write_batch
+
+    def counting(changes: list[Any]) -> list[Any]:
+        batches.append(len(changes))
+        return real(changes)
+
+    target.write_batch = counting  # type: ignore[method-assign]
+    for n in range(1, 4):
+        cloud["ad"].set(f"guid-{n}", title="Reorganised")
+    cloud.sync()
+    assert [cloud["cloud"].get(f"u{n}", "title") for n in range(1, 4)] == ["Reorganised"] * 3
+    assert batches == [3]  # one SQS batch, one call to the target (one transaction, one file rewrite)

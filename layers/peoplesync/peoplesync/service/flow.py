@@ -243,6 +243,53 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, connector_f
     return Outcome({system: len(writes)}, "delivered")
 
 
+def deliver_messages(messages: list[dict[str, Any]], reconciler: Reconciler,
+                     connector_for: Callable[[str], Connector], delivery: Callable[[str], Queue], reconcile: Queue,
+                     dead_letter: Callable[[str], Queue]) -> list[Outcome | Poison]:
+    """Several deliveries (one SQS batch) handed to each target at once: one `write_batch` (one SQL
+    transaction, one file rewrite) per target. A write the target refuses is tried again on its own by
+    `deliver_message`, which retries, re-reads or dead-letters it with the right reason; so is every write of
+    a target that failed as a whole. Returns one outcome (or the Poison) per message, in order."""
+    results: list[Outcome | Poison | None] = [None] * len(messages)
+    by_system: dict[str, list[int]] = {}
+    for i, message in enumerate(messages):
+        if message.get("type") != "deliver" or not isinstance(message.get("record_id"), str) \
+                or not isinstance(message.get("system"), str):
+            results[i] = Poison("a delivery needs type=deliver, a record_id and a system")
+        elif message["system"] not in reconciler.plan.systems:
+            results[i] = Poison(f"delivery to unknown system {message['system']!r}")
+        else:
+            by_system.setdefault(message["system"], []).append(i)
+
+    def alone(i: int) -> Outcome:
+        return deliver_message(messages[i], reconciler, connector_for, delivery, reconcile, dead_letter)
+
+    for system, indexes in by_system.items():
+        items = [(i, w) for i in indexes for w in reconciler.pending(messages[i]["record_id"], system)]
+        try:
+            answers = connector_for(system).write_batch([w for _, w in items]) if items else []
+        except (PeoplesyncError, OSError):
+            for i in indexes:
+                results[i] = alone(i)
+            continue
+        failed: set[int] = set()
+        written: dict[int, int] = {}
+        wake: set[str] = set()
+        for (i, write), answer in zip(items, answers, strict=True):
+            if i in failed:
+                continue
+            if isinstance(answer, Exception):
+                failed.add(i)
+                continue
+            wake |= reconciler.confirm(messages[i]["record_id"], write, answer)
+            written[i] = written.get(i, 0) + 1
+        for i in indexes:
+            results[i] = alone(i) if i in failed else Outcome({system: written.get(i, 0)}, "delivered")
+        if wake:
+            reconcile.send([{"type": "reevaluate", "record_id": r} for r in sorted(wake)])
+    return [r for r in results if r is not None]
+
+
 def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_after: float | None,
                    delivery: Callable[[str], Queue], dead_letter: Callable[[str], Queue], system: str) -> Outcome:
     if attempt >= MAX_DELIVERY_ATTEMPTS:
@@ -253,4 +300,4 @@ def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_aft
     return Outcome(status=f"retry in {delay}s")
 
 
-__all__ = ["Poison", "PollReport", "deliver_message", "poll", "reconcile_message", "vanished"]
+__all__ = ["Poison", "PollReport", "deliver_message", "deliver_messages", "poll", "reconcile_message", "vanished"]
