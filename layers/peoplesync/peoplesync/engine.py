@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import transform
 from .config import FieldPlan, Plan
+from .lifecycle import Lifecycle
 from .model import (
     ACTIVATE,
     CREATE,
@@ -33,28 +33,9 @@ from .model import (
     Shadow,
     Write,
 )
+from .outcome import MISSING, Outcome, blank, orig
 from .ports import RecordIndex, WriteResult
-
-_MISSING: Any = object()
-WAIT = "@wait"  # index field under which records waiting for a reference are found
-
-
-@dataclass(slots=True)
-class Outcome:
-    state: RecordState
-    writes: set[str] = field(default_factory=set)  # systems with something new to deliver for this record
-    decisions: list[Decision] = field(default_factory=list)
-    changed: bool = False  # the state must be saved
-    stale: bool = False  # the observation was older than what we have, or a duplicate: nothing applied
-    wake: set[str] = field(default_factory=set)  # records to re-evaluate (they were waiting for this one)
-
-    @property
-    def conflicts(self) -> int:
-        return sum(1 for d in self.decisions if d.conflict)
-
-
-def _blank(v: Any) -> bool:
-    return v is None or v == "" or v == ()
+from .references import WAIT, References
 
 
 def _not_newer(marker: Any, seen: Any) -> bool:
@@ -102,22 +83,8 @@ class Engine:
                     self._keyed[f.reference] = [merged[n] for n in sorted(merged)]
 
         self._keyed_names = {kind: {f.name for f in fields} for kind, fields in self._keyed.items()}
-        # systems where accounts of each kind are created, and kinds other records refer to (only those
-        # need the "who was waiting for this account" lookups when an account is first linked)
-        self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.provision and sp.writable
-                                    and any(n in f.map for f in fields.values())]
-                             for kind, fields in plan.fields.items()}
-        self._referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
-        # fields by which references name records of a kind (ref_by): a waiter may wait for such a value
-        self._ref_by: dict[str, list[FieldPlan]] = {}
-        for fields in plan.fields.values():
-            for f in fields.values():
-                if f.reference is None:
-                    continue
-                for by in f.ref_by.values():
-                    named = plan.fields[f.reference][by]
-                    if named not in self._ref_by.setdefault(f.reference, []):
-                        self._ref_by[f.reference].append(named)
+        self.refs = References(plan, self._keyed)
+        self.lifecycle = Lifecycle(plan)
 
     def _make_norm(self, f: FieldPlan, system: str) -> Callable[[Any], Any]:
         multi = f.multi
@@ -130,7 +97,7 @@ class Engine:
         lower = self.plan.systems[system].reference == "dn"
 
         def ref_one(v: Any) -> Any:
-            if _blank(v):
+            if blank(v):
                 return None
             s = str(v).strip()
             return (s.lower() if lower else s) or None
@@ -196,7 +163,7 @@ class Engine:
             if system in f.sources:
                 self._decide_from_source(state, f, system, value, first, index, out)
             elif not f.push or first:
-                self._enforce(state, f, system, index, out, reason=("filled" if _blank(value) else "realigned")
+                self._enforce(state, f, system, index, out, reason=("filled" if blank(value) else "realigned")
                               if first else "overwritten")
         if sp.push:  # a push source syncing a record re-asserts every field it is the source of
             for f in sp.fields.get(kind, []):
@@ -205,12 +172,12 @@ class Engine:
                         if target != system:
                             self._enforce(state, f, target, index, out, reason="re-asserted")
 
-        self._lifecycle(state, shadow, obs, first, out)
-        if first and state.kind in self._referenced:
-            out.wake |= self._waiters(state, system, index)
+        self.lifecycle.observe(state, shadow, obs, first, out)
+        if first and state.kind in self.refs.referenced:
+            out.wake |= self.refs.waiters(state, system, index)
         if remapped:
             self._full_pass(state, index, out)
-        self._provision(state, out)
+        self.lifecycle.provision(state, out)
         keyed = self._keyed_names.get(kind, ())
         if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
             self._refresh_keys(state, out)  # only then can the values this record is found by have moved
@@ -221,7 +188,7 @@ class Engine:
         became resolvable. Writes only what differs."""
         out = Outcome(state)
         self._full_pass(state, index, out)
-        self._provision(state, out)
+        self.lifecycle.provision(state, out)
         self._refresh_keys(state, out)
         return out
 
@@ -229,17 +196,17 @@ class Engine:
     def _absorb(self, state: RecordState, shadow: Shadow, system: str, f: FieldPlan, attr: str,
                 value: Any) -> bool:
         """Record a value read from a system; True if the system itself changed it."""
-        pending = shadow.pending.get(attr, _MISSING)
-        if pending is not _MISSING:
+        pending = shadow.pending.get(attr, MISSING)
+        if pending is not MISSING:
             if (self._norm[(f.name, system)](pending) if f.reference else pending) == value:
                 shadow.values[attr] = value  # our write landed
                 del shadow.pending[attr]
                 shadow.seen_gen[f.name] = state.gen.get(f.name, 0)
                 return False
-            if shadow.values.get(attr, _MISSING) == value:
+            if shadow.values.get(attr, MISSING) == value:
                 return False  # our write has not landed yet; the old value is no news
-        old = shadow.values.get(attr, _MISSING)
-        if old is not _MISSING and old == value:
+        old = shadow.values.get(attr, MISSING)
+        if old is not MISSING and old == value:
             return False
         shadow.values[attr] = value
         return True
@@ -248,21 +215,21 @@ class Engine:
     def _decide_from_source(self, state: RecordState, f: FieldPlan, system: str, value: Any, first: bool,
                             index: RecordIndex, out: Outcome) -> None:
         name = f.name
-        golden_value = self._to_golden(state, f, system, value, index, out)
-        if golden_value is _MISSING:
+        golden_value = self.refs.to_golden(state, f, system, value, index, out)
+        if golden_value is MISSING:
             return  # waiting for a reference to become resolvable
-        current = state.golden.get(name, _MISSING)
+        current = state.golden.get(name, MISSING)
         shadow = state.shadows[system]
-        if current is not _MISSING and current == golden_value:
+        if current is not MISSING and current == golden_value:
             shadow.seen_gen[name] = state.gen.get(name, 0)
             return
-        if first and len(f.sources) > 1 and _blank(value):
+        if first and len(f.sources) > 1 and blank(value):
             # a newly linked source with nothing to say does not erase what another source said
-            if current is not _MISSING and not _blank(current):
+            if current is not MISSING and not blank(current):
                 self._enforce(state, f, system, index, out, reason="filled")
             return
         decider = state.decided_by.get(name)
-        concurrent = (current is not _MISSING and len(f.sources) > 1 and decider is not None
+        concurrent = (current is not MISSING and len(f.sources) > 1 and decider is not None
                       and decider != system and decider in f.sources
                       and state.gen.get(name, 0) > shadow.seen_gen.get(name, 0))
         if concurrent and decider is not None and f.sources.index(decider) < f.sources.index(system):
@@ -279,8 +246,8 @@ class Engine:
             detail = f"changed in {system}, one of its sources"
         else:
             detail = f"{system} is the source"
-        if not (current is _MISSING and _blank(golden_value)):  # a first blank is not news
-            out.decisions.append(Decision(state.id, name, _orig(current), golden_value,
+        if not (current is MISSING and blank(golden_value)):  # a first blank is not news
+            out.decisions.append(Decision(state.id, name, orig(current), golden_value,
                                           "conflict" if concurrent else "source", system, concurrent, detail))
         out.changed = True
         for target in f.map:
@@ -304,22 +271,22 @@ class Engine:
         if f.apply == "on_create":
             return  # set when the account was created, then left to its owner
         attr = f.map[target]
-        have = shadow.values.get(attr, _MISSING)
-        if f.apply == "if_empty" and not (have is not _MISSING and _blank(have)):
-            if shadow.pending.pop(attr, _MISSING) is not _MISSING:  # filled meanwhile: no longer ours to fill
+        have = shadow.values.get(attr, MISSING)
+        if f.apply == "if_empty" and not (have is not MISSING and blank(have)):
+            if shadow.pending.pop(attr, MISSING) is not MISSING:  # filled meanwhile: no longer ours to fill
                 out.changed = True
             return  # fill a blank, never overwrite (and never guess about a value we have not read)
-        want = self._from_golden(state, f, target, index, out)
-        if want is _MISSING:
+        want = self.refs.from_golden(state, f, target, index, out)
+        if want is MISSING:
             return
         norm = self._norm[(f.name, target)]
         want_norm = norm(want) if f.reference else want
-        pending = shadow.pending.get(attr, _MISSING)
-        if pending is not _MISSING and (norm(pending) if f.reference else pending) == want_norm:
+        pending = shadow.pending.get(attr, MISSING)
+        if pending is not MISSING and (norm(pending) if f.reference else pending) == want_norm:
             return
-        if have is not _MISSING and have == want_norm:
+        if have is not MISSING and have == want_norm:
             shadow.seen_gen[f.name] = state.gen.get(f.name, 0)
-            if pending is not _MISSING:
+            if pending is not MISSING:
                 del shadow.pending[attr]  # a write still in flight is no longer wanted
                 out.changed = True
             return
@@ -332,151 +299,8 @@ class Engine:
                     "re-asserted": f"{decider} synced this record; {target} brought back in line",
                     "filled": f"{target} was blank; filled from {decider}",
                     "realigned": f"{target} realigned with {decider}"}.get(reason, reason)
-            out.decisions.append(Decision(state.id, f.name, _orig(have), state.golden[f.name], reason, decider,
+            out.decisions.append(Decision(state.id, f.name, orig(have), state.golden[f.name], reason, decider,
                                           False, what))
-
-    # --- references -------------------------------------------------------------------------------------
-    def _to_golden(self, state: RecordState, f: FieldPlan, system: str, value: Any, index: RecordIndex,
-                   out: Outcome) -> Any:
-        if f.reference is None:
-            return value
-        by = f.ref_by.get(system)
-
-        def resolve(v: Any) -> str | None:
-            if by is not None:
-                found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
-                return next(iter(found)) if len(found) == 1 else None
-            return index.by_ref(f.reference, system, v)  # type: ignore[arg-type]
-
-        if f.multi:
-            resolved: list[Any] = []
-            missing: list[Any] = []
-            for v in value:
-                rid = resolve(v)
-                (resolved if rid is not None else missing).append(rid if rid is not None else v)
-            self._wait(state, f, [(system, m) for m in missing], out)
-            return tuple(sorted(resolved))
-        if value is None:
-            state.waiting.pop(f.name, None)
-            return None
-        rid = resolve(value)
-        if rid is None:
-            self._wait(state, f, [(system, value)], out)
-            out.decisions.append(Decision(state.id, f.name, state.golden.get(f.name), state.golden.get(f.name),
-                                          "deferred", system, False,
-                                          f"{system} names {value!r}, not linked yet; decided once it is"))
-            return _MISSING
-        return rid
-
-    def _from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
-                     out: Outcome) -> Any:
-        value = state.golden[f.name]
-        if f.reference is None:
-            return value
-        by = f.ref_by.get(target)
-
-        def translate(rid: str) -> Any:
-            return index.value_of(rid, by) if by is not None else index.ref_of(rid, target)
-
-        if f.multi:
-            refs: list[Any] = []
-            missing: list[Any] = []
-            for rid in value:
-                ref = translate(rid)
-                (refs if ref is not None else missing).append(ref if ref is not None else rid)
-            self._wait(state, f, [(target, m) for m in missing], out)
-            return tuple(sorted(refs))
-        if value is None:
-            return None
-        ref = translate(value)
-        if ref is None:
-            self._wait(state, f, [(target, value)], out)
-            out.decisions.append(Decision(state.id, f.name, value, value, "deferred", target, False,
-                                          f"{value} has no {target} account yet; written once it has"))
-            return _MISSING
-        return ref
-
-    def _wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
-        entries = [f"{s}|{str(r).lower()}" for s, r in on]
-        old = state.waiting.get(f.name)
-        if entries:
-            if old is None or set(old) != set(entries) | set(old):
-                state.waiting[f.name] = sorted(set(entries) | set(old or []))
-                out.changed = True
-
-    def _waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
-        """Records waiting for this record's account in `system` (by record id, or by its reference)."""
-        shadow = state.shadows[system]
-        found = index.by_value(state.kind, WAIT, f"{system}|{state.id.lower()}")
-        found |= index.by_value(state.kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
-        for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
-            attr = f.map.get(system)
-            value = shadow.values.get(attr) if attr else None
-            if value is not None:
-                found |= index.by_value(state.kind, WAIT, f"{system}|{str(value).lower()}")
-        found.discard(state.id)
-        return found
-
-    # --- lifecycle --------------------------------------------------------------------------------------
-    def _lifecycle(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
-        if shadow.active != obs.active or shadow.removed != obs.removed:
-            shadow.active, shadow.removed = obs.active, obs.removed
-            out.changed = True
-            if shadow.pending_state is not None and (
-                    (shadow.pending_state == DEACTIVATE and not obs.active)
-                    or (shadow.pending_state == ACTIVATE and obs.active)
-                    or (shadow.pending_state == DELETE and obs.removed)):
-                shadow.pending_state = None  # our state change landed
-        policy = self.plan.config.policies.removed
-        sources = self.plan.lifecycle.get(state.kind, ())
-        if obs.system in sources and policy != "ignore":
-            linked = [state.shadows[s] for s in sources if s in state.shadows]
-            active = all(s.active and not s.removed for s in linked)
-            removed = any(s.removed for s in linked)
-            if active != state.active or removed != state.removed:
-                state.active, state.removed = active, removed
-                out.changed = True
-                verb = "reactivated" if active else ("removed" if removed else "deactivated")
-                out.decisions.append(Decision(state.id, "(state)", None, "active" if active else verb,
-                                              "lifecycle", obs.system, False, f"{verb} in {obs.system}"))
-                for system in state.shadows:
-                    if system not in sources:
-                        self._enforce_state(state, system, out)
-        elif obs.system not in sources:
-            # a target's own state: re-disable an account re-enabled behind our back; a target disabled
-            # while the person is active is left alone (a local decision, e.g. a suspension)
-            if not state.active and (obs.active or first):
-                self._enforce_state(state, obs.system, out)
-
-    def _enforce_state(self, state: RecordState, system: str, out: Outcome) -> None:
-        shadow = state.shadows[system]
-        if not self.plan.systems[system].writable or shadow.removed:
-            return
-        policy = self.plan.config.policies.removed
-        if state.active:
-            want = ACTIVATE if shadow.active is False or shadow.pending_state else None
-        elif state.removed and policy == "delete":
-            want = DELETE
-        else:
-            want = DEACTIVATE if shadow.active is not False else None
-        if want == ACTIVATE and shadow.pending_state in (DEACTIVATE, DELETE) and shadow.active is not False:
-            shadow.pending_state, want = None, None  # a deactivation still in flight is cancelled
-            out.changed = True
-        if want is not None and shadow.pending_state != want:
-            shadow.pending_state = want
-            out.writes.add(system)
-            out.changed = True
-
-    def _provision(self, state: RecordState, out: Outcome) -> None:
-        if not state.active or state.removed:
-            return
-        for name in self._provisioned.get(state.kind, ()):
-            if name not in state.shadows and name not in state.create_pending:
-                state.create_pending.append(name)
-                out.writes.add(name)
-                out.changed = True
-                out.decisions.append(Decision(state.id, "(account)", None, name, "create", None, False,
-                                              f"no {name} account: one will be created"))
 
     # --- full pass ----------------------------------------------------------------------------------------
     def _full_pass(self, state: RecordState, index: RecordIndex, out: Outcome) -> None:
@@ -485,16 +309,16 @@ class Engine:
             if f.name not in state.golden or decider not in f.sources or f.name in state.waiting:
                 candidates = [s for s in f.sources if s in state.shadows and f.map[s] in state.shadows[s].values]
                 # in priority order, the first source that has a value; all blank: the first one's blank
-                filled = [s for s in candidates if not _blank(state.shadows[s].values[f.map[s]])]
+                filled = [s for s in candidates if not blank(state.shadows[s].values[f.map[s]])]
                 for source in (filled or candidates)[:1]:
                     shadow = state.shadows[source]
-                    value = self._to_golden(state, f, source, shadow.values[f.map[source]], index, out)
-                    if value is _MISSING:
+                    value = self.refs.to_golden(state, f, source, shadow.values[f.map[source]], index, out)
+                    if value is MISSING:
                         break
-                    old = state.golden.get(f.name, _MISSING)
-                    if old is _MISSING or old != value or decider not in f.sources:
+                    old = state.golden.get(f.name, MISSING)
+                    if old is MISSING or old != value or decider not in f.sources:
                         self._set_golden(state, f, value, source)
-                        out.decisions.append(Decision(state.id, f.name, _orig(old), value, "re-evaluated",
+                        out.decisions.append(Decision(state.id, f.name, orig(old), value, "re-evaluated",
                                                       source, False, f"{source} is the source (re-evaluated)"))
                         out.changed = True
                     break
@@ -510,12 +334,12 @@ class Engine:
         for f in self._keyed.get(state.kind, []):
             values = set()
             g = state.golden.get(f.name)
-            if not _blank(g):
+            if not blank(g):
                 values.add(g)
             for system, attr in f.map.items():
                 shadow = state.shadows.get(system)
                 v = shadow.values.get(attr) if shadow else None
-                if not _blank(v):
+                if not blank(v):
                     values.add(v)
             if values:
                 keys[f.name] = sorted(values, key=str)
@@ -534,9 +358,9 @@ class Engine:
         if system in state.create_pending and system not in state.shadows:
             attrs: dict[str, Any] = {}
             for f in self.plan.systems[system].fields.get(kind, []):
-                if f.name in state.golden and not _blank(state.golden[f.name]):
-                    value = self._from_golden(state, f, system, index, out)
-                    if value is not _MISSING and not _blank(value):
+                if f.name in state.golden and not blank(state.golden[f.name]):
+                    value = self.refs.from_golden(state, f, system, index, out)
+                    if value is not MISSING and not blank(value):
                         attrs[f.map[system]] = value
                 elif f.default is not None:
                     attrs[f.map[system]] = f.default  # a default fills only an account we create
@@ -580,8 +404,8 @@ class Engine:
                 created.seen_gen[f.name] = state.gen.get(f.name, 0)
             for f in self.plan.systems[system].fields.get(state.kind, []):
                 created.values.setdefault(f.map[system], () if f.multi else None)
-            if state.kind in self._referenced:
-                out.wake |= self._waiters(state, system, index)
+            if state.kind in self.refs.referenced:
+                out.wake |= self.refs.waiters(state, system, index)
             out.decisions.append(Decision(state.id, "(account)", None, result.key, "created", system, False,
                                           f"{system} account {result.key} created"))
             self._refresh_keys(state, out)
@@ -614,7 +438,3 @@ def _as_list(v: Any) -> list[Any]:
     if v is None or v == "":
         return []
     return list(v) if isinstance(v, list | tuple | set | frozenset) else [v]
-
-
-def _orig(v: Any) -> Any:
-    return None if v is _MISSING else v

@@ -1,0 +1,82 @@
+"""Who exists: deactivation, reactivation and deletion following the lifecycle source, and accounts to create.
+
+`lifecycle.source` (default: the source of the first match rule) says which systems decide that a person
+exists. Disabled or removed there, the person is deactivated (or deleted, by policy) in the other systems, and
+comes back when re-enabled. An account re-enabled behind the bridge's back while the person is inactive is
+disabled again; one disabled locally while the person is active is left alone (a local decision).
+"""
+
+from __future__ import annotations
+
+from .config import Plan
+from .model import ACTIVATE, DEACTIVATE, DELETE, Decision, Observation, RecordState, Shadow
+from .outcome import Outcome
+
+
+class Lifecycle:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        # systems where accounts of each kind are created
+        self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.provision and sp.writable
+                                    and any(n in f.map for f in fields.values())]
+                             for kind, fields in plan.fields.items()}
+
+    def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
+        if shadow.active != obs.active or shadow.removed != obs.removed:
+            shadow.active, shadow.removed = obs.active, obs.removed
+            out.changed = True
+            if shadow.pending_state is not None and (
+                    (shadow.pending_state == DEACTIVATE and not obs.active)
+                    or (shadow.pending_state == ACTIVATE and obs.active)
+                    or (shadow.pending_state == DELETE and obs.removed)):
+                shadow.pending_state = None  # our state change landed
+        policy = self.plan.config.policies.removed
+        sources = self.plan.lifecycle.get(state.kind, ())
+        if obs.system in sources and policy != "ignore":
+            linked = [state.shadows[s] for s in sources if s in state.shadows]
+            active = all(s.active and not s.removed for s in linked)
+            removed = any(s.removed for s in linked)
+            if active != state.active or removed != state.removed:
+                state.active, state.removed = active, removed
+                out.changed = True
+                verb = "reactivated" if active else ("removed" if removed else "deactivated")
+                out.decisions.append(Decision(state.id, "(state)", None, "active" if active else verb,
+                                              "lifecycle", obs.system, False, f"{verb} in {obs.system}"))
+                for system in state.shadows:
+                    if system not in sources:
+                        self.enforce_state(state, system, out)
+        elif obs.system not in sources:
+            # a target's own state: re-disable an account re-enabled behind our back; a target disabled
+            # while the person is active is left alone (a local decision, e.g. a suspension)
+            if not state.active and (obs.active or first):
+                self.enforce_state(state, obs.system, out)
+
+    def enforce_state(self, state: RecordState, system: str, out: Outcome) -> None:
+        shadow = state.shadows[system]
+        if not self.plan.systems[system].writable or shadow.removed:
+            return
+        policy = self.plan.config.policies.removed
+        if state.active:
+            want = ACTIVATE if shadow.active is False or shadow.pending_state else None
+        elif state.removed and policy == "delete":
+            want = DELETE
+        else:
+            want = DEACTIVATE if shadow.active is not False else None
+        if want == ACTIVATE and shadow.pending_state in (DEACTIVATE, DELETE) and shadow.active is not False:
+            shadow.pending_state, want = None, None  # a deactivation still in flight is cancelled
+            out.changed = True
+        if want is not None and shadow.pending_state != want:
+            shadow.pending_state = want
+            out.writes.add(system)
+            out.changed = True
+
+    def provision(self, state: RecordState, out: Outcome) -> None:
+        if not state.active or state.removed:
+            return
+        for name in self._provisioned.get(state.kind, ()):
+            if name not in state.shadows and name not in state.create_pending:
+                state.create_pending.append(name)
+                out.writes.add(name)
+                out.changed = True
+                out.decisions.append(Decision(state.id, "(account)", None, name, "create", None, False,
+                                              f"no {name} account: one will be created"))

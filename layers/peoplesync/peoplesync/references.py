@@ -1,0 +1,116 @@
+"""References between records (a manager, group members): a system's own form of naming an account (a DN,
+an account key, or a field such as an employee id) turned into a record id, and back into the target's form.
+
+A reference that cannot be resolved yet (the other person is not linked there) makes the record wait; the
+index finds waiting records (`WAIT` entries), and they are re-evaluated when the account they wait for appears.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import FieldPlan, Plan
+from .model import Decision, RecordState
+from .outcome import MISSING, Outcome
+from .ports import RecordIndex
+
+WAIT = "@wait"  # index field under which records waiting for a reference are found
+
+
+class References:
+    def __init__(self, plan: Plan, keyed: dict[str, list[FieldPlan]]) -> None:
+        self.plan = plan
+        self._keyed = keyed
+        # kinds other records refer to: only their accounts need the "who was waiting" lookups
+        self.referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
+        # fields by which references name records of a kind (ref_by): a waiter may wait for such a value
+        self._ref_by: dict[str, list[FieldPlan]] = {}
+        for fields in plan.fields.values():
+            for f in fields.values():
+                if f.reference is None:
+                    continue
+                for by in f.ref_by.values():
+                    named = plan.fields[f.reference][by]
+                    if named not in self._ref_by.setdefault(f.reference, []):
+                        self._ref_by[f.reference].append(named)
+
+    def to_golden(self, state: RecordState, f: FieldPlan, system: str, value: Any, index: RecordIndex,
+                   out: Outcome) -> Any:
+        if f.reference is None:
+            return value
+        by = f.ref_by.get(system)
+
+        def resolve(v: Any) -> str | None:
+            if by is not None:
+                found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
+                return next(iter(found)) if len(found) == 1 else None
+            return index.by_ref(f.reference, system, v)  # type: ignore[arg-type]
+
+        if f.multi:
+            resolved: list[Any] = []
+            missing: list[Any] = []
+            for v in value:
+                rid = resolve(v)
+                (resolved if rid is not None else missing).append(rid if rid is not None else v)
+            self.wait(state, f, [(system, m) for m in missing], out)
+            return tuple(sorted(resolved))
+        if value is None:
+            state.waiting.pop(f.name, None)
+            return None
+        rid = resolve(value)
+        if rid is None:
+            self.wait(state, f, [(system, value)], out)
+            out.decisions.append(Decision(state.id, f.name, state.golden.get(f.name), state.golden.get(f.name),
+                                          "deferred", system, False,
+                                          f"{system} names {value!r}, not linked yet; decided once it is"))
+            return MISSING
+        return rid
+
+    def from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
+                     out: Outcome) -> Any:
+        value = state.golden[f.name]
+        if f.reference is None:
+            return value
+        by = f.ref_by.get(target)
+
+        def translate(rid: str) -> Any:
+            return index.value_of(rid, by) if by is not None else index.ref_of(rid, target)
+
+        if f.multi:
+            refs: list[Any] = []
+            missing: list[Any] = []
+            for rid in value:
+                ref = translate(rid)
+                (refs if ref is not None else missing).append(ref if ref is not None else rid)
+            self.wait(state, f, [(target, m) for m in missing], out)
+            return tuple(sorted(refs))
+        if value is None:
+            return None
+        ref = translate(value)
+        if ref is None:
+            self.wait(state, f, [(target, value)], out)
+            out.decisions.append(Decision(state.id, f.name, value, value, "deferred", target, False,
+                                          f"{value} has no {target} account yet; written once it has"))
+            return MISSING
+        return ref
+
+    def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
+        entries = [f"{s}|{str(r).lower()}" for s, r in on]
+        old = state.waiting.get(f.name)
+        if entries:
+            if old is None or set(old) != set(entries) | set(old):
+                state.waiting[f.name] = sorted(set(entries) | set(old or []))
+                out.changed = True
+
+    def waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
+        """Records waiting for this record's account in `system` (by record id, or by its reference)."""
+        shadow = state.shadows[system]
+        found = index.by_value(state.kind, WAIT, f"{system}|{state.id.lower()}")
+        found |= index.by_value(state.kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
+        for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
+            attr = f.map.get(system)
+            value = shadow.values.get(attr) if attr else None
+            if value is not None:
+                found |= index.by_value(state.kind, WAIT, f"{system}|{str(value).lower()}")
+        found.discard(state.id)
+        return found
