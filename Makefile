@@ -7,7 +7,8 @@ PY ?= python3
 install:
 	$(PY) -m pip install -q -e '.[dev]'
 
-demo: install
+demo:
+	$(PY) -m pip install -q -e '.[demo]'
 	$(PY) -m peoplesync.demo
 
 test:
