@@ -11,16 +11,16 @@ demo:
 	$(PY) -m pip install -q -e '.[demo]'
 	$(PY) -m peoplesync.demo
 
-test:
+test: install
 	$(PY) -m pytest -q
 
 test-fast:
 	$(PY) -m pytest -q -m "not slow" tests/unit
 
-lint:
+lint: install
 	$(PY) -m ruff check layers functions tests bench
 
-typecheck:
+typecheck: install
 	$(PY) -m mypy
 
 check: lint typecheck test
