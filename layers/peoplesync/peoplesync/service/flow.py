@@ -265,26 +265,10 @@ def deliver_messages(messages: list[dict[str, Any]], reconciler: Reconciler,
         return deliver_message(messages[i], reconciler, connector_for, delivery, reconcile, dead_letter)
 
     for system, indexes in by_system.items():
-        items = [(i, w) for i in indexes for w in reconciler.pending(messages[i]["record_id"], system)]
-        try:
-            answers = connector_for(system).write_batch([w for _, w in items]) if items else []
-        except (PeoplesyncError, OSError):
-            for i in indexes:
-                results[i] = alone(i)
-            continue
-        failed: set[int] = set()
-        written: dict[int, int] = {}
-        wake: set[str] = set()
-        for (i, write), answer in zip(items, answers, strict=True):
-            if i in failed:
-                continue
-            if isinstance(answer, Exception):
-                failed.add(i)
-                continue
-            wake |= reconciler.confirm(messages[i]["record_id"], write, answer)
-            written[i] = written.get(i, 0) + 1
-        for i in indexes:
-            results[i] = alone(i) if i in failed else Outcome({system: written.get(i, 0)}, "delivered")
+        rids = [messages[i]["record_id"] for i in indexes]
+        written, failed, wake = reconciler.deliver_batch(rids, system, connector_for(system))
+        for i, rid in zip(indexes, rids, strict=True):
+            results[i] = alone(i) if rid in failed else Outcome({system: written.get(rid, 0)}, "delivered")
         if wake:
             reconcile.send([{"type": "reevaluate", "record_id": r} for r in sorted(wake)])
     return [r for r in results if r is not None]

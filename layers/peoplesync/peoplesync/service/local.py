@@ -266,24 +266,10 @@ class LocalBridge:
         self.store.put_meta("outbox", {"items": sorted(owed)})
 
     def _deliver_batch(self, rids: list[str], system: str, connector: Connector, report: RunReport) -> list[str]:
-        """What these records owe `system`, in one `write_batch`; returns the records whose writes failed,
-        for `_deliver_one` to retry or dead-letter with the right reason."""
-        items = [(rid, w) for rid in rids for w in self.reconciler.pending(rid, system)]
-        if not items:
-            return []
-        try:
-            results = connector.write_batch([w for _, w in items])
-        except (PeoplesyncError, OSError):
-            return rids  # the system as a whole failed: one by one, with backoff
-        failed: list[str] = []
-        for (rid, write), result in zip(items, results, strict=True):
-            if rid in failed:
-                continue
-            if isinstance(result, Exception):
-                failed.append(rid)
-                continue
-            self._pending_wake |= self.reconciler.confirm(rid, write, result)
-            report.writes[system] += 1
+        """One `write_batch` for these records; returns those whose writes failed, for `_deliver_one`."""
+        written, failed, wake = self.reconciler.deliver_batch(rids, system, connector)
+        report.writes[system] += sum(written.values())
+        self._pending_wake |= wake
         return failed
 
     def _deliver_one(self, rid: str, system: str, connector: Connector, report: RunReport) -> None:

@@ -16,7 +16,7 @@ from ..config import Plan
 from ..correlate import AMBIGUOUS, UNMATCHED, correlate, new_record_id
 from ..engine import Engine, Outcome, decode
 from ..model import Decision, Observation, RecordState, Write
-from ..ports import Connector, StateStore, VersionConflict, WriteResult
+from ..ports import Connector, PeoplesyncError, StateStore, VersionConflict, WriteResult
 
 MAX_RACES = 8
 
@@ -132,6 +132,33 @@ class Reconciler:
             wake |= self.confirm(record_id, write, result)
             done.append(write)
         return done, wake
+
+    def deliver_batch(self, record_ids: list[str], system: str, connector: Connector
+                      ) -> tuple[dict[str, int], list[str], set[str]]:
+        """What these records owe `system`, in one `write_batch` (one transaction, one file rewrite), each
+        success recorded. Returns (writes made per record, records whose writes failed, records to wake).
+        A record that failed is for the caller to retry alone, which classifies its error; if the target
+        failed as a whole, every record is returned as failed."""
+        record_ids = list(dict.fromkeys(record_ids))  # a message delivered twice in one batch writes once
+        items = [(rid, w) for rid in record_ids for w in self.pending(rid, system)]
+        if not items:
+            return {}, [], set()
+        try:
+            answers = connector.write_batch([w for _, w in items])
+        except (PeoplesyncError, OSError):
+            return {}, list(record_ids), set()
+        written: dict[str, int] = {}
+        failed: list[str] = []
+        wake: set[str] = set()
+        for (rid, write), answer in zip(items, answers, strict=True):
+            if rid in failed:
+                continue
+            if isinstance(answer, Exception):
+                failed.append(rid)
+                continue
+            wake |= self.confirm(rid, write, answer)
+            written[rid] = written.get(rid, 0) + 1
+        return written, failed, wake
 
     def confirm(self, record_id: str, write: Write, result: WriteResult | None) -> set[str]:
         for _ in range(MAX_RACES):
