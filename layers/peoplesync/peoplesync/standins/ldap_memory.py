@@ -1,8 +1,9 @@
 """An in-memory LDAP directory for the demo: the real `ldap` connector over ldap3's mock server.
 
-For the demo only (`connector: ldap_memory`): it needs nothing installed and keeps its entries in the process,
-so it lives exactly as long as `make demo`. The connector code that reads and writes is the real one; what the
-mock cannot do is left out, and the tests run the connector against real slapd and Samba AD instead:
+For the demo only (`connector: ldap_memory`): it needs nothing installed, keeps its entries in the process,
+and writes them back to its seed file when a run closes it, so the next command finds the directory as it was
+left. The connector code that reads and writes is the real one; what the mock cannot do is left out, and the
+tests run the connector against real slapd and Samba AD instead:
 - no root DSE, no syncprov, no operational attributes that move: the flavour is `generic`, every poll is a full
   read (`full_read_every: 0s`), and each entry's `entryUUID` and `modifyTimestamp` come from the seed file;
 - no TLS and no password check beyond the mock's own.
@@ -47,6 +48,17 @@ class MemoryLdapConnector(LdapConnector):
                 conn.bind()
         self.stats["binds"] += 1
         return conn
+
+    def close(self) -> None:
+        """Also keep the directory in its seed file, so the next command (another process) finds it as this
+        one left it, as a real directory would be."""
+        super().close()
+        seed = self.s.seed  # type: ignore[attr-defined]
+        if seed in _directories:
+            data = json.loads(Path(seed).read_text())
+            data["entries"] = [{"dn": dn, "attributes": {k: (v[0] if len(v) == 1 else v) for k, v in attrs.items()}}
+                               for dn, attrs in entries(seed).items() if dn.lower() != ADMIN]
+            Path(seed).write_text(json.dumps(data, indent=1) + "\n")
 
 
 def _load(seed: str) -> Any:
