@@ -42,7 +42,7 @@ from typing import Any
 
 from ..model import RecordState
 from ..ports import PermanentError, TransientError, VersionConflict
-from .memory import index_entries, value_key
+from .memory import LoadedLookups, index_entries, value_key
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
 
@@ -105,7 +105,7 @@ def create_table(client: Any, table_name: str) -> None:
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 
 
-class DynamoStore:
+class DynamoStore(LoadedLookups):
     """The `StateStore` on DynamoDB. `client` is a low-level boto3 DynamoDB client (made if not given).
 
     `decision_ttl_days`: decisions expire this long after they were made (None keeps them forever).
@@ -183,15 +183,6 @@ class DynamoStore:
         pk = _value_pk(kind, field, value_key(value))
         return {item["sk"]["S"] for item in self._pages(KeyConditionExpression="pk = :pk",
                                                         ExpressionAttributeValues={":pk": _s(pk)})}
-
-    def ref_of(self, record_id: str, system: str) -> str | None:
-        state = self.load(record_id)
-        shadow = state.shadows.get(system) if state else None
-        return (shadow.ref or shadow.key) if shadow else None
-
-    def value_of(self, record_id: str, field: str) -> Any:
-        state = self.load(record_id)
-        return state.golden.get(field) if state else None
 
     # --- cursors, meta, reviews, decisions ----------------------------------------------------------------
     def get_cursor(self, system: str) -> str | None:

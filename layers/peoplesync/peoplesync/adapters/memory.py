@@ -30,6 +30,23 @@ def index_entries(state: RecordState) -> tuple[set[tuple[str, str, str]], set[tu
     return links, refs, values
 
 
+class LoadedLookups:
+    """`ref_of` and `value_of` for a store that can load a record: both are read off the record itself, so
+    nothing is stored twice. Shared by the SQLite and DynamoDB stores."""
+
+    def load(self, record_id: str) -> RecordState | None:
+        raise NotImplementedError
+
+    def ref_of(self, record_id: str, system: str) -> str | None:
+        state = self.load(record_id)
+        shadow = state.shadows.get(system) if state else None
+        return (shadow.ref or shadow.key) if shadow else None
+
+    def value_of(self, record_id: str, field: str) -> Any:
+        state = self.load(record_id)
+        return state.golden.get(field) if state else None
+
+
 def value_key(value: Any) -> str:
     """The string a value is indexed under: values are scalars, compared by their text."""
     return str(value)

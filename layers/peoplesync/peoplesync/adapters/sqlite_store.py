@@ -20,7 +20,7 @@ from typing import Any
 
 from ..model import RecordState
 from ..ports import VersionConflict
-from .memory import index_entries, value_key
+from .memory import LoadedLookups, index_entries, value_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL,
@@ -45,7 +45,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class SqliteStore:
+class SqliteStore(LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -155,15 +155,6 @@ class SqliteStore:
         rows = self._all("SELECT rid FROM vals WHERE kind = ? AND field = ? AND value = ?",
                          (kind, field, value_key(value)))
         return {r[0] for r in rows}
-
-    def ref_of(self, record_id: str, system: str) -> str | None:
-        state = self.load(record_id)
-        shadow = state.shadows.get(system) if state else None
-        return (shadow.ref or shadow.key) if shadow else None
-
-    def value_of(self, record_id: str, field: str) -> Any:
-        state = self.load(record_id)
-        return state.golden.get(field) if state else None
 
     # --- cursors, meta, reviews, decisions ----------------------------------------------------------------
     def get_cursor(self, system: str) -> str | None:
