@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{n} workers: JSON report {len(body_json) / 1e6:.1f} MB, CSV report {len(body_csv) / 1e6:.1f} MB")
 
     conn = WorkdayConnector("hr", Settings(url="http://127.0.0.1/ccx/service/customreport2/acme/o/r"), ATTRS,
-                            secret=BASIC, now=lambda: NOW)
+                            credentials=BASIC, now=lambda: NOW)
     base, _ = median_time(lambda: json.loads(body_json), args.repeat)
     line("json.loads alone (baseline)", base, n)
     t, obs = median_time(lambda: conn.observations(parse_json_report(body_json)), args.repeat)
@@ -84,8 +84,8 @@ def main() -> None:
             def get(self, _name: str) -> dict:
                 return dict(BASIC)
 
-        http = workday.build("hr", SystemConfig(connector="workday_raas", url=url, credentials="secret:wd"),
-                             ATTRS, Secrets(), now=lambda: NOW)
+        system = SystemConfig(connector="workday_raas", url=url, credentials="secret:wd")
+        http = workday.WorkdayConnector.from_system("hr", system, ATTRS, secrets=Secrets(), now=lambda: NOW)
         t_http, _ = median_time(lambda: http.read(), args.repeat)
         line("HTTP read through the stand-in (JSON)", t_http, n, base)
         reconcile(http, n, server)

@@ -79,7 +79,8 @@ class World:
         self.plan = compile_config(load_config(cfg))
         secrets = _Secrets({"peoplesync/workday": WD_SECRET})
         hr_conf = SystemConfig.model_validate(cfg["systems"]["hr"])
-        self.hr = workday.build("hr", hr_conf, system_attributes(self.plan, "hr"), secrets, now=self.now)
+        self.hr = workday.WorkdayConnector.from_system("hr", hr_conf, system_attributes(self.plan, "hr"),
+                                                       secrets=secrets, now=self.now)
         self.ad = MemoryConnector("ad", system_attributes(self.plan, "ad"))
         self.cloud = MemoryConnector("cloud", system_attributes(self.plan, "cloud"))
         self.store = MemoryStore()

@@ -38,7 +38,7 @@ def standin() -> Iterator[tuple[str, Any]]:
 
 def hr(url: str, secret: dict[str, Any], attrs=ATTRS, **settings) -> workday.WorkdayConnector:
     conf = SystemConfig(connector="workday_raas", url=url, credentials="secret:peoplesync/hr", **settings)
-    conn = workday.build("hr", conf, attrs, Secrets(hr=secret), now=lambda: JUNE)
+    conn = workday.WorkdayConnector.from_system("hr", conf, attrs, secrets=Secrets(hr=secret), now=lambda: JUNE)
     conn._client.sleep = lambda seconds: None  # Retry-After waits are not what these tests measure
     return conn
 
@@ -160,7 +160,7 @@ def test_given_the_configuration_marks_hr_writable_then_building_it_is_refused(s
     url, _ = standin
     conf = SystemConfig(connector="workday_raas", url=url, credentials="secret:peoplesync/hr", writable=True)
     with pytest.raises(PermanentError, match="cannot be written"):
-        workday.build("hr", conf, ATTRS, Secrets(hr=BASIC))
+        workday.WorkdayConnector.from_system("hr", conf, ATTRS, secrets=Secrets(hr=BASIC))
 
 
 def test_given_the_xsds_query_then_the_standin_describes_the_fields(standin):

@@ -86,7 +86,7 @@ def test_a_refused_request_reaches_nobody(client: Client, changes) -> None:
 
 def test_settings_build_and_the_connector_is_read_only() -> None:
     system = SystemConfig(connector="scim", tokens="secret:peoplesync/scim", base_path="/scim/v2")
-    connector = scim_inbound.build("idp", system, ["title"], None)
+    connector = scim_inbound.ScimInboundConnector.from_system("idp", system, ["title"])
     assert connector.settings.tokens == "secret:peoplesync/scim" and not connector.writable
     assert connector.read().observations == [] and connector.read().complete is False
     with pytest.raises(PermanentError):

@@ -34,7 +34,7 @@ def settings(**over) -> Settings:
 
 def connector(attributes, *, today=date(2024, 6, 1), **over) -> WorkdayConnector:
     now = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
-    return WorkdayConnector("hr", settings(**over), attributes, secret={"username": "u", "password": "p"},
+    return WorkdayConnector("hr", settings(**over), attributes, credentials={"username": "u", "password": "p"},
                             now=lambda: now)
 
 
@@ -157,7 +157,7 @@ def test_given_the_time_zone_then_today_is_reckoned_there():
     entries = [{"Employee_ID": "1", "Termination_Date": "2024-06-30"}]
     late_utc = datetime(2024, 7, 1, 3, 0, tzinfo=UTC)  # still June 30th in Indianapolis
     conn = WorkdayConnector("hr", settings(timezone="America/Indiana/Indianapolis"), ["Employee_ID"],
-                            secret={"username": "u", "password": "p"}, now=lambda: late_utc)
+                            credentials={"username": "u", "password": "p"}, now=lambda: late_utc)
     assert conn.observations(entries)[0].active is True
 
 
@@ -176,7 +176,7 @@ def test_given_a_report_url_then_the_token_endpoint_is_the_tenants():
 
 def test_given_a_secret_without_usable_credentials_then_the_connector_is_refused():
     with pytest.raises(PermanentError, match="username and password"):
-        WorkdayConnector("hr", settings(), [], secret={"username": "u"})
+        WorkdayConnector("hr", settings(), [], credentials={"username": "u"})
 
 
 def test_given_a_write_then_it_is_refused_because_hr_is_a_source():

@@ -1,24 +1,23 @@
 """CSV files: an HR export dropped on a share or in S3, or a file a downstream system imports.
 
-Reads a local path or `s3://bucket/key`. The delta is by content hash per row: the cursor remembers a short
-hash of every row, so a poll reports only rows that changed, appeared or disappeared (the file itself is read
-whole; it is the reconcile work that follows the number of changes). Writable when `writable: true`: rows are
-updated in place (only the mapped columns), created rows are appended, and the file is replaced atomically
-(locally by rename; in S3 by a PutObject conditional on the ETag read, so two deliveries never lose each
-other's rows: the later one retries).
+Reads a local path or `s3://bucket/key`. The delta is by content hash per row: the cursor (the base's,
+compressed) remembers a short hash of every row, so a poll reports only rows that changed, appeared or
+disappeared (the file itself is read whole; it is the reconcile work that follows the number of changes).
+Writable when `writable: true`: rows are updated in place (only the mapped columns), created rows are
+appended, and the file is replaced atomically (locally by rename; in S3 by a PutObject conditional on the
+ETag read, so two deliveries never lose each other's rows: the later one retries).
 An empty file is a failed read, never "everyone left" (SPEC 20).
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
 import json
 import os
 import tempfile
-import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
 from ..ports import (
-    Connector,
     PeoplesyncError,
     PermanentError,
     ReadFailed,
@@ -34,6 +32,7 @@ from ..ports import (
     TransientError,
     WriteResult,
 )
+from .base import BaseConnector, Harvest
 
 
 class Settings(BaseModel):
@@ -46,10 +45,15 @@ class Settings(BaseModel):
     inactive_values: list[str] = Field(default_factory=lambda: ["inactive", "terminated", "false", "0", "no"])
 
 
-class CsvConnector(Connector):
-    def __init__(self, name: str, settings: Settings, attributes: list[str], *, writable: bool = False) -> None:
-        super().__init__(name, settings, attributes, writable=writable)
-        self.s: Settings = settings
+class CsvConnector(BaseConnector):
+    Settings = Settings
+    writable_by_default = False
+    cursor_compress = True  # a short hash per row
+
+    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, writable: bool = False,
+                 **kw: Any) -> None:
+        super().__init__(name, settings, attributes, writable=writable, **kw)
+        self.s: Settings = self.settings
         self._version: str | None = None  # the S3 object's ETag as last read: writes are conditional on it
 
     # --- file access --------------------------------------------------------------------------------------
@@ -88,20 +92,22 @@ class CsvConnector(Connector):
             raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
         return rows
 
+    def _scope(self) -> str:
+        return json.dumps([self.s.path, self.s.key, self.s.active_column, self.attributes])
+
     def _read_full(self) -> ReadResult:
         rows = self._rows()
-        return ReadResult([self._observation(r) for r in rows], _cursor(self._hashes(rows)), complete=True)
+        return Harvest([self._observation(r) for r in rows], complete=True, state={"h": self._hashes(rows)})
 
-    def _read_delta(self, cursor: str) -> ReadResult:
+    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
+        before = state.get("h")
+        if not isinstance(before, dict):
+            return None
         rows = self._rows()
-        try:
-            before = _uncursor(cursor)
-        except ValueError:
-            return self._read_full()  # an unreadable cursor: a full read is always safe
         now = self._hashes(rows)
         changed = [self._observation(r) for r in rows if before.get(r[self.s.key]) != now[r[self.s.key]]]
         gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before if k not in now]
-        return ReadResult(changed + gone, _cursor(now), complete=False)
+        return Harvest(changed + gone, state={"h": now})
 
     def _hashes(self, rows: list[dict[str, str]]) -> dict[str, str]:
         columns = [*self.attributes, *([self.s.active_column] if self.s.active_column else [])]
@@ -172,17 +178,6 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _cursor(hashes: dict[str, str]) -> str:
-    return base64.b64encode(zlib.compress(json.dumps(hashes, separators=(",", ":")).encode())).decode()
-
-
-def _uncursor(cursor: str) -> dict[str, str]:
-    try:
-        return dict(json.loads(zlib.decompress(base64.b64decode(cursor))))
-    except (ValueError, zlib.error) as exc:
-        raise ValueError("not a CSV cursor") from exc
-
-
 def _s3_parts(path: str) -> tuple[str, str]:
     bucket, _, key = path[len("s3://"):].partition("/")
     return bucket, key
@@ -227,6 +222,4 @@ def _write_text(path: str, text: str, encoding: str, version: str | None = None)
     os.replace(tmp, target)  # atomic: a reader sees the old file or the new one, never half of it
 
 
-def build(name: str, system: Any, attributes: list[str], secrets: Any = None) -> CsvConnector:
-    settings = Settings.model_validate(system.settings)
-    return CsvConnector(name, settings, attributes, writable=bool(system.writable))
+CONNECTOR = CsvConnector

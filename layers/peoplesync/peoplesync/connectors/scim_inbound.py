@@ -42,7 +42,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import GROUP, PERSON, Observation, Value, Write
-from ..ports import Connector, PermanentError, ReadResult, SecretsPort, WriteResult
+from ..ports import PermanentError, ReadResult, SecretsPort, WriteResult
+from .base import BaseConnector
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 KINDS = {"User": PERSON, "Group": GROUP}
@@ -185,12 +186,15 @@ def token_list(secret: Any) -> list[str]:
 
 
 # --- the connector ---------------------------------------------------------------------------------------
-class ScimInboundConnector(Connector):
+class ScimInboundConnector(BaseConnector):
     """Push-only: a poll reads the webhook's stored view when given its repository (a full, complete read:
     what the IdP deleted is gone), and nothing otherwise. Writes are refused: nothing goes back to the IdP."""
 
+    Settings = Settings
+    writable_by_default = False
+
     def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
-                 secrets: SecretsPort | None = None, repository: Any = None) -> None:
+                 secrets: SecretsPort | None = None, repository: Any = None, **_: Any) -> None:
         super().__init__(name, settings, attributes, writable=False, secrets=secrets)
         self.paths = parse_attributes(self.attributes)
         self.repository = repository
@@ -205,10 +209,10 @@ class ScimInboundConnector(Connector):
     def _apply(self, change: Write) -> WriteResult:
         raise PermanentError(f"system {self.name!r} is a SCIM identity provider: nothing is written back to it")
 
+    @classmethod
+    def resolve_credentials(cls, name: str, ref: str | None, secrets: SecretsPort | None) -> dict[str, Any] | None:
+        """The credentials are the tokens the IdP must present: the webhook reads them, the connector never."""
+        return None
 
-def build(name: str, system_config: Any, attributes: Iterable[str], secrets: SecretsPort | None = None
-          ) -> ScimInboundConnector:
-    raw = system_config.settings if hasattr(system_config, "settings") else {
-        k: v for k, v in dict(system_config).items()
-        if k not in ("connector", "schedule", "writable", "provision", "credentials", "reference")}
-    return ScimInboundConnector(name, Settings.model_validate(raw), attributes, secrets=secrets)
+
+CONNECTOR = ScimInboundConnector
