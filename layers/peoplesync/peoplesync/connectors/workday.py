@@ -225,3 +225,6 @@ class WorkdayConnector(BaseConnector):
 
 
 CONNECTOR = WorkdayConnector
+
+__all__ = ["CONNECTOR", "Settings", "WorkdayConnector", "clean_entry", "compile_path", "default_token_url",
+           "iso_value", "parse_csv_report", "parse_json_report", "report_auth", "resolve", "worker_state"]
