@@ -87,7 +87,7 @@ def run(name: str, url: str, admin_url: str, secrets: dict | None, rows: int, ch
     def connector(**settings):
         conf = SystemConfig(connector="sql", url=url, table="badge_holders", key="badge_holder_id",
                             credentials="secret:bench" if secrets else None, **settings)
-        return sql.build("badges", conf, ATTRS, Secrets())
+        return sql.SqlConnector.from_system("badges", conf, ATTRS, secrets=Secrets())
 
     wm, hashed = connector(watermark="updated_at", active_column="active"), connector(active_column="active")
     wm_cursor = wm.read().cursor

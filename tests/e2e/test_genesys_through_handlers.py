@@ -47,8 +47,9 @@ def test_ad_titles_reach_genesys_cloud_through_the_deliver_function_and_a_quiet_
     cloud = Cloud(config(base_url))
     secrets = LocalSecrets(environ={"PEOPLESYNC_SECRET_GENESYS": '{"client_id": "peoplesync", '
                                                                  '"client_secret": "peoplesync-secret"}'})
-    cloud.systems["cloud"] = genesys.build("cloud", cloud.plan.config.systems["cloud"],
-                                           sorted(cloud.plan.systems["cloud"].attributes), secrets)
+    cloud.systems["cloud"] = genesys.GenesysConnector.from_system("cloud", cloud.plan.config.systems["cloud"],
+                                                                  sorted(cloud.plan.systems["cloud"].attributes),
+                                                                  secrets=secrets)
     cloud.runtime = cloud._runtime()
     cloud["hr"].put("W1", Employee_ID="E1", Work_Email="ada@corp.example")
     cloud["ad"].put("guid-1", employeeID="E1", mail="ada@corp.example", title="Chief Scientist")

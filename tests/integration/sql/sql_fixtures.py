@@ -50,7 +50,8 @@ class Db:
         conf = SystemConfig(connector="sql", url=self.url, writable=writable,
                             credentials="secret:peoplesync/badges" if credentials and self.kind == "pg" else None,
                             **settings)
-        return sql.build("badges", conf, MAPPED if attributes is None else attributes, self.secrets)
+        return sql.SqlConnector.from_system("badges", conf, MAPPED if attributes is None else attributes,
+                                             secrets=self.secrets)
 
     def rows(self) -> dict[int, dict[str, Any]]:
         with self.admin.connect() as c:

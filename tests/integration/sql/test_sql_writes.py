@@ -165,7 +165,7 @@ def test_given_credentials_in_the_secret_when_the_password_is_wrong_then_the_rea
     secrets = DictSecrets({"peoplesync/badges": {"username": "postgres", "password": wrong}})
     conf = SystemConfig(connector="sql", url=db.url, credentials="secret:peoplesync/badges",
                         table="badge_holders", key="badge_holder_id")
-    conn = sql.build("badges", conf, ["badge_number"], secrets)
+    conn = sql.SqlConnector.from_system("badges", conf, ["badge_number"], secrets=secrets)
 
     with pytest.raises(ReadFailed) as failure:
         conn.read()
@@ -187,7 +187,7 @@ def test_given_url_special_characters_in_the_password_when_connecting_then_it_wo
 def test_given_an_unreachable_database_then_reads_fail_and_writes_are_transient():
     conf = SystemConfig(connector="sql", url="postgresql+psycopg://127.0.0.1:1/none?connect_timeout=2",
                         table="badge_holders", key="badge_holder_id")
-    conn = sql.build("badges", conf, ["badge_number"], None)
+    conn = sql.SqlConnector.from_system("badges", conf, ["badge_number"])
 
     with pytest.raises(ReadFailed):
         conn.read()

@@ -194,7 +194,8 @@ class BaseConnector(Connector):
     """A connector on the shared base. Subclasses declare `Settings`, `credential_keys` (and
     `credentials_required`), `cursor_version`; implement `_read_full()`, optionally `_read_delta(state)`,
     `_scope()`, `_session()`, `_translate(exc)`, and `_apply(change)`. Their `__init__` takes
-    `(name, settings, attributes, *, writable, credentials, secrets, buckets, **options)`."""
+    `(name, settings, attributes, *, writable, credentials, secrets, buckets, **options)`. (`_session` is a
+    method: a connector keeps its HTTP session or connection under another name.)"""
 
     #: the pydantic model of the connector's own keys in a system's configuration
     Settings: ClassVar[type[BaseModel]]
@@ -260,20 +261,21 @@ class BaseConnector(Connector):
                     harvest = self._read_full()
             except ReadFailed:
                 raise
+            except PeoplesyncError as exc:
+                raise self._as_read_failure(exc) from exc
             except Exception as exc:
-                failure = self._read_failure(exc)
-                if failure is None:
+                err = self._translate(exc)
+                if err is None:
                     raise
-                raise failure from exc
+                # from None: the library's own text (a statement, a DN, a URL) stays out of tracebacks and
+                # logs; `_translate` is where a connector says what of it may be shown
+                raise self._as_read_failure(err) from None
         state = harvest.state if isinstance(harvest, Harvest) else None
         if state is None and harvest.cursor is not None:
             raise TypeError(f"{type(self).__name__}: return the cursor as Harvest(state=...), not a string")
         return ReadResult(harvest.observations, cursor=self._encode(state), complete=harvest.complete)
 
-    def _read_failure(self, exc: Exception) -> ReadFailed | None:
-        err = exc if isinstance(exc, PeoplesyncError) else self._translate(exc)
-        if err is None:
-            return None
+    def _as_read_failure(self, err: PeoplesyncError) -> ReadFailed:
         if isinstance(err, ReadFailed):
             return err
         text = str(err)
@@ -285,8 +287,9 @@ class BaseConnector(Connector):
         yield
 
     def _translate(self, exc: Exception) -> PeoplesyncError | None:
-        """A library's error (sqlalchemy, ldap3, requests, OSError) as one of ours; None: not recognised,
-        raised as it is. Reads turn whatever this gives into a `ReadFailed`; writes raise it."""
+        """A library's error (sqlalchemy, ldap3, requests, OSError) as one of ours, with only what may be
+        shown (no password, no statement); None: not recognised, raised as it is. Reads turn whatever this
+        gives into a `ReadFailed`; writes raise it. The library's exception is not chained."""
         return None
 
     def _scope(self) -> str:
@@ -324,7 +327,7 @@ class BaseConnector(Connector):
             err = self._translate(exc)
             if err is None:
                 raise
-            raise err from exc
+            raise err from None
 
 
 # --- paging -----------------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""Writes: `UPDATE` of the given (mapped) columns only, values always as bound parameters, identifiers checked
+against the reflected table and quoted by SQLAlchemy. A batch is one transaction, each write under its own
+SAVEPOINT, so one rejected row does not undo the others. Inserts only when `insert: true`, deletes only when
+`delete: true`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
+from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
+from .settings import Settings
+from .values import coerce, jsonable, reason
+
+
+def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
+              changes: Sequence[Write]) -> list[WriteResult | PeoplesyncError]:
+    """Apply `changes` in one transaction (`reflect(conn)` gives the table). A rejected write is rolled back
+    alone and returned in its place; a lost connection raises TransientError (nothing committed)."""
+    import sqlalchemy as sa
+
+    out: list[WriteResult | PeoplesyncError] = []
+    try:
+        with engine.connect() as conn, conn.begin():
+            table = reflect(conn)
+            for change in changes:
+                try:
+                    with conn.begin_nested():
+                        out.append(apply_one(conn, table, settings, system, change))
+                except PeoplesyncError as exc:
+                    out.append(exc)
+                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+                    out.append(PermanentError(f"system {system!r}: {change.op} {change.key!r} "
+                                              f"rejected: {reason(exc)}"))
+    except PeoplesyncError:
+        raise
+    except sa.exc.SQLAlchemyError as exc:
+        raise TransientError(f"system {system!r}: write batch failed, nothing committed: {reason(exc)}") from None
+    return out
+
+
+def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) -> WriteResult:
+    import sqlalchemy as sa
+
+    values = {c: coerce(v, table.c[c]) for c, v in change.attrs.items()}
+    if change.op == CREATE:
+        return _insert(conn, table, s, system, change, values)
+    if change.key is None:
+        raise PermanentError(f"system {system!r}: {change.op} without a key")
+    key_col = table.c[s.key]
+    where = key_col == coerce(change.key, key_col)
+    stmt: Any
+    if change.op == UPDATE:
+        if not values:
+            return WriteResult(key=change.key)
+        stmt = sa.update(table).where(where).values(values)
+    elif change.op in (DEACTIVATE, ACTIVATE):
+        if not s.active_column:
+            raise PermanentError(f"system {system!r}: cannot {change.op} without an active_column")
+        flag = s.active_values[0] if change.op == ACTIVATE else s.inactive_value
+        values[s.active_column] = coerce(flag, table.c[s.active_column])
+        stmt = sa.update(table).where(where).values(values)
+    elif change.op == DELETE:
+        if not s.delete:
+            raise PermanentError(f"system {system!r}: deletes are not allowed (set delete: true)")
+        stmt = sa.delete(table).where(where)
+    else:
+        raise PermanentError(f"system {system!r}: unknown operation {change.op!r}")
+    if conn.execute(stmt).rowcount == 0:
+        raise PermanentError(f"system {system!r}: no row with {s.key} = {change.key!r}")
+    return WriteResult(key=change.key, values={c: jsonable(values[c]) for c in change.attrs})
+
+
+def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, values: dict[str, Any]) -> WriteResult:
+    import sqlalchemy as sa
+
+    if not s.insert:
+        raise PermanentError(f"system {system!r}: inserts are not allowed (set insert: true)")
+    key_col = table.c[s.key]
+    if s.active_column and s.active_column not in values:
+        values[s.active_column] = coerce(s.active_values[0], table.c[s.active_column])
+    if change.key is not None and s.key not in values:
+        values[s.key] = coerce(change.key, key_col)
+    insert = sa.insert(table).values(values)
+    if conn.dialect.insert_returning:
+        new_key = conn.execute(insert.returning(key_col)).scalar_one()
+    else:
+        result = conn.execute(insert)
+        new_key = values.get(s.key)
+        if new_key is None and key_col.primary_key:
+            new_key = result.inserted_primary_key[0]
+    return WriteResult(key=str(jsonable(new_key)), ref=None, values={c: jsonable(values[c]) for c in change.attrs})
