@@ -117,7 +117,7 @@ class Connector(ABC):
     @abstractmethod
     def _read_full(self) -> ReadResult: ...
 
-    def _read_delta(self, cursor: str) -> ReadResult:
+    def _read_delta(self, cursor: Any) -> Any:  # BaseConnector's takes the decoded cursor state
         return self._read_full()
 
     @abstractmethod

@@ -61,7 +61,7 @@ def connector_class(connector: str) -> type[BaseConnector]:
     mod = module(connector)
     cls = getattr(mod, "CONNECTOR", None)
     if cls is not None:
-        return cls  # type: ignore[no-any-return]
+        return cls
     from .base import BaseConnector
 
     def from_system(klass: type, name: str, system_config: Any, attributes: Any, *, secrets: Any = None,

@@ -301,7 +301,7 @@ class BaseConnector(Connector):
     @abstractmethod
     def _read_full(self) -> ReadResult: ...
 
-    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:  # type: ignore[override]
+    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
         """Changes since the cursor's `state`; None: cannot go on from it (a full read follows)."""
         return None
 

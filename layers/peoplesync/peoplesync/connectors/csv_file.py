@@ -35,7 +35,7 @@ from ..ports import (
 from .base import BaseConnector, Harvest
 
 
-class Settings(BaseModel):
+class CsvSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="Local path (relative to the configuration file) or s3://bucket/key")
     key: str = Field(description="Column holding each row's stable key")
@@ -45,12 +45,15 @@ class Settings(BaseModel):
     inactive_values: list[str] = Field(default_factory=lambda: ["inactive", "terminated", "false", "0", "no"])
 
 
+Settings = CsvSettings  # the name the registry and configuration checks look for
+
+
 class CsvConnector(BaseConnector):
-    Settings = Settings
+    Settings = CsvSettings
     writable_by_default = False
     cursor_compress = True  # a short hash per row
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, writable: bool = False,
+    def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,
                  **kw: Any) -> None:
         super().__init__(name, settings, attributes, writable=writable, **kw)
         self.s: Settings = self.settings

@@ -35,7 +35,7 @@ from .ratelimit import BucketStore, TokenBucket, process_store
 log = logging.getLogger(__name__)
 
 
-class Settings(BaseModel):
+class GenesysSettings(BaseModel):
     """The `genesys_cloud` system keys (besides connector, schedule, credentials, writable, provision)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,7 +56,7 @@ class Settings(BaseModel):
     timeout: float = Field(10, gt=0, description="Seconds per HTTP request")
 
     @model_validator(mode="after")
-    def _where(self) -> Settings:
+    def _where(self) -> GenesysSettings:
         if (self.region is None) == (self.base_url is None):
             raise ValueError("give exactly one of region (the real platform) or base_url (a stand-in)")
         for url in (self.base_url, self.login_url):
@@ -79,6 +79,9 @@ class Settings(BaseModel):
         return api, (self.login_url or login).rstrip("/")
 
 
+Settings = GenesysSettings  # the name the registry and configuration checks look for
+
+
 def _loopback(host: str) -> bool:
     try:
         return ip_address(host).is_loopback
@@ -89,11 +92,11 @@ def _loopback(host: str) -> bool:
 class GenesysConnector(BaseConnector):
     """Genesys Cloud users. The request budget's state comes from `buckets` (the process's by default)."""
 
-    Settings = Settings
+    Settings = GenesysSettings
     credential_keys = ("client_id", "client_secret")
     credentials_required = True
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+    def __init__(self, name: str, settings: GenesysSettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = True,
                  secrets: SecretsPort | None = None,
                  buckets: BucketStore | None = None, clock: Callable[[], float] = time.time,

@@ -38,7 +38,7 @@ _PATH = re.compile(r'^(?P<attr>[A-Za-z$][\w$-]*)(?:\[\s*(?P<fk>\w+)\s+eq\s+"(?P<
                    r'(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$')
 
 
-class Settings(BaseModel):
+class ScimClientSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = Field(description="The SCIM base URL, e.g. https://api.example.com/scim/v2")
@@ -61,6 +61,9 @@ class Settings(BaseModel):
         if m.group(1) == "http" and not _loopback(m.group(2).strip("[]")):
             raise ValueError("plain http is allowed only on loopback (a local test server)")
         return v.rstrip("/")
+
+
+Settings = ScimClientSettings  # the name the registry and configuration checks look for
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +148,11 @@ def _marker(resource: Mapping[str, Any]) -> int | None:
 
 
 class ScimClientConnector(BaseConnector):
-    Settings = Settings
+    Settings = ScimClientSettings
     credential_keys = ("token",)
     credentials_required = True
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+    def __init__(self, name: str, settings: ScimClientSettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = True,
                  secrets: SecretsPort | None = None, buckets: BucketStore | None = None,
                  **rest_options: Any) -> None:

@@ -50,7 +50,7 @@ KINDS = {"User": PERSON, "Group": GROUP}
 GROUP_ATTRS = {"displayname", "members", "externalid", "id"}  # what a Group carries (RFC 7643 §4.2)
 
 
-class Settings(BaseModel):
+class ScimInboundSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tokens: str | None = Field(
@@ -59,6 +59,9 @@ class Settings(BaseModel):
     base_path: str = Field("/scim/v2", description="The path prefix the SCIM endpoints are served under")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=6_291_456,
                                 description="Largest request body accepted (API Gateway's cap is 6 MiB)")
+
+
+Settings = ScimInboundSettings  # the name the registry and configuration checks look for
 
 
 # --- attribute paths -------------------------------------------------------------------------------------
@@ -190,10 +193,10 @@ class ScimInboundConnector(BaseConnector):
     """Push-only: a poll reads the webhook's stored view when given its repository (a full, complete read:
     what the IdP deleted is gone), and nothing otherwise. Writes are refused: nothing goes back to the IdP."""
 
-    Settings = Settings
+    Settings = ScimInboundSettings
     writable_by_default = False
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+    def __init__(self, name: str, settings: ScimInboundSettings, attributes: Iterable[str], *,
                  secrets: SecretsPort | None = None, repository: Any = None, **_: Any) -> None:
         super().__init__(name, settings, attributes, writable=False, secrets=secrets)
         self.paths = parse_attributes(self.attributes)

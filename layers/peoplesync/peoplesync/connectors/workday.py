@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 Now = Callable[[], datetime]
 
 
-class Settings(BaseModel):
+class WorkdaySettings(BaseModel):
     """The `workday_raas` connector's keys in a system's configuration."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -91,6 +91,10 @@ class Settings(BaseModel):
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
 
+
+Settings = WorkdaySettings  # the name the registry and configuration checks look for
+
+
 # --- auth -----------------------------------------------------------------------------------------------
 def default_token_url(report_url: str) -> str:
     """`https://h/ccx/service/customreport2/{tenant}/...` -> `https://h/ccx/oauth2/{tenant}/token`."""
@@ -127,11 +131,11 @@ def report_auth(secret: Mapping[str, Any], token_url: str, session: Any, timeout
 class WorkdayConnector(BaseConnector):
     """Read-only: HR is a source. Every read is full and complete (RaaS has no paging and no change feed)."""
 
-    Settings = Settings
+    Settings = WorkdaySettings
     credentials_required = True  # Basic or OAuth: which keys the secret holds decides (`report_auth`)
     writable_by_default = False
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+    def __init__(self, name: str, settings: WorkdaySettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = False,
                  secrets: SecretsPort | None = None, buckets: BucketStore | None = None, now: Now | None = None,
                  session: Any = None, sleep: Callable[[float], None] | None = None) -> None:

@@ -12,7 +12,7 @@ from ...ports import PeoplesyncError, PermanentError, ReadResult, SecretsPort, T
 from ..base import BaseConnector, Harvest
 from ..ratelimit import BucketStore
 from .engines import engine_for
-from .settings import Settings
+from .settings import Settings as SqlSettings
 from .values import decode_wm, encode_wm, flag, gt, jsonable, marker, pack_hashes, reason, row_hash, unpack_hashes
 from .writes import run_batch
 
@@ -24,10 +24,10 @@ Row = tuple[str, list[Any], Any, bool]  # key, attribute values, watermark, acti
 class SqlConnector(BaseConnector):
     """See the package docstring. `credentials`: the secret's username and password, or None."""
 
-    Settings = Settings
+    Settings = SqlSettings
     cursor_version = 2
 
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, writable: bool = True,
+    def __init__(self, name: str, settings: SqlSettings, attributes: Iterable[str], *, writable: bool = True,
                  credentials: Mapping[str, Any] | None = None, secrets: SecretsPort | None = None,
                  buckets: BucketStore | None = None) -> None:
         super().__init__(name, settings, attributes, writable=writable and settings.table is not None,
@@ -164,10 +164,6 @@ class SqlConnector(BaseConnector):
             active = True if act_i is None else (row[act_i] is not None and flag(row[act_i]) in active_set)
             rows.append((str(jsonable(key)), [jsonable(row[i]) for i in attr_idx], wm, active))
         return rows, top
-
-    def _observation(self, key: str, values: list[Any], wm: Any, active: bool) -> Observation:
-        return Observation(self.name, key, dict(zip(self.attributes, values, strict=True)), active=active,
-                           marker=marker(wm))
 
     def _observation(self, key: str, values: list[Any], wm: Any, active: bool) -> Observation:
         return Observation(self.name, key, dict(zip(self.attributes, values, strict=True)), active=active,
