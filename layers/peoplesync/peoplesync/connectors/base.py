@@ -21,24 +21,18 @@ whose `get()` does the caching and transformation and leaves only `_get()` to ea
   distinct keys seen equal it (a listing that moved while it was paged may have skipped someone).
 - `ClientCredentials`: OAuth bearer tokens per (token URL, client id), cached per process, renewed a margin
   before they expire and at once after a 401.
+The helpers live in `retry.py`, `cursor.py`, `paging.py` and `oauth.py` and are imported from here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import logging
-import random
-import threading
-import time
-import zlib
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Self, final
 
 from pydantic import BaseModel
 
@@ -50,122 +44,20 @@ from ..ports import (
     ReadFailed,
     ReadResult,
     SecretsPort,
-    TransientError,
     WriteResult,
 )
+from .cursor import decode_cursor, encode_cursor, fingerprint
+from .oauth import ClientCredentials, forget_tokens, http_reason
+from .paging import Page, Paged, page_all
+from .retry import Retry, RetryPolicy
 
 if TYPE_CHECKING:
     from .ratelimit import BucketStore
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: keys of a system's configuration that are not the connector's own settings
 COMMON_KEYS = frozenset({"connector", "schedule", "writable", "provision", "credentials", "reference"})
-
-
-# --- retry ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """`retryable(exc)` says: try again, after `after` seconds when the other side said (Retry-After)."""
-
-    after: float | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry. `attempts` counts every try (1: never retry); `base` is the first
-    backoff, doubled each attempt up to `cap`; a Retry-After longer than `max_retry_after` is not waited
-    for here: the error goes back (with its `retry_after`) to whoever can wait longer, e.g. the queue."""
-
-    attempts: int = 3
-    base: float = 0.5
-    cap: float = 30.0
-    max_retry_after: float = 120.0
-    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts counts the first try too: at least 1")
-
-    @classmethod
-    def with_retries(cls, retries: int, **kw: Any) -> RetryPolicy:
-        """A policy from a `max_retries`-style setting (retries after the first try)."""
-        return cls(attempts=retries + 1, **kw)
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number `attempt` (1 = the first retry). Retry-After when the other
-        side gave one; else "equal jitter": half the exponential step plus up to half again, never zero and
-        never in lockstep with other clients."""
-        if retry_after is not None:
-            return max(0.0, retry_after)
-        step = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        return step / 2 + self.rng.uniform(0, step / 2)
-
-    def run(self, op: Callable[[], T], *, retryable: Callable[[Exception], Retry | None],
-            sleep: Callable[[float], None] = time.sleep,
-            on_retry: Callable[[Exception, int, float], bool | None] | None = None,
-            give_up: Callable[[Exception, int, Retry], Exception] | None = None) -> T:
-        """`op()`, retried while `retryable(exc)` returns a `Retry` (None: not retryable, re-raised as is).
-
-        Before each retry `on_retry(exc, attempt, delay)` is called (counting, logging); when it returns
-        True it has arranged the wait itself (e.g. deferred a shared rate-limit bucket) and `sleep` is not
-        called. After the last attempt, or for a Retry-After above `max_retry_after`, `give_up(exc, attempts,
-        retry)` makes the error raised; by default a `TransientError` carrying the Retry-After."""
-        attempt = 1
-        while True:
-            try:
-                return op()
-            except Exception as exc:
-                verdict = retryable(exc)
-                if verdict is None:
-                    raise
-                too_long = verdict.after is not None and verdict.after > self.max_retry_after
-                if attempt >= self.attempts or too_long:
-                    raise (give_up or _exhausted)(exc, attempt, verdict) from exc
-                wait = self.delay(attempt, verdict.after)
-                if on_retry is None or not on_retry(exc, attempt, wait):
-                    sleep(wait)
-                attempt += 1
-
-
-def _exhausted(exc: Exception, attempts: int, verdict: Retry) -> Exception:
-    after = verdict.after if verdict.after is not None else getattr(exc, "retry_after", None)
-    return TransientError(f"{exc} (after {attempts} attempt(s))", retry_after=after)
-
-
-# --- cursors ----------------------------------------------------------------------------------------------
-def fingerprint(*parts: Any) -> str:
-    """A short, stable digest of what a read covers (JSON of `parts`, keys sorted)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def encode_cursor(state: Mapping[str, Any], *, version: int, scope: str, compress: bool = False) -> str:
-    """`{"v": version, "scope": scope, **state}` as compact JSON; with `compress`, zlib + base64 behind a
-    `z:` prefix (big per-row cursors). `v` and `scope` are the codec's: a state may not use them."""
-    if "v" in state or "scope" in state:
-        raise ValueError("cursor state may not use the keys 'v' and 'scope'")
-    text = json.dumps({"v": version, "scope": scope, **state}, separators=(",", ":"))
-    if compress:
-        return "z:" + base64.b64encode(zlib.compress(text.encode(), 6)).decode()
-    return text
-
-
-def decode_cursor(cursor: str | None, *, version: int, scope: str) -> dict[str, Any] | None:
-    """The state a cursor carries, or None when it is absent, unreadable, of another version or of another
-    scope (the caller then reads everything)."""
-    if not cursor:
-        return None
-    try:
-        text = zlib.decompress(base64.b64decode(cursor[2:])).decode() if cursor.startswith("z:") else cursor
-        data = json.loads(text)
-    except (ValueError, zlib.error, binascii.Error, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict) or data.get("v") != version or data.get("scope") != scope:
-        return None
-    return {k: v for k, v in data.items() if k not in ("v", "scope")}
 
 
 @dataclass(slots=True)
@@ -331,145 +223,8 @@ class BaseConnector(Connector):
 
 
 # --- paging -----------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class Page(Generic[T]):
-    """One page: its items, the total the server announced (None: it did not), and what to ask for next
-    (None: this was the last page)."""
-
-    items: list[T]
-    total: int | None = None
-    next: Any = None
 
 
-@dataclass(slots=True)
-class Paged(Generic[T]):
-    items: list[T]
-    complete: bool
-    totals: tuple[int, ...] = ()
-
-
-def page_all(fetch: Callable[[Any], Page[T]], key: Callable[[T], str], *, first: Any = 1,
-             max_pages: int = 100_000, name: str = "listing") -> Paged[T]:
-    """Every item of a paged listing, `fetch(token)` page after page from `first` until a page has no `next`.
-
-    Items are kept by `key` (a later copy wins). The listing is complete only when every page announced a
-    total, all the same, and the distinct keys equal it: offsets and page numbers shift when items are added
-    or removed meanwhile, so someone may have been skipped, and an incomplete listing proves no one gone."""
-    found: dict[str, T] = {}
-    totals: list[int] = []
-    unannounced = False
-    token, pages = first, 0
-    while token is not None:
-        if pages >= max_pages:
-            raise ReadFailed(f"{name}: more than {max_pages} pages; refusing to go on")
-        page = fetch(token)
-        pages += 1
-        if page.total is None:
-            unannounced = True
-        else:
-            totals.append(int(page.total))
-        for item in page.items:
-            found[key(item)] = item
-        token = page.next
-    distinct = set(totals)
-    complete = not unannounced and len(distinct) == 1 and len(found) == totals[0]
-    if not complete and not unannounced:
-        log.warning("%s: the listing changed while it was paged (totals %s, %d distinct items seen)", name,
-                    sorted(distinct), len(found))
-    return Paged(list(found.values()), complete, tuple(totals))
-
-
-# --- OAuth ------------------------------------------------------------------------------------------------
-_TOKENS: dict[tuple[str, str], tuple[str, float]] = {}  # (token url, client id) -> (token, renew at)
-_TOKENS_LOCK = threading.Lock()
-
-
-def forget_tokens() -> None:
-    """Drop every cached token (tests; a rotated secret)."""
-    with _TOKENS_LOCK:
-        _TOKENS.clear()
-
-
-def http_reason(response: Any) -> str:
-    """The short reason an error response gives (message, detail or code), at most 200 characters."""
-    try:
-        body = response.json()
-    except ValueError:
-        return str(response.text)[:200]
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("detail") or body.get("code") or body)[:200]
-    return str(body)[:200]
-
-
-class ClientCredentials:
-    """Bearer tokens for one OAuth client, cached per process by (token URL, client id) so that warm
-    invocations and every connector of the client share them. A new token is requested a margin before
-    the old one expires (10% of its life, at most `max_margin`), or at once after `invalidate()` (a 401).
-
-    Grant: `client_credentials` (client id and secret as HTTP Basic), or `refresh_token` when one is given
-    (client id and secret in the form, as Workday wants). A rotated refresh token is kept for the process.
-    Refusals are `PermanentError`s, an unreachable or overloaded endpoint a `TransientError`."""
-
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *, session: Any,
-                 clock: Callable[[], float] = time.time, timeout: float = 10.0, refresh_token: str | None = None,
-                 default_life: float = 3600.0, max_margin: float = 300.0, name: str = "oauth") -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self._secret = client_secret
-        self.refresh_token = refresh_token
-        self.session = session
-        self.clock = clock
-        self.timeout = timeout
-        self.default_life = default_life
-        self.max_margin = max_margin
-        self.name = name
-        self.key = (token_url, client_id)
-        self.fetched = 0
-
-    def headers(self) -> dict[str, str]:
-        with _TOKENS_LOCK:  # held while fetching: concurrent callers wait for one token, not one each
-            entry = _TOKENS.get(self.key)
-            if entry is None or entry[1] <= self.clock():
-                entry = _TOKENS[self.key] = self._fetch()
-            return {"Authorization": f"Bearer {entry[0]}"}
-
-    def invalidate(self) -> None:
-        with _TOKENS_LOCK:
-            _TOKENS.pop(self.key, None)
-
-    def _request(self) -> Any:
-        import requests
-
-        kwargs: dict[str, Any] = {"timeout": self.timeout, "headers": {"Accept": "application/json"}}
-        if self.refresh_token:
-            kwargs["data"] = {"grant_type": "refresh_token", "refresh_token": self.refresh_token,
-                              "client_id": self.client_id, "client_secret": self._secret}
-        else:
-            kwargs["data"] = {"grant_type": "client_credentials"}
-            kwargs["auth"] = (self.client_id, self._secret)
-        try:
-            return self.session.post(self.token_url, **kwargs)
-        except requests.RequestException as exc:
-            raise TransientError(f"{self.name}: token request failed: {type(exc).__name__}") from None
-
-    def _fetch(self) -> tuple[str, float]:
-        response = self._request()
-        status = response.status_code
-        if status >= 500 or status == 429:
-            raise TransientError(f"{self.name}: token request answered {status}")
-        if status != 200:
-            raise PermanentError(f"{self.name}: OAuth client {self.client_id!r} was refused a token "
-                                 f"({status} {http_reason(response)}); check the client and its secret")
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-        except (ValueError, KeyError, TypeError):
-            raise PermanentError(f"{self.name}: the token answer has no access_token") from None
-        rotated = body.get("refresh_token")
-        if self.refresh_token and rotated and rotated != self.refresh_token:
-            # a rotated refresh token cannot be saved back (the secret is only read here): kept in memory
-            log.warning("%s: the refresh token was rotated; update the secret (kept for this process)", self.name)
-            self.refresh_token = str(rotated)
-        life = float(body.get("expires_in") or self.default_life)
-        self.fetched += 1
-        return token, self.clock() + life - min(self.max_margin, life * 0.1)
+__all__ = ["COMMON_KEYS", "BaseConnector", "ClientCredentials", "Harvest", "Page", "Paged", "Retry", "RetryPolicy",
+           "decode_cursor", "encode_cursor", "fingerprint", "forget_tokens", "http_reason", "page_all",
+           "secret_name", "system_parts"]
