@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -181,8 +182,15 @@ class Config(_Strict):
 
 
 # --- loading ---------------------------------------------------------------------------------------------
-def load_config(source: str | Path | dict[str, Any], *, check_connectors: bool = True) -> Config:
-    """Parse and check a configuration (a YAML path, YAML text, or a dict). Raises ConfigError."""
+SettingsCheck = Callable[[str, dict[str, Any]], list[tuple[str, str]]]
+
+
+def load_config(source: str | Path | dict[str, Any], *, settings_problems: SettingsCheck | None = None) -> Config:
+    """Parse and check a configuration (a YAML path, YAML text, or a dict). Raises ConfigError.
+
+    `settings_problems(connector, settings)` checks each system's connector-specific keys (the composition
+    root passes the connectors' own check); without it they are checked when each connector is built. The
+    configuration knows no connector itself."""
     if isinstance(source, dict):
         data = source
     else:
@@ -198,8 +206,8 @@ def load_config(source: str | Path | dict[str, Any], *, check_connectors: bool =
     except ValidationError as exc:
         raise ConfigError([(_path(e["loc"]), e["msg"]) for e in exc.errors()]) from None
     problems = _cross_check(config)
-    if check_connectors:
-        problems += _check_connectors(config)
+    if settings_problems is not None:
+        problems += _check_settings(config, settings_problems)
     if problems:
         raise ConfigError(problems)
     return config
@@ -210,9 +218,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper() and "[" in p)) or "(root)"
 
 
-def _check_connectors(config: Config) -> list[tuple[str, str]]:
-    from .connectors import settings_problems
-
+def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for name, system in config.systems.items():
         problems += [(f"systems.{name}.{p}" if p else f"systems.{name}", r)
@@ -349,6 +355,11 @@ class Plan:
     match: dict[str, list[str]]  # kind -> ordered rules
     lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
     fingerprint: str
+
+
+def system_attributes(plan: Plan, system: str) -> list[str]:
+    """The real attributes a system's connector reads and writes (a transform's virtual name never)."""
+    return sorted(plan.systems[system].attributes)
 
 
 def compile_config(config: Config) -> Plan:
