@@ -4,10 +4,11 @@ fresh interpreter, no network.
 
     python bench/cold_start.py                # 15 fresh processes per case, bytecode present
     python bench/cold_start.py --runs 7 --no-cold   # quicker, without the no-bytecode comparison
+    python bench/cold_start.py --baseline /path/to/older/checkout   # also measure that tree, interleaved
 
 How a case is measured: a fresh `python -c` with the function's directory as its working directory (Lambda's
 task root is first on sys.path, the layer is importable) times, with `time.perf_counter()` inside the
-process, `import app` and then what the handler's first invocation builds: `runtime.current()` (settings
+process, `import app` and then what the handler's first invocation builds: `bootstrap.aws()` (settings
 from the environment, the SSM client and the configuration parsed and compiled, the DynamoDB client and
 store, the Secrets Manager client) and the queues and connectors the function uses. The configuration read
 (`GetParameter`) is answered by botocore's `Stubber` on the real SSM client, so no request leaves the machine;
@@ -73,14 +74,17 @@ lifecycle: {source: hr}
 
 # What each function builds on its first invocation, after `import app` (see its handler).
 BUILD = {
-    "poll": "rt = runtime.current(); rt.queue('reconcile'); rt.connector('hr')",
-    "reconcile": ("rt = runtime.current(); rt.queue('reconcile'); rt.delivery('phonebook'); "
+    "poll": "rt = bootstrap.aws(); rt.queue('reconcile'); rt.connector('hr')",
+    "reconcile": ("rt = bootstrap.aws(); rt.queue('reconcile'); rt.delivery('phonebook'); "
                   "rt.dlq('reconcile')"),
-    "deliver": ("rt = runtime.current(); rt.connector('phonebook'); rt.delivery('phonebook'); "
+    "deliver": ("rt = bootstrap.aws(); rt.connector('phonebook'); rt.delivery('phonebook'); "
                 "rt.queue('reconcile'); rt.dead_letter('phonebook')"),
     # the handler's first call builds the SCIM app: tokens from Secrets Manager, the DynamoDB repository
-    "scim_webhook": "rt = runtime.current(); app.build(rt)",
+    "scim_webhook": "rt = bootstrap.aws(); bootstrap.scim_webhook(rt)",
 }
+# The same for a checkout from before the composition root (commit 9610bb5 and earlier), for --baseline.
+OLD_BUILD = {name: code.replace("bootstrap.aws()", "runtime.current()") for name, code in BUILD.items()}
+OLD_BUILD["scim_webhook"] = "rt = runtime.current(); app.build(rt)"
 # AWS answers the first invocation needs, given by botocore's Stubber: (service, operation, response)
 STUBS = {
     "ssm": ("get_parameter", {"Parameter": {"Name": "/peoplesync/config", "Type": "String", "Value": CONFIG,
@@ -95,7 +99,7 @@ _t0 = time.perf_counter()
 import app
 _t1 = time.perf_counter()
 from peoplesync.adapters import aws
-from peoplesync.service import runtime
+IMPORTS
 _paused = 0.0
 for _service in SERVICES:
     _client = aws.client(_service)  # its creation is part of the cold start: counted
@@ -114,10 +118,12 @@ print(json.dumps({"import": (_t1 - _t0) * 1000, "total": (_t2 - _t0 - _paused) *
 """
 
 
-def child_code(function: str) -> str:
-    if function in BUILD:
-        return (CHILD.replace("SERVICES", repr(NEEDS.get(function, ("ssm",))))
-                .replace("STUBS", repr(STUBS)).replace("BUILD", BUILD[function]))
+def child_code(function: str, old: bool = False) -> str:
+    build = OLD_BUILD if old else BUILD
+    if function in build:
+        imports = "from peoplesync.service import runtime" if old else "from peoplesync import bootstrap"
+        return (CHILD.replace("SERVICES", repr(NEEDS.get(function, ("ssm",)))).replace("IMPORTS", imports)
+                .replace("STUBS", repr(STUBS)).replace("BUILD", build[function]))
     # a function this bench does not know yet: its module import only
     return ("import time\n_t0 = time.perf_counter()\nimport app\n_t1 = time.perf_counter()\nimport json, sys\n"
             "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000, "
@@ -142,7 +148,7 @@ def missing_functions() -> list[str]:
 
 def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
     """One fresh interpreter: the in-process figures it prints, plus its whole wall time."""
-    env = {**os.environ, **ENV, **(extra_env or {})}
+    env = {**os.environ, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=120)
@@ -190,22 +196,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per case (default 15)")
     parser.add_argument("--no-cold", action="store_true", help="skip the runs without bytecode")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--baseline", type=Path, help="an older checkout: its functions measured alongside")
     args = parser.parse_args()
 
     names = functions()
-    cases: dict[str, tuple[str, Path]] = {
-        "python -c pass": ("pass", ROOT),
-        "import boto3": (BASELINE_BOTO3, ROOT),
-        "import boto3 + 3 clients": (BASELINE_CLIENTS, ROOT),
+    cases: dict[str, tuple[str, Path, dict[str, str]]] = {
+        "python -c pass": ("pass", ROOT, {}),
+        "import boto3": (BASELINE_BOTO3, ROOT, {}),
+        "import boto3 + 3 clients": (BASELINE_CLIENTS, ROOT, {}),
     }
-    cases.update({f"fn {name}": (child_code(name), FUNCTIONS / name) for name in names})
+    cases.update({f"fn {name}": (child_code(name), FUNCTIONS / name, {}) for name in names})
+    if args.baseline:
+        base = args.baseline.resolve()
+        old = not (base / "layers" / "peoplesync" / "peoplesync" / "bootstrap.py").exists()
+        cases.update({f"baseline {name}": (child_code(name, old), base / "functions" / name,
+                                           {"PYTHONPATH": str(base / "layers" / "peoplesync")})
+                      for name in names if (base / "functions" / name / "app.py").exists()})
 
-    for code, cwd in cases.values():  # write the bytecode
-        run(code, cwd)
+    for code, cwd, env in cases.values():  # write the bytecode
+        run(code, cwd, env)
     samples: dict[str, dict[str, list[float]]] = {c: {"import": [], "total": [], "wall": []} for c in cases}
     for _ in range(args.runs):
-        for case, (code, cwd) in cases.items():
-            for k, v in run(code, cwd).items():
+        for case, (code, cwd, env) in cases.items():
+            for k, v in run(code, cwd, env).items():
                 if k in samples[case]:
                     samples[case][k].append(v)
     load = os.getloadavg()
@@ -229,6 +242,10 @@ def main() -> None:
         print(f"{name:10} import + creation {total:6.0f} ms ({verdict} the {BAR_MS:.0f} ms bar); "
               f"{total / boto3_ms:.2f}x `import boto3`; process wall {f['wall']['median']:.0f} ms = "
               f"{f['wall']['median'] / pass_ms:.1f}x `python -c pass`")
+    for name in names:
+        if f"baseline {name}" in figures:
+            now, then = figures[f"fn {name}"]["total"]["median"], figures[f"baseline {name}"]["total"]["median"]
+            print(f"{name:10} against the baseline tree: {now:6.0f} ms vs {then:6.0f} ms = {now / then:.2f}x")
     for name in missing_functions():
         print(f"{name:10} not measured: functions/{name}/app.py does not exist yet")
 

@@ -165,7 +165,7 @@ def changed_copy(batches: dict[str, list[Observation]], share: float, rng: rando
 
 def measure(people: int, share: float, naive: bool, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
-    plan = compile_config(load_config(CONFIG, check_connectors=False))
+    plan = compile_config(load_config(CONFIG))
     engine, index = Engine(plan), DictIndex()
     batches = accounts(people, rng)
     gc.collect()
@@ -184,7 +184,7 @@ def measure(people: int, share: float, naive: bool, seed: int = 7) -> dict[str, 
 
 def memory_per_person(people: int) -> float:
     rng = random.Random(1)
-    plan = compile_config(load_config(CONFIG, check_connectors=False))
+    plan = compile_config(load_config(CONFIG))
     batches = accounts(people, rng)
     tracemalloc.start()
     engine, index = Engine(plan), DictIndex()

@@ -94,8 +94,8 @@ def main() -> None:
 
 
 def reconcile(hr: WorkdayConnector, n: int, server) -> None:
+    from peoplesync import bootstrap
     from peoplesync.adapters.memory import MemoryStore
-    from peoplesync.service.local import LocalBridge
 
     config = {
         "systems": {"hr": {"connector": "workday_raas", "url": hr.settings.url, "credentials": "secret:wd"}},
@@ -110,7 +110,7 @@ def reconcile(hr: WorkdayConnector, n: int, server) -> None:
         "match": ["employee_id"],
         "policies": {"max_changes_per_run": None},
     }
-    bridge = LocalBridge(config, store=MemoryStore(), connectors={"hr": hr})
+    bridge = bootstrap.local(config, store=MemoryStore(), connectors={"hr": hr})
     t = time.perf_counter()
     first = bridge.sync()
     t1 = time.perf_counter() - t

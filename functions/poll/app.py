@@ -1,23 +1,21 @@
-"""Scheduled poll of one system (EventBridge Scheduler input: {"system": "<name>"})."""
+"""Scheduled poll of one system (EventBridge Scheduler input: {"system": "<name>"}): read it and queue what
+changed for reconcile (`peoplesync.service.poll`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from peoplesync.service import flow, runtime
+from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-poll")
+tracer = Tracer(service="peoplesync-poll")
+metrics = Metrics(namespace="peoplesync", service="peoplesync-poll")
 
 
 @logger.inject_lambda_context(log_event=False)
-def handler(event: dict[str, Any], context: Any, rt: runtime.Runtime | None = None) -> dict[str, Any]:
-    rt = rt or runtime.current()
-    system = event.get("system") if isinstance(event, dict) else None
-    if system not in rt.plan.systems:
-        raise ValueError(f"the schedule's input must name a configured system, got {system!r}")
-    report = flow.poll(system, rt.plan, rt.store, rt.connector(system), rt.queue("reconcile"),
-                       full=bool(event.get("full", False)), approve=bool(event.get("approve", False)))
-    logger.info("poll finished", extra=report.to_dict())
-    return report.to_dict()
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None) -> dict[str, Any]:
+    return bootstrap.handlers.poll_event(event, rt or bootstrap.aws(), metrics)

@@ -20,10 +20,9 @@ from moto import mock_aws
 
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.sqs import SqsQueue
-from peoplesync.config import compile_config, load_config
+from peoplesync.bootstrap import Runtime
+from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync.connectors.memory import MemoryConnector
-from peoplesync.service.local import system_attributes
-from peoplesync.service.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -60,7 +59,7 @@ class Context:
 class Cloud:
     def __init__(self, config: dict[str, Any], max_receives: int = 3) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config, check_connectors=False))
+        self.plan = compile_config(load_config(config))
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         table = f"peoplesync-{uuid.uuid4().hex[:8]}"
@@ -87,7 +86,7 @@ class Cloud:
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config, check_connectors=False))
+        self.plan = compile_config(load_config(config))
         for name, c in self.systems.items():
             c.attributes = system_attributes(self.plan, name)
         self.runtime = self._runtime()
@@ -97,7 +96,7 @@ class Cloud:
 
     # --- what EventBridge and the SQS event source mappings do ------------------------------------------
     def poll(self, system: str, **extra: Any) -> dict[str, Any]:
-        return dict(self.poll_fn.handler({"system": system, **extra}, Context(), self.runtime))
+        return dict(self.poll_fn.handler({"system": system, **extra}, Context(), rt=self.runtime))
 
     def sync(self, *, approve: bool = False) -> list[dict[str, Any]]:
         order = sorted(self.systems, key=lambda s: s not in self.plan.lifecycle["person"])
@@ -129,7 +128,7 @@ class Cloud:
                     "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:stack-{name.replace(':', '-')}"}
                    for m in messages]
         try:
-            result = fn.handler({"Records": records}, Context(), self.runtime)
+            result = fn.handler({"Records": records}, Context(), rt=self.runtime)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception:  # the invocation failed: Lambda returns the whole batch to the queue
             failed = {m["MessageId"] for m in messages}

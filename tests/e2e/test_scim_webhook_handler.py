@@ -35,7 +35,7 @@ def idp(aws_env: None) -> tuple[Cloud, Any]:
     fn._cache.clear()
 
     def call(evt: dict[str, Any]) -> dict[str, Any]:
-        return fn.handler(evt, Context(), cloud.runtime, repo)
+        return fn.handler(evt, Context(), rt=cloud.runtime, repository=repo)
 
     return cloud, call
 

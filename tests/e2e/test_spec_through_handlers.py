@@ -222,12 +222,15 @@ def test_a_crash_between_the_write_and_its_record_is_repaired_without_a_second_w
 def test_the_scheduled_event_sample_polls_its_system(cloud: Cloud) -> None:
     sample = event("schedule-poll-ad.json")
     hire(cloud)
-    report = cloud.poll_fn.handler(sample, __import__("tests.e2e.conftest").e2e.conftest.Context(), cloud.runtime)
+    report = cloud.poll_fn.handler(sample, __import__("tests.e2e.conftest").e2e.conftest.Context(), rt=cloud.runtime)
     assert report["system"] == "ad" and report["read"] == 1 and json.dumps(report)
 
 
 def test_a_genesys_audit_event_makes_reconcile_reread_that_user_and_the_bridges_own_write_is_ignored(
         aws_env: None) -> None:
+    import types
+
+    from peoplesync.connectors.genesys import GenesysConnector
     from peoplesync.ports import ReadResult
 
     cloud = Cloud(config())
@@ -235,7 +238,9 @@ def test_a_genesys_audit_event_makes_reconcile_reread_that_user_and_the_bridges_
     cloud.sync()
     reads: list[list[str]] = []
     connector = cloud["cloud"]
+    # the memory connector stands in for the cloud, reading events as the Genesys connector does
     connector.client_id = "bridge-client"  # type: ignore[attr-defined]
+    connector.event_keys = types.MethodType(GenesysConnector.event_keys, connector)  # type: ignore[method-assign]
 
     def read_keys(keys: list[str]) -> ReadResult:
         reads.append(list(keys))
@@ -248,7 +253,7 @@ def test_a_genesys_audit_event_makes_reconcile_reread_that_user_and_the_bridges_
         sample["detail"]["eventBody"]["entity"]["id"] = "u1"
         if "own-write" in name:
             sample["detail"]["eventBody"]["clientId"]["id"] = "bridge-client"
-        cloud.send("reconcile", {"type": "genesys.audit", "system": "cloud", "event": sample})
+        cloud.send("reconcile", {"type": "event", "system": "cloud", "event": sample})
     cloud.drain()
     assert reads == [["u1"]]  # the self-edit was re-read; the bridge's own write was not
     assert cloud["ad"].get("guid-1", "otherMailbox") == "agent@home.example"

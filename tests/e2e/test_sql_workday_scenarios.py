@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
-from peoplesync.config import SystemConfig, compile_config, load_config
+from peoplesync.config import SystemConfig, compile_config, load_config, system_attributes
 from peoplesync.connectors import sql, workday
 from peoplesync.connectors.memory import MemoryConnector
-from peoplesync.service.local import LocalBridge, system_attributes
 from peoplesync.standins.workday import start_standin
 
 WD_SECRET = {"username": "ISU_PeopleSync", "password": "wd-pass"}
@@ -85,7 +85,7 @@ class World:
         self.cloud = MemoryConnector("cloud", system_attributes(self.plan, "cloud"))
         self.store = MemoryStore()
         # the badge system is built from the configuration through the registry, as in production
-        self.bridge = LocalBridge(self.plan, store=self.store, secrets=secrets, sleep=lambda s: None,
+        self.bridge = bootstrap.local(self.plan, store=self.store, secrets=secrets, sleep=lambda s: None,
                                   connectors={"hr": self.hr, "ad": self.ad, "cloud": self.cloud})
         self.badges = self.bridge.connectors["badges"]
         assert isinstance(self.badges, sql.SqlConnector)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
-from peoplesync.config import compile_config, load_config
+from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync.connectors.memory import MemoryConnector
-from peoplesync.service.local import LocalBridge, system_attributes
 
 BASE: dict[str, Any] = {
     "systems": {
@@ -41,7 +41,7 @@ class World:
 
     def __init__(self, config: dict[str, Any], store: MemoryStore | None = None) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config, check_connectors=False))
+        self.plan = compile_config(load_config(config))
         self.store = store or MemoryStore()
         self.systems = {
             name: MemoryConnector(name, system_attributes(self.plan, name),
@@ -50,12 +50,12 @@ class World:
         }
         self.bridge = self._bridge()
 
-    def _bridge(self) -> LocalBridge:
-        return LocalBridge(self.plan, store=self.store, connectors=self.systems, sleep=lambda s: None)
+    def _bridge(self) -> bootstrap.LocalBridge:
+        return bootstrap.local(self.plan, store=self.store, connectors=self.systems, sleep=lambda s: None)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config, check_connectors=False))
+        self.plan = compile_config(load_config(config))
         for name, c in self.systems.items():
             c.attributes = system_attributes(self.plan, name)
         self.bridge = self._bridge()

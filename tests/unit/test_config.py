@@ -42,12 +42,12 @@ policies:
 
 def problems(text: str) -> list[tuple[str, str]]:
     with pytest.raises(ConfigError) as err:
-        load_config(text, check_connectors=False)
+        load_config(text)
     return err.value.problems
 
 
 def test_the_spec_example_is_valid_and_compiles() -> None:
-    plan = compile_config(load_config(SPEC_EXAMPLE, check_connectors=False))
+    plan = compile_config(load_config(SPEC_EXAMPLE))
     assert plan.fields["person"]["phone.work"].sources == ("ad", "cloud")
     assert plan.systems["idp"].push and not plan.systems["idp"].writable
     assert plan.lifecycle["person"] == ("hr",)  # the source of the first match rule
@@ -89,8 +89,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_connector_settings_are_checked_by_the_connector(tmp_path: Path) -> None:
+    from peoplesync import bootstrap
+
     with pytest.raises(ConfigError) as err:
-        load_config({"systems": {"hr": {"connector": "csv", "path": "x.csv", "delimeter": ";"}},
+        bootstrap.load_config({"systems": {"hr": {"connector": "csv", "path": "x.csv", "delimeter": ";"}},
                      "fields": {"id": {"source": "hr", "map": {"hr": "ID"}}}})
     paths = [p for p, _ in err.value.problems]
     assert "systems.hr.key" in paths and "systems.hr.delimeter" in paths
@@ -104,12 +106,12 @@ def test_schema_command_prints_a_json_schema_editors_can_use(capsys: pytest.Capt
 
 
 def test_the_fingerprint_changes_with_the_mapping_but_not_with_a_schedule() -> None:
-    base = compile_config(load_config(SPEC_EXAMPLE, check_connectors=False)).fingerprint
+    base = compile_config(load_config(SPEC_EXAMPLE)).fingerprint
     scheduled = SPEC_EXAMPLE.replace("ad:     {connector: memory}", "ad:     {connector: memory, schedule: rate(5 minutes)}")
-    assert compile_config(load_config(scheduled, check_connectors=False)).fingerprint == base
+    assert compile_config(load_config(scheduled)).fingerprint == base
     resourced = SPEC_EXAMPLE.replace("title:          {source: ad,", "title:          {source: cloud,").replace(
         "map: {ad: title, cloud: title, idp: title}", "map: {ad: title, cloud: title, idp: title}")
-    assert compile_config(load_config(resourced, check_connectors=False)).fingerprint != base
+    assert compile_config(load_config(resourced)).fingerprint != base
 
 
 def test_the_engine_imports_nothing_of_aws_or_the_protocols() -> None:

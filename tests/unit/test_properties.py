@@ -111,7 +111,7 @@ def _events(edits: list[tuple[str, int, str, Any]]) -> list[Observation]:
 
 
 def _replay(observations: list[Observation]) -> dict[str, Any]:
-    plan = compile_config(load_config(copy.deepcopy(CONFIG), check_connectors=False))
+    plan = compile_config(load_config(copy.deepcopy(CONFIG)))
     store = MemoryStore()
     r = Reconciler(plan, store, engine=Engine(plan), clock=lambda: 0.0)
     for obs in observations:
@@ -141,7 +141,7 @@ def test_duplicates_and_reorders_of_events_never_change_the_end_state(edits: lis
     for e in later:
         newest[(e.system, e.key)] = e
     got = _replay(base + doubled + list(newest.values()))
-    plan = compile_config(load_config(copy.deepcopy(CONFIG), check_connectors=False))
+    plan = compile_config(load_config(copy.deepcopy(CONFIG)))
     assert got.keys() == expected.keys()
     for rid, (golden, shadows) in got.items():
         want_golden, want_shadows = expected[rid]

@@ -270,7 +270,7 @@ def test_18_writes_to_a_down_target_wait_then_dead_letter_and_replay_loses_nothi
     slept: list[float] = []
     world.bridge.sleep = slept.append
     report = world.sync()
-    assert report.dead_letters == 1 and slept == [2.0, 2.0, 2.0]
+    assert report.dead_letters == 1 and slept == [2.0, 2.0, 2.0, 2.0]
     assert world["cloud"].get("u1", "title") == "Title 1"
     assert world.bridge.dead_letters()[0]["reason"].startswith("TransientError: 429")
     world["cloud"].fail_writes = None

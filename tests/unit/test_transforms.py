@@ -72,7 +72,7 @@ def test_a_malformed_transform_is_refused_with_its_path(entry: dict, reason: str
     cfg = config()
     cfg["fields"]["title"]["map"]["ad"] = entry
     with pytest.raises(ConfigError) as err:
-        load_config(cfg, check_connectors=False)
+        load_config(cfg)
     assert any(p.startswith("fields.title.map.ad") and reason in r for p, r in err.value.problems), err.value
 
 
@@ -80,5 +80,5 @@ def test_two_fields_may_not_write_the_same_attribute_through_a_template() -> Non
     cfg = config()
     cfg["fields"]["name"] = {"source": "ad", "map": {"ad": {"template": "{title} {mail}"}, "cloud": "name"}}
     with pytest.raises(ConfigError) as err:
-        load_config(cfg, check_connectors=False)
+        load_config(cfg)
     assert any("already written by field" in r for _, r in err.value.problems)

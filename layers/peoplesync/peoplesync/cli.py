@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, compile_config, json_schema, load_config
+from . import bootstrap
+from .bootstrap import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,33 +69,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.config))
-    plan = compile_config(config)
+    config = bootstrap.load_config(Path(args.config))
+    plan = bootstrap.compile_config(config)
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
     return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(bootstrap.json_schema(), indent=2))
     return 0
 
 
 def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
-    from .adapters.local_secrets import LocalSecrets
-    from .service.local import LocalBridge
-
-    path = Path(args.config)
-    return LocalBridge(load_config(path), store=store or _store(args), base_dir=path.parent.resolve(),
-                       secrets=LocalSecrets(path.parent / "secrets.json"))
-
-
-def _store(args: argparse.Namespace) -> Any:
-    from .adapters.sqlite_store import SqliteStore
-
-    state = Path(args.state) if args.state else Path(args.config).parent / ".peoplesync" / "state.sqlite3"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(str(state))
+    return bootstrap.local_from_file(args.config, state=getattr(args, "state", None), store=store)
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -108,15 +96,14 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    """A sync on a scratch copy of the state, delivering nothing: what it would write, person by person."""
     from . import report as out
-    from .adapters.memory import MemoryStore
 
-    scratch = MemoryStore()
-    real = _store(args)
-    copy_state(real, scratch, compile_config(load_config(Path(args.config))).systems)
+    scratch = bootstrap.memory_store()
     bridge = _bridge(args, store=scratch)
-    result = bridge.sync(full=args.full, deliver=False)
-    owed = (scratch.get_meta("outbox") or {}).get("items", [])
+    copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)), scratch, bridge.plan.systems)
+    result = bridge.sync(full=args.full, deliver=False, approve=True)  # approval is sync's question, not plan's
+    owed = bridge.owed()
     out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
              _labeller(bridge), verbose=args.verbose)
     return 0
@@ -135,13 +122,13 @@ def _labeller(bridge: Any) -> Any:
 
 
 def copy_state(src: Any, dst: Any, systems: Any) -> None:
-    """Copy records, cursors and meta, so a plan can run on a scratch copy and write nothing."""
+    """Copy records, cursors and the flow's meta, so a plan can run on a scratch copy and write nothing."""
     for kind in ("person", "group"):
         for rid in src.all_ids(kind):
             state = src.load(rid)
             state.version = 0
             dst.save(state)
-    for name in ("fingerprint", "outbox"):
+    for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in systems)]:
         meta = src.get_meta(name)
         if meta is not None:
             dst.put_meta(name, meta)
@@ -196,7 +183,7 @@ def _reviews(args: argparse.Namespace) -> int:
 
 def _dlq(args: argparse.Namespace) -> int:
     if args.dlq_url:
-        from .adapters.sqs import list_dead_letters, replay_dead_letters
+        from .bootstrap import list_dead_letters, replay_dead_letters
 
         if args.action == "list":
             letters = list_dead_letters(args.dlq_url)
@@ -227,9 +214,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .scim.local import serve_config
-
-    return serve_config(_bridge(args), port=args.port)
+    return bootstrap.serve(_bridge(args), port=args.port)
 
 
 COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,

@@ -2,7 +2,7 @@
 
 Validated in two passes, both reporting every problem with its path (`fields.phone.work.winner`):
 1. shape, by pydantic (types, allowed values, unknown keys);
-2. meaning, by `_cross_check` (a source that does not map the field, a winner that is not a source, ...).
+2. meaning, by `config_checks.cross_check` (a source that does not map the field, a winner that is not a source, ...).
 Connector-specific settings are validated by the connector's own `Settings` model (see `connectors`).
 
 `compile_config` turns a valid `Config` into `Plan`, the plain, precomputed form the engine runs on.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -181,8 +182,15 @@ class Config(_Strict):
 
 
 # --- loading ---------------------------------------------------------------------------------------------
-def load_config(source: str | Path | dict[str, Any], *, check_connectors: bool = True) -> Config:
-    """Parse and check a configuration (a YAML path, YAML text, or a dict). Raises ConfigError."""
+SettingsCheck = Callable[[str, dict[str, Any]], list[tuple[str, str]]]
+
+
+def load_config(source: str | Path | dict[str, Any], *, settings_problems: SettingsCheck | None = None) -> Config:
+    """Parse and check a configuration (a YAML path, YAML text, or a dict). Raises ConfigError.
+
+    `settings_problems(connector, settings)` checks each system's connector-specific keys (the composition
+    root passes the connectors' own check); without it they are checked when each connector is built. The
+    configuration knows no connector itself."""
     if isinstance(source, dict):
         data = source
     else:
@@ -197,9 +205,11 @@ def load_config(source: str | Path | dict[str, Any], *, check_connectors: bool =
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([(_path(e["loc"]), e["msg"]) for e in exc.errors()]) from None
-    problems = _cross_check(config)
-    if check_connectors:
-        problems += _check_connectors(config)
+    from .config_checks import cross_check
+
+    problems = cross_check(config)
+    if settings_problems is not None:
+        problems += _check_settings(config, settings_problems)
     if problems:
         raise ConfigError(problems)
     return config
@@ -210,97 +220,11 @@ def _path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper() and "[" in p)) or "(root)"
 
 
-def _check_connectors(config: Config) -> list[tuple[str, str]]:
-    from .connectors import settings_problems
-
+def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for name, system in config.systems.items():
         problems += [(f"systems.{name}.{p}" if p else f"systems.{name}", r)
                      for p, r in settings_problems(system.connector, system.settings)]
-    return problems
-
-
-def _cross_check(config: Config) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    systems = set(config.systems)
-    known = ", ".join(sorted(systems))
-
-    def check_fields(prefix: str, fields: dict[str, FieldConfig], default_sources: list[str],
-                     default_winner: str | None, kind: str) -> None:
-        written: dict[tuple[str, str], str] = {}
-        for name, f in fields.items():
-            at = f"{prefix}.{name}"
-            sources = f.sources or default_sources
-            if not sources:
-                problems.append((f"{at}.source", "required: name the system (or systems) whose value is definitive"))
-            for s in sources:
-                if s not in systems:
-                    problems.append((f"{at}.source", f"unknown system {s!r} (known: {known})"))
-                elif s not in f.map:
-                    problems.append((f"{at}.source", f"{s!r} is a source but {at}.map has no attribute for it"))
-            for s, entry in f.map.items():
-                if s not in systems:
-                    problems.append((f"{at}.map.{s}", f"unknown system {s!r} (known: {known})"))
-                    continue
-                for attr in real_attrs(entry):
-                    other = written.get((s, attr.lower()))
-                    if other is not None:
-                        problems.append((f"{at}.map.{s}",
-                                         f"attribute {attr!r} of {s!r} is already written by field {other!r}"))
-                    written[(s, attr.lower())] = name
-            winner = f.winner or (default_winner if not f.sources else None)
-            if winner is not None and winner not in sources:
-                problems.append((f"{at}.winner", f"{winner!r} is not among the sources {sources}"))
-            if len(sources) > 1 and winner is None:
-                problems.append((f"{at}.winner", "required when a field has several sources"))
-            for i, spec in enumerate(f.normalizers):
-                try:
-                    normalize.build(spec, config.defaults.phone_region)
-                except ValueError as exc:
-                    problems.append((f"{at}.normalize" + (f".{i}" if isinstance(f.normalize, list) else ""),
-                                     str(exc)))
-            if f.ref_by and not f.reference:
-                problems.append((f"{at}.ref_by", "only meaningful with reference: person"))
-            if f.reference:
-                target_fields = config.fields if f.reference == PERSON else (config.groups.fields
-                                                                             if config.groups else {})
-                if f.reference == GROUP and config.groups is None:
-                    problems.append((f"{at}.reference", "names groups but there is no groups section"))
-                for s, by in f.ref_by.items():
-                    if s not in f.map:
-                        problems.append((f"{at}.ref_by.{s}", f"{s!r} does not map this field"))
-                    elif by not in target_fields:
-                        problems.append((f"{at}.ref_by.{s}",
-                                         f"unknown field {by!r}: a reference needs a field that identifies "
-                                         f"the {f.reference} it names"))
-                    elif target_fields[by].reference:
-                        problems.append((f"{at}.ref_by.{s}", f"field {by!r} is itself a reference"))
-                    elif s not in target_fields[by].map:
-                        problems.append((f"{at}.ref_by.{s}",
-                                         f"field {by!r} is not mapped for {s!r}, so its value cannot be resolved"))
-            elif f.multi is False and kind == GROUP and name == "members":
-                problems.append((f"{at}.multi", "members is a set of people: set multi: true"))
-
-    check_fields("fields", config.fields, [], None, PERSON)
-    for i, rule in enumerate(config.match):
-        if rule not in config.fields:
-            problems.append((f"match.{i}", f"unknown field {rule!r}: a match rule names a field"))
-        elif config.fields[rule].reference:
-            problems.append((f"match.{i}", f"field {rule!r} is a reference and cannot identify a person"))
-    if config.lifecycle is not None:
-        for s in config.lifecycle.sources:
-            if s not in systems:
-                problems.append(("lifecycle.source", f"unknown system {s!r} (known: {known})"))
-    if config.groups is not None:
-        g = config.groups
-        gsources = [g.source] if isinstance(g.source, str) else list(g.source)
-        for s in gsources:
-            if s not in systems:
-                problems.append(("groups.source", f"unknown system {s!r} (known: {known})"))
-        check_fields("groups.fields", g.fields, gsources, g.winner, GROUP)
-        for i, rule in enumerate(g.match):
-            if rule not in g.fields:
-                problems.append((f"groups.match.{i}", f"unknown group field {rule!r}"))
     return problems
 
 
@@ -349,6 +273,11 @@ class Plan:
     match: dict[str, list[str]]  # kind -> ordered rules
     lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
     fingerprint: str
+
+
+def system_attributes(plan: Plan, system: str) -> list[str]:
+    """The real attributes a system's connector reads and writes (a transform's virtual name never)."""
+    return sorted(plan.systems[system].attributes)
 
 
 def compile_config(config: Config) -> Plan:

@@ -111,6 +111,11 @@ class Connector(ABC):
         will see them."""
         return None
 
+    def event_keys(self, event: Mapping[str, Any]) -> list[str]:
+        """The accounts a vendor's change event (e.g. a Genesys audit event) says to read again; [] when it
+        names none, or names only the bridge's own writes. The flow knows no vendor: this is where one is."""
+        return []
+
     def close(self) -> None:
         """Release connections. Called once per poll / delivery batch."""
 

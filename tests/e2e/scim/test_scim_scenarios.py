@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
-from peoplesync.config import compile_config, load_config
+from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.scim.app import build_app
 from peoplesync.scim.http import ScimRequest, ScimResponse
 from peoplesync.scim.repository import MemoryScimRepository
-from peoplesync.service.local import LocalBridge, system_attributes
 
 TOKEN = "e2e-token-8c1d"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -36,9 +36,9 @@ class World:
     """AD and the cloud as in-memory systems, the IdP behind the real webhook, the bridge in between."""
 
     def __init__(self, config: dict[str, Any] = CONFIG) -> None:
-        plan = compile_config(load_config(config, check_connectors=False))
+        plan = compile_config(load_config(config))
         self.systems = {n: MemoryConnector(n, system_attributes(plan, n)) for n in ("ad", "cloud")}
-        self.bridge = LocalBridge(plan, store=MemoryStore(), connectors=self.systems, sleep=lambda s: None)
+        self.bridge = bootstrap.local(plan, store=MemoryStore(), connectors=self.systems, sleep=lambda s: None)
         self.app = build_app(MemoryScimRepository(), [TOKEN], system="idp",
                              attributes=system_attributes(plan, "idp"), on_change=self.bridge.receive)
         self.systems["ad"].put("guid-1", mail="p1@corp.example", department="Sales", mobile="+13175550100")
@@ -126,10 +126,9 @@ def test_15_given_the_idp_as_lifecycle_source_when_it_deactivates_or_deletes_the
 
 
 def test_given_peoplesync_serve_wiring_when_the_idp_posts_then_the_bridge_delivers_its_mapped_values() -> None:
-    from peoplesync.scim.local import build_local
 
     world = World()
-    handler, base_path, system = build_local(world.bridge, [TOKEN])
+    handler, base_path, system = bootstrap.scim_local(world.bridge, [TOKEN])
     event = {"version": "2.0", "rawPath": f"{base_path}/Users", "requestContext": {"http": {"method": "POST"}},
              "headers": {"authorization": f"Bearer {TOKEN}", "content-type": "application/scim+json"},
              "body": json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],

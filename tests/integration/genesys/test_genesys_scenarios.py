@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
-from peoplesync.config import compile_config, load_config
+from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync.connectors.genesys_events import reread_requests
 from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.model import Observation
-from peoplesync.service.local import LocalBridge, system_attributes
 
 from .conftest import CLIENT_ID, Cloud
 
@@ -54,12 +54,12 @@ class World:
         self.cloud = cloud
         cfg = copy.deepcopy(config or CONFIG)
         cfg["systems"]["cloud"]["base_url"] = cloud.base_url
-        self.plan = compile_config(load_config(cfg, check_connectors=False))
+        self.plan = compile_config(load_config(cfg))
         self.hr = MemoryConnector("hr", system_attributes(self.plan, "hr"), writable=False)
         self.ad = MemoryConnector("ad", system_attributes(self.plan, "ad"))
         self.connector = cloud.connector(system_attributes(self.plan, "cloud"))
         self.store = MemoryStore()
-        self.bridge = LocalBridge(self.plan, store=self.store, sleep=lambda s: None,
+        self.bridge = bootstrap.local(self.plan, store=self.store, sleep=lambda s: None,
                                   connectors={"hr": self.hr, "ad": self.ad, "cloud": self.connector})
         self.ids: dict[int, str] = {}
 

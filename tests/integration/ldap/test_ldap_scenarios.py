@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors import ldap as ldap_connector
 from peoplesync.connectors.memory import MemoryConnector
-from peoplesync.service.local import LocalBridge
 
 PHONE = "addresses[mediaType=PHONE,type=WORK]"
 PW = "Str0ng!Passw0rd-for-tests"
@@ -45,7 +45,7 @@ class AdWorld:
         self.hr = MemoryConnector("hr", ["Employee_ID", "Work_Email"], writable=False)
         self.cloud = MemoryConnector("cloud", ["employerInfo.employeeId", "email", "title", PHONE, "manager"])
         self.store = MemoryStore()
-        self.bridge = LocalBridge(self.config, store=self.store, secrets=secrets,
+        self.bridge = bootstrap.local(self.config, store=self.store, secrets=secrets,
                                   connectors={"hr": self.hr, "cloud": self.cloud}, sleep=lambda s: None)
         self.ad = self.bridge.connectors["ad"]
         assert isinstance(self.ad, ldap_connector.LdapConnector)  # built through the registry

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peoplesync.config import ConfigError, load_config
+from peoplesync.bootstrap import load_config
+from peoplesync.config import ConfigError
 from peoplesync.connectors import connector_class
 from peoplesync.connectors.genesys_api import hosts_for
 

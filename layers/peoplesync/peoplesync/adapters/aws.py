@@ -215,4 +215,4 @@ def parse_config(text: str, where: str) -> Config:
         raise ConfigError([(where, f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([(where, "the configuration must be a mapping")])
-    return check(data, check_connectors=False)
+    return check(data)

@@ -283,6 +283,13 @@ class GenesysConnector(BaseConnector):
                             sorted(p.attr for p in rest), exc)
         return WriteResult(uid, values=values)
 
+    def event_keys(self, event: Any) -> list[str]:
+        """The users a Genesys Cloud audit event (EventBridge partner bus) says to read again; never the
+        bridge's own writes (recognised by its OAuth client)."""
+        from .genesys_events import reread_requests
+
+        return [r.key for r in reread_requests(event, system=self.name, own_client_ids={self.client_id})]
+
 
 def _version_mismatch(response: Any) -> bool:
     if response.status_code == 409:

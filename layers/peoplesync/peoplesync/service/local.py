@@ -1,7 +1,8 @@
-"""The whole flow in one process: poll every system, reconcile, guard, deliver. No AWS account needed.
+"""The local run: the one flow (poll -> reconcile -> deliver) driven in one process over in-process queues.
 
-This is what `peoplesync sync` runs, and what the scenario tests drive. In AWS the same steps run in separate
-Lambdas linked by SQS (see `functions/`); the decisions are the same because both go through `Reconciler`.
+`peoplesync sync`, `plan`, `serve`, `dlq replay` and the scenario tests all come here, and here calls exactly
+what the Lambda functions call (`poll.poll`, `flow.reconcile_message`, `flow.deliver_messages`): what differs
+is only who moves the messages. Built by `peoplesync.bootstrap.local(...)`.
 """
 
 from __future__ import annotations
@@ -9,30 +10,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..config import Config, Plan, compile_config, load_config
-from ..engine import Engine
-from ..model import PERSON, Observation
-from ..ports import (
-    Connector,
-    PeoplesyncError,
-    PermanentError,
-    ReadFailed,
-    SecretsPort,
-    StateStore,
-    TransientError,
-    VersionConflict,
-)
-from .flow import vanished
-from .guard import change_limit
-from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Reconciler, Result
+from ..model import Observation
+from ..ports import Connector, PeoplesyncError
+from . import flow, messages, queues
+from .guard import people_known
+from .messages import RECONCILE, Poison
+from .poll import poll
+from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Result
+from .runtime import Runtime
 
 log = logging.getLogger("peoplesync")
-BATCH = 500  # writes handed to a connector at once (one transaction, one file rewrite)
+BATCH = 500  # deliveries handed to a connector at once (one transaction, one file rewrite)
+MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
+MAX_MESSAGE_ATTEMPTS = 3  # a reconcile message that keeps failing is dead-lettered with its reason
 
 Progress = Callable[[str, int, int], None]
 
@@ -62,263 +56,169 @@ class RunReport:
     def total_writes(self) -> int:
         return sum(self.writes.values())
 
-
-def system_attributes(plan: Plan, system: str) -> list[str]:
-    """The real attributes a system's connector reads and writes (a transform's virtual name never)."""
-    return sorted(plan.systems[system].attributes)
-
-
-def build_connectors(plan: Plan, secrets: SecretsPort | None, given: dict[str, Connector] | None,
-                     base_dir: Path | None = None) -> dict[str, Connector]:
-    from .. import connectors as registry
-
-    out = dict(given or {})
-    for name, sp in plan.systems.items():
-        if name in out or sp.push:
-            continue
-        system = plan.config.systems[name]
-        if base_dir is not None:
-            system = _relative_to(system, base_dir)
-        out[name] = registry.connector_class(sp.connector).from_system(name, system, system_attributes(plan, name),
-                                                                      secrets=secrets)
-    return out
-
-
-def _relative_to(system: Any, base_dir: Path) -> Any:
-    """Local paths in a configuration are relative to the configuration file."""
-    extra = dict(system.model_extra or {})
-    changed = False
-    for key in ("path", "write_path", "seed"):
-        value = extra.get(key)
-        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
-            extra[key] = str(base_dir / value)
-            changed = True
-    url = extra.get("url")
-    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
-            and url != "sqlite:///:memory:":
-        extra["url"] = "sqlite:///" + str(base_dir / url[len("sqlite:///"):])
-        changed = True
-    return system.model_copy(update=extra) if changed else system
+    def tally(self, outcome: flow.Outcome) -> None:
+        for system, n in outcome.writes.items():
+            if outcome.status == "delivered":
+                self.writes[system] += n
+        if outcome.dead_letter:
+            self.dead_letters += 1
+        result = outcome.result
+        if result is None:
+            return
+        self.created += result.status == CREATED
+        self.linked += result.status in (LINKED, MATCHED)
+        self.held_for_review += result.status == HELD
+        self.stale += result.status == STALE
+        self.conflicts += result.conflicts
+        if result.record_id and any(d.rule != "deferred" for d in result.decisions):
+            self.changed_ids.add(result.record_id)
+        self.decisions += [f"{result.record_id}: {d}" for d in result.decisions]
 
 
 class LocalBridge:
-    def __init__(self, config: Config | Plan | str | Path | dict[str, Any], *, store: StateStore | None = None,
-                 connectors: dict[str, Connector] | None = None, secrets: SecretsPort | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 max_attempts: int = 4, base_delay: float = 0.05, base_dir: Path | None = None) -> None:
-        if isinstance(config, Plan):
-            plan = config
-        else:
-            cfg = config if isinstance(config, Config) else load_config(config)
-            plan = compile_config(cfg)
-        if store is None:
-            from ..adapters.memory import MemoryStore
+    def __init__(self, runtime: Runtime, local_queues: queues.LocalQueues, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.runtime = runtime
+        self.queues = local_queues
+        self.sleep = sleep
+        self.plan, self.store, self.reconciler = runtime.plan, runtime.store, runtime.reconciler
+        self._reevaluated: Counter[str] = Counter()
 
-            store = MemoryStore()
-        self.plan = plan
-        self.store = store
-        self.engine = Engine(plan)
-        self.reconciler = Reconciler(plan, store, clock=clock, engine=self.engine)
-        self.connectors = build_connectors(plan, secrets, connectors, base_dir)
-        self.clock, self.sleep = clock, sleep
-        self.max_attempts, self.base_delay = max_attempts, base_delay
-        self._pending_wake: set[str] = set()
-        self._deferred: set[tuple[str, str]] = set()  # deliveries waiting for the next read (version conflict)
+    @property
+    def connectors(self) -> dict[str, Connector]:
+        return {name: self.runtime.connector(name) for name in self.runtime.polled_systems()}
 
-    # ------------------------------------------------------------------------------------------------------
+    # --- the run -------------------------------------------------------------------------------------------
     def sync(self, *, full: bool = False, approve: bool = False, deliver: bool = True,
              progress: Progress | None = None) -> RunReport:
+        """Poll every system (lifecycle sources first), reconcile what changed, deliver what is owed."""
+        report = RunReport(full=full)
+        self._reevaluated.clear()
+        self.queues.restore()
+        population = people_known(self.store)  # the guard's base: the people known before this run
         try:
-            return self._sync(full, approve, deliver, progress)
+            for system in self.runtime.polled_systems():
+                polled = poll(system, self.reconciler, self.runtime.connector(system),
+                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population)
+                report.seen += polled.read + polled.vanished
+                report.full |= polled.full
+                if polled.failed:
+                    report.read_failures[system] = polled.failed
+                if polled.held:
+                    held = f"{polled.held}. Review with `peoplesync plan`, then `peoplesync sync --approve`."
+                    report.held_by_guard = f"{report.held_by_guard}; {held}" if report.held_by_guard else held
+                self._reconcile(report, progress)
+            if deliver:
+                self._deliver(report, progress)
         finally:
-            for connector in self.connectors.values():
-                connector.close()  # one connection per run, as a Lambda invocation would
-
-    def _sync(self, full: bool, approve: bool, deliver: bool, progress: Progress | None) -> RunReport:
-        report = RunReport()
-        population = self._population()  # the people known before this run: the guard's base
-        known = self.store.get_meta("fingerprint") or {}
-        remapped = known.get("value") != self.plan.fingerprint
-        report.full = full = full or remapped
-        owed = self._outbox()
-        touched: set[str] = set()
-        for system, connector in self._read_order():
-            for obs in self._read(system, connector, full, report):
-                result = self.reconciler.observation(obs)
-                self._tally(result, report, owed, touched)
-                if progress:
-                    progress("reconcile", report.seen, 0)
-        if remapped:  # a mapping change: everyone is re-evaluated, not only those who changed
-            for rid in list(self.store.all_ids(PERSON)) + list(self.store.all_ids("group")):
-                if rid not in touched:
-                    self._tally(self.reconciler.reevaluate(rid), report, owed, touched, observed=False)
-        self._wake_all(owed, touched, report)
-        self.store.put_meta("outbox", {"items": sorted(owed)})
-        if not deliver:
-            return report
-        limit = change_limit(self.plan.config.policies.max_changes_per_run, population)
-        people = {rid for rid, _ in owed}
-        if limit is not None and len(people) > limit and not approve:
-            report.held_by_guard = (f"{len(people)} people would change, above max_changes_per_run="
-                                    f"{self.plan.config.policies.max_changes_per_run} ({limit}); nothing was "
-                                    f"written. Review with `peoplesync plan`, then `peoplesync sync --approve`.")
-            log.warning(report.held_by_guard)
-            return report
-        self._deliver(owed, report, progress)
-        if remapped and not report.read_failures:
-            self.store.put_meta("fingerprint", {"value": self.plan.fingerprint})
+            self.queues.persist()
+            self.runtime.close()  # one connection per run, as a Lambda invocation would
         return report
 
-    def _read_order(self) -> list[tuple[str, Connector]]:
-        """Lifecycle sources first: people come from the system that says who exists, and the accounts of
-        the other systems are then correlated to them rather than creating people of their own."""
-        first = [s for kind in self.plan.lifecycle.values() for s in kind]
-        return sorted(self.connectors.items(), key=lambda item: (item[0] not in first, first.index(item[0])
-                                                                 if item[0] in first else 0))
-
-    def receive(self, obs: Observation) -> Result:
-        """An event pushed to us (a webhook, a change notification): reconcile it now; its writes are owed
-        and go out with the next delivery (`deliver_owed` or the next `sync`)."""
-        result = self.reconciler.observation(obs)
-        owed = self._outbox()
-        before = set(owed)
-        self._tally(result, RunReport(), owed, set())
-        self._wake_all(owed, set(), RunReport())
-        if owed != before:
-            self.store.put_meta("outbox", {"items": sorted(owed)})
-        return result
+    def receive(self, obs: Observation) -> Result | None:
+        """An event pushed to us (the SCIM webhook): reconciled now; its writes are queued and go out with
+        `deliver_owed()` or the next `sync`."""
+        self.queues.restore()
+        try:
+            outcomes = flow.reconcile_message(messages.observed([obs])[0], self.reconciler, self.runtime.ports)
+            report = RunReport()
+            self._reconcile(report, None)
+            return outcomes[0].result if outcomes else None
+        finally:
+            self.queues.persist()
 
     def deliver_owed(self) -> RunReport:
         report = RunReport()
-        self._deliver(self._outbox(), report, None)
+        self.queues.restore()
+        try:
+            self._deliver(report, None)
+        finally:
+            self.queues.persist()
         return report
 
-    def _outbox(self) -> set[tuple[str, str]]:
-        return {(str(x[0]), str(x[1])) for x in (self.store.get_meta("outbox") or {}).get("items", [])}
+    def owed(self) -> list[tuple[str, str]]:
+        """(record, target) of every delivery still queued: what a `plan` would write."""
+        self.queues.restore()
+        return sorted({(str(m.get("record_id")), str(m.get("system"))) for _, m in self.queues.messages("deliver:")})
 
-    def _read(self, system: str, connector: Connector, full: bool, report: RunReport) -> Iterable[Observation]:
-        cursor = None if full else self.store.get_cursor(system)
-        try:
-            result = connector.read(cursor, full=full)
-        except (ReadFailed, TransientError, PeoplesyncError, OSError) as exc:
-            report.read_failures[system] = str(exc)
-            log.warning("read of %s failed; nothing concluded from it: %s", system, exc)
-            return
-        observations = list(result.observations)
-        if result.complete:
-            if not observations:
-                report.read_failures[system] = "the read returned no accounts; nobody is deactivated because of it"
-                return
-            observations += vanished(self.plan, self.store, system, {o.key for o in observations})
-        yield from observations
-        # the cursor moves only once everything read has been reconciled (queued, in AWS)
-        self.store.put_cursor(system, result.cursor)
-
-    def _tally(self, result: Result, report: RunReport, owed: set[tuple[str, str]], touched: set[str],
-               observed: bool = True) -> None:
-        if observed:
-            report.seen += 1
-        report.created += result.status == CREATED
-        report.linked += result.status in (LINKED, MATCHED)
-        report.held_for_review += result.status == HELD
-        report.stale += result.status == STALE
-        report.conflicts += result.conflicts
-        if result.record_id:
-            touched.add(result.record_id)
-            if any(d.rule != "deferred" for d in result.decisions):
-                report.changed_ids.add(result.record_id)
-            owed.update((result.record_id, s) for s in result.writes)
-        report.decisions += [f"{result.record_id}: {d}" for d in result.decisions]
-        self._pending_wake |= result.wake
-
-    def _wake_all(self, owed: set[tuple[str, str]], touched: set[str], report: RunReport) -> None:
-        rounds = 0
-        while self._pending_wake and rounds < 10:
-            wake, self._pending_wake = self._pending_wake, set()
-            for rid in sorted(wake):
-                self._tally(self.reconciler.reevaluate(rid), report, owed, touched, observed=False)
-            rounds += 1
-
-    def _population(self) -> int:
-        return sum(1 for _ in self.store.all_ids(PERSON))
-
-    # ------------------------------------------------------------------------------------------------------
-    def _deliver(self, owed: set[tuple[str, str]], report: RunReport, progress: Progress | None) -> None:
-        rounds = 0
-        while owed and rounds < 5:
-            rounds += 1
-            done = 0
-            for system in sorted({s for _, s in owed}):
-                connector = self.connectors.get(system)
-                rids = sorted(rid for rid, s in owed if s == system)
-                owed.difference_update((rid, system) for rid in rids)
-                if connector is None:
+    # --- moving the messages ------------------------------------------------------------------------------
+    def _reconcile(self, report: RunReport, progress: Progress | None) -> None:
+        """Handle the reconcile queue until it is empty (wakes and re-reads included)."""
+        while batch := self.queues.take(RECONCILE, BATCH):
+            for message in batch:
+                if self._looping(message):
                     continue
-                for start in range(0, len(rids), BATCH):
-                    chunk = rids[start:start + BATCH]
-                    for rid in self._deliver_batch(chunk, system, connector, report):
-                        self._deliver_one(rid, system, connector, report)  # one by one, with retries
-                    done += len(chunk)
+                try:
+                    for outcome in flow.reconcile_message(message, self.reconciler, self.runtime.ports):
+                        report.tally(outcome)
+                except Poison as exc:
+                    self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
+                    report.errors.append(f"reconcile: {exc}")
+                except (PeoplesyncError, OSError) as exc:  # transient: again, as SQS would, a few times
+                    self._again(message, exc, report)
+            if progress:
+                progress("reconcile", report.seen, 0)
+
+    def _looping(self, message: dict[str, Any]) -> bool:
+        if message.get("type") != "reevaluate":
+            return False
+        rid = str(message.get("record_id"))
+        self._reevaluated[rid] += 1
+        if self._reevaluated[rid] > MAX_REEVALUATIONS:
+            log.warning("record %s re-evaluated %d times in one run; left for the next run", rid, MAX_REEVALUATIONS)
+            return True
+        return False
+
+    def _again(self, message: dict[str, Any], exc: Exception, report: RunReport) -> None:
+        tries = int(message.get("_tries", 1))
+        if tries >= MAX_MESSAGE_ATTEMPTS:
+            reason = f"{type(exc).__name__}: {exc} (after {tries} attempts)"
+            self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(reason))
+            report.errors.append(f"reconcile: {reason}")
+            return
+        self.queues.put(RECONCILE, dict(message, _tries=tries + 1))
+
+    def _deliver(self, report: RunReport, progress: Progress | None) -> None:
+        """Hand every delivery queue to its target in batches, waiting out retry delays, until all is done."""
+        done = 0
+        while True:
+            for name in self.queues.names("deliver:"):
+                while batch := self.queues.take(name, BATCH):
+                    self._deliver_batch(batch, report)
+                    done += len(batch)
                     if progress:
                         progress("deliver", done, 0)
-            self._wake_all(owed, set(), report)
-        owed |= self._deferred
-        self._deferred = set()
-        self.store.put_meta("outbox", {"items": sorted(owed)})
+            self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
+            if not self.queues.names("deliver:") or not self.queues.wait(self.sleep):
+                return
 
-    def _deliver_batch(self, rids: list[str], system: str, connector: Connector, report: RunReport) -> list[str]:
-        """One `write_batch` for these records; returns those whose writes failed, for `_deliver_one`."""
-        written, failed, wake = self.reconciler.deliver_batch(rids, system, connector)
-        report.writes[system] += sum(written.values())
-        self._pending_wake |= wake
-        return failed
-
-    def _deliver_one(self, rid: str, system: str, connector: Connector, report: RunReport) -> None:
-        reason = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                writes, wake = self.reconciler.deliver(rid, system, connector)
-            except TransientError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                if attempt < self.max_attempts:
-                    self.sleep(exc.retry_after if exc.retry_after is not None
-                               else self.base_delay * 2 ** (attempt - 1))
+    def _deliver_batch(self, batch: list[dict[str, Any]], report: RunReport) -> None:
+        for message, outcome in zip(batch, flow.deliver_messages(batch, self.reconciler, self.runtime.ports),
+                                    strict=True):
+            if isinstance(outcome, Poison):
+                system = str(message.get("system"))
+                self.runtime.dead_letter(system).send([message], attributes=messages.reason(str(outcome)))
+                report.errors.append(f"{system}: {outcome}")
+                report.dead_letters += 1
                 continue
-            except VersionConflict as exc:  # the account changed under us: read it again, decide again
-                reason = f"VersionConflict: {exc}"
-                state = self.store.load(rid)
-                shadow = state.shadows.get(system) if state else None
-                fresh = connector.read_keys([shadow.key]) if shadow else None
-                if fresh is None:
-                    self._deferred.add((rid, system))  # the next run's read will show the change
-                    return
-                for obs in fresh.observations:
-                    self.reconciler.observation(obs)
-                continue
-            except PermanentError as exc:
-                reason = f"PermanentError: {exc}"
-                break
-            report.writes[system] += len(writes)
-            self._pending_wake |= wake
-            return
-        self.dead_letter(rid, system, reason)
-        report.dead_letters += 1
-        report.errors.append(f"{system} {rid}: {reason}")
+            report.tally(outcome)
+            if outcome.dead_letter:
+                report.errors.append(f"{message.get('system')} {message.get('record_id')}: {outcome.dead_letter}")
 
-    # --- the dead-letter side (the local twin of the delivery queue's DLQ) -----------------------------------
-    def dead_letter(self, rid: str, system: str, reason: str) -> None:
-        letters = (self.store.get_meta("dead_letters") or {}).get("items", [])
-        letters.append({"record_id": rid, "system": system, "reason": reason, "at": self.clock()})
-        self.store.put_meta("dead_letters", {"items": letters})
-        log.error("delivery to %s for %s dead-lettered: %s", system, rid, reason)
-
+    # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
-        return list((self.store.get_meta("dead_letters") or {}).get("items", []))
+        return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:
-        """Try every dead-lettered delivery again; those that fail again go back to the dead letters."""
-        letters = self.dead_letters()
-        self.store.put_meta("dead_letters", {"items": []})
+        """Send every dead letter back to its queue and run it again; what fails again is parked again."""
+        for letter in queues.take_dead_letters(self.store):
+            message = letter.get("message") or messages.deliver(letter["record_id"], letter["system"])
+            name = letter.get("queue") or messages.delivery_queue(letter["system"])
+            self.queues.put(name, dict(message, attempt=1) if name.startswith("deliver:") else message)
         report = RunReport()
-        self._deliver({(x["record_id"], x["system"]) for x in letters}, report, None)
+        try:
+            self._reconcile(report, None)
+            self._deliver(report, None)
+        finally:
+            self.queues.persist()
         return report

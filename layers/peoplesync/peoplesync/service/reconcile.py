@@ -55,47 +55,63 @@ class Reconciler:
                 continue
         raise VersionConflict(f"record for {obs.system}:{obs.key} kept changing under us")
 
-    def _observation(self, obs: Observation) -> Result:
+    def preview(self, obs: Observation, state: RecordState | None = None) -> str | None:
+        """The record that reconciling `obs` would give writes to, or None; saves nothing (the guard's count).
+        `state`: the account's record when the caller has it already loaded."""
+        copy = RecordState.from_dict(state.to_dict()) if state is not None else None
+        result = self._observation(obs, save=False, loaded=copy)
+        return result.record_id if result.writes else None
+
+    def _observation(self, obs: Observation, *, save: bool = True, loaded: RecordState | None = None) -> Result:
         obs = decode(self.plan, obs)
-        policies = self.plan.config.policies
         match = correlate(self.plan, obs, self.store)
         if match.outcome == AMBIGUOUS:
-            if policies.ambiguous == "review":
-                self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
-                    "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": match.reason,
-                    "candidates": list(match.candidates), "rule": match.rule, "at": self.clock()})
+            if self.plan.config.policies.ambiguous == "review":
+                self._review(save, obs, match.reason, list(match.candidates), match.rule)
             return Result(HELD, None, reason=match.reason)
         if match.outcome == UNMATCHED:
-            lifecycle = obs.system in self.plan.lifecycle.get(obs.kind, ())
-            if obs.removed or (not obs.active and not lifecycle):
-                return Result(IGNORED, reason="an unlinked account that is disabled or gone creates nobody")
-            # a disabled account in the system that says who exists still makes an (inactive) person, so
-            # that the same person's accounts elsewhere are linked to it and deactivated
-            if policies.unmatched != "create":
-                if policies.unmatched == "report":
-                    self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
-                        "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": "unmatched",
-                        "candidates": [], "rule": None, "at": self.clock()})
-                    return Result(HELD, None, reason="unmatched (policy: report)")
-                return Result(IGNORED, reason="unmatched (policy: ignore)")
+            refused = self._refuse_unmatched(obs, save)
+            if refused is not None:
+                return refused
             rid = new_record_id(obs.kind, obs.system, obs.key)
             state = self.store.load(rid) or RecordState(id=rid, kind=obs.kind, fingerprint=self.plan.fingerprint)
             status = CREATED
         else:
             rid = match.record_id  # type: ignore[assignment]
-            loaded = self.store.load(rid)
-            if loaded is None:  # the index pointed at a record that is gone: start it again
-                loaded = RecordState(id=rid, kind=obs.kind)
-            state = loaded
-            status = LINKED if match.outcome != "linked" else UPDATED
-            status = MATCHED if match.outcome == "matched" else status
+            if loaded is None or loaded.id != rid:
+                loaded = self.store.load(rid)
+            # None: the index pointed at a record that is gone; start it again
+            state = loaded or RecordState(id=rid, kind=obs.kind)
+            status = MATCHED if match.outcome == "matched" else UPDATED if match.outcome == "linked" else LINKED
         out = self.engine.observe(state, obs, self.store)
         if out.stale:
             return Result(STALE, rid)
-        self._save(out)
+        if save:
+            self._save(out)
         if not out.changed and status == UPDATED:
             status = UNCHANGED
         return Result(status, rid, out.writes, out.decisions, out.wake)
+
+    def _refuse_unmatched(self, obs: Observation, save: bool) -> Result | None:
+        """Why an account no match rule links makes no person (None: it makes one, `unmatched: create`)."""
+        lifecycle = obs.system in self.plan.lifecycle.get(obs.kind, ())
+        if obs.removed or (not obs.active and not lifecycle):
+            return Result(IGNORED, reason="an unlinked account that is disabled or gone creates nobody")
+        # a disabled account in the system that says who exists still makes an (inactive) person, so
+        # that the same person's accounts elsewhere are linked to it and deactivated
+        policy = self.plan.config.policies.unmatched
+        if policy == "create":
+            return None
+        if policy == "report":
+            self._review(save, obs, "unmatched", [], None)
+            return Result(HELD, None, reason="unmatched (policy: report)")
+        return Result(IGNORED, reason="unmatched (policy: ignore)")
+
+    def _review(self, save: bool, obs: Observation, reason: str, candidates: list[str], rule: str | None) -> None:
+        if save:  # a preview holds nobody for review
+            self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
+                "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": reason,
+                "candidates": candidates, "rule": rule, "at": self.clock()})
 
     def reevaluate(self, record_id: str) -> Result:
         for _ in range(MAX_RACES):

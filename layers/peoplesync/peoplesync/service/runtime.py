@@ -1,52 +1,48 @@
-"""What a Lambda function needs, built once per cold start: the plan, the store, the queues, the connectors.
-
-`Runtime.from_aws()` builds the real adapters from the environment (see `adapters/aws.py`); tests build a
-Runtime from moto-backed or in-memory adapters and pass it to the handler, which is otherwise the same.
+"""What one process of the bridge works with: the plan, the store, the queues, the connectors. A bundle of
+ports, built in one place (`peoplesync.bootstrap`): from AWS for the Lambda functions, from local files for
+`peoplesync`, from fakes in the tests. Nothing here knows which.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..config import Plan
 from ..ports import Connector, SecretsPort, StateStore
-from .flow import Poison, Queue
+from .flow import Ports
+from .messages import RECONCILE, Queue, delivery_queue
 from .reconcile import Reconciler
 
-log = logging.getLogger("peoplesync")
+ConnectorFactory = Callable[[str], Connector]
 
 
 class Runtime:
     def __init__(self, plan: Plan, store: StateStore, queue: Callable[[str], Queue],
                  dead_letter_queue: Callable[[str], Queue], secrets: SecretsPort | None = None,
-                 connectors: dict[str, Connector] | None = None) -> None:
+                 connectors: dict[str, Connector] | None = None, *, connector_factory: ConnectorFactory | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.plan = plan
         self.store = store
-        self.reconciler = Reconciler(plan, store)
+        self.reconciler = Reconciler(plan, store, clock=clock)
         self._queue, self._dlq = queue, dead_letter_queue
         self.secrets = secrets
         self._connectors: dict[str, Connector] = dict(connectors or {})
-
-    @classmethod
-    def from_aws(cls) -> Runtime:
-        from ..adapters import aws
-
-        plan = aws.load_plan()
-        return cls(plan, aws.make_store(), lambda name: aws.make_queue(name),
-                   lambda name: aws.make_queue(name, dlq=True), LazySecrets(aws.make_secrets))
+        self._factory = connector_factory
+        self.ports = Ports(reconcile=_Lazy(lambda: self.queue(RECONCILE)), delivery=self.delivery,
+                           dead_letter=self.dead_letter, connector=self.connector)
 
     def queue(self, name: str) -> Queue:
+        """"reconcile" or "deliver:<system>"."""
         return self._queue(name)
 
     def delivery(self, system: str) -> Queue:
-        return self._queue(f"deliver:{system}")
+        return self._queue(delivery_queue(system))
 
     def dead_letter(self, system: str) -> Queue:
         """The dead-letter queue of a target's deliveries."""
-        return self._dlq(f"deliver:{system}")
+        return self._dlq(delivery_queue(system))
 
     def dlq(self, name: str) -> Queue:
         """The dead-letter queue of "reconcile" or "deliver:<system>"."""
@@ -55,68 +51,32 @@ class Runtime:
     def connector(self, system: str) -> Connector:
         """One connector per system per process (its connection and token are reused while warm)."""
         if system not in self._connectors:
-            from .. import connectors
-            from ..adapters.dynamodb_buckets import for_system as buckets_for
-            from .local import system_attributes
-
-            sp = self.plan.systems[system]
-            config = self.plan.config.systems[system]
-            self._connectors[system] = connectors.connector_class(sp.connector).from_system(
-                system, config, system_attributes(self.plan, system), secrets=self.secrets, buckets=buckets_for(config))
+            if self._factory is None:
+                raise KeyError(f"no connector for system {system!r}")
+            self._connectors[system] = self._factory(system)
         return self._connectors[system]
 
+    def polled_systems(self) -> list[str]:
+        """Systems a run reads, lifecycle sources first: people come from the system that says who exists,
+        and the other systems' accounts are then correlated to them rather than making people of their own."""
+        first = [s for kind in self.plan.lifecycle.values() for s in kind]
+        names = [n for n, sp in self.plan.systems.items() if not sp.push]
+        return sorted(names, key=lambda n: (n not in first, first.index(n) if n in first else 0))
 
-class LazySecrets:
-    """A SecretsPort whose real one is made on the first secret asked for: a function whose connectors need
-    no secret (reconcile, a CSV poll) does not build a Secrets Manager client at its cold start."""
+    def close(self) -> None:
+        for connector in self._connectors.values():
+            connector.close()
 
-    def __init__(self, make: Callable[[], SecretsPort]) -> None:
+
+class _Lazy:
+    """A queue made on first use: a function that never sends to it never builds its client."""
+
+    def __init__(self, make: Callable[[], Queue]) -> None:
         self._make = make
-        self._real: SecretsPort | None = None
+        self._queue: Queue | None = None
 
-    def _secrets(self) -> SecretsPort:
-        if self._real is None:
-            self._real = self._make()
-        return self._real
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self._secrets().get(name)
-
-    def __getattr__(self, attr: str) -> Any:  # e.g. forget(): whatever else the real one offers
-        if attr.startswith("_"):
-            raise AttributeError(attr)
-        return getattr(self._secrets(), attr)
-
-
-_current: dict[str, Runtime] = {}
-
-
-def current() -> Runtime:
-    """The process's Runtime, rebuilt when the configuration's version changes."""
-    from ..adapters import aws
-
-    plan = aws.load_plan()
-    runtime = _current.get("runtime")
-    if runtime is None or runtime.plan is not plan:
-        runtime = _current["runtime"] = Runtime.from_aws()
-    return runtime
-
-
-def parked(body: str) -> dict[str, Any]:
-    """What goes to a dead-letter queue for a poison message: the message itself when it is JSON (so a
-    replay sends it back unchanged), else its raw text."""
-    try:
-        message = json.loads(body)
-    except json.JSONDecodeError:
-        return {"raw": body}
-    return message if isinstance(message, dict) else {"raw": body}
-
-
-def parse(body: str) -> dict[str, Any]:
-    try:
-        message = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise Poison(f"not JSON: {exc.msg} at {exc.pos}") from None
-    if not isinstance(message, dict):
-        raise Poison("a message must be a JSON object")
-    return message
+    def send(self, messages: list[dict[str, Any]], *, delay_seconds: int = 0,
+             attributes: dict[str, str] | None = None) -> Any:
+        if self._queue is None:
+            self._queue = self._make()
+        return self._queue.send(messages, delay_seconds=delay_seconds, attributes=attributes)

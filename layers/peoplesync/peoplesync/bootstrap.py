@@ -1,0 +1,289 @@
+"""The composition root: the one place where the bridge is put together from its parts.
+
+Everything that runs the bridge comes through here: the Lambda functions (`aws()`, then the one call of
+`service/handlers.py`), the command line (`local_from_file()`), the tests (`local(...)` or `Runtime(...)` with
+fakes passed in). Real adapters are the default; what a caller passes replaces them. Heavy imports (boto3,
+connectors, the SCIM libraries) happen only where a part is really built, so a function pays at cold start
+only for what it uses.
+
+    AWS:   SSM config -> Plan; DynamoDB store; SQS queues; Secrets Manager -> Runtime -> handlers
+    local: YAML file  -> Plan; SQLite (or memory) store; in-process queues; secrets.json -> LocalBridge
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
+from .config import load_config as _load_config
+from .ports import Connector, SecretsPort, StateStore
+from .service import handlers
+from .service.local import LocalBridge, RunReport
+from .service.queues import LocalQueues
+from .service.runtime import Runtime
+
+__all__ = [
+    "ConfigError",
+    "LocalBridge",
+    "RunReport",
+    "Runtime",
+    "aws",
+    "compile_config",
+    "connector_factory",
+    "handlers",
+    "json_schema",
+    "load_config",
+    "local",
+    "local_from_file",
+    "scim_handler",
+    "scim_local",
+    "scim_webhook",
+    "serve",
+    "system_attributes",
+]
+
+
+# --- configuration --------------------------------------------------------------------------------------
+def load_config(source: str | Path | dict[str, Any]) -> Config:
+    """A configuration checked completely, connector settings included. Raises ConfigError."""
+    return _load_config(source, settings_problems=_settings_problems)
+
+
+def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
+    from . import connectors
+
+    return connectors.settings_problems(connector, settings)
+
+
+def _plan(config: Config | Plan | str | Path | dict[str, Any]) -> Plan:
+    if isinstance(config, Plan):
+        return config
+    return compile_config(config if isinstance(config, Config) else load_config(config))
+
+
+# --- connectors -----------------------------------------------------------------------------------------
+def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path | None = None,
+                      buckets: Any = None) -> Callable[[str], Connector]:
+    """Builds a system's connector on first use: its module is imported only then."""
+
+    def make(system: str) -> Connector:
+        from . import connectors
+
+        config = plan.config.systems[system]
+        if base_dir is not None:
+            config = _relative_to(config, base_dir)
+        from .adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
+
+        return connectors.connector_class(plan.systems[system].connector).from_system(
+            system, config, system_attributes(plan, system), secrets=secrets, buckets=buckets or buckets_for(config))
+
+    return make
+
+
+def _relative_to(system: Any, base_dir: Path) -> Any:
+    """Local paths in a configuration are relative to the configuration file."""
+    extra = dict(system.model_extra or {})
+    changed = False
+    for key in ("path", "write_path", "seed"):
+        value = extra.get(key)
+        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
+            extra[key] = str(base_dir / value)
+            changed = True
+    url = extra.get("url")
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
+            and url != "sqlite:///:memory:":
+        extra["url"] = "sqlite:///" + str(base_dir / url[len("sqlite:///"):])
+        changed = True
+    return system.model_copy(update=extra) if changed else system
+
+
+# --- the local run --------------------------------------------------------------------------------------
+def local(config: Config | Plan | str | Path | dict[str, Any], *, store: StateStore | None = None,
+          connectors: dict[str, Connector] | None = None, secrets: SecretsPort | None = None,
+          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+          base_dir: Path | None = None) -> LocalBridge:
+    """The one flow in one process: given connectors replace the configured ones (tests)."""
+    plan = _plan(config)
+    if store is None:
+        from .adapters.memory import MemoryStore
+
+        store = MemoryStore()
+    queues = LocalQueues(store, clock)
+    runtime = Runtime(plan, store, queues.queue, queues.dead_letter_queue, secrets, connectors,
+                      connector_factory=connector_factory(plan, secrets, base_dir=base_dir), clock=clock)
+    return LocalBridge(runtime, queues, sleep=sleep)
+
+
+def local_from_file(path: str | Path, *, state: str | Path | None = None, store: StateStore | None = None
+                    ) -> LocalBridge:
+    """`peoplesync ... CONFIG`: state in `.peoplesync/state.sqlite3` beside the configuration (or `state`),
+    secrets from `secrets.json` beside it or the environment, relative paths relative to it."""
+    from .adapters.local_secrets import LocalSecrets
+
+    path = Path(path)
+    if store is None:
+        store = sqlite_store(state_path(path, state))
+    return local(load_config(path), store=store, secrets=LocalSecrets(path.parent / "secrets.json"),
+                 base_dir=path.parent.resolve())
+
+
+def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:
+    return Path(state) if state else Path(config_path).parent / ".peoplesync" / "state.sqlite3"
+
+
+def sqlite_store(path: str | Path) -> StateStore:
+    from .adapters.sqlite_store import SqliteStore
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(str(path))
+
+
+def list_dead_letters(dlq_url: str) -> list[dict[str, Any]]:
+    from .adapters.sqs import list_dead_letters as listed
+
+    return listed(dlq_url)
+
+
+def replay_dead_letters(dlq_url: str, target_url: str) -> list[Any]:
+    from .adapters.sqs import replay_dead_letters as replayed
+
+    return list(replayed(dlq_url, target_url))
+
+
+def memory_store() -> StateStore:
+    from .adapters.memory import MemoryStore
+
+    return MemoryStore()
+
+
+# --- AWS ------------------------------------------------------------------------------------------------
+_current: dict[str, Runtime] = {}
+
+
+def aws() -> Runtime:
+    """The Lambda process's Runtime, built from the environment (see `adapters/aws.py`) and rebuilt when the
+    configuration's version changes."""
+    from .adapters import aws as env
+
+    plan = env.load_plan()
+    runtime = _current.get("runtime")
+    if runtime is None or runtime.plan is not plan:
+        secrets = LazySecrets(env.make_secrets)
+        runtime = _current["runtime"] = Runtime(
+            plan, env.make_store(), lambda name: env.make_queue(name), lambda name: env.make_queue(name, dlq=True),
+            secrets, connector_factory=connector_factory(plan, secrets))
+    return runtime
+
+
+class LazySecrets:
+    """A SecretsPort whose real one is made on the first secret asked for: a function whose connectors need
+    no secret (reconcile, a CSV poll) does not build a Secrets Manager client at its cold start."""
+
+    def __init__(self, make: Callable[[], SecretsPort]) -> None:
+        self._make = make
+        self._real: SecretsPort | None = None
+
+    def _secrets(self) -> SecretsPort:
+        if self._real is None:
+            self._real = self._make()
+        return self._real
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._secrets().get(name)
+
+    def __getattr__(self, attr: str) -> Any:  # e.g. forget(): whatever else the real one offers
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._secrets(), attr)
+
+
+# --- SCIM -----------------------------------------------------------------------------------------------
+ScimHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Callable[[Any], None]
+                 ) -> tuple[ScimHandler, str, str]:
+    """(API Gateway handler, base path, system name) of the configured SCIM system: the SCIM protocol over
+    the IdP's stored view (`repository`), each accepted write handed to `on_change` as an observation."""
+    from .connectors.scim_inbound import Settings
+    from .scim.apigw import lambda_handler
+    from .scim.app import build_app
+
+    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
+    if system is None:
+        raise ValueError("the configuration has no system with connector: scim")
+    settings = Settings.model_validate(plan.config.systems[system].settings)
+    app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
+                    on_change=on_change, max_body_bytes=settings.max_body_bytes)
+    return lambda_handler(app.handle, settings.base_path), settings.base_path, system
+
+
+def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
+    """The webhook Lambda's handler: bearer tokens from Secrets Manager, the IdP's view in DynamoDB (unless a
+    repository is given), each accepted write queued for reconcile."""
+    from .connectors.scim_inbound import Settings, token_list
+    from .service.messages import observed
+
+    system = next((n for n, s in rt.plan.systems.items() if s.connector == "scim"), None)
+    if system is None:
+        raise ValueError("the configuration has no system with connector: scim")
+    config = rt.plan.config.systems[system]
+    secret = Settings.model_validate(config.settings).tokens or config.credentials
+    if not secret or rt.secrets is None:
+        raise ValueError(f"systems.{system}: name the secret holding the bearer tokens (tokens: secret:<name>)")
+    if repository is None:
+        from .adapters import aws as env
+        from .adapters.scim_dynamodb import DynamoScimRepository
+
+        repository = DynamoScimRepository(env.settings().table, env.client("dynamodb"))
+    reconcile = rt.queue("reconcile")
+    handler, _, _ = scim_handler(rt.plan, token_list(rt.secrets.get(secret)), repository,
+                                 lambda o: reconcile.send(observed([o])))
+    return handler
+
+
+def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -> tuple[ScimHandler, str, str]:
+    """The same handler for `peoplesync serve` and the tests: each accepted write reconciled and delivered at
+    once by the local run."""
+    import threading
+
+    from .scim.repository import MemoryScimRepository
+
+    lock = threading.Lock()
+
+    def on_change(observation: Any) -> None:
+        with lock:  # the local run is not thread-safe; the server is
+            bridge.receive(observation)
+            bridge.deliver_owed()
+
+    return scim_handler(bridge.plan, tokens, repository or MemoryScimRepository(), on_change)
+
+
+def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:
+    """`peoplesync serve`: the SCIM webhook on loopback. Tokens: `PEOPLESYNC_SCIM_TOKENS` if set, else one
+    made for this run and printed once on the terminal (never logged)."""
+    import os
+    import secrets
+    import sys
+
+    from .connectors.scim_inbound import token_list
+    from .scim.devserver import serve as run_server
+
+    tokens = token_list(os.environ.get("PEOPLESYNC_SCIM_TOKENS", ""))
+    made = not tokens
+    if made:
+        tokens = [secrets.token_urlsafe(32)]
+    try:
+        handler, base_path, system = scim_local(bridge, tokens)
+    except ValueError as exc:
+        print(f"peoplesync serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"SCIM webhook for system {system!r}: http://{host}:{port}{base_path}", file=sys.stderr)
+    if made:
+        print(f"bearer token (made for this run; set PEOPLESYNC_SCIM_TOKENS to choose): {tokens[0]}",
+              file=sys.stderr)
+    run_server(handler, host=host, port=port)
+    return 0

@@ -1,0 +1,128 @@
+"""The configuration's second pass: meaning, once each part is well-formed. Every problem is reported with the
+path a user would look at and the reason, all at once (a source that does not map the field, a winner that is
+not a source, a reference that names nothing, ...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import normalize
+from .model import GROUP, PERSON
+
+if TYPE_CHECKING:
+    from .config import Config, FieldConfig
+
+Problems = list[tuple[str, str]]
+
+
+def cross_check(config: Config) -> Problems:
+    checker = _Checker(config)
+    checker.fields("fields", config.fields, [], None, PERSON)
+    checker.people()
+    checker.groups()
+    return checker.problems
+
+
+class _Checker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.systems = set(config.systems)
+        self.known = ", ".join(sorted(self.systems))
+        self.problems: Problems = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.problems.append((path, reason))
+
+    def system(self, path: str, name: str) -> bool:
+        if name not in self.systems:
+            self.add(path, f"unknown system {name!r} (known: {self.known})")
+            return False
+        return True
+
+    def fields(self, prefix: str, fields: dict[str, FieldConfig], default_sources: list[str],
+               default_winner: str | None, kind: str) -> None:
+        written: dict[tuple[str, str], str] = {}  # (system, attribute) -> the field that writes it
+        for name, f in fields.items():
+            at = f"{prefix}.{name}"
+            sources = f.sources or default_sources
+            self.sources(at, f, sources)
+            self.map(at, name, f, written)
+            self.winner(at, f, sources, f.winner or (default_winner if not f.sources else None))
+            self.normalizers(at, f)
+            self.reference(at, f)
+            if not f.reference and f.multi is False and kind == GROUP and name == "members":
+                self.add(f"{at}.multi", "members is a set of people: set multi: true")
+
+    def sources(self, at: str, f: FieldConfig, sources: list[str]) -> None:
+        if not sources:
+            self.add(f"{at}.source", "required: name the system (or systems) whose value is definitive")
+        for s in sources:
+            if self.system(f"{at}.source", s) and s not in f.map:
+                self.add(f"{at}.source", f"{s!r} is a source but {at}.map has no attribute for it")
+
+    def map(self, at: str, name: str, f: FieldConfig, written: dict[tuple[str, str], str]) -> None:
+        from .config import real_attrs
+
+        for s, entry in f.map.items():
+            if not self.system(f"{at}.map.{s}", s):
+                continue
+            for attr in real_attrs(entry):
+                other = written.get((s, attr.lower()))
+                if other is not None:
+                    self.add(f"{at}.map.{s}", f"attribute {attr!r} of {s!r} is already written by field {other!r}")
+                written[(s, attr.lower())] = name
+
+    def winner(self, at: str, f: FieldConfig, sources: list[str], winner: str | None) -> None:
+        if winner is not None and winner not in sources:
+            self.add(f"{at}.winner", f"{winner!r} is not among the sources {sources}")
+        if len(sources) > 1 and winner is None:
+            self.add(f"{at}.winner", "required when a field has several sources")
+
+    def normalizers(self, at: str, f: FieldConfig) -> None:
+        for i, spec in enumerate(f.normalizers):
+            try:
+                normalize.build(spec, self.config.defaults.phone_region)
+            except ValueError as exc:
+                self.add(f"{at}.normalize" + (f".{i}" if isinstance(f.normalize, list) else ""), str(exc))
+
+    def reference(self, at: str, f: FieldConfig) -> None:
+        if f.ref_by and not f.reference:
+            self.add(f"{at}.ref_by", "only meaningful with reference: person")
+        if not f.reference:
+            return
+        groups = self.config.groups
+        if f.reference == GROUP and groups is None:
+            self.add(f"{at}.reference", "names groups but there is no groups section")
+        targets = self.config.fields if f.reference == PERSON else (groups.fields if groups else {})
+        for s, by in f.ref_by.items():
+            if s not in f.map:
+                self.add(f"{at}.ref_by.{s}", f"{s!r} does not map this field")
+            elif by not in targets:
+                self.add(f"{at}.ref_by.{s}", f"unknown field {by!r}: a reference needs a field that identifies "
+                                             f"the {f.reference} it names")
+            elif targets[by].reference:
+                self.add(f"{at}.ref_by.{s}", f"field {by!r} is itself a reference")
+            elif s not in targets[by].map:
+                self.add(f"{at}.ref_by.{s}", f"field {by!r} is not mapped for {s!r}, so its value cannot be resolved")
+
+    def people(self) -> None:
+        for i, rule in enumerate(self.config.match):
+            if rule not in self.config.fields:
+                self.add(f"match.{i}", f"unknown field {rule!r}: a match rule names a field")
+            elif self.config.fields[rule].reference:
+                self.add(f"match.{i}", f"field {rule!r} is a reference and cannot identify a person")
+        if self.config.lifecycle is not None:
+            for s in self.config.lifecycle.sources:
+                self.system("lifecycle.source", s)
+
+    def groups(self) -> None:
+        g = self.config.groups
+        if g is None:
+            return
+        sources = [g.source] if isinstance(g.source, str) else list(g.source)
+        for s in sources:
+            self.system("groups.source", s)
+        self.fields("groups.fields", g.fields, sources, g.winner, GROUP)
+        for i, rule in enumerate(g.match):
+            if rule not in g.fields:
+                self.add(f"groups.match.{i}", f"unknown group field {rule!r}")

@@ -1,0 +1,111 @@
+"""The Lambda functions' one call each: an AWS event in, the flow's step, business metrics out. No boto3 here;
+the handlers in `functions/*/app.py` are powertools decorators around these (through `peoplesync.bootstrap`).
+
+Metrics (CloudWatch EMF through powertools, namespace `peoplesync`): `Writes`, `Conflicts`, `HeldForReview`,
+`HeldRuns`, `DeadLettered`, `ReadFailures`, `AccountsQueued`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from . import flow, messages
+from .messages import RECONCILE, Poison
+from .poll import poll
+from .reconcile import HELD
+from .runtime import Runtime
+
+log = logging.getLogger("peoplesync")
+
+
+class Meter(Protocol):
+    """powertools' `Metrics` (or anything with its `add_metric`)."""
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None: ...
+
+
+def count(meter: Meter | None, name: str, value: float) -> None:
+    if meter is not None and value:
+        meter.add_metric(name=name, unit="Count", value=value)
+
+
+def poll_event(event: Any, rt: Runtime, meter: Meter | None = None) -> dict[str, Any]:
+    """A scheduled poll of one system: `{"system": ..., "full": false, "approve": false}`."""
+    system = event.get("system") if isinstance(event, dict) else None
+    if system not in rt.plan.systems or rt.plan.systems[system].push:
+        raise ValueError(f"the schedule's input must name a configured system that is polled, got {system!r}")
+    report = poll(system, rt.reconciler, rt.connector(system), rt.queue(RECONCILE),
+                  full=bool(event.get("full", False)), approve=bool(event.get("approve", False)))
+    if report.held:
+        report.held += f'. Approve by invoking the poll with {{"system": "{system}", "approve": true}}.'
+    count(meter, "AccountsQueued", report.queued)
+    count(meter, "HeldRuns", 1 if report.held else 0)
+    count(meter, "ReadFailures", 1 if report.failed else 0)
+    return report.to_dict()
+
+
+def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:
+    """One reconcile-queue message. A poison message is parked with its reason and counts as handled;
+    anything else raised is transient and reported as this message's failure (SQS delivers it again)."""
+    try:
+        outcomes = flow.reconcile_message(messages.parse(body), rt.reconciler, rt.ports)
+    except Poison as exc:
+        rt.dlq(RECONCILE).send([messages.parked(body)], attributes=messages.reason(str(exc)))
+        log.warning("poison message dead-lettered: %s", exc)
+        count(meter, "DeadLettered", 1)
+        return
+    for outcome in outcomes:
+        result = outcome.result
+        count(meter, "Conflicts", result.conflicts if result else 0)
+        count(meter, "HeldForReview", 1 if result and result.status == HELD else 0)
+
+
+def reconcile_records(rt: Runtime, meter: Meter | None = None) -> Callable[[Any], None]:
+    """The record handler for powertools' `BatchProcessor` over the reconcile queue."""
+    return lambda record: reconcile_body(record.body, rt, meter)
+
+
+def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | None = None
+                    ) -> Callable[[Any], None]:
+    """An SQS batch of deliveries, handed to each target at once (`flow.deliver_messages`). Returns the
+    record handler for powertools' `BatchProcessor`: it raises for the messages that must come back (the
+    batch failed unexpectedly), so one failure never replays its neighbours."""
+    parsed: dict[str, dict[str, Any]] = {}
+    for record in records:
+        try:
+            parsed[record["messageId"]] = messages.parse(record["body"])
+        except Poison as exc:
+            rt.dead_letter(_system_of(record)).send([messages.parked(record["body"])],
+                                                    attributes=messages.reason(str(exc)))
+            count(meter, "DeadLettered", 1)
+    ids = list(parsed)
+    try:
+        outcomes: list[Any] = flow.deliver_messages([parsed[i] for i in ids], rt.reconciler, rt.ports)
+    except Exception as exc:  # unexpected: every message of the batch comes back (and, in the end, its DLQ)
+        log.exception("delivery batch failed")
+        outcomes = [exc] * len(ids)
+    failed: dict[str, Exception] = {}
+    for message_id, outcome in zip(ids, outcomes, strict=True):
+        if isinstance(outcome, Poison):
+            system = str(parsed[message_id].get("system"))
+            rt.dead_letter(system).send([parsed[message_id]], attributes=messages.reason(str(outcome)))
+            count(meter, "DeadLettered", 1)
+        elif isinstance(outcome, Exception):
+            failed[message_id] = outcome
+        else:
+            count(meter, "Writes", sum(outcome.writes.values()))
+            count(meter, "DeadLettered", 1 if outcome.dead_letter else 0)
+
+    def settle(record: Any) -> None:
+        message_id = record.message_id if hasattr(record, "message_id") else record["messageId"]
+        if message_id in failed:
+            raise failed[message_id]
+
+    return settle
+
+
+def _system_of(record: dict[str, Any]) -> str:
+    # the queue is named <stack>-deliver-<system>: the message's own system may be the broken part
+    return str(record.get("eventSourceARN", "")).rsplit("-deliver-", 1)[-1]

@@ -1,0 +1,118 @@
+"""Poll: read one system and queue what changed there for reconcile. The first step of the one flow, run by
+the poll Lambda on a schedule and by `peoplesync sync` for each system in turn.
+
+- The cursor moves only after everything read is queued, so a crash re-reads rather than loses.
+- A failed or empty read concludes nothing (SPEC 20): nobody is deactivated because of it.
+- A complete read also says who is gone: an account we link that it no longer lists (the vanished rule).
+- An account read exactly as last time costs no message (the digest pre-screen).
+- A poll whose changes would make writes for more people than `max_changes_per_run` allows is held, cursor
+  unmoved, until approved (SPEC 16; see `guard.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Plan
+from ..engine import decode, observation_digest
+from ..model import Observation, RecordState
+from ..ports import Connector, PeoplesyncError, StateStore
+from . import guard, messages
+from .messages import Queue
+from .reconcile import Reconciler
+
+log = logging.getLogger("peoplesync")
+
+
+@dataclass
+class PollReport:
+    system: str
+    read: int = 0
+    queued: int = 0
+    vanished: int = 0
+    full: bool = False
+    failed: str | None = None
+    held: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Queue, *, full: bool = False,
+         approve: bool = False, population: int | None = None) -> PollReport:
+    """Read `system` (a delta since its cursor, or everything) and queue what changed for reconcile.
+    `population`: the people known before the run this poll belongs to (the guard's base; default: now)."""
+    plan, store = reconciler.plan, reconciler.store
+    report = PollReport(system)
+    remapped = (store.get_meta(_fingerprint_key(system)) or {}).get("value") != plan.fingerprint
+    cursor = None if (full or remapped) else store.get_cursor(system)
+    report.full = cursor is None
+    try:
+        result = connector.read(cursor, full=cursor is None)
+    except (PeoplesyncError, OSError) as exc:
+        report.failed = f"{type(exc).__name__}: {exc}"
+        log.warning("poll of %s failed; nothing concluded: %s", system, exc)
+        return report
+    observations = list(result.observations)
+    report.read = len(observations)
+    if result.complete and not observations:
+        report.failed = "the read returned no accounts; nobody is deactivated because of it"
+        return report
+    known = _known(store, plan, system, observations, complete=result.complete)
+    if result.complete:
+        gone = vanished(known, system, {o.key for o in observations})
+        report.vanished = len(gone)
+        observations += gone
+    changed = [o for o in observations if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)]
+    report.held = guard.hold(reconciler, system, changed, known, approve=approve, population=population)
+    if report.held:
+        return report
+    reconcile.send(messages.observed(changed))
+    report.queued = len(changed)
+    store.put_cursor(system, result.cursor)
+    if report.full:  # everything was read under this mapping: later polls may be deltas again
+        store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
+    return report
+
+
+def vanished(known: dict[str, RecordState], system: str, seen: set[str]) -> list[Observation]:
+    """The vanished-account rule, written once: an account linked in `system` that a complete read no
+    longer lists is gone. Only a complete read may conclude this (never a delta, never a failed read)."""
+    return [Observation(system, key, {}, active=False, removed=True, kind=state.kind)
+            for key, state in known.items() if key not in seen and not state.shadows[system].removed]
+
+
+def _fingerprint_key(system: str) -> str:
+    return f"fingerprint|{system}"
+
+
+def _is_news(state: RecordState | None, system: str, obs: Observation, fingerprint: str) -> bool:
+    """Cheap pre-screen: an account read exactly as last time, under the same mapping, needs no message."""
+    if state is None or state.fingerprint != fingerprint:
+        return True
+    shadow = state.shadows[system]
+    return shadow.digest != observation_digest(obs) or bool(shadow.pending)
+
+
+def _known(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,
+           complete: bool) -> dict[str, RecordState]:
+    """What we hold of this system's accounts (account key -> record), read in batches: for a complete read
+    every linked record (to find those that are gone), else only the records of the accounts read."""
+    if complete:
+        ids = [rid for kind in plan.fields for rid in store.all_ids(kind)]
+    else:
+        ids = [rid for rid in (store.by_link(o.kind, system, o.key) for o in observations) if rid]
+    return {s.shadows[system].key: s for s in load_all(store, ids) if system in s.shadows}
+
+
+def load_all(store: StateStore, ids: list[str]) -> list[RecordState]:
+    """Records by id, in batches where the store can (DynamoDB: BatchGetItem of 100)."""
+    load_many = getattr(store, "load_many", None)
+    if load_many is None:
+        return [s for s in map(store.load, ids) if s is not None]
+    out: list[RecordState] = []
+    for i in range(0, len(ids), 100):
+        out += list(load_many(ids[i:i + 100]).values())
+    return out

@@ -1,0 +1,127 @@
+"""In-process queues for the local run: the same messages as SQS carries in AWS, so `peoplesync sync` drives
+the very steps the Lambda functions run.
+
+- A message sent with a delay becomes ready only when the run's logical clock reaches it; the run advances that
+  clock by sleeping (really, or not at all in the tests), so a Retry-After is honoured as in AWS.
+- Dead letters are kept in the state store (`meta: dead_letters`), so `peoplesync dlq list` sees them later.
+- What is still queued when a run ends (a delivery waiting for its retry) is kept in the store too and picked
+  up by the next run: the local twin of a queue's durability.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from ..ports import StateStore
+
+LEFTOVERS = "queued"  # meta item: messages still queued when the last local run ended
+DEAD_LETTERS = "dead_letters"
+
+
+class LocalQueues:
+    def __init__(self, store: StateStore, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock  # wall clock, for the time a dead letter was parked
+        self.now = 0.0  # logical time of this run: advanced by `wait`
+        self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
+        self._seq = itertools.count()
+        self._restored = False
+
+    def queue(self, name: str) -> LocalQueue:
+        return LocalQueue(self, name)
+
+    def dead_letter_queue(self, name: str) -> DeadLetters:
+        return DeadLetters(self, name)
+
+    def put(self, name: str, message: dict[str, Any], delay: float = 0) -> None:
+        heapq.heappush(self._heaps.setdefault(name, []), (self.now + delay, next(self._seq), message))
+
+    def take(self, name: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` messages of `name` that are ready now, oldest first."""
+        heap = self._heaps.get(name, [])
+        out: list[dict[str, Any]] = []
+        while heap and len(out) < limit and heap[0][0] <= self.now:
+            out.append(heapq.heappop(heap)[2])
+        return out
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(n for n, heap in self._heaps.items() if heap and n.startswith(prefix))
+
+    def waiting(self) -> float | None:
+        """How long until the next delayed message is ready (None: nothing is queued)."""
+        due = [heap[0][0] for heap in self._heaps.values() if heap]
+        return max(0.0, min(due) - self.now) if due else None
+
+    def wait(self, sleep: Callable[[float], None]) -> bool:
+        """Sleep until the next delayed message is ready; False when nothing is queued."""
+        delay = self.waiting()
+        if delay is None:
+            return False
+        if delay > 0:
+            sleep(delay)
+            self.now += delay
+        return True
+
+    def messages(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return [(name, m) for name in self.names(prefix) for _, _, m in sorted(self._heaps[name])]
+
+    # --- durability between runs ---------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Pick up what an earlier run left queued (once per process: later, memory holds it)."""
+        if self._restored:
+            return
+        self._restored = True
+        items = (self.store.get_meta(LEFTOVERS) or {}).get("items", [])
+        for item in items:
+            self.put(item["queue"], item["message"])
+        outbox = (self.store.get_meta("outbox") or {}).get("items", [])  # the state of an earlier version
+        for rid, system in outbox:
+            self.put(f"deliver:{system}", {"type": "deliver", "record_id": rid, "system": system, "attempt": 1})
+        if outbox:
+            self.store.put_meta("outbox", {"items": []})
+
+    def persist(self) -> None:
+        items = [{"queue": name, "message": m} for name, m in self.messages()]
+        if items or self.store.get_meta(LEFTOVERS):
+            self.store.put_meta(LEFTOVERS, {"items": items})
+
+
+class LocalQueue:
+    def __init__(self, queues: LocalQueues, name: str) -> None:
+        self._queues, self.name = queues, name
+
+    def send(self, messages: list[dict[str, Any]], *, delay_seconds: int = 0,
+             attributes: dict[str, str] | None = None) -> None:
+        for message in messages:
+            self._queues.put(self.name, message, delay_seconds)
+
+
+class DeadLetters:
+    """A dead-letter queue kept in the state store, each letter with its reason, queue and time."""
+
+    def __init__(self, queues: LocalQueues, name: str) -> None:
+        self._queues, self.name = queues, name
+
+    def send(self, messages: list[dict[str, Any]], *, delay_seconds: int = 0,
+             attributes: dict[str, str] | None = None) -> None:
+        store = self._queues.store
+        letters = list((store.get_meta(DEAD_LETTERS) or {}).get("items", []))
+        for message in messages:
+            letters.append({"queue": self.name, "record_id": message.get("record_id"),
+                            "system": message.get("system") or self.name.partition(":")[2] or None,
+                            "reason": (attributes or {}).get("reason", ""), "at": self._queues.clock(),
+                            "message": message})
+        store.put_meta(DEAD_LETTERS, {"items": letters})
+
+
+def dead_letters(store: StateStore) -> list[dict[str, Any]]:
+    return list((store.get_meta(DEAD_LETTERS) or {}).get("items", []))
+
+
+def take_dead_letters(store: StateStore) -> list[dict[str, Any]]:
+    letters = dead_letters(store)
+    store.put_meta(DEAD_LETTERS, {"items": []})
+    return letters
