@@ -274,9 +274,9 @@ def test_given_a_wrong_password_then_the_read_fails_and_no_secret_is_logged(slap
 
     password = "hunter2-wrong-Password"
     secrets = FakeSecrets({"ad": {"bind_dn": slapd.admin_dn, "password": password}})
-    conn = ldap_connector.build("dir", {"connector": "ldap", "credentials": "secret:ad", "url": slapd.ldaps_url,
-                                        "flavor": "openldap", "base_dn": ol_ou, "ca_file": slapd.ca_file},
-                                ATTRS, secrets)
+    conn = ldap_connector.LdapConnector.from_system(
+        "dir", {"connector": "ldap", "credentials": "secret:ad", "url": slapd.ldaps_url, "flavor": "openldap",
+                "base_dn": ol_ou, "ca_file": slapd.ca_file}, ATTRS, secrets=secrets)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ReadFailed) as failure:
         conn.read()

@@ -29,9 +29,6 @@ delta (marks and cursors), flavors (what differs per directory), connector (the 
 
 from __future__ import annotations
 
-from typing import Any
-
-from ...ports import SecretsPort
 from .connector import LdapConnector
 from .delta import decode_cursor, encode_cursor
 from .dn import dn_key, dn_within, guid_string
@@ -39,35 +36,7 @@ from .flavors import ActiveDirectory, Generic, OpenLdap, flavor_of
 from .search import MANAGE_DSA_IT_OID
 from .settings import Settings
 
-
-def _secret_name(ref: str) -> str:
-    return ref[len("secret:"):] if ref.startswith("secret:") else ref
-
-
-def build(name: str, system_config: Any, attributes: list[str], secrets: SecretsPort | None = None,
-          **kw: Any) -> LdapConnector:
-    """Build the connector from a `SystemConfig` (or a plain dict of the system's keys)."""
-    if isinstance(system_config, dict):
-        common = {"connector", "schedule", "writable", "provision", "credentials", "reference"}
-        raw = {k: v for k, v in system_config.items() if k not in common}
-        writable, credentials = system_config.get("writable"), system_config.get("credentials")
-    else:
-        raw = system_config.settings
-        writable, credentials = system_config.writable, system_config.credentials
-    settings = Settings.model_validate(raw)
-    bind_dn = password = None
-    if credentials:
-        if secrets is None:
-            raise ValueError(f"system {name!r} names credentials but no secrets store was given")
-        secret = secrets.get(_secret_name(credentials))
-        bind_dn, password = secret.get("bind_dn"), secret.get("password")
-        if not bind_dn or not password:
-            raise ValueError(f"system {name!r}: the credentials secret needs bind_dn and password")
-    return LdapConnector(name, settings, attributes, writable=True if writable is None else writable,
-                         bind_dn=bind_dn, password=password, secrets=secrets, **kw)
-
-
 CONNECTOR = LdapConnector
 
 __all__ = ["CONNECTOR", "MANAGE_DSA_IT_OID", "ActiveDirectory", "Generic", "LdapConnector", "OpenLdap", "Settings",
-           "build", "decode_cursor", "dn_key", "dn_within", "encode_cursor", "flavor_of", "guid_string"]
+           "decode_cursor", "dn_key", "dn_within", "encode_cursor", "flavor_of", "guid_string"]

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
 from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
 from ...ports import (
-    Connector,
     PeoplesyncError,
     PermanentError,
     ReadFailed,
@@ -23,26 +21,38 @@ from ...ports import (
     TransientError,
     WriteResult,
 )
-from .delta import decode_cursor, encode_cursor
+from ..base import BaseConnector, Harvest, Retry, RetryPolicy
 from .dn import dn_key, dn_within, encode, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .search import Directory, Dropped, Entry, NotFound
-from .settings import Settings
+from .settings import Settings as LdapSettings
+
+if TYPE_CHECKING:
+    from ..ratelimit import BucketStore
 
 log = logging.getLogger("peoplesync.ldap")
 
 
-class LdapConnector(Connector):
+class LdapConnector(BaseConnector):
+    """Accounts of one directory subtree. Built by `LdapConnector.from_system(...)`; the credentials secret
+    holds `bind_dn` and `password` (none: an anonymous bind)."""
+
+    Settings: ClassVar[type[LdapSettings]] = LdapSettings
+    cursor_version: ClassVar[int] = 2  # 1 was the "ldap1:" cursor before the shared codec
+    credential_keys: ClassVar[tuple[str, ...]] = ("bind_dn", "password")
     default_reference = "dn"
 
-    def __init__(self, name: str, settings: Settings, attributes: list[str], *, writable: bool = True,
-                 bind_dn: str | None = None, password: str | None = None, secrets: SecretsPort | None = None,
+    def __init__(self, name: str, settings: LdapSettings | Mapping[str, Any], attributes: Iterable[str], *,
+                 writable: bool = True, credentials: Mapping[str, Any] | None = None,
+                 secrets: SecretsPort | None = None, buckets: BucketStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
-        self.s: Settings = settings
-        self.flavor: Generic = flavor_of(settings.flavor)(settings, name)
-        self._bind_dn = bind_dn
-        self._password = password  # kept here only; never logged, never in a repr
+        super().__init__(name, settings, attributes, writable=writable, credentials=credentials, secrets=secrets,
+                         buckets=buckets)
+        self.s: LdapSettings = self.settings
+        self.flavor: Generic = flavor_of(self.s.flavor)(self.s, name)
+        self._bind_dn: str | None = (credentials or {}).get("bind_dn")
+        self._password: str | None = (credentials or {}).get("password")  # kept here only; never logged
+        self.retry = RetryPolicy.with_retries(self.s.retries, base=0.2, cap=2.0)
         self.clock = clock
         self._conn: Any = None
         self.anchor_attr: str = self.flavor.anchor
@@ -52,7 +62,7 @@ class LdapConnector(Connector):
             raise ValueError(f"system {name!r}: {clash} are managed by the ldap connector and cannot be mapped")
         # what the last operations cost, for tests and benchmarks
         self.stats: dict[str, int] = {"entries": 0, "searches": 0, "modifies": 0, "binds": 0, "referrals": 0}
-        if settings.insecure_skip_tls_verify_for_tests_only:
+        if self.s.insecure_skip_tls_verify_for_tests_only:
             log.warning("system %s: TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify_for_tests_only)."
                         " Never use this outside tests.", name)
 
@@ -116,59 +126,52 @@ class LdapConnector(Connector):
         return TransientError(f"{self.name}: {what}: {type(exc).__name__}: {self._scrub(str(exc))}")
 
     def _retrying(self, op: Callable[[Directory], Any]) -> Any:
-        """Run op(directory); if the connection dropped, reconnect and run it again (ops are idempotent)."""
+        """Run op(directory); if the connection dropped or the server was busy, reconnect and run it again
+        (every op is idempotent), as the retry policy says (`retries` settings; 0.2 s doubling up to 2 s)."""
+        return self.retry.run(lambda: op(self._directory()), retryable=self._retryable, on_retry=self._reconnect,
+                              give_up=self._give_up)
+
+    def _retryable(self, exc: Exception) -> Retry | None:
         from ldap3.core.exceptions import LDAPCommunicationError, LDAPResponseTimeoutError
 
-        last: Exception | None = None
-        for attempt in range(self.s.retries + 1):
-            try:
-                return op(self._directory())
-            except (LDAPCommunicationError, LDAPResponseTimeoutError, Dropped, OSError) as exc:
-                last = exc
-                log.warning("%s: connection lost (%s); reconnecting (attempt %d of %d)", self.name,
-                            type(exc).__name__, attempt + 1, self.s.retries + 1)
-                self.close()
-                if attempt < self.s.retries:
-                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
-            except TransientError as exc:
-                last = exc
-                self.close()
-                if attempt < self.s.retries:
-                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
-        assert last is not None
-        if isinstance(last, TransientError):
-            raise last
-        raise self._transient("connection lost and could not be restored", last)
+        if isinstance(exc, LDAPCommunicationError | LDAPResponseTimeoutError | Dropped | OSError | TransientError):
+            return Retry()
+        return None
+
+    def _reconnect(self, exc: Exception, attempt: int, delay: float) -> None:
+        if not isinstance(exc, TransientError):
+            log.warning("%s: connection lost (%s); reconnecting (attempt %d of %d)", self.name,
+                        type(exc).__name__, attempt, self.retry.attempts)
+        self.close()
+
+    def _give_up(self, exc: Exception, attempts: int, verdict: Retry) -> Exception:
+        self.close()
+        if isinstance(exc, TransientError):
+            return exc
+        return self._transient("connection lost and could not be restored", exc)
+
+    def _translate(self, exc: Exception) -> PeoplesyncError | None:
+        """ldap3's own errors: a lost connection is transient, any other a refusal (messages scrubbed)."""
+        from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
+
+        if isinstance(exc, LDAPCommunicationError | LDAPResponseTimeoutError | Dropped | OSError):
+            return self._transient("connection lost", exc)
+        if isinstance(exc, LDAPException):
+            return PermanentError(f"{self.name}: {type(exc).__name__}: {self._scrub(str(exc))}")
+        return None
 
     # --- reading ------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _poll(self) -> Iterator[None]:
-        """One poll: one connection, closed at the end. Any failure is a ReadFailed (nothing is concluded)."""
+    def _session(self) -> Iterator[None]:
+        """One poll: one connection, closed at the end."""
         paused = gc.isenabled()
         gc.disable()  # tens of thousands of acyclic dicts: the cyclic collector would rescan them ~2x the read
         try:
             yield
-        except ReadFailed:
-            raise
-        except PeoplesyncError as exc:
-            raise ReadFailed(str(exc)) from None
         finally:
             if paused:
                 gc.enable()
             self.close()
-
-    def read(self, cursor: str | None = None, *, full: bool = False) -> ReadResult:
-        with self._poll():
-            if full or cursor is None:
-                return self._read_full()
-            state = decode_cursor(cursor)
-            if state is None or state.pop("scope", None) != self._scope():
-                log.info("%s: cursor unreadable or from another configuration: full read", self.name)
-                return self._read_full()
-            return self._read_delta(state)
-
-    def _encode(self, state: dict[str, Any]) -> str:
-        return encode_cursor({**state, "scope": self._scope()})
 
     def read_keys(self, keys: list[str]) -> ReadResult | None:
         """Re-read these accounts now (one base search each); one no longer in base_dn is reported removed."""
@@ -194,10 +197,9 @@ class LdapConnector(Connector):
             self.close()
 
     def _scope(self) -> str:
-        u = urlparse(self.s.url)
-        text = json.dumps([u.hostname, self.s.flavor, dn_key(self.s.base_dn), self.s.filter,
+        """What a read covers: server, flavour, subtree, filter, attributes, disable attribute."""
+        return json.dumps([urlparse(self.s.url).hostname, self.s.flavor, dn_key(self.s.base_dn), self.s.filter,
                            sorted(a.lower() for a in self.attributes), self.s.disable_attribute])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _read_attrs(self) -> list[str]:
         ranged = {a.lower() for a in self.s.range_attributes}
@@ -207,24 +209,25 @@ class LdapConnector(Connector):
     def _read_full(self) -> ReadResult:
         delta = self.flavor.delta
 
-        def run(d: Directory) -> ReadResult:
+        def run(d: Directory) -> Harvest:
             mark = delta.mark(d, self.s.base_dn)
             observations = self._observe_all(d.entries(self.s.base_dn, self.s.filter, self._read_attrs()))
             state = {**delta.advance(mark, observations), "full_at": self.clock()}
-            return ReadResult(observations, cursor=self._encode(state), complete=True)
+            return Harvest(observations, complete=True, state=state)
 
         return self._retrying(run)
 
-    def _read_delta(self, state: dict[str, Any]) -> ReadResult:
+    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:  # type: ignore[override]
+        """The changes since the cursor's state; None (then a full read) when it cannot go on from it."""
         delta = self.flavor.delta
-        if state.get("mode") != delta.mode:
+        if not delta.readable(state):
             log.info("%s: cursor unreadable or from another configuration: full read", self.name)
-            return self._read_full()
-        if self.clock() - float(state.get("full_at", 0)) >= self.s.full_read_seconds:
+            return None
+        if self.clock() - float(state["full_at"]) >= self.s.full_read_seconds:
             log.info("%s: periodic full read (full_read_every=%s)", self.name, self.s.full_read_every)
-            return self._read_full()
+            return None
 
-        def run(d: Directory) -> ReadResult | None:
+        def run(d: Directory) -> Harvest | None:
             mark = delta.mark(d, self.s.base_dn)
             reason = delta.unusable(mark, state)
             if reason:
@@ -234,10 +237,10 @@ class LdapConnector(Connector):
             observations = self._observe_all(entries) + self.flavor.removals(d, state)
             merged = {**state, **{k: v for k, v in mark.items() if v is not None}}
             after = {**delta.advance(merged, observations), "full_at": float(state["full_at"])}
-            return ReadResult(observations, cursor=self._encode(after))
+            return Harvest(observations, state=after)
 
-        result = self._retrying(run)
-        return result if result is not None else self._read_full()
+        result: Harvest | None = self._retrying(run)
+        return result
 
     def _observe_all(self, entries: list[Entry]) -> list[Observation]:
         return [o for o in map(self._observe, entries) if o is not None]

@@ -13,14 +13,13 @@ one, and what the cursor carries forward. One mode per flavour:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...model import Observation
 from ...ports import ReadFailed
+from .. import base
 from .dn import dn_within, esc, guid_string
 from .search import Directory
 
@@ -54,6 +53,12 @@ class Delta:
     """How a delta read finds the entries changed since the previous poll."""
 
     mode = "timestamp"
+    keys: tuple[str, ...] = ("ts",)  # what the cursor's state holds besides mode and full_at
+
+    def readable(self, state: dict[str, Any]) -> bool:
+        """Is `state` one this mode wrote? (The codec already checked the cursor's version and scope.)"""
+        return state.get("mode") == self.mode and isinstance(state.get("full_at"), int | float) \
+            and all(k in state for k in self.keys)
 
     def mark(self, d: Directory, base_dn: str) -> dict[str, Any]:
         """The high-water mark taken before searching: everything committed up to it is in this read."""
@@ -74,6 +79,7 @@ class Delta:
 
 class CsnDelta(Delta):
     mode = "csn"
+    keys = ("csn",)
 
     def mark(self, d: Directory, base_dn: str) -> dict[str, Any]:
         contexts = d.root().get("namingcontexts", [])
@@ -97,6 +103,7 @@ class CsnDelta(Delta):
 
 class UsnDelta(Delta):
     mode = "usn"
+    keys = ("usn", "inv")
 
     def __init__(self, system: str) -> None:
         self.system = system
@@ -125,15 +132,17 @@ class UsnDelta(Delta):
         return dict(mark)
 
 
-def encode_cursor(data: dict[str, Any]) -> str:
-    return "ldap1:" + base64.urlsafe_b64encode(json.dumps(data, sort_keys=True).encode()).decode()
-
 
 def decode_cursor(cursor: str) -> dict[str, Any] | None:
-    if not cursor.startswith("ldap1:"):
-        return None
+    """What a cursor holds as stored (`v`, `scope` and the state), for tools and tests; None: unreadable."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor[6:].encode()))
-    except (ValueError, binascii.Error):
+        data = json.loads(cursor)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def encode_cursor(data: dict[str, Any]) -> str:
+    """The cursor holding `data` (as `decode_cursor` gives it: `v`, `scope` and the state)."""
+    state = {k: v for k, v in data.items() if k not in ("v", "scope")}
+    return base.encode_cursor(state, version=data["v"], scope=data["scope"])
