@@ -20,9 +20,9 @@ import statistics
 import threading
 import time
 
-from peoplesync.adapters.token_bucket import MemoryBucketStore
 from peoplesync.connectors.genesys import GenesysConnector, Settings
 from peoplesync.connectors.genesys_api import reset_caches
+from peoplesync.connectors.ratelimit import MemoryBucketStore
 from peoplesync.model import Write
 from peoplesync.standins.genesys import start_standin
 
@@ -53,8 +53,8 @@ def run(users: int, per_minute: int, warm: bool) -> dict[str, float]:
                            addresses=[{"address": "+13175550100", "mediaType": "PHONE", "type": "WORK"}])
                for n in range(users)]
         connector = GenesysConnector("cloud", Settings(base_url=base_url, requests_per_minute=per_minute),
-                                     ATTRS, client_id=CLIENT, client_secret=SECRET, clock=clock,
-                                     sleep=clock.sleep, bucket_store=MemoryBucketStore())
+                                     ATTRS, credentials={"client_id": CLIENT, "client_secret": SECRET}, clock=clock,
+                                     sleep=clock.sleep, buckets=MemoryBucketStore())
         start = clock()
         wall = time.perf_counter()
         read_requests = 0

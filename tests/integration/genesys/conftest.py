@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from peoplesync.adapters.token_bucket import MemoryBucketStore
 from peoplesync.connectors.genesys import GenesysConnector, Settings
 from peoplesync.connectors.genesys_api import reset_caches
+from peoplesync.connectors.ratelimit import MemoryBucketStore
 from peoplesync.standins.genesys import GenesysStandin, StandinServer, start_standin
 
 CLIENT_ID, CLIENT_SECRET = "peoplesync-bridge", "bridge-secret"
@@ -52,8 +52,8 @@ class Cloud:
                   store: MemoryBucketStore | None = None, **settings: Any) -> GenesysConnector:
         timing = {} if real_clock else {"clock": self.clock, "sleep": self.clock.sleep}
         return GenesysConnector(name, Settings(base_url=self.base_url, **settings), attrs or ATTRS,
-                                client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                                bucket_store=store or self.store, **timing)
+                                credentials={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+                                buckets=store or self.store, **timing)
 
     def hire(self, n: int, **fields: Any) -> str:
         """A user as the cloud would hold them: e-mail, employee id, title, work phone."""

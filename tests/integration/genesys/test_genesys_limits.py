@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from peoplesync.adapters.token_bucket import MemoryBucketStore
+from peoplesync.connectors.ratelimit import MemoryBucketStore
 from peoplesync.model import Write
 from peoplesync.ports import TransientError
 

@@ -63,7 +63,7 @@ def provider() -> Iterator[Provider]:
 
 
 def connector(provider: Provider, token: str = TOKEN, **settings: Any) -> ScimClientConnector:
-    return ScimClientConnector("apps", Settings(base_url=provider.base_url, **settings), ATTRS, token=token)
+    return ScimClientConnector("apps", Settings(base_url=provider.base_url, **settings), ATTRS, credentials={"token": token})
 
 
 def create(c: ScimClientConnector, user_name: str, **attrs: Any) -> str:

@@ -10,7 +10,8 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from peoplesync.adapters.token_bucket import DynamoBucketStore, TokenBucket  # noqa: E402
+from peoplesync.adapters.dynamodb_buckets import DynamoBucketStore  # noqa: E402
+from peoplesync.connectors.ratelimit import TokenBucket  # noqa: E402
 
 from .conftest import SimClock  # noqa: E402
 

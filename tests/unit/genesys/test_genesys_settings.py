@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from peoplesync.config import ConfigError, load_config
-from peoplesync.connectors import module
+from peoplesync.connectors import connector_class
 from peoplesync.connectors.genesys_api import hosts_for
 
 FIELDS = {"title": {"source": "cloud", "map": {"cloud": "title"}}}
@@ -52,6 +52,6 @@ def test_given_a_secret_when_built_through_the_registry_then_the_client_id_comes
             assert name == "peoplesync/genesys"
             return {"client_id": "abc", "client_secret": "xyz"}
 
-    connector = module("genesys_cloud").build("cloud", config.systems["cloud"], ["title"], Secrets())
+    connector = connector_class("genesys_cloud").from_system("cloud", config.systems["cloud"], ["title"], secrets=Secrets())
     assert connector.client_id == "abc" and connector.writable
     assert connector.api.http.base_url == "https://api.mypurecloud.com"

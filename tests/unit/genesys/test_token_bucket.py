@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from peoplesync.adapters.token_bucket import MemoryBucketStore, TokenBucket
+from peoplesync.connectors.ratelimit import MemoryBucketStore, TokenBucket
 from peoplesync.connectors.rest import retry_after_seconds
 
 

@@ -44,3 +44,29 @@ def settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[st
     except ValidationError as exc:
         return [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
     return []
+
+
+# --- connector classes (each module's `CONNECTOR`, built with `from_system`) --------------------------------
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from .base import BaseConnector
+
+
+def connector_class(connector: str) -> type[BaseConnector]:
+    """The class a connector module exposes as `CONNECTOR`; build one with `.from_system(...)`.
+
+    A module not yet on the base (it has only a `build()` function) is wrapped, so that every caller can
+    already use `from_system`; the wrapper goes once every connector exposes `CONNECTOR`."""
+    mod = module(connector)
+    cls = getattr(mod, "CONNECTOR", None)
+    if cls is not None:
+        return cls  # type: ignore[no-any-return]
+    from .base import BaseConnector
+
+    def from_system(klass: type, name: str, system_config: Any, attributes: Any, *, secrets: Any = None,
+                    buckets: Any = None, **options: Any) -> Any:
+        return mod.build(name, system_config, list(attributes), secrets, **options)
+
+    return type(f"Built_{connector}", (BaseConnector,),
+                {"Settings": mod.Settings, "from_system": classmethod(from_system), "__module__": mod.__name__})

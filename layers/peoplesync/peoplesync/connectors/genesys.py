@@ -18,10 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..adapters.token_bucket import BucketStore, TokenBucket, process_store
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
 from ..ports import (
-    Connector,
     PermanentError,
     ReadFailed,
     ReadResult,
@@ -31,6 +29,8 @@ from ..ports import (
     WriteResult,
 )
 from . import genesys_attrs as ga
+from .base import BaseConnector
+from .ratelimit import BucketStore, TokenBucket, process_store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class Settings(BaseModel):
     page_size: int = Field(500, ge=1, le=500, description="Users per page when listing")
     requests_per_minute: float = Field(300, gt=0, description="Budget shared by every caller of this client")
     budget_store: Literal["process", "dynamodb"] = Field(
-        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas)")
+        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas); "
+                               "the runtime passes the DynamoDB store in (connectors never build it)")
     budget_table: str | None = Field(None, description="DynamoDB table for budget_store: dynamodb")
     division_id: str | None = Field(None, description="Division new users are created in; default: home")
     locations_by: Literal["name", "id"] = Field("name", description="How the `locations` attribute names them")
@@ -85,37 +86,42 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class GenesysConnector(Connector):
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, client_id: str,
-                 client_secret: str, writable: bool = True, secrets: SecretsPort | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
-                 bucket_store: BucketStore | None = None) -> None:
-        super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
+class GenesysConnector(BaseConnector):
+    """Genesys Cloud users. The request budget's state comes from `buckets` (the process's by default)."""
+
+    Settings = Settings
+    credential_keys = ("client_id", "client_secret")
+    credentials_required = True
+
+    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+                 credentials: Mapping[str, Any] | None = None, writable: bool = True,
+                 secrets: SecretsPort | None = None,
+                 buckets: BucketStore | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        super().__init__(name, settings, attributes, writable=writable, secrets=secrets, buckets=buckets)
         from .genesys_api import GenesysApi
 
+        client_id, client_secret = (str((credentials or {}).get(k) or "") for k in self.credential_keys)
+        if not client_id or not client_secret:
+            raise PermanentError(f"system {name!r}: credentials holding client_id and client_secret are required")
         try:
             self.paths = ga.parse_all(self.attributes)
         except ValueError as exc:
             raise PermanentError(f"system {name!r}: {exc}") from None
         self.expand = ga.expansions(self.paths.values())
         api_url, login_url = settings.urls()
-        store = bucket_store or _budget_store(settings)
-        self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute, store=store,
-                                  clock=clock, sleep=sleep or time.sleep)
+        self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute,
+                                  store=buckets or process_store(), clock=clock, sleep=sleep or time.sleep)
         self.api = GenesysApi(api_url, login_url, client_id, client_secret, bucket=self.bucket, clock=clock,
                               sleep=sleep, timeout=settings.timeout, max_retries=settings.max_retries,
                               max_retry_after=settings.max_retry_after)
-        self.client_id = client_id
+        self.client_id = client_id  # the flow tells the bridge's own edits from others' by it
         self._division: str | None = settings.division_id
 
     # --- reads -----------------------------------------------------------------------------------------
     def _read_full(self) -> ReadResult:
-        try:
-            users, complete = self.api.list_users(self.expand, self.settings.page_size)
-            observations = [self.observe(u) for u in users if u.get("state") != "deleted"]
-        except (TransientError, PermanentError) as exc:
-            raise ReadFailed(f"{self.name}: {exc}") from exc
-        return ReadResult(observations, complete=complete)
+        users, complete = self.api.list_users(self.expand, self.settings.page_size)
+        return ReadResult([self.observe(u) for u in users if u.get("state") != "deleted"], complete=complete)
 
     def read_keys(self, keys: Iterable[str]) -> ReadResult:
         """Re-read some users (a change event named them). A user that is gone is observed as removed."""
@@ -287,31 +293,4 @@ def _err(response: Any) -> str:
     return error_text(response)
 
 
-def _budget_store(settings: Settings) -> BucketStore:
-    if settings.budget_store == "dynamodb":
-        import boto3
-
-        from ..adapters.token_bucket import DynamoBucketStore
-
-        return DynamoBucketStore(boto3.resource("dynamodb").Table(settings.budget_table))
-    return process_store()
-
-
-def build(name: str, system_config: Any, attributes: Iterable[str], secrets: SecretsPort | None) -> Connector:
-    raw = system_config.settings if hasattr(system_config, "settings") else {
-        k: v for k, v in dict(system_config).items()
-        if k not in ("connector", "schedule", "writable", "provision", "credentials", "reference")}
-    settings = Settings.model_validate(raw)
-    ref = getattr(system_config, "credentials", None) if hasattr(system_config, "settings") \
-        else dict(system_config).get("credentials")
-    if not ref or secrets is None:
-        raise PermanentError(f"system {name!r}: credentials (secret:<name> holding client_id and "
-                             f"client_secret) are required")
-    secret = secrets.get(str(ref).removeprefix("secret:"))
-    try:
-        client_id, client_secret = str(secret["client_id"]), str(secret["client_secret"])
-    except KeyError:
-        raise PermanentError(f"system {name!r}: secret {ref!r} must hold client_id and client_secret") from None
-    writable = getattr(system_config, "writable", None)
-    return GenesysConnector(name, settings, attributes, client_id=client_id, client_secret=client_secret,
-                            writable=True if writable is None else bool(writable), secrets=secrets)
+CONNECTOR = GenesysConnector

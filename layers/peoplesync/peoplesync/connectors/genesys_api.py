@@ -1,8 +1,9 @@
 """The Genesys Cloud Platform API calls the connector makes, over `requests` (not the official SDK: see
-docs/genesys.md). Auth, paging and the per-process caches live here; what to write lives in `genesys.py`.
+docs/genesys.md). The calls and the user cache live here (auth, paging and retries are the connector base's
+`ClientCredentials`, `page_all` and `RetryPolicy`); what to write lives in `genesys.py`.
 
 Caches kept at module level, so a warm Lambda invocation reuses them:
-- the OAuth token per (login host, client id), refreshed a margin before it expires and again on a 401;
+- the OAuth token per (token URL, client id), refreshed a margin before it expires and again on a 401;
 - the last version of each user seen, per (API host, client id): a PATCH needs the user's current
   `version`, and a delivery right after a read can send it without a GET first (one request per changed
   user). A stale entry is harmless: the API refuses the version, and the connector re-reads.
@@ -19,8 +20,9 @@ from typing import Any
 
 import requests
 
-from ..adapters.token_bucket import TokenBucket
-from ..ports import PermanentError, TransientError
+from ..ports import PermanentError
+from .base import ClientCredentials, Page, Paged, forget_tokens, page_all
+from .ratelimit import TokenBucket
 from .rest import RestClient, error_text, new_session
 
 log = logging.getLogger(__name__)
@@ -43,56 +45,6 @@ def hosts_for(region: str) -> tuple[str, str]:
     region = region.strip().lower().removeprefix("https://").rstrip("/")
     host = API_HOSTS.get(region) or (region if region.startswith("api.") else f"api.{region}")
     return f"https://{host}", f"https://login.{host.removeprefix('api.')}"
-
-
-# --- OAuth client credentials ----------------------------------------------------------------------------
-_TOKENS: dict[tuple[str, str], tuple[str, float]] = {}  # (login url, client id) -> (token, expires at)
-_TOKEN_LOCK = threading.Lock()
-
-
-class ClientCredentials:
-    """Bearer tokens for one OAuth client. There is no refresh token: a new one is requested a margin before
-    the old one expires (10% of its life, at most 5 minutes), or at once when the API answers 401."""
-
-    def __init__(self, login_url: str, client_id: str, client_secret: str, *, session: requests.Session,
-                 clock: Callable[[], float] = time.time, timeout: float = 10.0) -> None:
-        self.login_url = login_url.rstrip("/")
-        self.client_id = client_id
-        self._secret = client_secret
-        self.session = session
-        self.clock = clock
-        self.timeout = timeout
-        self.key = (self.login_url, client_id)
-        self.fetched = 0
-
-    def headers(self) -> dict[str, str]:
-        with _TOKEN_LOCK:
-            entry = _TOKENS.get(self.key)
-            if entry is None or entry[1] <= self.clock():
-                entry = self._fetch()
-                _TOKENS[self.key] = entry
-            return {"Authorization": f"Bearer {entry[0]}"}
-
-    def invalidate(self) -> None:
-        with _TOKEN_LOCK:
-            _TOKENS.pop(self.key, None)
-
-    def _fetch(self) -> tuple[str, float]:
-        try:
-            response = self.session.post(f"{self.login_url}/oauth/token", auth=(self.client_id, self._secret),
-                                         data={"grant_type": "client_credentials"}, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"genesys: token request failed: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"genesys: token request answered {response.status_code}")
-        if response.status_code != 200:
-            raise PermanentError(f"genesys: OAuth client {self.client_id!r} was refused a token: "
-                                 f"{error_text(response)}")
-        body = response.json()
-        life = float(body.get("expires_in") or 86400)  # 24 h is the platform's default lifetime
-        margin = min(300.0, life * 0.1)
-        self.fetched += 1
-        return str(body["access_token"]), self.clock() + life - margin
 
 
 # --- users last seen ---------------------------------------------------------------------------------------
@@ -133,8 +85,7 @@ def user_cache(api_url: str, client_id: str) -> UserCache:
 
 def reset_caches() -> None:
     """Forget tokens and users (tests; a rotated secret)."""
-    with _TOKEN_LOCK:
-        _TOKENS.clear()
+    forget_tokens()
     _CACHES.clear()
 
 
@@ -145,8 +96,11 @@ class GenesysApi:
                  sleep: Callable[[float], None] | None = None, timeout: float = 10.0, max_retries: int = 5,
                  max_retry_after: float = 120.0) -> None:
         session = new_session()
-        self.credentials = ClientCredentials(login_url, client_id, client_secret, session=session, clock=clock,
-                                             timeout=timeout)
+        # no refresh token: a new one is requested a margin before the old one expires (10% of its life, at
+        # most 5 minutes), or at once after a 401; 24 h is the platform's default lifetime
+        self.credentials = ClientCredentials(f"{login_url.rstrip('/')}/oauth/token", client_id, client_secret,
+                                             session=session, clock=clock, timeout=timeout, default_life=86400,
+                                             name="genesys")
         self.http = RestClient(api_url, bucket=bucket, auth=self.credentials.headers,
                                reauth=self.credentials.invalidate, session=session, sleep=sleep,
                                timeout=timeout, max_retries=max_retries, max_retry_after=max_retry_after,
@@ -158,25 +112,25 @@ class GenesysApi:
         """Every user (active and inactive) page by page. `complete` is False when the listing moved under
         us (the total changed between pages, or fewer distinct users came back than it announced): page
         numbers shift when users are added or removed, so someone may have been skipped."""
-        users: dict[str, dict[str, Any]] = {}
-        totals: set[int] = set()
-        number, count = 1, 1
-        while number <= count:
+
+        def page(number: int) -> Page[dict[str, Any]]:
             params = {"pageSize": page_size, "pageNumber": number, "state": "any", "expand": list(expand)}
-            response = self.http.request("GET", "/api/v2/users", params=params)
-            _check(response, "list users")
-            page = response.json()
-            totals.add(int(page.get("total", 0)))
-            count = int(page.get("pageCount") or 1)
-            for u in page.get("entities") or ():
-                users[str(u["id"])] = u
+            users = self._page("/api/v2/users", params, "list users")
+            for u in users.items:
                 self.cache.put(u, expand)
-            number += 1
-        complete = len(totals) == 1 and len(users) == next(iter(totals))
-        if not complete:
-            log.warning("genesys: the user listing changed while it was paged (totals %s, %d users seen)",
-                        sorted(totals), len(users))
-        return list(users.values()), complete
+            return users
+
+        listing: Paged[dict[str, Any]] = page_all(page, key=lambda u: str(u["id"]), name="genesys users")
+        return listing.items, listing.complete
+
+    def _page(self, path: str, params: dict[str, Any], what: str) -> Page[dict[str, Any]]:
+        response = self.http.request("GET", path, params=params)
+        _check(response, what)
+        body = response.json()
+        number, count = int(params["pageNumber"]), int(body.get("pageCount") or 1)
+        total = body.get("total")
+        return Page(list(body.get("entities") or ()), None if total is None else int(total),
+                    number + 1 if number < count else None)
 
     def get_users(self, ids: list[str], expand: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         """Users by id, 100 a request; deleted ones come back with state=deleted, unknown ones not at all."""
@@ -224,17 +178,10 @@ class GenesysApi:
     def locations(self) -> dict[str, str]:
         """Location id -> name, listed once per connector instance."""
         if self._locations is None:
-            found: dict[str, str] = {}
-            number, count = 1, 1
-            while number <= count:
-                response = self.http.request("GET", "/api/v2/locations",
-                                             params={"pageSize": 100, "pageNumber": number})
-                _check(response, "list locations")
-                page = response.json()
-                count = int(page.get("pageCount") or 1)
-                found.update({str(x["id"]): str(x.get("name") or "") for x in page.get("entities") or ()})
-                number += 1
-            self._locations = found
+            listing = page_all(lambda n: self._page("/api/v2/locations", {"pageSize": 100, "pageNumber": n},
+                                                    "list locations"),
+                               key=lambda x: str(x["id"]), name="genesys locations")
+            self._locations = {str(x["id"]): str(x.get("name") or "") for x in listing.items}
         return self._locations
 
 

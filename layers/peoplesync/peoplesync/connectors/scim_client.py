@@ -23,17 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..adapters.token_bucket import TokenBucket, process_store
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
-from ..ports import (
-    Connector,
-    PermanentError,
-    ReadFailed,
-    ReadResult,
-    SecretsPort,
-    TransientError,
-    WriteResult,
-)
+from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from .base import BaseConnector, Page, page_all
+from .ratelimit import BucketStore, TokenBucket, process_store
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -151,18 +144,27 @@ def _marker(resource: Mapping[str, Any]) -> int | None:
     return int(m.group(1)) if m else None
 
 
-class ScimClientConnector(Connector):
-    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *, token: str,
-                 writable: bool = True, secrets: SecretsPort | None = None, **rest_options: Any) -> None:
-        super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
+class ScimClientConnector(BaseConnector):
+    Settings = Settings
+    credential_keys = ("token",)
+    credentials_required = True
+
+    def __init__(self, name: str, settings: Settings, attributes: Iterable[str], *,
+                 credentials: Mapping[str, Any] | None = None, writable: bool = True,
+                 secrets: SecretsPort | None = None, buckets: BucketStore | None = None,
+                 **rest_options: Any) -> None:
+        super().__init__(name, settings, attributes, writable=writable, secrets=secrets, buckets=buckets)
         from .rest import RestClient
 
+        self._token = str((credentials or {}).get("token") or "")
+        if not self._token:
+            raise PermanentError(f"system {name!r}: credentials holding token (a bearer token) are required")
         try:
             self.paths = {a: parse_path(a) for a in self.attributes}
         except ValueError as exc:
             raise PermanentError(f"system {name!r}: {exc}") from None
-        bucket = TokenBucket(f"scim:{settings.base_url}", settings.requests_per_minute, store=process_store())
-        self._token = token
+        bucket = TokenBucket(f"scim:{settings.base_url}", settings.requests_per_minute,
+                             store=buckets or process_store())
         self.http = RestClient(settings.base_url, bucket=bucket, auth=self._auth, max_retries=settings.max_retries,
                                timeout=settings.timeout, name=f"scim {name}", **rest_options)
         self.http.session.headers["Content-Type"] = SCIM_JSON
@@ -176,24 +178,21 @@ class ScimClientConnector(Connector):
 
     # --- reads -----------------------------------------------------------------------------------------
     def _read_full(self) -> ReadResult:
-        out: list[Observation] = []
-        start, total = 1, None
-        try:
-            while total is None or start <= total:
-                response = self.http.request("GET", self._endpoint,
-                                             params={"startIndex": start, "count": self.settings.page_size})
-                if response.status_code != 200:
-                    raise ReadFailed(f"{self.name}: list {self.settings.resource}: {_err(response)}")
-                page = response.json()
-                resources = page.get("Resources") or []
-                out += [self.observe(r) for r in resources]
-                total = int(page.get("totalResults", len(out)))
-                if not resources:
-                    break
-                start += len(resources)
-        except TransientError as exc:
-            raise ReadFailed(f"{self.name}: {exc}") from exc
-        return ReadResult(out, complete=len({o.key for o in out}) == total)
+        """Every resource, `startIndex`/`count` page after page; complete when the distinct ids add up to
+        `totalResults` on every page (RFC 7644 3.4.2.4: the listing may move while it is paged)."""
+        listing = page_all(self._page, key=lambda r: str(r["id"]), name=f"{self.name} {self.settings.resource}")
+        return ReadResult([self.observe(r) for r in listing.items], complete=listing.complete)
+
+    def _page(self, start: int) -> Page[dict[str, Any]]:
+        response = self.http.request("GET", self._endpoint,
+                                     params={"startIndex": start, "count": self.settings.page_size})
+        if response.status_code != 200:
+            raise ReadFailed(f"{self.name}: list {self.settings.resource}: {_err(response)}")
+        body = response.json()
+        resources = list(body.get("Resources") or [])
+        total = None if body.get("totalResults") is None else int(body["totalResults"])
+        after = start + len(resources)
+        return Page(resources, total, after if resources and (total is None or after <= total) else None)
 
     def observe(self, resource: Mapping[str, Any]) -> Observation:
         attrs = {a: read_path(resource, p) for a, p in self.paths.items()}
@@ -289,14 +288,4 @@ def _err(response: Any) -> str:
     return error_text(response)
 
 
-def build(name: str, system_config: Any, attributes: Iterable[str], secrets: SecretsPort | None) -> Connector:
-    settings = Settings.model_validate(system_config.settings)
-    ref = system_config.credentials
-    if not ref or secrets is None:
-        raise PermanentError(f"system {name!r}: credentials (secret:<name> holding token) are required")
-    secret = secrets.get(str(ref).removeprefix("secret:"))
-    if "token" not in secret:
-        raise PermanentError(f"system {name!r}: secret {ref!r} must hold token (a bearer token)")
-    writable = system_config.writable
-    return ScimClientConnector(name, settings, attributes, token=str(secret["token"]),
-                               writable=True if writable is None else bool(writable), secrets=secrets)
+CONNECTOR = ScimClientConnector

@@ -79,7 +79,8 @@ def build_connectors(plan: Plan, secrets: SecretsPort | None, given: dict[str, C
         system = plan.config.systems[name]
         if base_dir is not None:
             system = _relative_to(system, base_dir)
-        out[name] = registry.module(sp.connector).build(name, system, system_attributes(plan, name), secrets)
+        out[name] = registry.connector_class(sp.connector).from_system(name, system, system_attributes(plan, name),
+                                                                      secrets=secrets)
     return out
 
 

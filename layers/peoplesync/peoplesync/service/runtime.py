@@ -56,12 +56,13 @@ class Runtime:
         """One connector per system per process (its connection and token are reused while warm)."""
         if system not in self._connectors:
             from .. import connectors
+            from ..adapters.dynamodb_buckets import for_system as buckets_for
             from .local import system_attributes
 
             sp = self.plan.systems[system]
             config = self.plan.config.systems[system]
-            self._connectors[system] = connectors.module(sp.connector).build(
-                system, config, system_attributes(self.plan, system), self.secrets)
+            self._connectors[system] = connectors.connector_class(sp.connector).from_system(
+                system, config, system_attributes(self.plan, system), secrets=self.secrets, buckets=buckets_for(config))
         return self._connectors[system]
 
 

@@ -10,10 +10,11 @@ sliding 60 s window then holds at most `per_minute` requests, which is the stric
 platform's limit. A 429 that gets through anyway (another integration on the same client, a budget set too
 high) calls `defer(retry_after)`, which empties the bucket for that long, for every caller sharing it.
 
-Stores (the one thing that differs between in-process and shared use):
-- `MemoryBucketStore`: a lock and a dict; shared by the threads of one process.
-- `DynamoBucketStore`: one item per bucket, updated with a conditional write (optimistic lock on the last
-  update time), shared by every Lambda invocation. Its clock is the wall clock, the same on every machine.
+Stores (the one thing that differs between in-process and shared use) are injected: a connector is given
+one through `from_system(..., buckets=...)`.
+- `MemoryBucketStore` (here): a lock and a dict; shared by the threads of one process (`process_store()`).
+- `DynamoBucketStore` (`adapters/dynamodb_buckets.py`): one item per bucket, updated with a conditional write,
+  shared by every Lambda invocation. Connectors never import it: the composition root passes it in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -42,11 +43,11 @@ class BucketStore(Protocol):
         ...
 
 
-def _refill(tokens: float, updated: float, spec: BucketSpec, now: float) -> float:
+def refill(tokens: float, updated: float, spec: BucketSpec, now: float) -> float:
     return min(spec.capacity, tokens + max(0.0, now - updated) * spec.rate)
 
 
-def _decide(tokens: float, spec: BucketSpec) -> tuple[float, float]:
+def decide(tokens: float, spec: BucketSpec) -> tuple[float, float]:
     """(tokens left, seconds to wait). A token is granted when at least one is (almost) there: the
     tolerance absorbs float rounding, so a caller that slept exactly the wait it was told is served."""
     if tokens >= 1.0 - 1e-9:
@@ -62,73 +63,18 @@ class MemoryBucketStore:
     def take(self, spec: BucketSpec, now: float) -> float:
         with self._lock:
             tokens, updated = self._buckets.get(spec.key, (spec.capacity, now))
-            tokens = _refill(tokens, updated, spec, now)
-            tokens, wait = _decide(tokens, spec)
+            tokens = refill(tokens, updated, spec, now)
+            tokens, wait = decide(tokens, spec)
             self._buckets[spec.key] = (tokens, max(now, updated))
             return wait
 
     def defer(self, spec: BucketSpec, now: float, seconds: float) -> None:
         with self._lock:
             tokens, updated = self._buckets.get(spec.key, (spec.capacity, now))
-            tokens = _refill(tokens, updated, spec, now)
+            tokens = refill(tokens, updated, spec, now)
             # refilling from here to 1 token takes `seconds` + one interval: nobody sends before the server
             # said it would accept again
             self._buckets[spec.key] = (min(tokens, -seconds * spec.rate), max(now, updated))
-
-
-class DynamoBucketStore:
-    """The bucket as one DynamoDB item `{pk: "bucket#<key>", tokens, updated}`, changed only by a conditional
-    put on the `updated` it was read at. A lost race (another invocation took a token meanwhile) re-reads and
-    tries again, so two callers can never spend the same token."""
-
-    def __init__(self, table: Any, *, key_attr: str = "pk", max_races: int = 20) -> None:
-        self.table = table  # a boto3 Table resource
-        self.key_attr = key_attr
-        self.max_races = max_races
-
-    def _pk(self, spec: BucketSpec) -> str:
-        return f"bucket#{spec.key}"
-
-    def _update(self, spec: BucketSpec, now: float, step: Callable[[float], tuple[float, float]]) -> float:
-        from botocore.exceptions import ClientError
-
-        for _ in range(self.max_races):
-            item = self.table.get_item(Key={self.key_attr: self._pk(spec)}, ConsistentRead=True).get("Item")
-            if item is None:
-                tokens, updated, condition = spec.capacity, now, f"attribute_not_exists({self.key_attr})"
-                values: dict[str, Any] = {}
-            else:
-                tokens, updated = float(item["tokens"]), float(item["updated"])
-                condition, values = "updated = :seen", {":seen": item["updated"]}
-            tokens, wait = step(_refill(tokens, updated, spec, now))
-            if wait > 0:
-                return wait  # nothing taken, nothing to record: the refill is a function of the stored item
-            new_updated = max(now, updated)
-            kwargs: dict[str, Any] = {"ConditionExpression": condition}
-            if values:
-                kwargs["ExpressionAttributeValues"] = values
-            try:
-                self.table.put_item(Item={self.key_attr: self._pk(spec), "tokens": _dec(tokens),
-                                          "updated": _dec(new_updated)}, **kwargs)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    continue  # another caller moved the bucket: read again
-                raise
-            return wait
-        # heavy contention: tell the caller to come back a little later rather than spin
-        return 1.0 / spec.rate
-
-    def take(self, spec: BucketSpec, now: float) -> float:
-        return self._update(spec, now, lambda tokens: _decide(tokens, spec))
-
-    def defer(self, spec: BucketSpec, now: float, seconds: float) -> None:
-        self._update(spec, now, lambda tokens: (min(tokens, -seconds * spec.rate), 0.0))
-
-
-def _dec(x: float) -> Any:
-    from decimal import Decimal
-
-    return Decimal(repr(round(x, 9)))
 
 
 class TokenBucket:
