@@ -337,3 +337,17 @@ def test_given_keys_when_re_read_then_current_values_and_missing_ones_as_removed
     assert fresh.complete is False
     assert [(o.key, o.attrs.get("title"), o.removed) for o in fresh.observations] == [
         (keys[dn], "Lead", False), (keys[gone], None, True)]
+
+
+def test_given_a_cursor_of_the_old_format_then_the_poll_is_a_full_read(make_ol, ol_console, ol_ou):
+    import base64
+    import json
+
+    ol_console.add_user(ol_ou, "old cursor")
+    conn = make_ol(ATTRS)
+    old = "ldap1:" + base64.urlsafe_b64encode(json.dumps({"mode": "csn", "csn": "x"}).encode()).decode()
+
+    result = conn.read(old)
+
+    assert result.complete is True and len(result.observations) == 1
+    assert conn.read(result.cursor).complete is False  # the new cursor is a delta's

@@ -15,7 +15,6 @@ from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, 
 from ...ports import (
     PeoplesyncError,
     PermanentError,
-    ReadFailed,
     ReadResult,
     SecretsPort,
     TransientError,
@@ -189,12 +188,14 @@ class LdapConnector(BaseConnector):
                     observations.append(obs)
             return ReadResult(observations)
 
-        try:
-            return self._retrying(run)
-        except PeoplesyncError as exc:
-            raise ReadFailed(str(exc)) from None
-        finally:
-            self.close()
+        with self._session():
+            try:
+                return self._retrying(run)
+            except Exception as exc:
+                failure = self._read_failure(exc)  # as in read(): a ReadFailed, the library's errors translated
+                if failure is None:
+                    raise
+                raise failure from None
 
     def _scope(self) -> str:
         """What a read covers: server, flavour, subtree, filter, attributes, disable attribute."""
