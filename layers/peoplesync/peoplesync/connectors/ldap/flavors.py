@@ -132,11 +132,12 @@ class ActiveDirectory(Generic):
     filter: ClassVar[str] = "(&(objectCategory=person)(objectClass=user))"
     classes: ClassVar[tuple[str, ...]] = ("top", "person", "organizationalPerson", "user")
 
-    def __init__(self, settings: Settings, system: str) -> None:
-        super().__init__(settings, system)
-        self.usn = UsnDelta(system)
-        self.delta = self.usn
-        self._limits: dict[str, int] | None = None
+    usn: UsnDelta
+    _limits: dict[str, int] | None = None  # the schema's rangeUpper per attribute, read once
+
+    def _delta(self) -> Delta:
+        self.usn = UsnDelta(self.system)
+        return self.usn
 
     @classmethod
     def check(cls, settings: Settings) -> None:
