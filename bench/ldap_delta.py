@@ -107,7 +107,8 @@ def openldap(users: int, changed: int, repeat: int) -> dict:
         try:
             system = {"url": server.ldaps_url, "flavor": "openldap", "base_dn": server.people,
                       "ca_file": server.ca_file, "page_size": 1000, "credentials": "secret:x"}
-            connector = ldap.build("dir", system, ATTRS_OL, Secrets(server.admin_dn, server.admin_password))
+            connector = ldap.LdapConnector.from_system("dir", system, ATTRS_OL,
+                                                       secrets=Secrets(server.admin_dn, server.admin_password))
             tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=server.ca_file)
             admin = Connection(Server("127.0.0.1", port=server.tls_port, use_ssl=True, tls=tls), server.admin_dn,
                                server.admin_password, auto_bind=True)
@@ -150,7 +151,8 @@ def samba(users: int, changed: int, repeat: int) -> dict:
             system = {"url": server.ldaps_url, "flavor": "active_directory", "base_dn": ou,
                       "ca_file": server.ca_file, "tls_server_name": server.tls_name, "page_size": 1000,
                       "credentials": "secret:x"}
-            connector = ldap.build("ad", system, ATTRS_AD, Secrets(server.admin_dn, server.admin_password))
+            connector = ldap.LdapConnector.from_system("ad", system, ATTRS_AD,
+                                                       secrets=Secrets(server.admin_dn, server.admin_password))
 
             def change(n: int) -> None:
                 for i in range(n):

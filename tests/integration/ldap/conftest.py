@@ -125,12 +125,12 @@ def ol_secrets(slapd) -> FakeSecrets:
 
 @pytest.fixture
 def make_ol(slapd, ol_ou, ol_secrets):
-    """Build an OpenLDAP connector through the registry's build(), over LDAPS verified against the test CA."""
+    """Build an OpenLDAP connector through LdapConnector.from_system(), over LDAPS verified against the test CA."""
 
     def make(attributes: list[str], **settings: Any) -> ldap_connector.LdapConnector:
         system = {"connector": "ldap", "credentials": "secret:peoplesync/ol", "url": slapd.ldaps_url,
                   "flavor": "openldap", "base_dn": ol_ou, "ca_file": slapd.ca_file, **settings}
-        return ldap_connector.build("dir", system, attributes, ol_secrets)
+        return ldap_connector.LdapConnector.from_system("dir", system, attributes, secrets=ol_secrets)
 
     return make
 
@@ -174,6 +174,7 @@ def ad_system(samba, ad_ou) -> dict[str, Any]:
 @pytest.fixture
 def make_ad(ad_system, ad_secrets):
     def make(attributes: list[str], **settings: Any) -> ldap_connector.LdapConnector:
-        return ldap_connector.build("ad", {**ad_system, **settings}, attributes, ad_secrets)
+        return ldap_connector.LdapConnector.from_system("ad", {**ad_system, **settings}, attributes,
+                                                        secrets=ad_secrets)
 
     return make

@@ -274,9 +274,9 @@ def test_given_a_wrong_password_then_the_read_fails_and_no_secret_is_logged(slap
 
     password = "hunter2-wrong-Password"
     secrets = FakeSecrets({"ad": {"bind_dn": slapd.admin_dn, "password": password}})
-    conn = ldap_connector.build("dir", {"connector": "ldap", "credentials": "secret:ad", "url": slapd.ldaps_url,
-                                        "flavor": "openldap", "base_dn": ol_ou, "ca_file": slapd.ca_file},
-                                ATTRS, secrets)
+    conn = ldap_connector.LdapConnector.from_system(
+        "dir", {"connector": "ldap", "credentials": "secret:ad", "url": slapd.ldaps_url, "flavor": "openldap",
+                "base_dn": ol_ou, "ca_file": slapd.ca_file}, ATTRS, secrets=secrets)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ReadFailed) as failure:
         conn.read()
@@ -337,3 +337,17 @@ def test_given_keys_when_re_read_then_current_values_and_missing_ones_as_removed
     assert fresh.complete is False
     assert [(o.key, o.attrs.get("title"), o.removed) for o in fresh.observations] == [
         (keys[dn], "Lead", False), (keys[gone], None, True)]
+
+
+def test_given_a_cursor_of_the_old_format_then_the_poll_is_a_full_read(make_ol, ol_console, ol_ou):
+    import base64
+    import json
+
+    ol_console.add_user(ol_ou, "old cursor")
+    conn = make_ol(ATTRS)
+    old = "ldap1:" + base64.urlsafe_b64encode(json.dumps({"mode": "csn", "csn": "x"}).encode()).decode()
+
+    result = conn.read(old)
+
+    assert result.complete is True and len(result.observations) == 1
+    assert conn.read(result.cursor).complete is False  # the new cursor is a delta's

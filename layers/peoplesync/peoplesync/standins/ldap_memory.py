@@ -37,6 +37,7 @@ class Settings(LdapSettings):
 
 
 class MemoryLdapConnector(LdapConnector):
+    Settings = Settings  # the seed file besides the ldap keys
     def _open(self) -> Any:
         seed = self.s.seed  # type: ignore[attr-defined]
         with _lock:
@@ -87,4 +88,4 @@ def forget(seed: str) -> None:
 def build(name: str, system_config: Any, attributes: list[str], secrets: Any = None) -> MemoryLdapConnector:
     settings = Settings.model_validate(system_config.settings)
     writable = system_config.writable if system_config.writable is not None else True
-    return MemoryLdapConnector(name, settings, attributes, writable=writable, bind_dn=ADMIN, password=SECRET)
+    return MemoryLdapConnector(name, settings, attributes, writable=writable, credentials=None)

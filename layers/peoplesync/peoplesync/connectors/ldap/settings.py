@@ -1,0 +1,107 @@
+"""The `ldap` connector's keys in a system's configuration (see docs/ldap.md)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .dn import dn_key
+from .flavors import flavor_of
+
+Flavor = Literal["active_directory", "openldap", "generic"]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+
+
+def seconds(text: str) -> int:
+    """'30m', '6h', '7d', '45' -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError("a duration such as 30m, 6h or 7d (0 = every poll is a full read)")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+class Settings(BaseModel):
+    """The `ldap` connector's keys in a system's configuration (see docs/ldap.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="ldaps://host[:port] or ldap://host[:port] (then use start_tls)")
+    flavor: Flavor = "generic"
+    base_dn: str = Field(description="Where the accounts live; only this subtree is read or written")
+    user_filter: str | None = Field(None, description="LDAP filter selecting accounts (default per flavor)")
+    start_tls: bool = Field(False, description="Upgrade an ldap:// connection with StartTLS before binding")
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the server's certificate")
+    tls_server_name: str | None = Field(None, description="Name expected in the server certificate when it "
+                                                          "differs from the URL's host")
+    insecure_skip_tls_verify_for_tests_only: bool = Field(
+        False, description="NEVER in production: accept any server certificate and allow binding in clear")
+    page_size: int = Field(500, ge=1, le=100_000, description="Entries per page (servers may cap it lower)")
+    connect_timeout: float = Field(10, gt=0)
+    timeout: float = Field(60, gt=0, description="Seconds to wait for one response")
+    retries: int = Field(2, ge=0, le=10, description="Reconnect-and-retry attempts after a dropped connection")
+    create_container: str | None = Field(None, description="DN where accounts are created (none: never create)")
+    object_classes: list[str] | None = Field(None, description="objectClass values of created accounts")
+    rdn_attribute: str = Field("cn", description="Naming attribute of created accounts")
+    rdn_from: list[str] = Field(default_factory=lambda: ["cn", "displayName", "uid", "sAMAccountName", "mail",
+                                                         "employeeID", "employeeNumber"],
+                                description="Mapped attributes tried, in order, to name a created account")
+    disable_attribute: str | None = Field(None, description="Non-AD: attribute marking an account disabled")
+    disabled_value: str = Field("TRUE", description="Value of disable_attribute meaning disabled")
+    enabled_value: str | None = Field(None, description="Value written on activate (none: remove the attribute)")
+    full_read_every: str = Field("24h", description="How often a poll is a full read that detects removals")
+    range_attributes: list[str] = Field(default_factory=list, description="Multi-valued attributes to ask for "
+                                        "in ranges from the first request (AD fetches ranges anyway)")
+    range_size: int = Field(1500, ge=1, description="Values per range request")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        u = urlparse(v)
+        if u.scheme not in ("ldap", "ldaps") or not u.hostname or u.path not in ("", "/") or u.query:
+            raise ValueError("must be ldaps://host[:port] or ldap://host[:port], with nothing after the host")
+        return v
+
+    @field_validator("base_dn", "create_container")
+    @classmethod
+    def _dn(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                dn_key(v)
+            except ValueError as exc:
+                raise ValueError(f"not a valid DN: {exc}") from None
+        return v
+
+    @field_validator("user_filter")
+    @classmethod
+    def _filter(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith("(") and v.endswith(")")):
+            raise ValueError("an LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)")
+        return v
+
+    @field_validator("full_read_every")
+    @classmethod
+    def _every(cls, v: str) -> str:
+        seconds(v)
+        return v
+
+    @model_validator(mode="after")
+    def _transport(self) -> Settings:
+        if urlparse(self.url).scheme == "ldap" and not self.start_tls \
+                and not self.insecure_skip_tls_verify_for_tests_only:
+            raise ValueError("ldap:// without start_tls would send the password in clear: use ldaps:// or "
+                             "start_tls: true")
+        flavor_of(self.flavor).check(self)
+        return self
+
+    # derived ---------------------------------------------------------------------------------------------
+    @property
+    def filter(self) -> str:
+        return self.user_filter or flavor_of(self.flavor).filter
+
+    @property
+    def full_read_seconds(self) -> int:
+        return seconds(self.full_read_every)
