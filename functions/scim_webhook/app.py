@@ -22,10 +22,11 @@ TOKEN_REFRESH_SECONDS = 300
 
 def build(rt: runtime.Runtime, repository: Any = None) -> Any:
     """The API Gateway handler for the configured SCIM system (heavy SCIM imports happen here, once)."""
-    from peoplesync.connectors.scim_inbound import Settings, token_list
+    from peoplesync.connectors.scim_inbound import Settings
     from peoplesync.model import observation_to_dict
     from peoplesync.scim.apigw import lambda_handler
     from peoplesync.scim.app import build_app
+    from peoplesync.scim.guard import token_list
     from peoplesync.service.local import system_attributes
 
     system = next((n for n, s in rt.plan.systems.items() if s.connector == "scim"), None)
@@ -38,7 +39,7 @@ def build(rt: runtime.Runtime, repository: Any = None) -> Any:
         raise ValueError(f"systems.{system}: name the secret holding the bearer tokens (tokens: secret:<name>)")
     if repository is None:
         from peoplesync.adapters import aws
-        from peoplesync.scim.dynamodb import DynamoScimRepository
+        from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
 
         repository = DynamoScimRepository(aws.settings().table, aws.client("dynamodb"))
     reconcile = rt.queue("reconcile")

@@ -21,9 +21,9 @@ from moto import mock_aws
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.sqs import SqsQueue
 from peoplesync.config import compile_config, load_config
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.service.local import system_attributes
 from peoplesync.service.runtime import Runtime
+from peoplesync_dev.memory import MemoryConnector
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import SystemConfig, compile_config, load_config
 from peoplesync.connectors import sql, workday
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.service.local import LocalBridge, system_attributes
-from peoplesync.standins.workday import start_standin
+from peoplesync_dev.memory import MemoryConnector
+from peoplesync_dev.standins.workday import start_standin
 
 WD_SECRET = {"username": "ISU_PeopleSync", "password": "wd-pass"}
 

@@ -9,8 +9,8 @@ import pytest
 
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.service.local import LocalBridge, system_attributes
+from peoplesync_dev.memory import MemoryConnector
 
 BASE: dict[str, Any] = {
     "systems": {

@@ -14,9 +14,9 @@ import pytest
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config
 from peoplesync.connectors.genesys_events import reread_requests
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.model import Observation
 from peoplesync.service.local import LocalBridge, system_attributes
+from peoplesync_dev.memory import MemoryConnector
 
 from .conftest import CLIENT_ID, Cloud
 

@@ -14,8 +14,8 @@ import pytest
 
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors import ldap as ldap_connector
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.service.local import LocalBridge
+from peoplesync_dev.memory import MemoryConnector
 
 PHONE = "addresses[mediaType=PHONE,type=WORK]"
 PW = "Str0ng!Passw0rd-for-tests"

@@ -16,9 +16,10 @@ import sys
 import threading
 from typing import Any
 
-from ..connectors.scim_inbound import Settings, token_list
+from ..connectors.scim_inbound import Settings
 from .apigw import lambda_handler
 from .app import build_app
+from .guard import token_list
 from .repository import MemoryScimRepository, ScimRepository
 
 
