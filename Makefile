@@ -9,7 +9,7 @@ install:
 
 demo:
 	$(PY) -m pip install -q -e '.[demo]'
-	$(PY) -m peoplesync.demo
+	$(PY) -m peoplesync_dev.demo
 
 test: install
 	$(PY) -m pytest -q
@@ -18,7 +18,7 @@ test-fast:
 	$(PY) -m pytest -q -m "not slow" tests/unit
 
 lint: install
-	$(PY) -m ruff check layers functions tests bench
+	$(PY) -m ruff check layers functions tests bench tools
 
 typecheck: install
 	$(PY) -m mypy

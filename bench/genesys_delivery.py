@@ -24,7 +24,7 @@ from peoplesync.connectors.genesys import GenesysConnector, Settings
 from peoplesync.connectors.genesys_api import reset_caches
 from peoplesync.connectors.ratelimit import MemoryBucketStore
 from peoplesync.model import Write
-from peoplesync.standins.genesys import start_standin
+from peoplesync_dev.standins.genesys import start_standin
 
 CLIENT, SECRET = "bench-client", "bench-secret"
 ATTRS = ["title", "email", "name", "addresses[mediaType=PHONE,type=WORK]", "employerInfo.employeeId"]

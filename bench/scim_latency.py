@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-WEBHOOK_IMPORTS = ("import peoplesync.scim.app, peoplesync.scim.apigw, peoplesync.scim.dynamodb, "
+WEBHOOK_IMPORTS = ("import peoplesync.scim.app, peoplesync.scim.apigw, peoplesync.adapters.scim_dynamodb, "
                    "peoplesync.connectors.scim_inbound, boto3")
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 

@@ -28,7 +28,7 @@ from peoplesync.connectors.workday import (
     parse_csv_report,
     parse_json_report,
 )
-from peoplesync.standins.workday import WorkdayStandin, sample_workers, start_standin
+from peoplesync_dev.standins.workday import WorkdayStandin, sample_workers, start_standin
 
 ATTRS = ["Email_-_Work", "Emergency_Contacts_group[].Phone", "Employee_ID", "Hire_Date", "Work_Location",
          "Worker"]

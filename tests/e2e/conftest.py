@@ -22,7 +22,7 @@ from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.sqs import SqsQueue
 from peoplesync.bootstrap import Runtime
 from peoplesync.config import compile_config, load_config, system_attributes
-from peoplesync.connectors.memory import MemoryConnector
+from peoplesync_dev.memory import MemoryConnector
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

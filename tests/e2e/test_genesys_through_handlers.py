@@ -9,7 +9,7 @@ import pytest
 
 from peoplesync.adapters.local_secrets import LocalSecrets
 from peoplesync.connectors import genesys
-from peoplesync.standins.genesys import start_standin
+from peoplesync_dev.standins.genesys import start_standin
 from tests.e2e.conftest import Cloud
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
+from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
 from peoplesync.adapters.secretsmanager import SecretsManagerSecrets
-from peoplesync.scim.dynamodb import DynamoScimRepository
 from tests.e2e.conftest import REGION, Cloud, Context, event, load_function
 from tests.unit.conftest import config, hire
 

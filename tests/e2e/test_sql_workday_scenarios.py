@@ -21,8 +21,8 @@ from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import SystemConfig, compile_config, load_config, system_attributes
 from peoplesync.connectors import sql, workday
-from peoplesync.connectors.memory import MemoryConnector
-from peoplesync.standins.workday import start_standin
+from peoplesync_dev.memory import MemoryConnector
+from peoplesync_dev.standins.workday import start_standin
 
 WD_SECRET = {"username": "ISU_PeopleSync", "password": "wd-pass"}
 

@@ -1,4 +1,4 @@
-"""The newcomer's path: `make demo` (peoplesync.demo) and the CLI on the demo's files, state in SQLite."""
+"""The newcomer's path: `make demo` (peoplesync_dev.demo) and the CLI on the demo's files, state in SQLite."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from peoplesync.cli import main
-from peoplesync.demo import run
-from peoplesync.standins import ldap_memory
+from peoplesync_dev import ldap_memory
+from peoplesync_dev.demo import run
 
 
 def rows(path: Path) -> dict[str, dict[str, str]]:

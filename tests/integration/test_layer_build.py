@@ -37,3 +37,7 @@ def test_given_the_layer_makefile_when_built_then_every_module_ships_bytecode_us
         flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
         assert flags == 0b01, f"{compiled}: hash-based and unchecked expected, got flags {flags}"
     assert not list((artifacts / "python").glob("*.egg-info"))
+    # the developer tools (stand-ins, demo, the tests' connectors) live in tools/peoplesync_dev, never in the layer
+    assert not (artifacts / "python" / "peoplesync_dev").exists()
+    assert not (package / "standins").exists() and not (package / "demo.py").exists()
+    assert not (package / "connectors" / "memory.py").exists()

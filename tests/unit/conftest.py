@@ -10,7 +10,7 @@ import pytest
 from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config, system_attributes
-from peoplesync.connectors.memory import MemoryConnector
+from peoplesync_dev.memory import MemoryConnector
 
 BASE: dict[str, Any] = {
     "systems": {

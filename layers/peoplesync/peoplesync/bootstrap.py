@@ -224,7 +224,8 @@ def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Call
 def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
     """The webhook Lambda's handler: bearer tokens from Secrets Manager, the IdP's view in DynamoDB (unless a
     repository is given), each accepted write queued for reconcile."""
-    from .connectors.scim_inbound import Settings, token_list
+    from .connectors.scim_inbound import Settings
+    from .scim.guard import token_list
     from .service.messages import observed
 
     system = next((n for n, s in rt.plan.systems.items() if s.connector == "scim"), None)
@@ -269,8 +270,8 @@ def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int
     import secrets
     import sys
 
-    from .connectors.scim_inbound import token_list
     from .scim.devserver import serve as run_server
+    from .scim.guard import token_list
 
     tokens = token_list(os.environ.get("PEOPLESYNC_SCIM_TOKENS", ""))
     made = not tokens

@@ -11,10 +11,10 @@ import pytest
 from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config, system_attributes
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.scim.app import build_app
 from peoplesync.scim.http import ScimRequest, ScimResponse
 from peoplesync.scim.repository import MemoryScimRepository
+from peoplesync_dev.memory import MemoryConnector
 
 TOKEN = "e2e-token-8c1d"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -12,7 +12,7 @@ import pytest
 from peoplesync.connectors.genesys import GenesysConnector, Settings
 from peoplesync.connectors.genesys_api import reset_caches
 from peoplesync.connectors.ratelimit import MemoryBucketStore
-from peoplesync.standins.genesys import GenesysStandin, StandinServer, start_standin
+from peoplesync_dev.standins.genesys import GenesysStandin, StandinServer, start_standin
 
 CLIENT_ID, CLIENT_SECRET = "peoplesync-bridge", "bridge-secret"
 ATTRS = ["name", "email", "title", "department", "manager", "addresses[mediaType=PHONE,type=WORK]",

@@ -15,8 +15,8 @@ from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync.connectors.genesys_events import reread_requests
-from peoplesync.connectors.memory import MemoryConnector
 from peoplesync.model import Observation
+from peoplesync_dev.memory import MemoryConnector
 
 from .conftest import CLIENT_ID, Cloud
 

@@ -15,7 +15,7 @@ import pytest
 from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors import ldap as ldap_connector
-from peoplesync.connectors.memory import MemoryConnector
+from peoplesync_dev.memory import MemoryConnector
 
 PHONE = "addresses[mediaType=PHONE,type=WORK]"
 PW = "Str0ng!Passw0rd-for-tests"

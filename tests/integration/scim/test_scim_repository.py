@@ -32,7 +32,7 @@ def dynamodb() -> Iterator[object]:
 def repo(request) -> ScimRepository:
     if request.param == "memory":
         return MemoryScimRepository()
-    from peoplesync.scim.dynamodb import DynamoScimRepository
+    from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
 
     return DynamoScimRepository(TABLE, request.getfixturevalue("dynamodb"))
 
@@ -111,8 +111,8 @@ def test_a_long_value_is_still_looked_up_exactly(repo: ScimRepository) -> None:
 
 
 def test_the_webhook_over_dynamodb_serves_a_user_lifecycle(dynamodb) -> None:
+    from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
     from peoplesync.scim.app import build_app
-    from peoplesync.scim.dynamodb import DynamoScimRepository
     from tests.unit.scim.conftest import USER, Client
 
     seen = []
@@ -130,8 +130,8 @@ def test_the_webhook_over_dynamodb_serves_a_user_lifecycle(dynamodb) -> None:
 def test_given_dynamodb_throttles_then_the_webhook_answers_503_with_retry_after(dynamodb) -> None:
     from botocore.exceptions import ClientError
 
+    from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
     from peoplesync.scim.app import build_app
-    from peoplesync.scim.dynamodb import DynamoScimRepository
     from tests.unit.scim.conftest import Client
 
     class Throttling:

@@ -11,7 +11,7 @@ import pytest
 from peoplesync.config import SystemConfig
 from peoplesync.connectors import workday
 from peoplesync.ports import PermanentError, ReadFailed
-from peoplesync.standins.workday import sample_workers, start_standin
+from peoplesync_dev.standins.workday import sample_workers, start_standin
 
 BASIC = {"username": "ISU_PeopleSync", "password": "wd-pass"}
 OAUTH = {"client_id": "peoplesync-client", "client_secret": "client-secret", "refresh_token": "refresh-0001"}

@@ -6,9 +6,10 @@ import pytest
 
 from peoplesync.config import SystemConfig
 from peoplesync.connectors import scim_inbound
-from peoplesync.connectors.scim_inbound import AttributePath, observation_from_resource, token_list
 from peoplesync.model import GROUP, PERSON, Write
 from peoplesync.ports import PermanentError
+from peoplesync.scim.guard import token_list
+from peoplesync.scim.observations import AttributePath, observation_from_resource
 from peoplesync.scim.repository import MemoryScimRepository
 
 from .conftest import ENTERPRISE, Client

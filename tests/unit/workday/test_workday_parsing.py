@@ -19,7 +19,7 @@ from peoplesync.connectors.workday import (
     worker_state,
 )
 from peoplesync.ports import PermanentError, ReadFailed
-from peoplesync.standins.workday import WorkdayStandin
+from peoplesync_dev.standins.workday import WorkdayStandin
 
 URL = "https://wd2-impl-services1.workday.com/ccx/service/customreport2/acme/ISU_PeopleSync/People_Sync"
 JANE = {"Employee_ID": "21001", "Worker": "Jane Doe", "Legal_Name": "Jane Q Doe", "Email_-_Work": "jane@x.com",

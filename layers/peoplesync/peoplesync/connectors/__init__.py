@@ -2,10 +2,21 @@
 system's configuration) and `build(name, system_config, attributes, secrets) -> Connector`.
 
 Modules are imported only when a system uses them, so a function pays only for its own connector's imports.
+
+`REGISTRY` names the connectors the layer ships, and only those. Any other connector is a plugin: a module
+declared in the `peoplesync.connectors` entry-point group of an installed distribution, e.g. in pyproject.toml
+
+    [project.entry-points."peoplesync.connectors"]
+    memory = "peoplesync_dev.memory"
+
+(the tests' and the demo's connectors, `memory` and `ldap_memory`, come this way from `tools/peoplesync_dev`).
+The entry points are read once, and only for a name `REGISTRY` does not know: reading the installed
+distributions' metadata costs time at a Lambda cold start, so a built-in connector never pays for it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -13,7 +24,6 @@ from pydantic import ValidationError
 
 # connector name -> module. A connector listed here but not yet shipped reports so at validation time.
 REGISTRY: dict[str, str] = {
-    "memory": "peoplesync.connectors.memory",
     "csv": "peoplesync.connectors.csv_file",
     "ldap": "peoplesync.connectors.ldap",
     "sql": "peoplesync.connectors.sql",
@@ -21,14 +31,29 @@ REGISTRY: dict[str, str] = {
     "genesys_cloud": "peoplesync.connectors.genesys",
     "scim": "peoplesync.connectors.scim_inbound",
     "scim_client": "peoplesync.connectors.scim_client",
-    "ldap_memory": "peoplesync.standins.ldap_memory",  # the demo's in-process directory (ldap3's mock)
 }
+
+PLUGIN_GROUP = "peoplesync.connectors"
+
+
+@functools.cache
+def plugins() -> dict[str, str]:
+    """Connector name -> module, from the `peoplesync.connectors` entry points of the installed distributions
+    (read once per process; `plugins.cache_clear()` after installing one at run time)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.module for ep in entry_points(group=PLUGIN_GROUP)}
 
 
 def module(connector: str) -> Any:
-    if connector not in REGISTRY:
-        raise KeyError(f"unknown connector {connector!r} (known: {', '.join(sorted(REGISTRY))})")
-    return importlib.import_module(REGISTRY[connector])
+    """The module of a connector: a built-in one from `REGISTRY`, else a plugin (KeyError when neither)."""
+    path = REGISTRY.get(connector)
+    if path is None:
+        path = plugins().get(connector)
+        if path is None:
+            known = ", ".join(sorted({*REGISTRY, *plugins()}))
+            raise KeyError(f"unknown connector {connector!r} (known: {known})")
+    return importlib.import_module(path)
 
 
 def settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:

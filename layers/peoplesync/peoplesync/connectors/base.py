@@ -151,21 +151,24 @@ class BaseConnector(Connector):
                 harvest = self._read_delta(state) if state is not None else None
                 if harvest is None:
                     harvest = self._read_full()
-            except ReadFailed:
-                raise
-            except PeoplesyncError as exc:
-                raise self._as_read_failure(exc) from exc
             except Exception as exc:
-                err = self._translate(exc)
-                if err is None:
+                failure = self._read_failure(exc)
+                if failure is None:
                     raise
                 # from None: the library's own text (a statement, a DN, a URL) stays out of tracebacks and
                 # logs; `_translate` is where a connector says what of it may be shown
-                raise self._as_read_failure(err) from None
+                raise failure from None
         state = harvest.state if isinstance(harvest, Harvest) else None
         if state is None and harvest.cursor is not None:
             raise TypeError(f"{type(self).__name__}: return the cursor as Harvest(state=...), not a string")
         return ReadResult(harvest.observations, cursor=self._encode(state), complete=harvest.complete)
+
+    def _read_failure(self, exc: Exception) -> ReadFailed | None:
+        """A read's failure as a `ReadFailed` naming the system; None: not recognised (raised as it is)."""
+        if isinstance(exc, PeoplesyncError):
+            return self._as_read_failure(exc)
+        err = self._translate(exc)
+        return None if err is None else self._as_read_failure(err)
 
     def _as_read_failure(self, err: PeoplesyncError) -> ReadFailed:
         if isinstance(err, ReadFailed):

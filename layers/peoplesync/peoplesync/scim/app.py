@@ -11,7 +11,7 @@ Wiring (what the Lambda and `peoplesync serve` do):
     response = app.handle(request)
 
 `on_change(observation)` is called after each accepted write, with the SCIM system's view of the
-resource as a peoplesync `Observation` (see `connectors.scim_inbound`).
+resource as a peoplesync `Observation` (see `observations`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..model import Observation
 from ..ports import TransientError
 from . import guard, quirks
 from .http import ScimRequest, ScimResponse, error_response
+from .observations import observation_from_write
 from .provider import provider
 from .repository import ScimRepository
 from .storage import RepositoryStorage, ScimWrite
@@ -179,8 +180,6 @@ def build_app(repository: ScimRepository, tokens: Iterable[str], *, system: str 
     """The webhook wired to the pipeline: each accepted write becomes an Observation for `on_change`."""
     on_write = None
     if on_change is not None:
-        from ..connectors.scim_inbound import observation_from_write
-
         if system is None:
             raise ValueError("on_change needs the name of the SCIM system")
         attrs = list(attributes)

@@ -6,7 +6,8 @@ Stdlib only, so a refused request costs nothing of the SCIM machinery.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 REALM = "peoplesync-scim"
 MAX_BODY_BYTES = 1_048_576  # matches the 1 MiB a large group PATCH from Entra/Okta needs, and no more
@@ -84,3 +85,12 @@ def filter_problem(text: str) -> str | None:
     if deepest > MAX_FILTER_DEPTH:
         return f"filter nests {deepest} levels deep; at most {MAX_FILTER_DEPTH} are accepted"
     return None
+
+
+def token_list(secret: Any) -> list[str]:
+    """The bearer tokens a secret holds: {"tokens": [...]}, {"token": "..."}, a list, or one per line."""
+    if isinstance(secret, Mapping):
+        secret = secret.get("tokens", secret.get("token", []))
+    if isinstance(secret, str):
+        secret = secret.replace(",", "\n").splitlines()
+    return [str(t).strip() for t in secret or [] if str(t).strip()]

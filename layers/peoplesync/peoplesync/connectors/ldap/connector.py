@@ -218,7 +218,7 @@ class LdapConnector(BaseConnector):
 
         return self._retrying(run)
 
-    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:  # type: ignore[override]
+    def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
         """The changes since the cursor's state; None (then a full read) when it cannot go on from it."""
         delta = self.flavor.delta
         if not delta.readable(state):

@@ -1,14 +1,15 @@
 """A local stand-in for a Workday Report-as-a-Service custom report. Stdlib only.
 
-Shipped with the project: the tests and `make demo` run against it, on 127.0.0.1 and a free port.
+Part of the developer tools (`tools/peoplesync_dev`, never in the Lambda layer): the tests and `make demo` run
+against it, on 127.0.0.1 and a free port.
 
-    from peoplesync.standins.workday import start_standin
+    from peoplesync_dev.standins.workday import start_standin
     url, server = start_standin([{"Employee_ID": "21001", "Worker": "Jane Doe", ...}])
     ...                                   # point a `workday_raas` system at url (secret: username/password)
     server.standin.workers.append({...})  # HR changes between polls
     server.stop()
 
-or from a shell: `python -m peoplesync.standins.workday --port 8901 --workers workers.json`.
+or from a shell: `python -m peoplesync_dev.standins.workday --port 8901 --workers workers.json`.
 
 What it serves, following /work/shared/refs/workday-raas.md (section 7):
 - `GET /ccx/service/customreport2/{tenant}/{owner}/{report}?format=json` -> `{"Report_Entry": [...]}`, the

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..model import CREATE, DELETE, Observation, Write
-from ..ports import Connector, PermanentError, ReadFailed, ReadResult, TransientError, WriteResult
+from peoplesync.model import CREATE, DELETE, Observation, Write
+from peoplesync.ports import Connector, PermanentError, ReadFailed, ReadResult, TransientError, WriteResult
 
 
 class Settings(BaseModel):

@@ -1,14 +1,15 @@
 """A local stand-in for the part of the Genesys Cloud Platform API that peoplesync uses. Stdlib only.
 
-Shipped with the project: the tests and `make demo` run against it, on 127.0.0.1 and a free port.
+Part of the developer tools (`tools/peoplesync_dev`, never in the Lambda layer): the tests and `make demo` run
+against it, on 127.0.0.1 and a free port.
 
-    from peoplesync.standins.genesys import start_standin
+    from peoplesync_dev.standins.genesys import start_standin
     base_url, server = start_standin(clients={"bridge": "s3cret"}, budget_per_minute=300)
     uid = server.standin.add_user("Ann Lee", "ann@example.com", title="Agent")
     ...                                     # point a `genesys_cloud` system at base_url
     server.stop()
 
-or from a shell: `python -m peoplesync.standins.genesys --port 8900 --client bridge:s3cret`.
+or from a shell: `python -m peoplesync_dev.standins.genesys --port 8900 --client bridge:s3cret`.
 
 What it serves (one host for both the login and the API host):
 - `POST /oauth/token` (client credentials, HTTP Basic), tokens that expire after `token_ttl` seconds;

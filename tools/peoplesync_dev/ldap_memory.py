@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from ..connectors.ldap import LdapConnector
-from ..connectors.ldap import Settings as LdapSettings
+from peoplesync.connectors.ldap import LdapConnector
+from peoplesync.connectors.ldap import Settings as LdapSettings
 
 ADMIN = "cn=admin,dc=example,dc=org"
 SECRET = "in-memory"  # noqa: S105 - the mock's own bind password: nothing real is behind it

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..ports import TransientError, VersionConflict
-from .repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Stored, UniquenessConflict, dumps
+from ..scim.repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Stored, UniquenessConflict, dumps
 
 _PREFIX = "SCIM#"
 _RETRIES = 3

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli import main
+from peoplesync.cli import main
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(target: Path | None = None, then: Callable[[str, Any], None] | None = None) -> int:
@@ -52,7 +52,7 @@ def run(target: Path | None = None, then: Callable[[str, Any], None] | None = No
     finally:
         server.stop()
         hr.stop()
-        from .standins import ldap_memory
+        from . import ldap_memory
 
         ldap_memory.forget(str(target / "data" / "directory.json"))
 
