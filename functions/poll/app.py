@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-poll")
-tracer = Tracer(service="peoplesync-poll")
+tracer = bootstrap.tracer("peoplesync-poll")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-poll")
 
 

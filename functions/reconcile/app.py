@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-reconcile")
-tracer = Tracer(service="peoplesync-reconcile")
+tracer = bootstrap.tracer("peoplesync-reconcile")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-reconcile")
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-scim")
-tracer = Tracer(service="peoplesync-scim")
+tracer = bootstrap.tracer("peoplesync-scim")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-scim")
 TOKEN_REFRESH_SECONDS = 300
 _cache: dict[str, Any] = {}

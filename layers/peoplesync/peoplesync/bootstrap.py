@@ -178,6 +178,30 @@ def aws() -> Runtime:
     return runtime
 
 
+def tracer(service: str) -> Any:
+    """powertools' `Tracer` (X-Ray subsegments for every AWS call) when `PEOPLESYNC_TRACE_AWS_CALLS` is true,
+    else a stand-in whose decorators change nothing. Why a switch: the X-Ray SDK builds its own sampling client
+    when imported, about 250 ms of every cold start (docs/performance.md); Lambda's active tracing records each
+    invocation either way. Only botocore is patched: patching every library X-Ray knows imports them all."""
+    import os
+
+    if os.environ.get("PEOPLESYNC_TRACE_AWS_CALLS", "").strip().lower() in ("1", "true", "yes", "on"):
+        from aws_lambda_powertools import Tracer
+
+        return Tracer(service=service, patch_modules=["botocore"])
+    return _Untraced()
+
+
+class _Untraced:
+    """The Tracer's decorators, doing nothing."""
+
+    def capture_lambda_handler(self, lambda_handler: Any = None, **options: Any) -> Any:
+        return lambda_handler if lambda_handler is not None else (lambda handler: handler)
+
+    def capture_method(self, method: Any = None, **options: Any) -> Any:
+        return method if method is not None else (lambda wrapped: wrapped)
+
+
 class LazySecrets:
     """A SecretsPort whose real one is made on the first secret asked for: a function whose connectors need
     no secret (reconcile, a CSV poll) does not build a Secrets Manager client at its cold start."""

@@ -15,6 +15,7 @@ Environment variables (template.yaml sets them on every function; see docs/deplo
 | `PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX` | a target's delivery queue URL is this plus its name        | none       |
 | `PEOPLESYNC_DELIVER_DLQ_URL_PREFIX`   | a target's delivery dead-letter queue URL, likewise        | none       |
 | `PEOPLESYNC_DELIVER_TARGETS`          | comma-separated systems that have a delivery queue         | none       |
+| `PEOPLESYNC_TRACE_AWS_CALLS`          | X-Ray subsegments for AWS calls (powertools Tracer)        | false      |
 
 Queue names for `make_queue` / `queue_url`: `"reconcile"` or `"deliver:<system>"`; `dlq=True` for the
 dead-letter side. Clients, settings and the configuration live at module level, so a warm Lambda reuses them;
@@ -58,6 +59,9 @@ class AwsSettings(BaseModel):
     deliver_queue_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX")
     deliver_dlq_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_DLQ_URL_PREFIX")
     deliver_targets: tuple[str, ...] = Field((), alias="PEOPLESYNC_DELIVER_TARGETS")
+    # read by `bootstrap.tracer` when a function's module loads (before these settings are); listed so the
+    # template's environment stays checked
+    trace_aws_calls: bool = Field(False, alias="PEOPLESYNC_TRACE_AWS_CALLS")
 
     @field_validator("deliver_targets", mode="before")
     @classmethod
