@@ -15,15 +15,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
 from .ports import Connector, SecretsPort, StateStore
 from .service import handlers
-from .service.local import LocalBridge, RunReport
-from .service.queues import LocalQueues
 from .service.runtime import Runtime
+
+if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
+    from .service.local import LocalBridge, RunReport
 
 __all__ = [
     "ConfigError",
@@ -106,6 +107,9 @@ def local(config: Config | Plan | str | Path | dict[str, Any], *, store: StateSt
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
           base_dir: Path | None = None) -> LocalBridge:
     """The one flow in one process: given connectors replace the configured ones (tests)."""
+    from .service.local import LocalBridge
+    from .service.queues import LocalQueues
+
     plan = _plan(config)
     if store is None:
         from .adapters.memory import MemoryStore

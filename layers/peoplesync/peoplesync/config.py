@@ -231,7 +231,7 @@ def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tu
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
 PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
 READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
-DN_CONNECTORS = {"ldap", "ldap_memory"}
+DN_CONNECTORS = {"ldap"}  # others (a test directory) say `reference: dn` themselves
 
 
 @dataclass(slots=True)

@@ -46,10 +46,10 @@ from ..ports import (
     SecretsPort,
     WriteResult,
 )
+from ..retry import Retry, RetryPolicy
 from .cursor import decode_cursor, encode_cursor, fingerprint
 from .oauth import ClientCredentials, forget_tokens, http_reason
 from .paging import Page, Paged, page_all
-from .retry import Retry, RetryPolicy
 
 if TYPE_CHECKING:
     from .ratelimit import BucketStore

@@ -11,31 +11,21 @@ refuses for now is re-sent with a delay by `DELIVERY_RETRIES`, the one retry pol
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import observation_from_dict
 from ..ports import Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
+from ..retry import RetryPolicy
 from . import messages
 from .messages import Poison, Queue
 from .reconcile import Reconciler, Result
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long a delivery is retried before it is dead-lettered: `attempts` in all, waiting
-    what the target asked (Retry-After) or `base ** attempt` seconds, never longer than SQS's longest delay."""
-
-    attempts: int = 5
-    base: float = 2.0
-    cap: float = 900.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> int:
-        return int(min(self.cap, retry_after if retry_after is not None else self.base ** attempt))
-
-
-DELIVERY_RETRIES = RetryPolicy()
+# How often and how long a delivery is retried before it is dead-lettered: 5 attempts in all, waiting what the
+# target asked (Retry-After) or 2-4, 4-8, 8-16, 16-32 s (equal jitter), never longer than SQS's longest delay.
+DELIVERY_RETRIES = RetryPolicy(attempts=5, base=4.0, cap=900.0, max_retry_after=900.0)
 
 
 @dataclass
@@ -177,7 +167,7 @@ def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_aft
                    system: str, retries: RetryPolicy) -> Outcome:
     if attempt >= retries.attempts:
         return _park(message, ports, system, f"{reason} (after {attempt} attempts)")
-    delay = retries.delay(attempt, retry_after)
+    delay = math.ceil(min(retries.cap, retries.delay(attempt, retry_after)))  # SQS delays are whole seconds
     ports.delivery(system).send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
     return Outcome(status=f"retry in {delay}s")
 

@@ -1,6 +1,7 @@
-"""One retry policy for every connector: attempts, exponential backoff with equal jitter, Retry-After honoured
-(and given back to the caller when longer than it should wait here). Used by HTTP (`rest.py`) and LDAP alike;
-re-exported by `base.py`."""
+"""One retry policy: attempts, exponential backoff with equal jitter, Retry-After honoured (and given back to the
+caller when longer than it should wait here). Used inside a call by the connectors (HTTP and LDAP alike,
+re-exported by `connectors/base.py`) and between calls by the flow (`service/flow.DELIVERY_RETRIES`: how a
+delivery comes back through its queue)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..ports import TransientError
+from .ports import TransientError
 
 T = TypeVar("T")
 
