@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,15 +107,23 @@ class Cloud:
             self.store.put_meta("fingerprint", {"value": self.plan.fingerprint})
         return reports
 
-    def drain(self, rounds: int = 50) -> None:
+    def drain(self, rounds: int = 50, *, wait_delayed: bool = False) -> None:
+        """Feed the functions until every queue is empty; with `wait_delayed`, also wait for the messages sent
+        back with a delay (retries) and feed those."""
         for _ in range(rounds):
             busy = False
             for name, url in self.urls.items():
                 fn = self.reconcile_fn if name == "reconcile" else self.deliver_fn
                 busy |= self._feed(name, url, fn)
-            if not busy:
+            if not busy and not (wait_delayed and self._delayed()):
                 return
+            if not busy:
+                time.sleep(0.5)  # a message sent back with a delay (a retry) is not visible yet
         raise AssertionError("queues did not drain")
+
+    def _delayed(self) -> int:
+        return sum(int(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+                       ["Attributes"].get("ApproximateNumberOfMessagesDelayed", 0)) for url in self.urls.values())
 
     def _feed(self, name: str, url: str, fn: Any) -> bool:
         got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,

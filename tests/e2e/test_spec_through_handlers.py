@@ -211,8 +211,13 @@ def test_a_crash_between_the_write_and_its_record_is_repaired_without_a_second_w
         return real(*a, **k)
 
     cloud.runtime.reconciler.confirm = crash_once  # type: ignore[method-assign]
+    before = cloud.writes()
     cloud.sync()
+    cloud.drain(wait_delayed=True)  # the delivery sent back after the crash (a retry, a few seconds later)
     assert cloud["cloud"].get("u1", "title") == "After crash"
+    assert cloud.writes()["cloud"] == before["cloud"] + 1  # in the crash sync itself: written once, not twice
+    # and recorded: the delivery came back, re-read the account and saw its write there
+    assert cloud.record_of("cloud", "u1").shadows["cloud"].pending == {}
     cloud.runtime.reconciler.confirm = real  # type: ignore[method-assign]
     before = cloud.writes()
     cloud.sync()

@@ -63,6 +63,12 @@ class MemoryConnector(Connector):
             raise ReadFailed(f"{self.name}: {self.fail_reads}")
         return ReadResult([self.observation(k) for k in sorted(self.accounts)], complete=True)
 
+    def read_keys(self, keys: list[str]) -> ReadResult | None:
+        """These accounts as they are now (the ones that still exist)."""
+        if self.fail_reads is not None:
+            raise ReadFailed(f"{self.name}: {self.fail_reads}")
+        return ReadResult([self.observation(k) for k in keys if k in self.accounts])
+
     def _apply(self, change: Write) -> WriteResult:
         if self.fail_writes is not None:
             raise self.fail_writes

@@ -71,8 +71,10 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, ports: Po
 
 
 def follow_up(result: Result, ports: Ports) -> Outcome:
-    """Queue what a reconcile result owes: one delivery per target, and the records it woke."""
-    for system in sorted(result.writes):
+    """Queue what a reconcile result owes: one delivery per target, and the records it woke. Every target the
+    record still owes is queued, not only those this decision added: a crash between saving a record and
+    queueing its deliveries strands nothing, since the redelivered message (or the next poll) sends them."""
+    for system in sorted(result.writes | result.owed):
         ports.delivery(system).send([messages.deliver(result.record_id or "", system)])
     if result.wake:
         ports.reconcile.send(messages.reevaluate(result.wake))
@@ -103,24 +105,69 @@ def deliver_messages(batch: list[dict[str, Any]], reconciler: Reconciler, ports:
                      retries: RetryPolicy = DELIVERY_RETRIES) -> list[Outcome | Poison]:
     """Several deliveries (one SQS batch) handed to each target at once: one `write_batch` (one SQL
     transaction, one file rewrite) per target. A write the target refuses is tried again on its own by
-    `deliver_message`, which retries, re-reads or dead-letters it with the right reason; so is every write of
-    a target that failed as a whole. Returns one outcome (or the Poison) per message, in order."""
+    `deliver_message`, which retries, re-reads or dead-letters it with the right reason. Returns one outcome
+    (or the Poison) per message, in order.
+
+    A write is made once: a delivery that may already have been written (one that comes back after a failure,
+    or that SQS delivers again) first re-reads the account, so a write that landed is recognised, not repeated;
+    and when something fails after the target may have accepted the batch (recording it, say), the messages
+    are not retried here but sent back to their queue (`retry_later`), to be re-read first."""
     results: list[Outcome | Poison | None] = [None] * len(batch)
     by_system: dict[str, list[int]] = {}
+    seen: set[tuple[str, str]] = set()
     for i, message in enumerate(batch):
         try:
-            by_system.setdefault(_checked(message, reconciler), []).append(i)
+            system = _checked(message, reconciler)
         except Poison as exc:
             results[i] = exc
+            continue
+        if (message["record_id"], system) in seen:  # queued twice (a re-sent delivery): handled once
+            results[i] = Outcome(status="duplicate")
+            continue
+        seen.add((message["record_id"], system))
+        by_system.setdefault(system, []).append(i)
     for system, indexes in by_system.items():
         rids = [batch[i]["record_id"] for i in indexes]
-        written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
+        try:
+            _reread_first([batch[i] for i in indexes if maybe_written(batch[i])], system, reconciler, ports)
+            written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
+        except Exception as exc:  # the target may have taken some of it: back to the queue, re-read first
+            for i in indexes:
+                results[i] = retry_later(batch[i], ports.delivery(system), ports.dead_letter(system), exc, retries)
+            continue
         for i, rid in zip(indexes, rids, strict=True):
-            results[i] = deliver_message(batch[i], reconciler, ports, retries) if rid in failed \
+            results[i] = _alone(batch[i], system, reconciler, ports, retries) if rid in failed \
                 else Outcome({system: written.get(rid, 0)}, "delivered")
         if wake:
             ports.reconcile.send(messages.reevaluate(wake))
     return [r for r in results if r is not None]
+
+
+def _alone(message: dict[str, Any], system: str, reconciler: Reconciler, ports: Ports,
+           retries: RetryPolicy) -> Outcome:
+    try:
+        return deliver_message(message, reconciler, ports, retries)
+    except Exception as exc:  # not the target's answer (the store, a bug): back to the queue, with the reason
+        return retry_later(message, ports.delivery(system), ports.dead_letter(system), exc, retries)
+
+
+def maybe_written(message: dict[str, Any]) -> bool:
+    """A delivery tried before (its attempt counted, or SQS delivering it again): its write may have landed."""
+    return int(message.get("attempt", 1)) > 1 or bool(message.get("redelivered"))
+
+
+def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconciler, ports: Ports) -> None:
+    """Read these records' accounts in `system` again and reconcile what they show: a write of ours that
+    landed is then confirmed by what it left, and nothing is owed for it any more."""
+    keys = []
+    for message in batch:
+        state = reconciler.store.load(message["record_id"])
+        shadow = state.shadows.get(system) if state else None
+        if shadow is not None:
+            keys.append(shadow.key)
+    fresh = ports.connector(system).read_keys(keys) if keys else None
+    for obs in fresh.observations if fresh else []:
+        reconciler.observation(obs)
 
 
 def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Ports,
@@ -134,7 +181,7 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Port
     try:
         writes, wake = reconciler.deliver(rid, system, connector)
     except PermanentError as exc:
-        return _park(message, ports, system, f"PermanentError: {exc}")
+        return _park(message, ports, system, f"PermanentError: {exc}", reconciler)
     except VersionConflict as exc:
         # the account changed under us: read it again and decide again, never overwrite blindly; the
         # delivery comes back after the re-decision and sends whatever is still owed, or nothing
@@ -143,11 +190,13 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Port
         fresh = connector.read_keys([shadow.key]) if shadow else None
         if fresh is not None and fresh.observations:
             ports.reconcile.send(messages.observed(list(fresh.observations)))
-        return _retry_or_park(message, attempt, f"VersionConflict: {exc}", None, ports, system, retries)
+        return _retry_or_park(message, attempt, f"VersionConflict: {exc}", None, ports, system, retries, reconciler)
     except TransientError as exc:
-        return _retry_or_park(message, attempt, f"TransientError: {exc}", exc.retry_after, ports, system, retries)
+        return _retry_or_park(message, attempt, f"TransientError: {exc}", exc.retry_after, ports, system, retries,
+                              reconciler)
     except (PeoplesyncError, OSError) as exc:
-        return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", None, ports, system, retries)
+        return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", None, ports, system, retries,
+                              reconciler)
     if wake:
         ports.reconcile.send(messages.reevaluate(wake))
     return Outcome({system: len(writes)}, "delivered")
@@ -164,17 +213,35 @@ def _checked(message: dict[str, Any], reconciler: Reconciler) -> str:
 
 
 def _retry_or_park(message: dict[str, Any], attempt: int, reason: str, retry_after: float | None, ports: Ports,
-                   system: str, retries: RetryPolicy) -> Outcome:
+                   system: str, retries: RetryPolicy, reconciler: Reconciler | None = None) -> Outcome:
     if attempt >= retries.attempts:
-        return _park(message, ports, system, f"{reason} (after {attempt} attempts)")
+        return _park(message, ports, system, f"{reason} (after {attempt} attempts)", reconciler)
     delay = math.ceil(min(retries.cap, retries.delay(attempt, retry_after)))  # SQS delays are whole seconds
     ports.delivery(system).send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
     return Outcome(status=f"retry in {delay}s")
 
 
-def _park(message: dict[str, Any], ports: Ports, system: str, reason: str) -> Outcome:
+def _park(message: dict[str, Any], ports: Ports, system: str, reason: str,
+          reconciler: Reconciler | None = None) -> Outcome:
     ports.dead_letter(system).send([message], attributes=messages.reason(reason))
+    if reconciler is not None and isinstance(message.get("record_id"), str):
+        reconciler.park(message["record_id"], system, reason)  # not re-sent by every later poll
     return Outcome(status="dead-lettered", dead_letter=reason)
+
+
+def retry_later(message: dict[str, Any], queue: Queue, dead_letter: Queue, exc: Exception,
+                retries: RetryPolicy = DELIVERY_RETRIES) -> Outcome:
+    """A message that failed for an unexpected reason (a store throttled past its own retries, a bug): sent
+    back with a delay and its attempt counted, then dead-lettered with the reason, never without one."""
+    attempt = int(message.get("attempt", 1))
+    reason = f"{type(exc).__name__}: {exc}"
+    if attempt >= retries.attempts:
+        reason = f"{reason} (after {attempt} attempts)"
+        dead_letter.send([message], attributes=messages.reason(reason))
+        return Outcome(status="dead-lettered", dead_letter=reason)
+    delay = math.ceil(retries.delay(attempt))
+    queue.send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
+    return Outcome(status=f"retry in {delay}s")
 
 
 __all__ = ["DELIVERY_RETRIES", "Outcome", "Poison", "Ports", "RetryPolicy", "deliver_message",

@@ -47,14 +47,21 @@ def poll_event(event: Any, rt: Runtime, meter: Meter | None = None) -> dict[str,
 
 
 def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:
-    """One reconcile-queue message. A poison message is parked with its reason and counts as handled;
-    anything else raised is transient and reported as this message's failure (SQS delivers it again)."""
+    """One reconcile-queue message. A poison message is parked with its reason; one that fails otherwise is
+    sent back with a delay and its attempt counted, then parked with the reason. Only when even that cannot be
+    sent does this raise (SQS then delivers the message again)."""
     try:
-        outcomes = flow.reconcile_message(messages.parse(body), rt.reconciler, rt.ports)
+        message = messages.parse(body)
+        outcomes = flow.reconcile_message(message, rt.reconciler, rt.ports)
     except Poison as exc:
         rt.dlq(RECONCILE).send([messages.parked(body)], attributes=messages.reason(str(exc)))
         log.warning("poison message dead-lettered: %s", exc)
         count(meter, "DeadLettered", 1)
+        return
+    except Exception as exc:  # a store or a connector failed: again later, then dead-lettered with the reason
+        log.warning("reconcile failed, retried later: %s: %s", type(exc).__name__, exc)
+        outcome = flow.retry_later(message, rt.queue(RECONCILE), rt.dlq(RECONCILE), exc)
+        count(meter, "DeadLettered", 1 if outcome.dead_letter else 0)
         return
     for outcome in outcomes:
         result = outcome.result
@@ -75,7 +82,9 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
     parsed: dict[str, dict[str, Any]] = {}
     for record in records:
         try:
-            parsed[record["messageId"]] = messages.parse(record["body"])
+            parsed[record["messageId"]] = message = messages.parse(record["body"])
+            if int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1:
+                message["redelivered"] = True  # a crash may have come after the write: re-read first
         except Poison as exc:
             rt.dead_letter(_system_of(record)).send([messages.parked(record["body"])],
                                                     attributes=messages.reason(str(exc)))
@@ -85,7 +94,7 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
         outcomes: list[Any] = flow.deliver_messages([parsed[i] for i in ids], rt.reconciler, rt.ports)
     except Exception as exc:  # unexpected: every message of the batch comes back (and, in the end, its DLQ)
         log.exception("delivery batch failed")
-        outcomes = [exc] * len(ids)
+        outcomes = [exc] * len(ids)  # flow.deliver_messages answers per message; this is for the unforeseen
     failed: dict[str, Exception] = {}
     for message_id, outcome in zip(ids, outcomes, strict=True):
         if isinstance(outcome, Poison):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Observation
-from ..ports import Connector, PeoplesyncError
+from ..ports import Connector
 from . import flow, messages, queues
 from .guard import people_known
 from .messages import RECONCILE, Poison
@@ -26,7 +26,6 @@ from .runtime import Runtime
 log = logging.getLogger("peoplesync")
 BATCH = 500  # deliveries handed to a connector at once (one transaction, one file rewrite)
 MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
-MAX_MESSAGE_ATTEMPTS = 3  # a reconcile message that keeps failing is dead-lettered with its reason
 
 Progress = Callable[[str, int, int], None]
 
@@ -154,8 +153,11 @@ class LocalBridge:
                 except Poison as exc:
                     self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
                     report.errors.append(f"reconcile: {exc}")
-                except (PeoplesyncError, OSError) as exc:  # transient: again, as SQS would, a few times
-                    self._again(message, exc, report)
+                except Exception as exc:  # as the reconcile function does: again later, then parked with why
+                    outcome = flow.retry_later(message, self.runtime.queue(RECONCILE), self.runtime.dlq(RECONCILE),
+                                               exc)
+                    if outcome.dead_letter:
+                        report.errors.append(f"reconcile: {outcome.dead_letter}")
             if progress:
                 progress("reconcile", report.seen, 0)
 
@@ -169,15 +171,6 @@ class LocalBridge:
             return True
         return False
 
-    def _again(self, message: dict[str, Any], exc: Exception, report: RunReport) -> None:
-        tries = int(message.get("_tries", 1))
-        if tries >= MAX_MESSAGE_ATTEMPTS:
-            reason = f"{type(exc).__name__}: {exc} (after {tries} attempts)"
-            self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(reason))
-            report.errors.append(f"reconcile: {reason}")
-            return
-        self.queues.put(RECONCILE, dict(message, _tries=tries + 1))
-
     def _deliver(self, report: RunReport, progress: Progress | None) -> None:
         """Hand every delivery queue to its target in batches, waiting out retry delays, until all is done."""
         done = 0
@@ -189,7 +182,7 @@ class LocalBridge:
                     if progress:
                         progress("deliver", done, 0)
             self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
-            if not self.queues.names("deliver:") or not self.queues.wait(self.sleep):
+            if not self.queues.wait(self.sleep):  # retries wait out their delay, as on SQS
                 return
 
     def _deliver_batch(self, batch: list[dict[str, Any]], report: RunReport) -> None:

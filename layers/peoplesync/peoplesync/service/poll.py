@@ -21,7 +21,7 @@ from ..model import Observation, RecordState
 from ..ports import Connector, PeoplesyncError, StateStore
 from . import guard, messages
 from .messages import Queue
-from .reconcile import Reconciler
+from .reconcile import Reconciler, owed_targets
 
 log = logging.getLogger("peoplesync")
 
@@ -89,11 +89,11 @@ def _fingerprint_key(system: str) -> str:
 
 
 def _is_news(state: RecordState | None, system: str, obs: Observation, fingerprint: str) -> bool:
-    """Cheap pre-screen: an account read exactly as last time, under the same mapping, needs no message."""
+    """Cheap pre-screen: an account read exactly as last time, under the same mapping, needs no message, unless
+    its record still owes a write somewhere (reconcile then queues that delivery again: nothing stays stranded)."""
     if state is None or state.fingerprint != fingerprint:
         return True
-    shadow = state.shadows[system]
-    return shadow.digest != observation_digest(obs) or bool(shadow.pending)
+    return state.shadows[system].digest != observation_digest(obs) or bool(owed_targets(state))
 
 
 def _known(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,

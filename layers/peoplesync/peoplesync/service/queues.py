@@ -29,6 +29,7 @@ class LocalQueues:
         self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
         self._seq = itertools.count()
         self._restored = False
+        self._waiting: set[tuple[str, str, str] | None] = set()  # deliveries queued and not yet taken
 
     def queue(self, name: str) -> LocalQueue:
         return LocalQueue(self, name)
@@ -37,6 +38,11 @@ class LocalQueues:
         return DeadLetters(self, name)
 
     def put(self, name: str, message: dict[str, Any], delay: float = 0) -> None:
+        key = _dedup_key(name, message) if delay == 0 else None
+        if key is not None:  # the same delivery already waiting: sent once (SQS would deliver both; both are safe)
+            if key in self._waiting:
+                return
+            self._waiting.add(key)
         heapq.heappush(self._heaps.setdefault(name, []), (self.now + delay, next(self._seq), message))
 
     def take(self, name: str, limit: int) -> list[dict[str, Any]]:
@@ -44,7 +50,9 @@ class LocalQueues:
         heap = self._heaps.get(name, [])
         out: list[dict[str, Any]] = []
         while heap and len(out) < limit and heap[0][0] <= self.now:
-            out.append(heapq.heappop(heap)[2])
+            message = heapq.heappop(heap)[2]
+            self._waiting.discard(_dedup_key(name, message))
+            out.append(message)
         return out
 
     def names(self, prefix: str = "") -> list[str]:
@@ -87,6 +95,12 @@ class LocalQueues:
         items = [{"queue": name, "message": m} for name, m in self.messages()]
         if items or self.store.get_meta(LEFTOVERS):
             self.store.put_meta(LEFTOVERS, {"items": items})
+
+
+def _dedup_key(name: str, message: dict[str, Any]) -> tuple[str, str, str] | None:
+    if message.get("type") != "deliver" or int(message.get("attempt", 1)) != 1:
+        return None
+    return name, str(message.get("record_id")), str(message.get("system"))
 
 
 class LocalQueue:

@@ -7,6 +7,7 @@ everywhere. Saves are conditional on the record's version; a lost race reloads t
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +33,29 @@ class Result:
     decisions: list[Decision] = field(default_factory=list)
     wake: set[str] = field(default_factory=set)
     reason: str = ""
+    owed: set[str] = field(default_factory=set)  # every target the record still owes a write, new or not
 
     @property
     def conflicts(self) -> int:
         return sum(1 for d in self.decisions if d.conflict)
+
+
+def owed_targets(state: RecordState) -> set[str]:
+    """The targets a record still owes a write: its outbox (attributes, a state change, an account to create)."""
+    owed = {system for system in state.create_pending if system not in state.shadows}
+    owed.update(system for system, shadow in state.shadows.items() if shadow.pending or shadow.pending_state)
+    return owed
+
+
+def parked_key(record_id: str, system: str) -> str:
+    return f"parked|{record_id}|{system}"
+
+
+def owed_digest(state: RecordState, system: str) -> str:
+    """What a record owes one target, in short: a parked delivery is re-sent only once this changes."""
+    shadow = state.shadows.get(system)
+    owed = (sorted((k, repr(v)) for k, v in shadow.pending.items()), shadow.pending_state) if shadow else "create"
+    return hashlib.blake2b(repr(owed).encode(), digest_size=8).hexdigest()
 
 
 class Reconciler:
@@ -85,12 +105,29 @@ class Reconciler:
             status = MATCHED if match.outcome == "matched" else UPDATED if match.outcome == "linked" else LINKED
         out = self.engine.observe(state, obs, self.store)
         if out.stale:
-            return Result(STALE, rid)
+            return Result(STALE, rid, owed=self._unparked(state, set()))
         if save:
             self._save(out)
         if not out.changed and status == UPDATED:
             status = UNCHANGED
-        return Result(status, rid, out.writes, out.decisions, out.wake)
+        return Result(status, rid, out.writes, out.decisions, out.wake, owed=self._unparked(state, out.writes))
+
+    def _unparked(self, state: RecordState, new: set[str]) -> set[str]:
+        """Every target the record owes, new writes first; an old write that was dead-lettered (parked) is not
+        sent again until what is owed changes (a new decision) or the dead letter is replayed."""
+        owed = owed_targets(state)
+        for system in owed - new:
+            parked = self.store.get_meta(parked_key(state.id, system))
+            if parked is not None and parked.get("owed") == owed_digest(state, system):
+                owed.discard(system)
+        return owed | new
+
+    def park(self, record_id: str, system: str, reason: str) -> None:
+        """Remember that what this record owes `system` went to the dead-letter queue (with `reason`)."""
+        state = self.store.load(record_id)
+        if state is not None:
+            self.store.put_meta(parked_key(record_id, system), {"owed": owed_digest(state, system),
+                                                                  "reason": reason, "at": self.clock()})
 
     def _refuse_unmatched(self, obs: Observation, save: bool) -> Result | None:
         """Why an account no match rule links makes no person (None: it makes one, `unmatched: create`)."""
@@ -123,7 +160,8 @@ class Reconciler:
                 self._save(out)
             except VersionConflict:
                 continue
-            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions, out.wake)
+            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions, out.wake,
+                          owed=self._unparked(state, out.writes))
         raise VersionConflict(f"record {record_id} kept changing under us")
 
     def _save(self, out: Outcome) -> None:
