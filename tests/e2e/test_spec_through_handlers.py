@@ -282,3 +282,25 @@ def test_a_batch_of_deliveries_reaches_its_target_in_one_write_batch(cloud: Clou
     cloud.sync()
     assert [cloud["cloud"].get(f"u{n}", "title") for n in range(1, 4)] == ["Reorganised"] * 3
     assert batches == [3]  # one SQS batch, one call to the target (one transaction, one file rewrite)
+
+
+def test_a_poll_whose_store_is_throttled_reports_it_cut_short_and_keeps_its_cursor(cloud: Cloud) -> None:
+    from peoplesync.ports import TransientError
+
+    hire(cloud)
+    cloud.sync()
+    cursor = cloud.store.get_cursor("hr")
+    cloud["hr"].set("W1", Work_Email="moved@corp.example")
+    real = cloud.store.put_cursor
+
+    def throttled(*a: Any, **k: Any) -> None:
+        raise TransientError("ProvisionedThroughputExceededException (after 5 attempts)")
+
+    cloud.store.put_cursor = throttled  # type: ignore[method-assign]
+    report = cloud.poll("hr")
+    cloud.store.put_cursor = real  # type: ignore[method-assign]
+    assert "cut short" in report["failed"] and "Throughput" in report["failed"]
+    assert cloud.store.get_cursor("hr") == cursor  # read again next time: nothing is lost
+    cloud.drain()
+    cloud.sync()
+    assert cloud["ad"].get("guid-1", "mail") == "moved@corp.example"

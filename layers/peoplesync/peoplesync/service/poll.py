@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Plan
 from ..engine import decode, observation_digest
 from ..model import Observation, RecordState
-from ..ports import Connector, PeoplesyncError, StateStore
+from ..ports import Connector, PeoplesyncError, ReadResult, StateStore
 from . import guard, messages
 from .messages import Queue
 from .reconcile import Reconciler, owed_targets
@@ -44,8 +44,18 @@ def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Q
          approve: bool = False, population: int | None = None) -> PollReport:
     """Read `system` (a delta since its cursor, or everything) and queue what changed for reconcile.
     `population`: the people known before the run this poll belongs to (the guard's base; default: now)."""
-    plan, store = reconciler.plan, reconciler.store
     report = PollReport(system)
+    try:
+        return _poll(reconciler, system, connector, reconcile, report, full, approve, population)
+    except Exception as exc:  # the store or the queue failed (throttled past its retries): cut short, cursor kept
+        report.failed = f"cut short, cursor kept (read again next time): {type(exc).__name__}: {exc}"
+        log.warning("poll of %s %s", system, report.failed)
+        return report
+
+
+def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
+          full: bool, approve: bool, population: int | None) -> PollReport:
+    plan, store = reconciler.plan, reconciler.store
     remapped = (store.get_meta(_fingerprint_key(system)) or {}).get("value") != plan.fingerprint
     cursor = None if (full or remapped) else store.get_cursor(system)
     report.full = cursor is None
@@ -60,6 +70,12 @@ def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Q
     if result.complete and not observations:
         report.failed = "the read returned no accounts; nobody is deactivated because of it"
         return report
+    return _queue_changes(reconciler, system, result, observations, reconcile, report, approve, population)
+
+
+def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, observations: list[Observation],
+                   reconcile: Queue, report: PollReport, approve: bool, population: int | None) -> PollReport:
+    plan, store = reconciler.plan, reconciler.store
     known = _known(store, plan, system, observations, complete=result.complete)
     if result.complete:
         gone = vanished(known, system, {o.key for o in observations})
