@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan, SystemPlan
-from ..model import Observation, RecordState, Rule, Shadow, Write
+from ..model import Observation, RecordState, Write
 from ..ports import RecordIndex, WriteResult
 from . import freshness
 from .golden import Golden
@@ -16,6 +16,7 @@ from .lifecycle import Lifecycle
 from .norms import build_norms
 from .outbox import Outbox
 from .outcome import Outcome, blank
+from .precedence import FILLED, OVERWRITTEN, RE_ASSERTED, REALIGNED
 from .references import References
 from .targets import Targets
 
@@ -27,6 +28,9 @@ class Engine:
         self._norms = build_norms(plan)
         self._keyed = keyed_fields(plan)  # kind -> fields the index must find records by
         self._keyed_names = {kind: {f.name for f in fields} for kind, fields in self._keyed.items()}
+        # (system, kind) -> attribute -> (field, normaliser): what a read of that system is absorbed as
+        self._reads = {(name, kind): {attr: (f, self._norms[(f.name, name)]) for attr, f in attrs.items()}
+                       for name, sp in plan.systems.items() for kind, attrs in sp.attr_to_field.items()}
         self.refs = References(plan, self._keyed)
         self.lifecycle = Lifecycle(plan)
         self.targets = Targets(plan, self._norms, self.refs)
@@ -43,36 +47,34 @@ class Engine:
         if shadow is None:
             return out
         waiting_before = dict(state.waiting)
-        changed = freshness.absorb_read(state, shadow, obs, sp.attr_to_field.get(obs.kind, {}), self._norms, out)
+        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out)
         if first or remapped:  # a system seen for the first time, or under a new mapping: field by field
             seen = {f.name for f, _ in changed}
             changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
                         if f.name not in seen and f.map[obs.system] in shadow.values]
-        self._decide(state, sp, changed, first, index, out)
+        self._decide(state, sp, obs.kind, changed, first, index, out)
         self.lifecycle.observe(state, shadow, obs, first, out)
-        self._settle(state, shadow, obs, changed, first=first, remapped=remapped, waiting_before=waiting_before,
-                     index=index, out=out)
+        self._settle(state, obs, changed, first, remapped, waiting_before, index, out)
         return out
 
-    def _decide(self, state: RecordState, sp: SystemPlan, changed: list[tuple[FieldPlan, Any]], first: bool,
-                index: RecordIndex, out: Outcome) -> None:
+    def _decide(self, state: RecordState, sp: SystemPlan, kind: str, changed: list[tuple[FieldPlan, Any]],
+                first: bool, index: RecordIndex, out: Outcome) -> None:
         system = sp.name
         for f, value in changed:
             if system in f.sources:
                 self.golden.from_source(state, f, system, value, first, index, out)
             elif not f.push or first:  # a target's own edit (a push source's field waits for that source)
-                reason = (Rule.FILLED if blank(value) else Rule.REALIGNED) if first else Rule.OVERWRITTEN
+                reason = (FILLED if blank(value) else REALIGNED) if first else OVERWRITTEN
                 self.targets.enforce(state, f, system, index, out, reason=reason)
         if sp.push:  # a push source syncing a record re-asserts every field it is the source of
-            for f in sp.fields.get(state.kind, []):
+            for f in sp.fields.get(kind, []):
                 if system in f.sources and f.name in state.golden:
                     for target in f.map:
                         if target != system:
-                            self.targets.enforce(state, f, target, index, out, reason=Rule.RE_ASSERTED)
+                            self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
 
-    def _settle(self, state: RecordState, shadow: Shadow, obs: Observation, changed: list[tuple[FieldPlan, Any]],
-                *, first: bool, remapped: bool, waiting_before: dict[str, list[str]], index: RecordIndex,
-                out: Outcome) -> None:
+    def _settle(self, state: RecordState, obs: Observation, changed: list[tuple[FieldPlan, Any]], first: bool,
+                remapped: bool, waiting_before: dict[str, list[str]], index: RecordIndex, out: Outcome) -> None:
         """After the fields: who waited for this account, a full pass under a new mapping, accounts to create,
         and the index keys (only when the values the record is found by can have moved)."""
         if first and state.kind in self.refs.referenced:

@@ -73,17 +73,17 @@ def admit(state: RecordState, obs: Observation, out: Outcome, *, fingerprint: st
     return shadow
 
 
-def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, attr_map: dict[str, FieldPlan],
-                norms: dict[tuple[str, str], Norm], out: Outcome) -> list[tuple[FieldPlan, Any]]:
-    """Absorb every mapped attribute of `obs` into `shadow`; the fields the system itself changed, each with
-    its normalised value. Unmapped attributes are never stored, never written, never decide anything."""
-    system = obs.system
+def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, reads: dict[str, tuple[FieldPlan, Norm]],
+                out: Outcome) -> list[tuple[FieldPlan, Any]]:
+    """Absorb every mapped attribute of `obs` into `shadow` (`reads`: attribute -> its field and how a value
+    read there is normalised); the fields the system itself changed, each with its normalised value. Unmapped
+    attributes are never stored, never written, never decide anything."""
     changed: list[tuple[FieldPlan, Any]] = []
     for attr, raw in obs.attrs.items():
-        f = attr_map.get(attr)
-        if f is None:
+        read = reads.get(attr)
+        if read is None:
             continue
-        norm = norms[(f.name, system)]
+        f, norm = read
         value = norm(raw)
         if absorb(state, shadow, f, attr, value, norm):
             changed.append((f, value))

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState, Rule
+from ..model import Decision, RecordState
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, orig
-from .precedence import Facts, decide
+from .precedence import AGREED, CONFLICT, FILLED, PROPAGATED, REALIGNED, Facts, change, decide, stands
 from .references import References
 from .targets import Targets
 
@@ -34,19 +34,19 @@ class Golden:
         current = state.golden.get(name, MISSING)
         shadow = state.shadows[system]
         gen = state.gen.get(name, 0)
-        verdict = decide(f, Facts(current, state.decided_by.get(name), system, golden_value,
-                                  gen > shadow.seen_gen.get(name, 0), first, read=value))
+        verdict = decide(f, change(current, state.decided_by.get(name), system, golden_value,
+                                gen > shadow.seen_gen.get(name, 0), first, value))
         rule = verdict.rule
         if not verdict.moves:
-            if rule is Rule.AGREED:
+            if rule is AGREED:
                 shadow.seen_gen[name] = gen
-            elif rule is Rule.FILLED:  # a newly linked blank source is filled, not obeyed
-                self.targets.enforce(state, f, system, index, out, reason=Rule.FILLED)
-            elif rule is Rule.CONFLICT:  # the decider prevails: this source is overwritten
+            elif rule is FILLED:  # a newly linked blank source is filled, not obeyed
+                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+            elif rule is CONFLICT:  # the decider prevails: this source is overwritten
                 out.decisions.append(Decision(
                     record_id=state.id, field=name, old=current, new=current, rule=rule, system=verdict.system,
                     conflict=True, detail=verdict.reason))
-                self.targets.enforce(state, f, system, index, out, reason=Rule.CONFLICT)
+                self.targets.enforce(state, f, system, index, out, reason=CONFLICT)
             return
         self.set_golden(state, f, golden_value, system)
         shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
@@ -57,7 +57,7 @@ class Golden:
         out.changed = True
         for target in f.map:
             if target != system:
-                self.targets.enforce(state, f, target, index, out, reason=Rule.PROPAGATED)
+                self.targets.enforce(state, f, target, index, out, reason=PROPAGATED)
 
     def set_golden(self, state: RecordState, f: FieldPlan, value: Any, system: str) -> None:
         state.golden[f.name] = value
@@ -73,7 +73,7 @@ class Golden:
             decider = state.decided_by.get(f.name)
             for target in f.map:
                 if target not in f.sources or decider != target:
-                    self.targets.enforce(state, f, target, index, out, reason=Rule.REALIGNED)
+                    self.targets.enforce(state, f, target, index, out, reason=REALIGNED)
         if state.fingerprint != self.plan.fingerprint:
             state.fingerprint = self.plan.fingerprint
             out.changed = True
@@ -81,9 +81,12 @@ class Golden:
     def _reevaluate(self, state: RecordState, f: FieldPlan, index: RecordIndex, out: Outcome) -> None:
         name = f.name
         golden, decider = state.golden.get(name, MISSING), state.decided_by.get(name)
+        waiting = name in state.waiting
+        if stands(f, golden, decider, waiting):  # decide()'s rule 8, asked before gathering the facts
+            return
         shadows = state.shadows
         shown = {s: shadows[s].values[f.map[s]] for s in f.sources if s in shadows and f.map[s] in shadows[s].values}
-        verdict = decide(f, Facts(golden, decider, shown=shown, waiting=name in state.waiting))
+        verdict = decide(f, Facts(golden, decider, shown=shown, waiting=waiting))
         if not verdict.moves or verdict.system is None:
             return
         source = verdict.system

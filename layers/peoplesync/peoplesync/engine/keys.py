@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import FieldPlan, Plan
 from ..model import RecordState
-from .outcome import Outcome, blank
+from .outcome import Outcome
 from .references import WAIT
 
 
@@ -33,21 +33,24 @@ def keyed_fields(plan: Plan) -> dict[str, list[FieldPlan]]:
 def refresh_keys(state: RecordState, keyed: list[FieldPlan], out: Outcome) -> None:
     """Recompute the record's index keys from its golden values, its shadows and what it waits for."""
     keys: dict[str, list[Any]] = {}
+    golden, shadows = state.golden, state.shadows
     for f in keyed:
         values = set()
-        g = state.golden.get(f.name)
-        if not blank(g):
+        g = golden.get(f.name)
+        if g is not None and g != "" and g != ():  # not blank (inlined: this runs for every key of every read)
             values.add(g)
         for system, attr in f.map.items():
-            shadow = state.shadows.get(system)
-            v = shadow.values.get(attr) if shadow else None
-            if not blank(v):
-                values.add(v)
+            shadow = shadows.get(system)
+            if shadow is not None:
+                v = shadow.values.get(attr)
+                if v is not None and v != "" and v != ():
+                    values.add(v)
         if values:
             keys[f.name] = sorted(values, key=str)
-    waits = sorted({e for entries in state.waiting.values() for e in entries})
-    if waits:
-        keys[WAIT] = waits
+    if state.waiting:
+        waits = sorted({e for entries in state.waiting.values() for e in entries})
+        if waits:
+            keys[WAIT] = waits
     if keys != state.keys:
         state.keys = keys
         out.changed = True

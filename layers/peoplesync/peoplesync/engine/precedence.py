@@ -2,18 +2,29 @@
 `Verdict` out; the caller (golden.py, targets.py) applies it to the record. In the spirit of lsc-project's
 `BeanComparator.getValuesToSet`: one function holds every rule, so their order can be read in one place.
 
-`Facts` and `Verdict` are NamedTuples: immutable, and built at tuple speed (a frozen dataclass costs about
-four times as much to build, and the engine builds one per field it decides).
+`Facts` and `Verdict` are NamedTuples: immutable and cheap. The engine builds a pair per field it decides, so
+on its hot paths they are built straight from a tuple (`_verdict`, `change`), skipping the generated Python
+`__new__` (a frozen dataclass costs four times as much again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..config import FieldPlan
 from ..model import ApplyMode, Rule
 from .outcome import MISSING, blank
+
+# The rules as plain names: Python 3.11 looks an enum member up slowly (`Rule.SOURCE` goes through
+# EnumType.__getattr__, ~0.2 us), and the engine reads them for every field it decides. golden.py, targets.py
+# and core.py import them from here.
+AGREED, KEPT, FILLED, SOURCE, CONFLICT, RE_EVALUATED = (
+    Rule.AGREED, Rule.KEPT, Rule.FILLED, Rule.SOURCE, Rule.CONFLICT, Rule.RE_EVALUATED)
+ON_CREATE, IF_EMPTY, OVERWRITTEN, RE_ASSERTED, REALIGNED, PROPAGATED = (
+    Rule.ON_CREATE, Rule.IF_EMPTY, Rule.OVERWRITTEN, Rule.RE_ASSERTED, Rule.REALIGNED, Rule.PROPAGATED)
+ALWAYS, _ON_CREATE, _IF_EMPTY = ApplyMode.ALWAYS, ApplyMode.ON_CREATE, ApplyMode.IF_EMPTY
 
 
 class Facts(NamedTuple):
@@ -58,6 +69,16 @@ class Verdict(NamedTuple):
     recorded: bool = False
 
 
+_verdict = partial(tuple.__new__, Verdict)  # _verdict((...)): a Verdict without the generated __new__
+_CHANGE_DEFAULTS = Facts()[7:]
+
+
+def change(golden: Any, decided_by: str | None, changed: str, value: Any, concurrent: bool, first: bool,
+           read: Any) -> Facts:
+    """`Facts(golden, decided_by, changed, value, concurrent, first, read)`, built at tuple speed."""
+    return tuple.__new__(Facts, (golden, decided_by, changed, value, concurrent, first, read, *_CHANGE_DEFAULTS))
+
+
 def decide(f: FieldPlan, facts: Facts) -> Verdict:
     """The verdict on field `f` given `facts`. The first rule that applies decides.
 
@@ -82,6 +103,9 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
      10. ON_CREATE   `apply: on_create`: set when the bridge created the account, then left to its owner.
      11. IF_EMPTY    `apply: if_empty`: only a blank we have read is filled, never a value overwritten.
      12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
+
+    Rules 8 and 10-11 are also there alone (`stands`, `holds`): the engine's loops ask them first, before
+    gathering the facts, and most fields and targets stop there.
     """
     if facts.target is not None:
         return _for_target(f, facts)
@@ -93,68 +117,90 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
 
 
 def _from_source(f: FieldPlan, facts: Facts) -> Verdict:  # rules 1-5
-    system, value, golden, decider = facts.changed, facts.value, facts.golden, facts.decided_by
+    golden, decider, system, value, concurrent, first, read = facts[:7]
     if golden is not MISSING and golden == value:
-        return Verdict(golden, decider, Rule.AGREED, False, f"{system} agrees")
+        return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     sources = f.sources
-    read = value if facts.read is MISSING else facts.read
-    if facts.first and len(sources) > 1 and blank(read):
+    if read is MISSING:
+        read = value
+    if first and len(sources) > 1 and blank(read):
         if golden is not MISSING and not blank(golden):
-            return Verdict(golden, decider, Rule.FILLED, False, f"{system} was blank; filled from {decider}")
-        return Verdict(golden, decider, Rule.KEPT, False, f"{system} is blank, as is the golden value")
-    concurrent = (facts.concurrent and golden is not MISSING and len(sources) > 1 and decider is not None
+            reason = f"{system} was blank; filled from {decider}"
+            return _verdict((golden, decider, FILLED, False, reason, False, False))
+        return _verdict((golden, decider, KEPT, False, f"{system} is blank, as is the golden value", False, False))
+    concurrent = (concurrent and golden is not MISSING and len(sources) > 1 and decider is not None
                   and decider != system and decider in sources)
     if concurrent and sources.index(decider) < sources.index(system):
-        return Verdict(golden, decider, Rule.CONFLICT, True,
+        return _verdict((golden, decider, CONFLICT, True,
                        f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
-                       recorded=True)
+                       False, True))
     if concurrent:
         reason = f"{system} and {decider} both changed it; {system} prevails (winner)"
     elif len(sources) > 1:
         reason = f"changed in {system}, one of its sources"
     else:
         reason = f"{system} is the source"
-    return Verdict(value, system, Rule.CONFLICT if concurrent else Rule.SOURCE, concurrent, reason, moves=True,
-                   recorded=not (golden is MISSING and blank(value)))
+    return _verdict((value, system, CONFLICT if concurrent else SOURCE, concurrent, reason, True,
+                   not (golden is MISSING and blank(value))))
 
 
 def _repick(f: FieldPlan, facts: Facts) -> Verdict:  # rules 6-7
     system, value, golden = facts.changed, facts.value, facts.golden
     if golden is not MISSING and golden == value and facts.decided_by in f.sources:
-        return Verdict(golden, facts.decided_by, Rule.AGREED, False, f"{system} agrees")
-    return Verdict(value, system, Rule.RE_EVALUATED, False, f"{system} is the source (re-evaluated)",
-                   moves=True, recorded=True)
+        return _verdict((golden, facts.decided_by, AGREED, False, f"{system} agrees", False, False))
+    return _verdict((value, system, RE_EVALUATED, False, f"{system} is the source (re-evaluated)", True, True))
+
+
+def stands(f: FieldPlan, golden: Any, decided_by: str | None, waiting: bool) -> bool:
+    """Rule 8 on its own: the golden value stands (a full pass asks this first, and gathers what the sources
+    show only for a field where it does not hold)."""
+    return golden is not MISSING and decided_by in f.sources and not waiting
 
 
 def _reevaluate(f: FieldPlan, facts: Facts) -> Verdict:  # rules 8-9
     golden, decider = facts.golden, facts.decided_by
-    if golden is not MISSING and decider in f.sources and not facts.waiting:
-        return Verdict(golden, decider, Rule.KEPT, False, f"{decider} is the source")
+    if stands(f, golden, decider, facts.waiting):
+        return _verdict((golden, decider, KEPT, False, f"{decider} is the source", False, False))
     shown = facts.shown or {}
     candidates = [s for s in f.sources if s in shown]
     filled = [s for s in candidates if not blank(shown[s])]
     for source in (filled or candidates)[:1]:
-        return Verdict(shown[source], source, Rule.RE_EVALUATED, False, f"{source} is the source (re-evaluated)",
-                       moves=True, recorded=True)
-    return Verdict(golden, decider, Rule.KEPT, False, "no source read yet")
+        return _verdict((shown[source], source, RE_EVALUATED, False, f"{source} is the source (re-evaluated)",
+                       True, True))
+    return _verdict((golden, decider, KEPT, False, "no source read yet", False, False))
+
+
+def holds(f: FieldPlan, target_has: Any) -> Rule | None:
+    """Rules 10-11 on their own: the apply mode that keeps the golden value from a target which was last read
+    holding `target_has`, or None. (Enforcing a target asks this first: with None, the verdict is only needed
+    when a write is made.)"""
+    apply = f.apply
+    if apply == ALWAYS:
+        return None
+    if apply == _ON_CREATE:
+        return ON_CREATE
+    if apply == _IF_EMPTY and not (target_has is not MISSING and blank(target_has)):
+        return IF_EMPTY
+    return None
 
 
 def _for_target(f: FieldPlan, facts: Facts) -> Verdict:  # rules 10-12
-    target, decider, golden, have = facts.target, facts.decided_by, facts.golden, facts.target_has
-    if f.apply == ApplyMode.ON_CREATE:
-        return Verdict(golden, decider, Rule.ON_CREATE, False, f"set when the {target} account was created")
-    if f.apply == ApplyMode.IF_EMPTY and not (have is not MISSING and blank(have)):
-        return Verdict(golden, decider, Rule.IF_EMPTY, False, f"{target} is not known to be blank")
+    target, decider, golden = facts.target, facts.decided_by, facts.golden
+    held = holds(f, facts.target_has)
+    if held is ON_CREATE:
+        return _verdict((golden, decider, held, False, f"set when the {target} account was created", False, False))
+    if held is IF_EMPTY:
+        return _verdict((golden, decider, held, False, f"{target} is not known to be blank", False, False))
     rule = facts.context
-    if rule is Rule.OVERWRITTEN:
+    if rule is OVERWRITTEN:
         reason = f"{decider} is the source; {target}'s edit overwritten"
-    elif rule is Rule.RE_ASSERTED:
+    elif rule is RE_ASSERTED:
         reason = f"{decider} synced this record; {target} brought back in line"
-    elif rule is Rule.FILLED:
+    elif rule is FILLED:
         reason = f"{target} was blank; filled from {decider}"
-    elif rule is Rule.REALIGNED:
+    elif rule is REALIGNED:
         reason = f"{target} realigned with {decider}"
     else:
         reason = str(rule)
-    return Verdict(golden, decider, rule, rule is Rule.CONFLICT, reason, moves=True,
-                   recorded=rule not in (Rule.PROPAGATED, Rule.CONFLICT))
+    recorded = rule is not PROPAGATED and rule is not CONFLICT  # those are recorded where they were decided
+    return _verdict((golden, decider, rule, rule is CONFLICT, reason, True, recorded))

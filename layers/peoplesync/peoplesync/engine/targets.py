@@ -1,4 +1,4 @@
-"""Targets: make a system hold a field's golden value, when its precedence verdict says so.
+"""Targets: make a system hold a field's golden value, when precedence (its apply mode) lets us.
 
 The value wanted there is the golden value in the target's form (a reference translated to the target's own
 name for the other account). A write is put in the outbox (`shadow.pending`) only when the target neither holds
@@ -12,7 +12,7 @@ from ..model import Decision, RecordState, Rule
 from ..ports import RecordIndex
 from .norms import Norm
 from .outcome import MISSING, Outcome, orig
-from .precedence import Facts, decide
+from .precedence import ALWAYS, IF_EMPTY, Facts, decide, holds
 from .references import References
 
 
@@ -31,10 +31,10 @@ class Targets:
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
-        verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
-                                  context=reason))
-        if not verdict.moves:
-            if verdict.rule is Rule.IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
+        # decide()'s rules 10-11, asked first (only apply modes other than `always` ever hold a target)
+        held = None if f.apply is ALWAYS else holds(f, have)
+        if held is not None:
+            if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
         want = self.refs.from_golden(state, f, target, index, out)
@@ -54,6 +54,8 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
+        verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
+                                  context=reason))
         if verdict.recorded:
             out.decisions.append(Decision(
                 record_id=state.id, field=name, old=orig(have), new=verdict.value, rule=verdict.rule,
