@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from peoplesync.config import FieldPlan
 from peoplesync.engine import MISSING, Facts, Verdict, decide
+from peoplesync.engine.precedence import holds, stands
 from peoplesync.model import ApplyMode, Rule
 
 
@@ -210,3 +211,18 @@ def test_in_a_conflict_the_higher_priority_source_prevails(q: tuple[FieldPlan, F
     assert verdict.system == higher
     assert verdict.value == (facts.value if higher == facts.changed else facts.golden)
     assert verdict.moves == (higher == facts.changed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(question())
+def test_the_rule_predicates_asked_first_agree_with_decide(q: tuple[FieldPlan, Facts]) -> None:
+    f, facts = q
+    verdict = decide(f, facts)
+    if facts.target is not None:
+        assert (holds(f, facts.target_has) is None) == verdict.moves
+        assert holds(f, facts.target_has) in (None, verdict.rule)
+    elif facts.changed is None:
+        if stands(f, facts.golden, facts.decided_by, facts.waiting):
+            assert verdict.rule is Rule.KEPT and not verdict.moves
+        else:  # re-evaluated from the first source read, if any was
+            assert verdict.moves == any(s in f.sources for s in facts.shown or {})
