@@ -25,8 +25,8 @@ import tracemalloc
 from typing import Any
 
 from peoplesync.config import compile_config, load_config
-from peoplesync.correlate import MATCHED, UNMATCHED, correlate, new_record_id
 from peoplesync.engine import Engine
+from peoplesync.engine.correlation import MATCHED, UNMATCHED, correlate, new_record_id
 from peoplesync.model import Observation, RecordState
 
 CONFIG: dict[str, Any] = {

@@ -115,7 +115,7 @@ def test_the_fingerprint_changes_with_the_mapping_but_not_with_a_schedule() -> N
 
 
 def test_the_engine_imports_nothing_of_aws_or_the_protocols() -> None:
-    code = ("import sys, peoplesync.engine, peoplesync.correlate, peoplesync.config;"
+    code = ("import sys, peoplesync.engine, peoplesync.engine.correlation, peoplesync.config;"
             "print(sorted(m for m in ('boto3','botocore','ldap3','requests','sqlalchemy','scim2_models') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import normalize
-from .model import GROUP, PERSON
+from .model import GROUP, PERSON, ApplyMode
 
 Apply = Literal["always", "on_create", "if_empty"]
 
@@ -239,8 +239,9 @@ class FieldPlan:
     name: str
     kind: str
     sources: tuple[str, ...]  # in priority order: winner first, then as listed
+    winner: str  # the source that prevails in a conflict (sources[0])
     map: dict[str, str]
-    apply: str
+    apply: ApplyMode
     norm: Any  # (value, multi) -> normalised
     multi: bool
     reference: str | None
@@ -298,9 +299,9 @@ def compile_config(config: Config) -> Plan:
             ordered = (winner, *[s for s in sources if s != winner])
             fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
-            plan = FieldPlan(name, kind, ordered, {s: entry_key(e) for s, e in f.map.items()}, f.apply,
-                             normalize.chain(f.normalizers, region), f.multi, f.reference, dict(f.ref_by),
-                             all(systems[s].push for s in ordered), fp, codecs, f.default)
+            plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
+                             ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
+                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)

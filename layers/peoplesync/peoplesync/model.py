@@ -8,6 +8,7 @@ int, float, bool), None for blank, or a tuple of scalars for a multi-valued attr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 Value = Any  # str | int | float | bool | None | tuple[...]; JSON-compatible once tuples become lists
@@ -186,15 +187,47 @@ class Write:
                    d.get("kind", PERSON))
 
 
-@dataclass(slots=True)
+class Rule(StrEnum):
+    """Why a field has its value: the code of a `Decision`, and the rule of a precedence `Verdict`.
+
+    A `StrEnum`, so a rule compares equal to its code (`d.rule == "deferred"`) and serialises as it."""
+
+    SOURCE = "source"  # a source changed it (SPEC rows 1, 3, 4, 6)
+    CONFLICT = "conflict"  # two sources changed it concurrently; the higher in priority prevails (SPEC row 5)
+    RE_EVALUATED = "re-evaluated"  # decided again from the shadows (a new mapping, SPEC row 21)
+    PROPAGATED = "propagated"  # a target given a source's new value
+    OVERWRITTEN = "overwritten"  # a target's own edit put back (SPEC rows 2, 3)
+    RE_ASSERTED = "re-asserted"  # a push source synced the record; targets brought back in line (SPEC row 8)
+    FILLED = "filled"  # a newly linked blank filled
+    REALIGNED = "realigned"  # a newly linked or re-evaluated target brought in line
+    DEFERRED = "deferred"  # a reference not resolvable yet (SPEC row 13)
+    LIFECYCLE = "lifecycle"  # deactivated, reactivated or removed (SPEC row 15)
+    CREATE = "create"  # an account will be created
+    CREATED = "created"  # an account was created
+    # verdicts that change nothing (never recorded as a Decision)
+    AGREED = "agreed"  # the source shows the golden value
+    KEPT = "kept"  # the golden value stands
+    ON_CREATE = "on_create"  # apply: on_create, the target is left to its owner (SPEC row 19)
+    IF_EMPTY = "if_empty"  # apply: if_empty, the target is not blank (SPEC row 19)
+
+
+class ApplyMode(StrEnum):
+    """When a field's golden value is written to a target (SPEC row 19)."""
+
+    ALWAYS = "always"  # whenever it differs
+    ON_CREATE = "on_create"  # only in the account the bridge creates, then left to its owner
+    IF_EMPTY = "if_empty"  # only into a blank, never over a value
+
+
+@dataclass(slots=True, kw_only=True)
 class Decision:
-    """Why one field has the value it has. `rule` is a short code; `str()` is the one-line explanation."""
+    """Why one field has the value it has. `rule` is its code; `str()` is the one-line explanation."""
 
     record_id: str
     field: str
     old: Value
     new: Value
-    rule: str
+    rule: Rule
     system: str | None  # the system whose value decided (None when nothing decided)
     conflict: bool = False
     detail: str = ""
@@ -207,7 +240,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return {
             "record_id": self.record_id, "field": self.field, "old": _jsonable_value(self.old),
-            "new": _jsonable_value(self.new), "rule": self.rule, "system": self.system,
+            "new": _jsonable_value(self.new), "rule": str(self.rule), "system": self.system,
             "conflict": self.conflict, "detail": self.detail,
         }
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Plan
-from ..correlate import AMBIGUOUS, UNMATCHED, correlate, new_record_id
 from ..engine import Engine, Outcome, decode
+from ..engine.correlation import AMBIGUOUS, UNMATCHED, correlate, new_record_id
 from ..model import Decision, Observation, RecordState, Write
 from ..ports import Connector, PeoplesyncError, StateStore, VersionConflict, WriteResult
 

@@ -8,8 +8,8 @@ disabled again; one disabled locally while the person is active is left alone (a
 
 from __future__ import annotations
 
-from .config import Plan
-from .model import ACTIVATE, DEACTIVATE, DELETE, Decision, Observation, RecordState, Shadow
+from ..config import Plan
+from ..model import ACTIVATE, DEACTIVATE, DELETE, Decision, Observation, RecordState, Rule, Shadow
 from .outcome import Outcome
 
 
@@ -40,8 +40,9 @@ class Lifecycle:
                 state.active, state.removed = active, removed
                 out.changed = True
                 verb = "reactivated" if active else ("removed" if removed else "deactivated")
-                out.decisions.append(Decision(state.id, "(state)", None, "active" if active else verb,
-                                              "lifecycle", obs.system, False, f"{verb} in {obs.system}"))
+                out.decisions.append(Decision(
+                    record_id=state.id, field="(state)", old=None, new="active" if active else verb,
+                    rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}"))
                 for system in state.shadows:
                     if system not in sources:
                         self.enforce_state(state, system, out)
@@ -78,5 +79,6 @@ class Lifecycle:
                 state.create_pending.append(name)
                 out.writes.add(name)
                 out.changed = True
-                out.decisions.append(Decision(state.id, "(account)", None, name, "create", None, False,
-                                              f"no {name} account: one will be created"))
+                out.decisions.append(Decision(
+                    record_id=state.id, field="(account)", old=None, new=name, rule=Rule.CREATE, system=None,
+                    detail=f"no {name} account: one will be created"))

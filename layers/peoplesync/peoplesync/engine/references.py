@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import FieldPlan, Plan
-from .model import Decision, RecordState
+from ..config import FieldPlan, Plan
+from ..model import Decision, RecordState, Rule
+from ..ports import RecordIndex
 from .outcome import MISSING, Outcome
-from .ports import RecordIndex
 
 WAIT = "@wait"  # index field under which records waiting for a reference are found
 
@@ -60,9 +60,10 @@ class References:
         rid = resolve(value)
         if rid is None:
             self.wait(state, f, [(system, value)], out)
-            out.decisions.append(Decision(state.id, f.name, state.golden.get(f.name), state.golden.get(f.name),
-                                          "deferred", system, False,
-                                          f"{system} names {value!r}, not linked yet; decided once it is"))
+            golden = state.golden.get(f.name)
+            out.decisions.append(Decision(
+                record_id=state.id, field=f.name, old=golden, new=golden, rule=Rule.DEFERRED, system=system,
+                detail=f"{system} names {value!r}, not linked yet; decided once it is"))
             return MISSING
         return rid
 
@@ -89,8 +90,9 @@ class References:
         ref = translate(value)
         if ref is None:
             self.wait(state, f, [(target, value)], out)
-            out.decisions.append(Decision(state.id, f.name, value, value, "deferred", target, False,
-                                          f"{value} has no {target} account yet; written once it has"))
+            out.decisions.append(Decision(
+                record_id=state.id, field=f.name, old=value, new=value, rule=Rule.DEFERRED, system=target,
+                detail=f"{value} has no {target} account yet; written once it has"))
             return MISSING
         return ref
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Decision, RecordState
+from ..model import Decision, RecordState
 
 MISSING: Any = object()  # "no value known", as opposed to a blank value (None)
 

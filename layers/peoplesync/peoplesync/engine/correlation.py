@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .config import Plan
-from .model import Observation
-from .ports import RecordIndex
+from ..config import Plan
+from ..model import Observation
+from ..ports import RecordIndex
 
 LINKED, MATCHED, AMBIGUOUS, UNMATCHED = "linked", "matched", "ambiguous", "unmatched"
 

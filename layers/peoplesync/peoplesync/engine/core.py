@@ -1,0 +1,104 @@
+"""The `Engine`: one observation, one re-evaluation, one delivery at a time, composed of the engine's parts
+(freshness, golden/precedence, targets, lifecycle, references, keys, outbox). The model is taught in the
+package's docstring (`peoplesync.engine`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import FieldPlan, Plan, SystemPlan
+from ..model import Observation, RecordState, Write
+from ..ports import RecordIndex, WriteResult
+from . import freshness
+from .golden import Golden
+from .keys import keyed_fields, refresh_keys
+from .lifecycle import Lifecycle
+from .norms import build_norms
+from .outbox import Outbox
+from .outcome import Outcome, blank
+from .precedence import FILLED, OVERWRITTEN, RE_ASSERTED, REALIGNED
+from .references import References
+from .targets import Targets
+
+
+class Engine:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        # per (field, system): how a value read there is normalised (references use the system's ref form)
+        self._norms = build_norms(plan)
+        self._keyed = keyed_fields(plan)  # kind -> fields the index must find records by
+        self._keyed_names = {kind: {f.name for f in fields} for kind, fields in self._keyed.items()}
+        # (system, kind) -> attribute -> (field, normaliser): what a read of that system is absorbed as
+        self._reads = {(name, kind): {attr: (f, self._norms[(f.name, name)]) for attr, f in attrs.items()}
+                       for name, sp in plan.systems.items() for kind, attrs in sp.attr_to_field.items()}
+        self.refs = References(plan, self._keyed)
+        self.lifecycle = Lifecycle(plan)
+        self.targets = Targets(plan, self._norms, self.refs)
+        self.golden = Golden(plan, self.refs, self.targets)
+        self.outbox = Outbox(plan, self._norms, self.refs, self._keyed)
+
+    def observe(self, state: RecordState, obs: Observation, index: RecordIndex) -> Outcome:
+        """Apply one observation from one system to a record already correlated to it."""
+        out = Outcome(state)
+        sp = self.plan.systems[obs.system]
+        first = obs.system not in state.shadows
+        remapped = state.fingerprint != self.plan.fingerprint
+        shadow = freshness.admit(state, obs, out, fingerprint=self.plan.fingerprint, push=sp.push)
+        if shadow is None:
+            return out
+        waiting_before = dict(state.waiting)
+        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out)
+        if first or remapped:  # a system seen for the first time, or under a new mapping: field by field
+            seen = {f.name for f, _ in changed}
+            changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
+                        if f.name not in seen and f.map[obs.system] in shadow.values]
+        self._decide(state, sp, obs.kind, changed, first, index, out)
+        self.lifecycle.observe(state, shadow, obs, first, out)
+        self._settle(state, obs, changed, first, remapped, waiting_before, index, out)
+        return out
+
+    def _decide(self, state: RecordState, sp: SystemPlan, kind: str, changed: list[tuple[FieldPlan, Any]],
+                first: bool, index: RecordIndex, out: Outcome) -> None:
+        system = sp.name
+        for f, value in changed:
+            if system in f.sources:
+                self.golden.from_source(state, f, system, value, first, index, out)
+            elif not f.push or first:  # a target's own edit (a push source's field waits for that source)
+                reason = (FILLED if blank(value) else REALIGNED) if first else OVERWRITTEN
+                self.targets.enforce(state, f, system, index, out, reason=reason)
+        if sp.push:  # a push source syncing a record re-asserts every field it is the source of
+            for f in sp.fields.get(kind, []):
+                if system in f.sources and f.name in state.golden:
+                    for target in f.map:
+                        if target != system:
+                            self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
+
+    def _settle(self, state: RecordState, obs: Observation, changed: list[tuple[FieldPlan, Any]], first: bool,
+                remapped: bool, waiting_before: dict[str, list[str]], index: RecordIndex, out: Outcome) -> None:
+        """After the fields: who waited for this account, a full pass under a new mapping, accounts to create,
+        and the index keys (only when the values the record is found by can have moved)."""
+        if first and state.kind in self.refs.referenced:
+            out.wake |= self.refs.waiters(state, obs.system, index)
+        if remapped:
+            self.golden.full_pass(state, index, out)
+        self.lifecycle.provision(state, out)
+        keyed = self._keyed_names.get(obs.kind, ())
+        if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
+            refresh_keys(state, self._keyed.get(state.kind, []), out)
+
+    def reevaluate(self, state: RecordState, index: RecordIndex) -> Outcome:
+        """Re-decide everything from the shadows: after a mapping change, or when a reference it waited for
+        became resolvable. Writes only what differs."""
+        out = Outcome(state)
+        self.golden.full_pass(state, index, out)
+        self.lifecycle.provision(state, out)
+        refresh_keys(state, self._keyed.get(state.kind, []), out)
+        return out
+
+    def writes_for(self, state: RecordState, system: str, index: RecordIndex) -> list[Write]:
+        """The writes still owed to `system` for this record, as of now."""
+        return self.outbox.writes_for(state, system, index)
+
+    def confirm(self, state: RecordState, write: Write, result: WriteResult | None, index: RecordIndex) -> Outcome:
+        """Record that `write` was applied by its system."""
+        return self.outbox.confirm(state, write, result, index)

@@ -1,0 +1,103 @@
+"""The golden record: a source's change, or a re-evaluation from the shadows, applied as precedence decides.
+
+Each field's golden value carries a generation (`state.gen`); a shadow remembers the generation it last
+agreed to (`seen_gen`). A source that reports a change while the golden value has moved on since it last
+agreed changed it concurrently with the field's decider: `precedence.decide` settles it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import FieldPlan, Plan
+from ..model import Decision, RecordState
+from ..ports import RecordIndex
+from .outcome import MISSING, Outcome, orig
+from .precedence import AGREED, CONFLICT, FILLED, PROPAGATED, REALIGNED, Facts, change, decide, stands
+from .references import References
+from .targets import Targets
+
+
+class Golden:
+    def __init__(self, plan: Plan, refs: References, targets: Targets) -> None:
+        self.plan = plan
+        self.refs = refs
+        self.targets = targets
+
+    def from_source(self, state: RecordState, f: FieldPlan, system: str, value: Any, first: bool,
+                    index: RecordIndex, out: Outcome) -> None:
+        """`system`, a source of `f`, now shows `value` (normalised as read there)."""
+        name = f.name
+        golden_value = self.refs.to_golden(state, f, system, value, index, out)
+        if golden_value is MISSING:
+            return  # waiting for a reference to become resolvable
+        current = state.golden.get(name, MISSING)
+        shadow = state.shadows[system]
+        gen = state.gen.get(name, 0)
+        verdict = decide(f, change(current, state.decided_by.get(name), system, golden_value,
+                                gen > shadow.seen_gen.get(name, 0), first, value))
+        rule = verdict.rule
+        if not verdict.moves:
+            if rule is AGREED:
+                shadow.seen_gen[name] = gen
+            elif rule is FILLED:  # a newly linked blank source is filled, not obeyed
+                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+            elif rule is CONFLICT:  # the decider prevails: this source is overwritten
+                out.decisions.append(Decision(
+                    record_id=state.id, field=name, old=current, new=current, rule=rule, system=verdict.system,
+                    conflict=True, detail=verdict.reason))
+                self.targets.enforce(state, f, system, index, out, reason=CONFLICT)
+            return
+        self.set_golden(state, f, golden_value, system)
+        shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
+        if verdict.recorded:
+            out.decisions.append(Decision(
+                record_id=state.id, field=name, old=orig(current), new=golden_value, rule=rule, system=system,
+                conflict=verdict.conflict, detail=verdict.reason))
+        out.changed = True
+        for target in f.map:
+            if target != system:
+                self.targets.enforce(state, f, target, index, out, reason=PROPAGATED)
+
+    def set_golden(self, state: RecordState, f: FieldPlan, value: Any, system: str) -> None:
+        state.golden[f.name] = value
+        state.gen[f.name] = gen = state.gen.get(f.name, 0) + 1
+        state.decided_by[f.name] = system
+        state.shadows[system].seen_gen[f.name] = gen
+        state.waiting.pop(f.name, None)
+
+    def full_pass(self, state: RecordState, index: RecordIndex, out: Outcome) -> None:
+        """Re-decide every field of the record from the shadows, and bring every target in line."""
+        for f in self.plan.fields.get(state.kind, {}).values():
+            self._reevaluate(state, f, index, out)
+            decider = state.decided_by.get(f.name)
+            for target in f.map:
+                if target not in f.sources or decider != target:
+                    self.targets.enforce(state, f, target, index, out, reason=REALIGNED)
+        if state.fingerprint != self.plan.fingerprint:
+            state.fingerprint = self.plan.fingerprint
+            out.changed = True
+
+    def _reevaluate(self, state: RecordState, f: FieldPlan, index: RecordIndex, out: Outcome) -> None:
+        name = f.name
+        golden, decider = state.golden.get(name, MISSING), state.decided_by.get(name)
+        waiting = name in state.waiting
+        if stands(f, golden, decider, waiting):  # decide()'s rule 8, asked before gathering the facts
+            return
+        shadows = state.shadows
+        shown = {s: shadows[s].values[f.map[s]] for s in f.sources if s in shadows and f.map[s] in shadows[s].values}
+        verdict = decide(f, Facts(golden, decider, shown=shown, waiting=waiting))
+        if not verdict.moves or verdict.system is None:
+            return
+        source = verdict.system
+        value = self.refs.to_golden(state, f, source, verdict.value, index, out)
+        if value is MISSING:
+            return  # the pick names an account not linked yet: decided once it is
+        verdict = decide(f, Facts(golden, decider, source, value, reevaluating=True))
+        if not verdict.moves:
+            return
+        self.set_golden(state, f, value, source)
+        out.decisions.append(Decision(
+            record_id=state.id, field=name, old=orig(golden), new=value, rule=verdict.rule, system=source,
+            detail=verdict.reason))
+        out.changed = True

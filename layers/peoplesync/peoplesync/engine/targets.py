@@ -1,0 +1,62 @@
+"""Targets: make a system hold a field's golden value, when precedence (its apply mode) lets us.
+
+The value wanted there is the golden value in the target's form (a reference translated to the target's own
+name for the other account). A write is put in the outbox (`shadow.pending`) only when the target neither holds
+it already nor has it in flight; a write in flight that is no longer wanted is dropped.
+"""
+
+from __future__ import annotations
+
+from ..config import FieldPlan, Plan
+from ..model import Decision, RecordState, Rule
+from ..ports import RecordIndex
+from .norms import Norm
+from .outcome import MISSING, Outcome, orig
+from .precedence import ALWAYS, IF_EMPTY, Facts, decide, holds
+from .references import References
+
+
+class Targets:
+    def __init__(self, plan: Plan, norms: dict[tuple[str, str], Norm], refs: References) -> None:
+        self.plan = plan
+        self._norms = norms
+        self.refs = refs
+
+    def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
+                *, reason: Rule) -> None:
+        """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
+        shadow = state.shadows.get(target)
+        name = f.name
+        if shadow is None or shadow.removed or not self.plan.systems[target].writable or name not in state.golden:
+            return
+        attr = f.map[target]
+        have = shadow.values.get(attr, MISSING)
+        # decide()'s rules 10-11, asked first (only apply modes other than `always` ever hold a target)
+        held = None if f.apply is ALWAYS else holds(f, have)
+        if held is not None:
+            if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
+                out.changed = True  # filled meanwhile: no longer ours to fill
+            return
+        want = self.refs.from_golden(state, f, target, index, out)
+        if want is MISSING:
+            return
+        norm = self._norms[(name, target)]
+        want_norm = norm(want) if f.reference else want
+        pending = shadow.pending.get(attr, MISSING)
+        if pending is not MISSING and (norm(pending) if f.reference else pending) == want_norm:
+            return
+        if have is not MISSING and have == want_norm:
+            shadow.seen_gen[name] = state.gen.get(name, 0)
+            if pending is not MISSING:
+                del shadow.pending[attr]  # a write still in flight is no longer wanted
+                out.changed = True
+            return
+        shadow.pending[attr] = want
+        out.writes.add(target)
+        out.changed = True
+        verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
+                                  context=reason))
+        if verdict.recorded:
+            out.decisions.append(Decision(
+                record_id=state.id, field=name, old=orig(have), new=verdict.value, rule=verdict.rule,
+                system=verdict.system, conflict=verdict.conflict, detail=verdict.reason))
