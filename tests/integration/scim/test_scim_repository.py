@@ -199,3 +199,13 @@ def test_given_two_connections_to_one_file_then_only_one_may_take_a_unique_value
     with pytest.raises(VersionConflict):
         one.replace("User", "u1", doc("ann", title="C"), {"userName": "ann"}, expected_version=1)
     assert one.get("User", "u1").doc == doc("ann", title="B") and two.count("User") == 1
+
+
+def test_given_the_local_run_store_then_serve_keeps_the_idp_view_beside_it(tmp_path) -> None:
+    from peoplesync import bootstrap
+    from peoplesync.adapters.memory import MemoryStore
+    from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+
+    beside = bootstrap.scim_repository_for(bootstrap.sqlite_store(tmp_path / "state.sqlite3"))
+    assert isinstance(beside, SqliteScimRepository) and beside.path == str(tmp_path / "state.sqlite3")
+    assert isinstance(bootstrap.scim_repository_for(MemoryStore()), MemoryScimRepository)
