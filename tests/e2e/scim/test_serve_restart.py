@@ -62,12 +62,14 @@ class Server:
     def start(self) -> Server:
         env = {**os.environ, "PEOPLESYNC_SCIM_TOKENS": TOKEN, "PYTHONPATH": os.pathsep.join(
             [str(ROOT / "layers" / "peoplesync"), str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
-            [sys.executable, "-m", "peoplesync.cli", "serve", str(self.config), "--port", str(self.port)],
-            cwd=self.config.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = self.config.parent / "serve.log"
+        with log.open("ab") as out:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "peoplesync.cli", "serve", str(self.config), "--port", str(self.port)],
+                cwd=self.config.parent, env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read().decode() if self.process.stderr else ""
+            assert self.process.poll() is None, log.read_text()
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
@@ -91,11 +93,11 @@ class Server:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310 (http on loopback)
+        req = urllib.request.Request(url, data=data, method=method, headers={
             "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json",
             "User-Agent": "Microsoft.AAD.ProvisioningService"})
         try:
-            with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=30) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else {}
         except urllib.error.HTTPError as exc:
