@@ -215,24 +215,12 @@ def test_given_the_functions_then_each_has_its_own_role_and_no_wildcard_resource
     for name, function in functions.items():
         props = function["Properties"]
         assert "Role" not in props, f"{name} must get a role of its own"
-        for statement in statements(props["Policies"]):
-            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            assert "*" not in targets, f"{name}: {statement.get('Sid')} grants every resource"
-            for target in targets:
-                text = json.dumps(target)
-                assert not re.search(r":(sqs|dynamodb|secretsmanager|ssm):\*", text)
-
-
-def test_given_the_functions_then_only_those_that_talk_to_systems_read_secrets(template):
-    readers = set()
-    for name, function in of_type(template, "AWS::Serverless::Function").items():
-        for statement in statements(function["Properties"]["Policies"]):
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            if "secretsmanager:GetSecretValue" in actions:
-                readers.add(name)
-                assert "${SecretPrefix}*" in statement["Resource"]["Fn::Sub"]
-    # reconcile answers a Genesys audit event by re-reading that user through the API
-    assert readers == {"ScimWebhookFunction", "PollFunction", "DeliverFunction", "ReconcileFunction"}
+    for statement in grants(template):
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in targets, f"{statement['Function']}: {statement.get('Sid')} grants every resource"
+        for target in targets:
+            text = json.dumps(target)
+            assert not re.search(r":(sqs|dynamodb|secretsmanager|ssm):\*", text)
 
 
 def test_given_the_scheduler_role_then_it_may_only_invoke_the_poll_function_and_dead_letter(template):
@@ -277,3 +265,142 @@ def test_given_the_code_locations_then_each_builds_with_sam(template):
     makefile = (ROOT / layer["Properties"]["ContentUri"] / "Makefile").read_text()
     assert "build-PeoplesyncLayer:" in makefile and "--invalidation-mode unchecked-hash" in makefile
     assert (ROOT / layer["Properties"]["ContentUri"] / "peoplesync" / "__init__.py").is_file()
+
+
+# --- least privilege, as a security reviewer reads it ------------------------------------------------------
+ROLES = {"ScimWebhookFunctionRole": "ScimWebhookFunction", "PollFunctionRole": "PollFunction",
+         "ReconcileFunctionRole": "ReconcileFunction", "DeliverFunctionRole": "DeliverFunction"}
+SECRET_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grants(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every IAM statement a function's role gets: its own `Policies` (a statement under `Fn::If` carries the
+    condition's name as `If`) and the per-target role policies of the delivery loop (`Loop`: True)."""
+    found = []
+    for name, function in of_type(template, "AWS::Serverless::Function").items():
+        for statement in statements(function["Properties"]["Policies"]):
+            if "Fn::If" in statement:
+                condition, statement, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+                statement = {**statement, "If": condition}
+            found.append({**statement, "Function": name, "Loop": False})
+    for name, policy in of_type(template, "AWS::IAM::RolePolicy").items():
+        role = policy["Properties"]["RoleName"]["Ref"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            found.append({**statement, "Function": ROLES[role], "Loop": name})
+    return found
+
+
+def granted(template: dict[str, Any], function: str, action: str) -> list[dict[str, Any]]:
+    return [g for g in grants(template) if g["Function"] == function and action in as_list(g["Action"])]
+
+
+def test_given_every_statement_then_each_names_its_resources_and_no_queue_or_secret_by_a_bare_wildcard(template):
+    for g in grants(template):
+        for target in as_list(g["Resource"]):
+            assert target != "*", f"{g['Function']}: {g.get('Sid')} grants every resource"
+            text = json.dumps(target)
+            assert not re.search(r":(sqs|dynamodb|secretsmanager|ssm|lambda):\*", text), (g["Function"], text)
+            assert "-deliver-*" not in text, f"{g['Function']}: {g.get('Sid')} names delivery queues by prefix"
+        actions = as_list(g["Action"])
+        assert not any(a.endswith(":*") or a == "*" for a in actions), (g["Function"], actions)
+
+
+def test_given_the_queue_permissions_then_each_names_queues_of_this_stack(template):
+    queues = set(of_type(template, "AWS::SQS::Queue"))
+    for g in grants(template):
+        if not any(a.startswith("sqs:") for a in as_list(g["Action"])):
+            continue
+        for target in as_list(g["Resource"]):
+            assert "Fn::GetAtt" in target and getatt_target(target) in queues, (g["Function"], target)
+
+
+def test_given_the_delivery_queues_then_each_target_is_consumed_by_deliver_and_fed_by_reconcile_alone(template):
+    def sqs(function: str, action: str) -> set[str]:
+        return {getatt_target(t) for g in granted(template, function, action) for t in as_list(g["Resource"])}
+
+    per_target = {"DeliverQueue&{Target}"}
+    assert sqs("DeliverFunction", "sqs:ReceiveMessage") == per_target
+    assert sqs("DeliverFunction", "sqs:DeleteMessage") == per_target
+    assert sqs("DeliverFunction", "sqs:SendMessage") == {"ReconcileQueue", "DeliverQueue&{Target}",
+                                                        "DeliverDeadLetterQueue&{Target}"}
+    assert sqs("ReconcileFunction", "sqs:SendMessage") == {"ReconcileQueue", "ReconcileDeadLetterQueue",
+                                                          "DeliverQueue&{Target}"}
+    assert sqs("PollFunction", "sqs:SendMessage") == sqs("ScimWebhookFunction", "sqs:SendMessage") == {
+        "ReconcileQueue"}
+    assert sqs("PollFunction", "sqs:ReceiveMessage") == sqs("ScimWebhookFunction", "sqs:ReceiveMessage") == set()
+    # the per-target policies are in the delivery loop, and a target's queue is mapped only once its policy is there
+    loop = template["Resources"]["Fn::ForEach::Deliver"][2]
+    assert {"DeliverQueueAccess&{Target}", "ReconcileQueueAccess&{Target}"} <= set(loop)
+    assert loop["DeliverMapping&{Target}"]["DependsOn"] == "DeliverQueueAccess&{Target}"
+
+
+def test_given_the_webhook_then_it_reads_and_writes_only_the_scim_items_of_the_table(template):
+    from peoplesync.adapters import scim_dynamodb
+
+    [state] = granted(template, "ScimWebhookFunction", "dynamodb:PutItem")
+    assert state["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}  # not the index
+    assert set(state["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                    "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"}
+    assert state["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [scim_dynamodb._PREFIX + "*"]},
+                                  "Null": {"dynamodb:LeadingKeys": "false"}}
+    dynamodb = [g for g in grants(template) if g["Function"] == "ScimWebhookFunction"
+                and any(a.startswith("dynamodb:") for a in as_list(g["Action"]))]
+    assert dynamodb == [state]
+
+
+def test_given_the_webhook_at_work_then_every_key_it_touches_is_under_the_prefix_its_role_allows(template):
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
+
+    [state] = granted(template, "ScimWebhookFunction", "dynamodb:PutItem")
+    [pattern] = state["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    with moto.mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        repo = DynamoScimRepository("t", client)
+        repo.create("User", "u1", {"userName": "ann"}, {"userName": "ann", "externalId": "E1"})
+        repo.replace("User", "u1", {"userName": "bob"}, {"userName": "bob"})
+        repo.create("Group", "g1", {"displayName": "team"}, {"displayName": "team"})
+        keys = {i["pk"]["S"] for i in client.scan(TableName="t")["Items"]}
+    assert len(keys) >= 5 and all(re.fullmatch(re.escape(pattern[:-1]) + ".*", k) for k in keys), keys
+
+
+def test_given_the_functions_then_each_reads_only_the_secrets_of_the_systems_it_talks_to(template):
+    def secrets(function: str, effect: str = "Allow") -> set[tuple[str, str | None]]:
+        return {(g["Resource"]["Fn::Sub"], g.get("If")) for g in granted(template, function, "secretsmanager:GetSecretValue")
+                if g["Effect"] == effect}
+
+    token = SECRET_ARN + "${ScimTokenSecretName}-??????"  # the name and Secrets Manager's 6-character suffix
+    under_prefix = SECRET_ARN + "${SecretPrefix}*"
+    assert secrets("ScimWebhookFunction") == {(token, None)}
+    for function in ("PollFunction", "DeliverFunction"):  # the systems' credentials, never the IdP's tokens
+        assert secrets(function) == {(under_prefix, None)}
+        assert secrets(function, "Deny") == {(token, None)}
+    # reconcile talks to a system only to answer a Genesys audit event (it re-reads that user)
+    assert secrets("ReconcileFunction") == {(SECRET_ARN + "${GenesysSecretName}-??????", "ReconcileRereadsGenesys")}
+    condition = template["Conditions"]["ReconcileRereadsGenesys"]
+    assert condition == {"Fn::And": [{"Condition": "HasGenesysBus"},
+                                     {"Fn::Not": [{"Fn::Equals": [{"Ref": "GenesysSecretName"}, ""]}]}]}
+
+
+def test_given_the_secret_parameters_then_a_name_cannot_widen_what_a_role_may_read(template):
+    parameters = template["Parameters"]
+    for name in ("SecretPrefix", "ScimTokenSecretName", "GenesysSecretName"):
+        pattern = parameters[name]["AllowedPattern"]
+        assert re.fullmatch(pattern, "peoplesync/scim-tokens"), name
+        for widened in ("peoplesync/*", "peoplesync/scim?", "*"):  # IAM wildcards are refused
+            assert not re.fullmatch(pattern, widened), (name, widened)
+    # the webhook asks Secrets Manager through the same prefix check as every function
+    assert parameters["ScimTokenSecretName"]["Default"].startswith(parameters["SecretPrefix"]["Default"])

@@ -41,6 +41,7 @@ __all__ = [
     "local_from_file",
     "scim_handler",
     "scim_local",
+    "scim_repository_for",
     "scim_webhook",
     "serve",
     "system_attributes",
@@ -276,10 +277,9 @@ def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
 
 def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -> tuple[ScimHandler, str, str]:
     """The same handler for `peoplesync serve` and the tests: each accepted write reconciled and delivered at
-    once by the local run."""
+    once by the local run. The IdP's view is kept where the run keeps its state (`scim_repository_for`), so a
+    restarted server still knows what the IdP created."""
     import threading
-
-    from .scim.repository import MemoryScimRepository
 
     lock = threading.Lock()
 
@@ -288,7 +288,23 @@ def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -
             bridge.receive(observation)
             bridge.deliver_owed()
 
-    return scim_handler(bridge.plan, tokens, repository or MemoryScimRepository(), on_change)
+    if repository is None:
+        repository = scim_repository_for(bridge.store)
+    return scim_handler(bridge.plan, tokens, repository, on_change)
+
+
+def scim_repository_for(store: StateStore) -> Any:
+    """The IdP's view beside the local run's state: in the same SQLite file (tables of its own) when the store
+    is SQLite, else in memory for this process only."""
+    from .adapters.sqlite_store import SqliteStore
+
+    if isinstance(store, SqliteStore) and store.path != ":memory:":
+        from .adapters.scim_sqlite import SqliteScimRepository
+
+        return SqliteScimRepository(store.path)
+    from .scim.repository import MemoryScimRepository
+
+    return MemoryScimRepository()
 
 
 def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:

@@ -1,4 +1,4 @@
-"""The `ScimRepository` contract, held by the in-memory and the DynamoDB (moto) implementations alike."""
+"""The `ScimRepository` contract, held by the in-memory, the SQLite and the DynamoDB (moto) implementations alike."""
 
 from __future__ import annotations
 
@@ -28,13 +28,21 @@ def dynamodb() -> Iterator[object]:
         yield client
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def repo(request) -> ScimRepository:
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def repo(request, tmp_path) -> Iterator[ScimRepository]:
     if request.param == "memory":
-        return MemoryScimRepository()
+        yield MemoryScimRepository()
+        return
+    if request.param == "sqlite":
+        from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+
+        sqlite = SqliteScimRepository(tmp_path / "state.sqlite3")
+        yield sqlite
+        sqlite.close()
+        return
     from peoplesync.adapters.scim_dynamodb import DynamoScimRepository
 
-    return DynamoScimRepository(TABLE, request.getfixturevalue("dynamodb"))
+    yield DynamoScimRepository(TABLE, request.getfixturevalue("dynamodb"))
 
 
 def doc(user_name: str, **extra: object) -> dict:
@@ -146,3 +154,58 @@ def test_given_dynamodb_throttles_then_the_webhook_answers_503_with_retry_after(
     r = client.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "t"})
     assert r.status == 503 and r.headers["Retry-After"] == "1"
     assert client.get("/Users/x").status == 503
+
+
+# --- SQLite: the view outlives the process and shares the file with the state store ------------------------
+def test_given_the_sqlite_file_reopened_then_resources_versions_and_lookups_are_still_there(tmp_path) -> None:
+    from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+
+    first = SqliteScimRepository(tmp_path / "state.sqlite3")
+    first.create("User", "u1", doc("ann"), {"userName": "ann", "externalId": "E1"})
+    first.replace("User", "u1", doc("ann", title="X"), {"userName": "ann", "externalId": "E1"})
+    first.close()
+
+    again = SqliteScimRepository(tmp_path / "state.sqlite3")
+    stored = again.get("User", "u1")
+    assert (stored.doc, stored.version, stored.seq) == (doc("ann", title="X"), 2, 2)
+    assert [s.id for s in again.find("User", "externalId", "E1")] == ["u1"]
+    with pytest.raises(UniquenessConflict):
+        again.create("User", "u2", doc("ann"), {"userName": "ann"})
+    assert again.count("User") == 1
+
+
+def test_given_the_state_store_in_the_same_file_then_each_keeps_its_own_tables(tmp_path) -> None:
+    from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+    from peoplesync.adapters.sqlite_store import SqliteStore
+    from peoplesync.model import RecordState
+
+    path = tmp_path / "state.sqlite3"
+    store, scim = SqliteStore(path), SqliteScimRepository(path)
+    store.save(RecordState(id="p1", golden={"title": "T"}))
+    scim.create("User", "p1", doc("ann"), {"userName": "ann"})
+    assert store.load("p1").golden == {"title": "T"} and scim.get("User", "p1").doc == doc("ann")
+    store.close()
+    scim.close()
+
+
+def test_given_two_connections_to_one_file_then_only_one_may_take_a_unique_value(tmp_path) -> None:
+    from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+
+    one, two = SqliteScimRepository(tmp_path / "s.sqlite3"), SqliteScimRepository(tmp_path / "s.sqlite3")
+    one.create("User", "u1", doc("ann"), {"userName": "ann"})
+    with pytest.raises(UniquenessConflict):
+        two.create("User", "u2", doc("ann"), {"userName": "ann"})
+    two.replace("User", "u1", doc("ann", title="B"), {"userName": "ann"}, expected_version=1)
+    with pytest.raises(VersionConflict):
+        one.replace("User", "u1", doc("ann", title="C"), {"userName": "ann"}, expected_version=1)
+    assert one.get("User", "u1").doc == doc("ann", title="B") and two.count("User") == 1
+
+
+def test_given_the_local_run_store_then_serve_keeps_the_idp_view_beside_it(tmp_path) -> None:
+    from peoplesync import bootstrap
+    from peoplesync.adapters.memory import MemoryStore
+    from peoplesync.adapters.scim_sqlite import SqliteScimRepository
+
+    beside = bootstrap.scim_repository_for(bootstrap.sqlite_store(tmp_path / "state.sqlite3"))
+    assert isinstance(beside, SqliteScimRepository) and beside.path == str(tmp_path / "state.sqlite3")
+    assert isinstance(bootstrap.scim_repository_for(MemoryStore()), MemoryScimRepository)

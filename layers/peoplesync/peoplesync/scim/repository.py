@@ -102,7 +102,8 @@ class ScimRepository(ABC):
 
 
 class MemoryScimRepository(ScimRepository):
-    """The reference implementation, and the one tests and `peoplesync serve` use. Thread-safe."""
+    """The reference implementation, for tests and a local run on a memory store (`peoplesync serve` on the
+    default SQLite store keeps the view in its file: `adapters/scim_sqlite.py`). Thread-safe."""
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Stored]] = {USER: {}, GROUP: {}}
