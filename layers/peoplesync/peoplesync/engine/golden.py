@@ -68,9 +68,12 @@ class Golden:
 
     def full_pass(self, state: RecordState, index: RecordIndex, out: Outcome) -> None:
         """Re-decide every field of the record from the shadows, and bring every target in line."""
+        golden, decided_by, waiting = state.golden, state.decided_by, state.waiting
         for f in self.plan.fields.get(state.kind, {}).values():
-            self._reevaluate(state, f, index, out)
-            decider = state.decided_by.get(f.name)
+            name = f.name
+            if not stands(f, golden.get(name, MISSING), decided_by.get(name), name in waiting):  # rule 8 first
+                self._reevaluate(state, f, index, out)
+            decider = decided_by.get(name)
             for target in f.map:
                 if target not in f.sources or decider != target:
                     self.targets.enforce(state, f, target, index, out, reason=REALIGNED)
@@ -82,8 +85,6 @@ class Golden:
         name = f.name
         golden, decider = state.golden.get(name, MISSING), state.decided_by.get(name)
         waiting = name in state.waiting
-        if stands(f, golden, decider, waiting):  # decide()'s rule 8, asked before gathering the facts
-            return
         shadows = state.shadows
         shown = {s: shadows[s].values[f.map[s]] for s in f.sources if s in shadows and f.map[s] in shadows[s].values}
         verdict = decide(f, Facts(golden, decider, shown=shown, waiting=waiting))
