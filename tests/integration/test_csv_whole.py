@@ -181,3 +181,35 @@ def test_formula_cells_are_written_inert_and_read_back_as_they_were(tmp_path: Pa
 def test_neutralise_then_restore_is_the_identity(value: str) -> None:
     assert restore(neutralise(value)) == value
     assert neutralise(value)[:1] not in ("=", "@", "\t", "\r") or value == ""
+
+
+def test_through_the_bridge_a_cut_export_deactivates_nobody_and_writes_no_cut_value(tmp_path: Path) -> None:
+    from peoplesync import bootstrap
+    from peoplesync.config import compile_config, load_config, system_attributes
+    from peoplesync_dev.memory import MemoryConnector
+
+    path = tmp_path / "hr.csv"
+    write(path, WHOLE)
+    plan = compile_config(load_config({
+        "systems": {"hr": {"connector": "csv", "path": str(path), "key": "Employee_ID", "active_column": "Status"},
+                    "ad": {"connector": "memory", "provision": True}},
+        "fields": {"employee_id": {"source": "hr", "map": {"hr": "Employee_ID", "ad": "employeeID"}},
+                   "email.work": {"source": "hr", "map": {"hr": "Email", "ad": "mail"}}},
+        "match": ["employee_id"], "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None}}))
+    ad = MemoryConnector("ad", system_attributes(plan, "ad"))
+    clock = Clock()
+    csv_hr = CsvConnector("hr", Settings(path=str(path), key="Employee_ID", active_column="Status"),
+                          system_attributes(plan, "hr"), clock=clock, sleep=clock.sleep)
+    bridge = bootstrap.local(plan, connectors={"hr": csv_hr, "ad": ad}, sleep=lambda s: None)
+    bridge.sync()
+    assert sorted(a["attrs"]["mail"] for a in ad.accounts.values()) == [
+        "ada@example.com", "alan@example.com", "grace@example.com"]
+    # cut mid-row; then, with a trailer declared, cut at a row's end (only the trailer can tell that one)
+    for cut, trailer in ((WHOLE[: WHOLE.index("alan@ex") + 7], None), (HEADER + ROWS[0], r"T,(?P<count>\d+)")):
+        write(path, cut)
+        csv_hr.settings.trailer = trailer
+        report = bridge.sync()
+        assert "not taken as whole" in report.read_failures["hr"]
+        assert all(a["active"] for a in ad.accounts.values())
+        assert sorted(a["attrs"]["mail"] for a in ad.accounts.values()) == [
+            "ada@example.com", "alan@example.com", "grace@example.com"]
