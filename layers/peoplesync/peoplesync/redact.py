@@ -172,11 +172,21 @@ def install_log_redaction(*loggers: str | logging.Logger, third_party: bool = Tr
             return record
 
         logging.setLogRecordFactory(factory)
-        _installed["factory"] = factory
+        _installed["factory"], _installed["previous"] = factory, previous
     names: list[str | logging.Logger] = ["", *(THIRD_PARTY_LOGGERS if third_party else ()), *loggers]
     for name in names:
         logger = name if isinstance(name, logging.Logger) else logging.getLogger(name or None)
         for target in (logger, *logger.handlers):
             if _FILTER not in target.filters:
                 target.addFilter(_FILTER)
+                _installed.setdefault("targets", []).append(target)
     return _FILTER
+
+
+def uninstall_log_redaction() -> None:
+    """Undo `install_log_redaction()` (tests)."""
+    if logging.getLogRecordFactory() is _installed.get("factory"):
+        logging.setLogRecordFactory(_installed["previous"])
+    for target in _installed.get("targets", []):
+        target.removeFilter(_FILTER)
+    _installed.clear()
