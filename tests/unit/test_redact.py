@@ -25,8 +25,7 @@ SECRET = "hunter2-but-longer"
 def fresh() -> Iterator[None]:
     redact.forget_all()
     yield
-    redact.uninstall_log_redaction()
-    redact.forget_all()
+    redact.forget_all()  # the log redaction stays installed, as importing bootstrap leaves it
 
 
 def test_registered_values_and_their_encodings_are_masked_and_identifiers_are_not() -> None:
@@ -81,12 +80,15 @@ def test_the_filter_works_on_its_own_on_a_handler() -> None:
     assert redact.RedactingFilter().filter(record) and record.getMessage() == "*** and 3"
 
 
-def test_install_is_idempotent_and_names_more_loggers() -> None:
+def test_install_is_idempotent_names_more_loggers_and_can_be_undone() -> None:
     powertools = logging.getLogger("my-service")
     redact.install_log_redaction(powertools)
     redact.install_log_redaction(powertools)
     assert powertools.filters.count(redact._FILTER) == 1
     assert redact._FILTER in logging.getLogger().filters and redact._FILTER in logging.getLogger("botocore").filters
+    redact.uninstall_log_redaction()
+    assert redact._FILTER not in powertools.filters and redact._FILTER not in logging.getLogger().filters
+    redact.install_log_redaction()
 
 
 def test_the_secrets_adapters_register_what_they_hand_out(tmp_path: Path) -> None:
@@ -139,3 +141,23 @@ def test_error_texts_from_an_echoing_server_carry_no_credentials(status: int) ->
     else:
         text = error_text(client.request("GET", "/users"))
     assert token not in text and "'Authorization': '***'" in text  # the echo arrived, scrubbed
+
+
+def test_structured_extras_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    redact.register(SECRET)
+    redact.install_log_redaction()
+    caplog.set_level(logging.INFO)
+    logging.getLogger("peoplesync-deliver").info("parked", extra={"reason": f"401 echo {SECRET}"})
+    assert caplog.records[-1].reason == "401 echo ***"  # type: ignore[attr-defined]
+
+
+def test_importing_bootstrap_installs_the_redaction_in_the_process() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import logging\nfrom peoplesync import bootstrap, redact\nredact.register('hush-hush-value')\n"
+            "logging.getLogger('botocore.credentials').warning('found %s', 'hush-hush-value')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=60, check=True)
+    assert "found ***" in done.stderr and "hush-hush-value" not in done.stderr

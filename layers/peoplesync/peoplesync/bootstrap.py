@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
 from .ports import Connector, SecretsPort, StateStore
+from .redact import install_log_redaction
 from .service import handlers
 from .service.runtime import Runtime
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
     from .service.local import LocalBridge, RunReport
+
+install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
 
 __all__ = [
     "ConfigError",

@@ -142,15 +142,19 @@ def scrub_record(record: logging.LogRecord) -> None:
         record.exc_text = scrub(record.exc_text)
     if record.stack_info:
         record.stack_info = scrub(record.stack_info)
+    for key, value in list(vars(record).items()):  # fields given as `extra=` (structured loggers show them)
+        if isinstance(value, str) and key not in _STANDARD:
+            setattr(record, key, scrub(value))
+
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class RedactingFilter(logging.Filter):
     """Masks known secret values and credential patterns in every record it sees; never drops one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "_peoplesync_scrubbed", False):
-            scrub_record(record)
-            record._peoplesync_scrubbed = True
+        scrub_record(record)  # again if the factory did: `extra=` fields are set after the factory ran
         return True
 
 
