@@ -93,19 +93,16 @@ def from_result(result: Any) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, data
 
 
-def _request_handler(handler: Handler, timeout: float = SOCKET_TIMEOUT) -> type[BaseHTTPRequestHandler]:
+def _request_handler(handler: Handler, socket_timeout: float = SOCKET_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
         server_version = "peoplesync-devserver"
-
-        def setup(self) -> None:
-            self.timeout = timeout  # StreamRequestHandler sets it on the socket
-            super().setup()
+        timeout = socket_timeout  # StreamRequestHandler sets it on each connection's socket
 
         def parse_request(self) -> bool:
-            if len(self.raw_requestline.split()) != 3:  # HTTP/0.9 ("GET /path" alone) or garbage
-                self.command, self.request_version = None, "HTTP/1.0"
+            if len(getattr(self, "raw_requestline", b"").split()) != 3:  # HTTP/0.9 ("GET /path") or garbage
+                self.command, self.request_version = "", "HTTP/1.0"
                 self.send_error(HTTPStatus.BAD_REQUEST)
                 return False
             return super().parse_request()
