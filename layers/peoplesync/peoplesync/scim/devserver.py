@@ -93,71 +93,76 @@ def from_result(result: Any) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, data
 
 
-def _request_handler(handler: Handler, socket_timeout: float = SOCKET_TIMEOUT) -> type[BaseHTTPRequestHandler]:
-    class RequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
-        server_version = "peoplesync-devserver"
-        timeout = socket_timeout  # StreamRequestHandler sets it on each connection's socket
+class _RequestHandler(BaseHTTPRequestHandler):
+    """The server's handler; `_request_handler` makes one per served Lambda handler."""
 
-        def parse_request(self) -> bool:
-            if len(getattr(self, "raw_requestline", b"").split()) != 3:  # HTTP/0.9 ("GET /path") or garbage
-                self.command, self.request_version = "", "HTTP/1.0"
-                self.send_error(HTTPStatus.BAD_REQUEST)
-                return False
-            return super().parse_request()
+    handler: Handler
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server_version = "peoplesync-devserver"
 
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-            # the standard one quotes the request line (query string included) in the log and the answer
+    def parse_request(self) -> bool:
+        if len(getattr(self, "raw_requestline", b"").split()) != 3:  # HTTP/0.9 ("GET /path") or garbage
+            self.command, self.request_version = "", "HTTP/1.0"
+            self.send_error(HTTPStatus.BAD_REQUEST)
+            return False
+        return super().parse_request()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # the standard one quotes the request line (query string included) in the log and the answer
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # else no status line would be sent
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+        self._send(code, {"Content-Type": "text/plain"}, f"{code} {phrase}\n".encode())
+
+    def _serve(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_REQUEST_BYTES:
+            self._send(413 if length > 0 else 400, {"Content-Type": "text/plain"}, b"bad request size\n")
             self.close_connection = True
-            if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
-                self.request_version = "HTTP/1.0"  # else no status line would be sent
-            phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
-            self._send(code, {"Content-Type": "text/plain"}, f"{code} {phrase}\n".encode())
+            return
+        body = self.rfile.read(length) if length else b""
+        event = to_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        try:
+            status, headers, data = from_result(self.handler(event, _Context()))
+        except Exception as exc:  # the handler's bug: 502, as API Gateway answers a failed integration
+            self.log_error("handler raised %s", type(exc).__name__)
+            status, headers, data = 502, {"Content-Type": "application/json"}, _FAILED
+        self._send(status, headers, data)
 
-        def _serve(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_REQUEST_BYTES:
-                self._send(413 if length > 0 else 400, {"Content-Type": "text/plain"}, b"bad request size\n")
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else b""
-            event = to_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
-            try:
-                status, headers, data = from_result(handler(event, _Context()))
-            except Exception as exc:  # the handler's bug: 502, as API Gateway answers a failed integration
-                self.log_error("handler raised %s", type(exc).__name__)
-                status, headers, data = 502, {"Content-Type": "application/json"}, _FAILED
-            self._send(status, headers, data)
+    def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
-        def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for k, v in headers.items():
-                if k.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        # method, path and status only: the query string (a filter on userName) and bodies hold
+        # personal data, and headers hold the token; a request line that did not parse is not shown
+        if not getattr(self.server, "quiet", False):
+            path = urlsplit(self.path).path if self.command and self.path else "(malformed request)"
+            self.log_message("%s %s %s", self.command or "-", path, code)
 
-        def log_request(self, code: Any = "-", size: Any = "-") -> None:
-            # method, path and status only: the query string (a filter on userName) and bodies hold
-            # personal data, and headers hold the token; a request line that did not parse is not shown
-            if not getattr(self.server, "quiet", False):
-                path = urlsplit(self.path).path if self.command and self.path else "(malformed request)"
-                self.log_message("%s %s %s", self.command or "-", path, code)
+    def log_error(self, format: str, *args: Any) -> None:
+        # the standard server's own errors (a timeout) carry no request data; ours pass only names
+        if not getattr(self.server, "quiet", False):
+            self.log_message(format, *args)
 
-        def log_error(self, format: str, *args: Any) -> None:
-            # the standard server's own errors (a timeout) carry no request data; ours pass only names
-            if not getattr(self.server, "quiet", False):
-                self.log_message(format, *args)
 
-    return RequestHandler
+
+def _request_handler(handler: Handler, socket_timeout: float = SOCKET_TIMEOUT) -> type[BaseHTTPRequestHandler]:
+    # `timeout`: StreamRequestHandler sets it on each connection's socket
+    return type("RequestHandler", (_RequestHandler,), {"handler": staticmethod(handler), "timeout": socket_timeout})
 
 
 def serve(handler: Handler, host: str = "127.0.0.1", port: int = 8080, *, block: bool = True,
