@@ -38,28 +38,32 @@ NOT_SECRET_KEYS = frozenset({"username", "user", "user_name", "client_id", "clie
 THIRD_PARTY_LOGGERS = ("botocore", "boto3", "urllib3", "requests", "ldap3", "sqlalchemy", "aws_lambda_powertools",
                        "peoplesync")
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+#: (words one of which the lower-cased text must hold for the pattern to be tried, pattern, replacement)
+_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # a whole header line or a header in a dict's repr / JSON: `Authorization: Bearer x`, "authorization": "x"
-    (re.compile(r"""(?i)((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\r\n,}]+"""), r"\1" + MASK),
+    (("authorization",),
+     re.compile(r"""(?i)((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\r\n,}]+"""), r"\1" + MASK),
     # a credential on its own: Bearer eyJ..., Basic dXNlcjpwdw==
     # (case as sent; the value must hold a digit or a symbol, so that prose like "Basic authentication" stays)
-    (re.compile(r"\b(Bearer|bearer|Basic|BASIC|BEARER)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}"),
-     r"\1\2" + MASK),
+    (("bearer", "basic"),
+     re.compile(r"\b(Bearer|bearer|Basic|BASIC|BEARER)(\s+)"
+                r"(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}"), r"\1\2" + MASK),
     # a URL's password: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (("://",), re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + MASK + "@"),
     # parameters of a query string, a form body or JSON
-    (re.compile(r"""(?i)\b((?:client_secret|password|passwd|pwd|secret|access_token|refresh_token|id_token"""
+    (("secret", "passw", "pwd", "token", "api"),
+     re.compile(r"""(?i)\b((?:client_secret|password|passwd|pwd|secret|access_token|refresh_token|id_token"""
                 r"""|api_key|apikey|token)["']?\s*[=:]\s*["']?)[^&"'\s,}]+"""), r"\1" + MASK),
 )
 
 _lock = threading.Lock()
 _known: set[str] = set()
-_known_pattern: re.Pattern[str] | None = None
+_ordered: tuple[str, ...] = ()  # longest first: a value that contains another is masked whole
 
 
 def register(*values: Any) -> None:
     """Remember secret values (strings; anything else is ignored), with their URL-encoded forms."""
-    global _known_pattern
+    global _ordered
     added = set()
     for value in values:
         if not isinstance(value, str) or len(value) < MIN_LENGTH:
@@ -70,7 +74,7 @@ def register(*values: Any) -> None:
     if added:
         with _lock:
             _known.update(added)
-            _known_pattern = None
+            _ordered = tuple(sorted(_known, key=len, reverse=True))
 
 
 def register_secret(secret: Mapping[str, Any]) -> None:
@@ -100,30 +104,22 @@ def register_basic(user: str, password: str) -> None:
 
 def forget_all() -> None:
     """Forget every registered value (tests)."""
-    global _known_pattern
+    global _ordered
     with _lock:
         _known.clear()
-        _known_pattern = None
-
-
-def _known_values() -> re.Pattern[str] | None:
-    global _known_pattern
-    with _lock:
-        if _known_pattern is None and _known:
-            # longest first: a value that contains another is masked whole
-            alternatives = sorted(_known, key=len, reverse=True)
-            _known_pattern = re.compile("|".join(re.escape(v) for v in alternatives))
-        return _known_pattern
+        _ordered = ()
 
 
 def scrub(text: Any) -> str:
     """`text` (made a string) with every known secret value and every credential pattern masked."""
     text = text if isinstance(text, str) else str(text)
-    known = _known_values()
-    if known is not None:
-        text = known.sub(MASK, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    for value in _ordered:  # substring tests: much faster than one alternation of every value
+        if value in text:
+            text = text.replace(value, MASK)
+    lower = text.lower()
+    for words, pattern, replacement in _PATTERNS:
+        if any(w in lower for w in words):
+            text = pattern.sub(replacement, text)
     return text
 
 
