@@ -115,7 +115,8 @@ class CsvConnector(BaseConnector):
             raise suspect(f"{self.name}: {self.s.path} is not taken as whole: {exc}; nothing is concluded "
                           "from it") from None
         except OSError as exc:
-            raise TransientError(f"{self.name}: cannot read {self.s.path}: {type(exc).__name__}") from None
+            raise TransientError(f"{self.name}: cannot read {self.s.path}: {type(exc).__name__} {exc.strerror or ''}"
+                                 ) from None
         if self.s.key not in columns:
             raise ReadFailed(f"{self.name}: key column {self.s.key!r} is not in {self.s.path} ({columns})")
         return columns, rows
