@@ -18,7 +18,7 @@ TEXT = "Employee_ID,Name,Title,Status\nE1,Ada,Scientist,active\nE2,Grace,Admiral
 
 def connector(path: str, writable: bool = False) -> CsvConnector:
     return CsvConnector("hr", Settings(path=path, key="Employee_ID", active_column="Status"), ATTRS,
-                        writable=writable)
+                        writable=writable, sleep=lambda _: None)  # a file just written: no real wait
 
 
 def test_a_full_read_lists_every_row_and_is_complete(tmp_path: Path) -> None:

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
 from .ports import Connector, SecretsPort, StateStore
+from .redact import install_log_redaction
 from .service import handlers
 from .service.runtime import Runtime
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
     from .service.local import LocalBridge, RunReport
+
+install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
 
 __all__ = [
     "ConfigError",
@@ -76,7 +79,7 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
 
         config = plan.config.systems[system]
         if base_dir is not None:
-            config = _relative_to(config, base_dir)
+            config = _relative_to(config, base_dir, system)
         from .adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
 
         return connectors.connector_class(plan.systems[system].connector).from_system(
@@ -85,21 +88,36 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
     return make
 
 
-def _relative_to(system: Any, base_dir: Path) -> Any:
-    """Local paths in a configuration are relative to the configuration file."""
+def _relative_to(system: Any, base_dir: Path, name: str = "?") -> Any:
+    """Local paths in a configuration are relative to the configuration file, and stay inside its folder: a
+    path that escapes it (`../`, a symbolic link out, an absolute path, `sqlite:////...`) is a `ConfigError`
+    naming the path and the reason, unless PEOPLESYNC_ALLOW_PATHS_OUTSIDE_CONFIG is true (an operator's
+    explicit choice, e.g. an export share mounted elsewhere)."""
+    import os
+
+    allowed = os.environ.get("PEOPLESYNC_ALLOW_PATHS_OUTSIDE_CONFIG", "").strip().lower() in ("1", "true", "yes")
+    base = base_dir.resolve()
     extra = dict(system.model_extra or {})
-    changed = False
+    problems: list[tuple[str, str]] = []
+
+    def inside(key: str, value: str) -> str:
+        resolved = (base / value).resolve()  # an absolute value stays itself; `..` and links are followed
+        if not allowed and not resolved.is_relative_to(base):
+            what = "is absolute" if Path(value).is_absolute() else f"resolves to {resolved}"
+            problems.append((f"systems.{name}.{key}", f"{value!r} {what}, outside the configuration's folder "
+                             f"{base}; set PEOPLESYNC_ALLOW_PATHS_OUTSIDE_CONFIG=true to allow it"))
+        return str(resolved)
+
     for key in ("path", "write_path", "seed"):
         value = extra.get(key)
-        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
-            extra[key] = str(base_dir / value)
-            changed = True
+        if isinstance(value, str) and "://" not in value:
+            extra[key] = inside(key, value)
     url = extra.get("url")
-    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
-            and url != "sqlite:///:memory:":
-        extra["url"] = "sqlite:///" + str(base_dir / url[len("sqlite:///"):])
-        changed = True
-    return system.model_copy(update=extra) if changed else system
+    if isinstance(url, str) and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        extra["url"] = "sqlite:///" + inside("url", url[len("sqlite:///"):])
+    if problems:
+        raise ConfigError(problems)
+    return system.model_copy(update=extra)
 
 
 # --- the local run --------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ What it serves (one host for both the login and the API host):
 - a request budget per OAuth client: at most `budget_per_minute` requests in any sliding `window` seconds,
   the next one refused with 429 and `Retry-After` (whole seconds, rounded up);
 - an audit trail shaped like the EventBridge partner events (`audit_events`), each carrying the OAuth client
-  that made the change, so a test can feed them to `peoplesync.connectors.genesys_events`.
+  that made the change, so a test can feed them to `peoplesync.connectors.genesys_events`;
+- `echo_errors=True`: every error body echoes the request (request line, headers with Authorization, body), as
+  some servers and proxies do, so a test can check that no credential reaches a report or a log.
 Where it simplifies the real API is listed in docs/genesys.md. The clock is injectable (`clock=`) so a
 benchmark can run 10,000 throttled requests on simulated time.
 """
@@ -64,8 +66,9 @@ class GenesysStandin:
     def __init__(self, *, clients: dict[str, str] | None = None, budget_per_minute: int | None = None,
                  window: float = 60.0, clock: Callable[[], float] = time.monotonic, token_ttl: float = 86400,
                  max_page_size: int = 500, version_error_status: int = 409, division_id: str = "division-home",
-                 org_id: str = "6f1c5a8e-0000-4000-8000-standin00000") -> None:
+                 org_id: str = "6f1c5a8e-0000-4000-8000-standin00000", echo_errors: bool = False) -> None:
         self.clients = dict(clients or {"peoplesync": "peoplesync-secret"})
+        self.echo_errors = echo_errors
         self.budget = budget_per_minute
         self.window = window
         self.clock = clock
@@ -431,7 +434,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             with standin.lock:
                 standin.stats[f"answered {exc.status}"] += 1
-            self._send(exc.status, {"status": exc.status, "code": exc.code, "message": exc.message,
+            message = exc.message
+            if standin.echo_errors:  # as a careless server does: the request, credentials and all
+                message = (f"{exc.message} ({self.command} with {self.headers.get('Authorization')}; "
+                           f"request: {self.requestline} headers: {dict(self.headers.items())} "
+                           f"body: {raw.decode(errors='replace')})")
+            self._send(exc.status, {"status": exc.status, "code": exc.code, "message": message,
                                     "contextId": str(uuid.uuid4()), "details": [], "errors": []},
                        {**extra, **exc.headers})
 

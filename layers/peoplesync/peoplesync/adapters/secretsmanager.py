@@ -3,7 +3,8 @@
 A secret holds JSON (`{"username": ..., "password": ...}`); a secret that is not a JSON object comes back as
 `{"value": <the text>}`. Names may be given as in the configuration (`secret:peoplesync/ad`) or bare. Only
 names under `prefix` are asked for: the functions' IAM policy allows no others, and a clear error beats an
-AccessDenied.
+AccessDenied. Every value read is registered with `peoplesync.redact`, so that no error text or log record
+shows it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import redact
 from ..ports import PermanentError, TransientError
 
 _NOT_THERE = {"ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException",
@@ -46,6 +48,7 @@ class SecretsManagerSecrets:
             if hit is not None and self._clock() - hit[0] < self.ttl:
                 return copy.deepcopy(hit[1])
         value = self._fetch(name)
+        redact.register_secret(value)  # masked from now on in error texts and log records
         with self._lock:
             self._cache[name] = (self._clock(), value)
         return copy.deepcopy(value)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, final
 
 from pydantic import BaseModel
 
+from .. import redact
 from ..model import Write
 from ..ports import (
     Connector,
@@ -171,10 +172,11 @@ class BaseConnector(Connector):
         return None if err is None else self._as_read_failure(err)
 
     def _as_read_failure(self, err: PeoplesyncError) -> ReadFailed:
-        if isinstance(err, ReadFailed):
-            return err
+        """Named after the system, and scrubbed of credentials (`redact.scrub`): the text goes to the poll's
+        report and the logs."""
         text = str(err)
-        return ReadFailed(text if self.name in text else f"{self.name}: {text}")
+        clean = redact.scrub(text if self.name in text or isinstance(err, ReadFailed) else f"{self.name}: {text}")
+        return err if isinstance(err, ReadFailed) and clean == text else ReadFailed(clean)
 
     @contextmanager
     def _session(self) -> Iterator[None]:

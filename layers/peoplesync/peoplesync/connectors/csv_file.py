@@ -7,21 +7,33 @@ Writable when `writable: true`: rows are updated in place (only the mapped colum
 appended, and the file is replaced atomically (locally by rename; in S3 by a PutObject conditional on the
 ETag read, so two deliveries never lose each other's rows: the later one retries).
 An empty file is a failed read, never "everyone left" (SPEC 20).
+
+A read takes the file as whole only when it can tell (see `csv_whole.py` and docs/csv.md): the trailer the
+export declares is there and counts the rows found (`trailer`), the last line is ended (`require_final_newline`),
+no quoted field is left open, every row has the header's number of fields, and the file did not change while
+it was read, nor in the `settle_seconds` before (a file changed more recently is waited for, then stat'ed
+again). A file that fails any of these is a `ReadFailed` naming the reason: nothing is concluded from it, no
+leaver and no changed value (the truncated e-mail of a cut last row is not a value). Writes refuse such a file
+with a `TransientError` (they would write the cut file back). A row whose `active_column` is empty or NULL has
+an unknown state, never "inactive": it is held back (not observed, its cursor entry kept) and a full read
+holding one is not complete; a file without the `active_column` is a failed read. Cells are written with
+OWASP's rule against formulas and read back as written (`csv_whole.neutralise` / `restore`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import logging
 import os
+import re
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
 from ..ports import (
@@ -32,7 +44,13 @@ from ..ports import (
     TransientError,
     WriteResult,
 )
+from . import csv_whole
 from .base import BaseConnector, Harvest
+
+log = logging.getLogger(__name__)
+
+#: what an `active_column` cell holding no value looks like in exports (besides an empty cell)
+NULLS = frozenset({"null", "none", "\\n", "nil"})
 
 
 class CsvSettings(BaseModel):
@@ -43,6 +61,26 @@ class CsvSettings(BaseModel):
     encoding: str = "utf-8-sig"
     active_column: str | None = Field(None, description="Column telling whether the row is active")
     inactive_values: list[str] = Field(default_factory=lambda: ["inactive", "terminated", "false", "0", "no"])
+    trailer: str | None = Field(None, description="Regular expression the export's last line (its trailer) "
+                                "matches, with a group (?P<count>...) for the number of rows it declares; the "
+                                "trailer is not a row, and a file without it or with another count is not whole")
+    require_final_newline: bool = Field(True, description="A last line without a line break means the file "
+                                        "was cut: the read fails (false for an export that never ends its "
+                                        "last line; then only the trailer and the stability check protect)")
+    settle_seconds: float = Field(2.0, ge=0, description="A file changed less than this long ago is waited "
+                                  "for and must then be unchanged (size and modification time)")
+    neutralise_formulas: bool = Field(True, description="Write cells starting with = + - @ tab CR with a "
+                                      "leading single quote (OWASP), and read them back without it")
+
+    @field_validator("trailer")
+    @classmethod
+    def _a_pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
 
 
 Settings = CsvSettings  # the name the registry and configuration checks look for
@@ -54,62 +92,103 @@ class CsvConnector(BaseConnector):
     cursor_compress = True  # a short hash per row
 
     def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
                  **kw: Any) -> None:
+        """`clock` (wall-clock seconds, compared with the file's modification time) and `sleep`: injectable."""
         super().__init__(name, settings, attributes, writable=writable, **kw)
         self.s: Settings = self.settings
+        self._clock, self._sleep = clock, sleep
         self._version: str | None = None  # the S3 object's ETag as last read: writes are conditional on it
+        self._mine: str | None = None  # the file's tag as our last write left it: no need to wait for it
 
     # --- file access --------------------------------------------------------------------------------------
-    def _load(self) -> tuple[list[str], list[dict[str, str]]]:
+    def _load(self, suspect: type[PeoplesyncError] = ReadFailed) -> tuple[list[str], list[dict[str, str]]]:
+        """(columns, rows) of the whole file; a file not known to be whole raises `suspect` with the reason."""
         try:
-            text, self._version = _read_text(self.s.path, self.s.encoding)
+            text = self._steady_text()
+            columns, rows = csv_whole.parse(text, delimiter=self.s.delimiter, trailer=self.s.trailer,
+                                            require_final_newline=self.s.require_final_newline,
+                                            formulas=self.s.neutralise_formulas)
         except FileNotFoundError as exc:
             raise ReadFailed(f"{self.name}: {self.s.path} not found") from exc
+        except csv_whole.Suspect as exc:
+            raise suspect(f"{self.name}: {self.s.path} is not taken as whole: {exc}; nothing is concluded "
+                          "from it") from None
         except OSError as exc:
-            raise TransientError(f"{self.name}: cannot read {self.s.path}: {exc}") from exc
-        reader = csv.DictReader(io.StringIO(text), delimiter=self.s.delimiter)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
+            raise TransientError(f"{self.name}: cannot read {self.s.path}: {type(exc).__name__} {exc.strerror or ''}"
+                                 ) from None
         if self.s.key not in columns:
             raise ReadFailed(f"{self.name}: key column {self.s.key!r} is not in {self.s.path} ({columns})")
         return columns, rows
 
+    def _steady_text(self) -> str:
+        """The file's text, read while it stood still: unchanged since `settle_seconds` (waited for when it
+        changed more recently) and unchanged by the end of the read."""
+        path, settle = self.s.path, self.s.settle_seconds
+        before = _stat(path)
+        if settle and before.tag != self._mine:
+            age = self._clock() - before.mtime
+            if age < settle:
+                self._sleep(min(settle, settle - age))
+                if _stat(path).tag != before.tag:
+                    raise csv_whole.Suspect(f"it changed again within {settle:g} s: it is still being written")
+        text, self._version = _read_text(path, self.s.encoding)
+        after = self._version if path.startswith("s3://") else _stat(path).tag
+        if after != before.tag:
+            raise csv_whole.Suspect("it changed while it was read")
+        return text
+
     def _save(self, columns: list[str], rows: list[dict[str, str]]) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, delimiter=self.s.delimiter, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        _write_text(self.s.path, buffer.getvalue(), self.s.encoding, self._version)
+        text = csv_whole.render(columns, rows, delimiter=self.s.delimiter, formulas=self.s.neutralise_formulas)
+        self._mine = _write_text(self.s.path, text, self.s.encoding, self._version)
 
     # --- reads ---------------------------------------------------------------------------------------------
+    def _active(self, row: dict[str, str]) -> bool | None:
+        """The row's state; None: unknown (an empty or NULL cell), never taken as inactive."""
+        if not self.s.active_column:
+            return True
+        value = (row.get(self.s.active_column) or "").strip().lower()
+        if not value or value in NULLS:
+            return None
+        return value not in self.s.inactive_values
+
     def _observation(self, row: dict[str, str]) -> Observation:
         attrs = {a: (row.get(a) or None) for a in self.attributes}
-        active = True
-        if self.s.active_column:
-            active = (row.get(self.s.active_column) or "").strip().lower() not in self.s.inactive_values
-        return Observation(self.name, row[self.s.key], attrs, active=active)
+        return Observation(self.name, row[self.s.key], attrs, active=self._active(row) is not False)
 
-    def _rows(self) -> list[dict[str, str]]:
-        _, rows = self._load()
+    def _rows(self) -> tuple[list[dict[str, str]], set[str]]:
+        """(rows whose state is known, keys of rows whose state is unknown)."""
+        columns, rows = self._load()
         if not rows:
             raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
-        return rows
+        if self.s.active_column and self.s.active_column not in columns:
+            raise ReadFailed(f"{self.name}: active column {self.s.active_column!r} is not in {self.s.path}: "
+                             "nobody's state is known; nothing is concluded from it")
+        known = [r for r in rows if self._active(r) is not None]
+        unknown = {r[self.s.key] for r in rows if self._active(r) is None}
+        if unknown:
+            log.warning("%s: %d row(s) with no value in %r: state unknown, held back until it is known",
+                        self.name, len(unknown), self.s.active_column)
+        return known, unknown
 
     def _scope(self) -> str:
         return json.dumps([self.s.path, self.s.key, self.s.active_column, self.attributes])
 
     def _read_full(self) -> ReadResult:
-        rows = self._rows()
-        return Harvest([self._observation(r) for r in rows], complete=True, state={"h": self._hashes(rows)})
+        rows, unknown = self._rows()
+        # a row held back is not listed: the read cannot say who is gone
+        return Harvest([self._observation(r) for r in rows], complete=not unknown, state={"h": self._hashes(rows)})
 
     def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
         before = state.get("h")
         if not isinstance(before, dict):
             return None
-        rows = self._rows()
+        rows, unknown = self._rows()
         now = self._hashes(rows)
         changed = [self._observation(r) for r in rows if before.get(r[self.s.key]) != now[r[self.s.key]]]
-        gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before if k not in now]
+        now.update({k: before[k] for k in unknown if k in before})  # held back: neither changed nor gone
+        gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before
+                if k not in now and k not in unknown]
         return Harvest(changed + gone, state={"h": now})
 
     def _hashes(self, rows: list[dict[str, str]]) -> dict[str, str]:
@@ -122,7 +201,7 @@ class CsvConnector(BaseConnector):
         """Every change applied to one read of the file, which is then replaced once (atomically)."""
         if not self.writable:
             return [PermanentError(f"system {self.name!r} is read-only; refusing {c.op}") for c in changes]
-        columns, rows = self._load()
+        columns, rows = self._load(suspect=TransientError)
         index = {r[self.s.key]: r for r in rows}
         out: list[WriteResult | PeoplesyncError] = []
         for change in changes:
@@ -139,7 +218,7 @@ class CsvConnector(BaseConnector):
         return out
 
     def _apply(self, change: Write) -> WriteResult:
-        columns, rows = self._load()
+        columns, rows = self._load(suspect=TransientError)
         result = self._change(columns, rows, {r[self.s.key]: r for r in rows}, change)
         self._save(columns, rows)
         return result
@@ -154,6 +233,10 @@ class CsvConnector(BaseConnector):
             if str(key) in index:
                 raise PermanentError(f"{self.name}: a row with {self.s.key}={key!r} already exists")
             rows.append(new := {self.s.key: str(key), **{k: _cell(v) for k, v in change.attrs.items()}})
+            if self.s.active_column:  # a created account is active (an empty state would be unknown)
+                if self.s.active_column not in columns:
+                    columns.append(self.s.active_column)
+                new.setdefault(self.s.active_column, "active")
             index[str(key)] = new
             return WriteResult(key=str(key))
         row = index.get(str(change.key))
@@ -186,6 +269,29 @@ def _s3_parts(path: str) -> tuple[str, str]:
     return bucket, key
 
 
+class FileStat(NamedTuple):
+    size: int
+    mtime: float  # seconds since the epoch
+    tag: str  # changes whenever the file does: size, mtime and inode; the ETag in S3
+
+
+def _stat(path: str) -> FileStat:
+    if path.startswith("s3://"):
+        import boto3
+        from botocore.exceptions import ClientError
+
+        bucket, key = _s3_parts(path)
+        try:
+            head = boto3.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(path) from None
+            raise
+        return FileStat(int(head["ContentLength"]), head["LastModified"].timestamp(), str(head.get("ETag")))
+    st = os.stat(path)
+    return FileStat(st.st_size, st.st_mtime, f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+
+
 def _read_text(path: str, encoding: str) -> tuple[str, str | None]:
     """The file's text, and for S3 the object's ETag (the version a write must still find)."""
     if path.startswith("s3://"):
@@ -198,10 +304,11 @@ def _read_text(path: str, encoding: str) -> tuple[str, str | None]:
         except s3.exceptions.NoSuchKey as exc:
             raise FileNotFoundError(path) from exc
         return str(answer["Body"].read().decode(encoding)), answer.get("ETag")
-    return Path(path).read_text(encoding=encoding), None
+    return Path(path).read_bytes().decode(encoding), None  # bytes: a CR inside a quoted cell stays a CR
 
 
-def _write_text(path: str, text: str, encoding: str, version: str | None = None) -> None:
+def _write_text(path: str, text: str, encoding: str, version: str | None = None) -> str:
+    """Replace the file atomically; returns its new tag (`FileStat.tag`)."""
     data = text.encode(encoding.replace("-sig", ""))
     if path.startswith("s3://"):
         import boto3
@@ -211,18 +318,19 @@ def _write_text(path: str, text: str, encoding: str, version: str | None = None)
         s3: Any = boto3.client("s3")
         extra = {"IfMatch": version} if version else {}
         try:
-            s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv", **extra)
+            answer = s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/csv", **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                 # another delivery wrote the file since we read it: nothing of ours was written; try again
                 raise TransientError(f"{path} changed while we were writing it; will retry") from None
             raise
-        return
+        return str(answer.get("ETag"))
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, target)  # atomic: a reader sees the old file or the new one, never half of it
+    return _stat(path).tag
 
 
 CONNECTOR = CsvConnector

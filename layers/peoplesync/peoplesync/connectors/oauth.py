@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import redact
 from ..ports import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,15 @@ def forget_tokens() -> None:
 
 
 def http_reason(response: Any) -> str:
-    """The short reason an error response gives (message, detail or code), at most 200 characters."""
+    """The short reason an error response gives (message, detail or code), at most 200 characters, scrubbed
+    of credentials (a server may echo the request, Authorization header included: `redact.scrub`)."""
     try:
         body = response.json()
     except ValueError:
-        return str(response.text)[:200]
+        return redact.scrub(response.text)[:200]
     if isinstance(body, dict):
-        return str(body.get("message") or body.get("detail") or body.get("code") or body)[:200]
-    return str(body)[:200]
+        body = body.get("message") or body.get("detail") or body.get("code") or body
+    return redact.scrub(body)[:200]
 
 
 class ClientCredentials:
@@ -58,6 +60,8 @@ class ClientCredentials:
         self.name = name
         self.key = (token_url, client_id)
         self.fetched = 0
+        redact.register(client_secret, refresh_token)
+        redact.register_basic(client_id, client_secret)
 
     def headers(self) -> dict[str, str]:
         with _TOKENS_LOCK:  # held while fetching: concurrent callers wait for one token, not one each
@@ -99,6 +103,7 @@ class ClientCredentials:
         except (ValueError, KeyError, TypeError):
             raise PermanentError(f"{self.name}: the token answer has no access_token") from None
         rotated = body.get("refresh_token")
+        redact.register(token, rotated)
         if self.refresh_token and rotated and rotated != self.refresh_token:
             # a rotated refresh token cannot be saved back (the secret is only read here): kept in memory
             log.warning("%s: the refresh token was rotated; update the secret (kept for this process)", self.name)

@@ -27,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as ConnectRetry
 
+from .. import redact
 from ..ports import TransientError
 from .base import Retry, RetryPolicy, http_reason
 from .ratelimit import TokenBucket
@@ -164,11 +165,12 @@ class RestClient:
     @staticmethod
     def _give_up(exc: Exception, attempts: int) -> TransientError:
         if not isinstance(exc, _Answered):
-            return TransientError(str(exc))
+            return TransientError(redact.scrub(exc))
         detail = f": {exc.detail}" if exc.detail else ""
         return TransientError(f"{exc.what} after {attempts} attempt(s){detail}", retry_after=exc.retry_after)
 
 
 def error_text(response: requests.Response) -> str:
-    """A short, log-safe description of an error response (never the request, which may carry secrets)."""
-    return f"{response.status_code} {http_reason(response)}"
+    """A short, log-safe description of an error response: never the request, and the server's own text
+    scrubbed of credentials (a server that echoes the request echoes its Authorization header)."""
+    return f"{response.status_code} {http_reason(response)}"  # http_reason scrubs (redact.scrub)

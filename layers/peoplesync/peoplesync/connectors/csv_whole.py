@@ -1,0 +1,103 @@
+"""Is a CSV file whole? And cells that a spreadsheet would run as formulas.
+
+`parse(text, ...)` turns a file's text into (columns, rows) or raises `Suspect` with the reason a reader must
+not take the file as complete:
+- a trailer line was configured and is missing, or the number of rows it declares is not the number found;
+- the last line is not ended by a line break (`require_final_newline`): a file cut anywhere in its last row,
+  a truncated e-mail included, looks like this;
+- a quoted field is not closed at the end of the file (a cut inside quotes);
+- a row has more or fewer fields than the header.
+
+`neutralise(value)` / `restore(value)`: OWASP's rule against CSV injection. A cell starting with `=`, `+`,
+`-`, `@`, a tab or a carriage return is written with a single quote in front, so that a spreadsheet shows it
+as text; a cell starting with quotes followed by such a character gets one more quote, so that reading back
+(`restore`, which removes exactly one quote from a cell that starts with quotes and then a trigger) gives the
+value written, and a value that happens to start with a quote (O'Brien, 'quoted') is never changed. A plain
+number or phone number (`+44 20 7946 0000`, `-12.5`: digits, spaces and `+-.,()/` only) is left as it is:
+with no letter and no `=`/`@`/`|`, a spreadsheet has nothing to call.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED_TRIGGER = re.compile(r"^'+[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"^[+-][0-9 +\-.,()/]*[0-9][0-9 +\-.,()/]*$")
+
+
+class Suspect(Exception):
+    """The file is not known to be whole; the text says why (never the file's contents)."""
+
+
+def neutralise(value: str) -> str:
+    """The cell as written: a leading formula trigger made inert with a single quote."""
+    if not value:
+        return value
+    if value[0] in TRIGGERS and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    if value[0] == "'" and _QUOTED_TRIGGER.match(value):
+        return "'" + value
+    return value
+
+
+def restore(value: str) -> str:
+    """The cell as read: the quote `neutralise` added removed (only that one)."""
+    return value[1:] if value and _QUOTED_TRIGGER.match(value) else value
+
+
+def render(columns: list[str], rows: list[dict[str, str]], *, delimiter: str, formulas: bool = True) -> str:
+    """The file's text: a header and the rows, cells neutralised (`formulas`), lines ended by "\\n". A row with
+    a carriage return in a cell is written fully quoted (the csv module quotes only the line terminator's
+    characters, and a bare CR would end the row for a reader)."""
+    buffer = io.StringIO()
+    plain = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    quoted = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain.writerow(columns)
+    cell = neutralise if formulas else str
+    for row in rows:
+        values = [cell(v) if isinstance(v, str) else ("" if v is None else str(v)) for v in
+                  (row.get(c) for c in columns)]
+        (quoted if any("\r" in v for v in values) else plain).writerow(values)
+    return buffer.getvalue()
+
+
+def parse(text: str, *, delimiter: str, trailer: str | None = None, require_final_newline: bool = True,
+          formulas: bool = True) -> tuple[list[str], list[dict[str, str]]]:
+    """(columns, rows) of a whole file, cells restored (`formulas`); `Suspect` when it may not be whole."""
+    body = text
+    declared: int | None = None
+    if trailer:
+        body, declared = _split_trailer(text, trailer)
+    elif require_final_newline and body and not body.endswith(("\n", "\r")):
+        raise Suspect("its last line has no line break: the file may have been cut in its last row")
+    try:
+        records = list(csv.reader(io.StringIO(body, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        raise Suspect(f"it does not parse as CSV ({exc}): the file may have been cut in a quoted field") from None
+    records = [r for r in records if r]  # blank lines are no rows
+    if not records:
+        return [], []
+    columns = records[0]
+    for number, record in enumerate(records[1:], start=2):
+        if len(record) != len(columns):
+            where = "its last row" if number == len(records) else f"record {number}"
+            raise Suspect(f"{where} has {len(record)} fields where the header has {len(columns)}")
+    rows = [dict(zip(columns, [restore(c) for c in r] if formulas else r, strict=True)) for r in records[1:]]
+    if declared is not None and declared != len(rows):
+        raise Suspect(f"its trailer declares {declared} rows but {len(rows)} were found")
+    return columns, rows
+
+
+def _split_trailer(text: str, trailer: str) -> tuple[str, int | None]:
+    """(the text before the trailer line, the row count the trailer declares or None)."""
+    lines = text.rstrip("\r\n").rsplit("\n", 1)
+    last = lines[-1].rstrip("\r")
+    match = re.fullmatch(trailer, last) or re.match(trailer, last)
+    if match is None:
+        raise Suspect("its trailer line is missing: the export may not be finished")
+    count = match.groupdict().get("count")
+    body = lines[0] + "\n" if len(lines) > 1 else ""
+    return body, int(count) if count is not None else None
