@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-deliver")
+bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-deliver")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-deliver")
 processor = BatchProcessor(event_type=EventType.SQS)

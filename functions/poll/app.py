@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-poll")
+bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-poll")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-poll")
 

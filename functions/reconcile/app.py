@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-reconcile")
+bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-reconcile")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-reconcile")
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from peoplesync import bootstrap
 
 logger = Logger(service="peoplesync-scim")
+bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-scim")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-scim")
 TOKEN_REFRESH_SECONDS = 300

@@ -120,3 +120,10 @@ def test_the_engine_imports_nothing_of_aws_or_the_protocols() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_yaml_error_says_where_without_quoting_the_file() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config("systems: {hr: {connector: csv\npassword: hunter2-do-not-print\n")
+    (path, reason), = err.value.problems
+    assert path == "(file)" and "line 2" in reason and "hunter2" not in reason

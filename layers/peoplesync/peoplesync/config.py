@@ -198,7 +198,7 @@ def load_config(source: str | Path | dict[str, Any], *, settings_problems: Setti
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError([("(file)", f"not valid YAML: {exc}")]) from exc
+            raise ConfigError([("(file)", yaml_problem(exc))]) from None
     if not isinstance(data, dict):
         raise ConfigError([("(file)", "the configuration must be a mapping")])
     try:
@@ -213,6 +213,13 @@ def load_config(source: str | Path | dict[str, Any], *, settings_problems: Setti
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, never the offending text (a secret pasted into the file must not reach a log)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}"
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import Config, ConfigError, Plan, compile_config
+from ..config import Config, ConfigError, Plan, compile_config, yaml_problem
 from ..ports import TransientError
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def parse_config(text: str, where: str) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([(where, f"not valid YAML: {exc}")]) from None
+        raise ConfigError([(where, yaml_problem(exc))]) from None
     if not isinstance(data, dict):
         raise ConfigError([(where, "the configuration must be a mapping")])
     return check(data)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..model import Observation, observation_to_dict
 from ..ports import PeoplesyncError
+from ..redact import scrub
 
 RECONCILE = "reconcile"
 
@@ -70,5 +71,6 @@ def parked(body: str) -> dict[str, Any]:
 
 
 def reason(text: str) -> dict[str, str]:
-    """The `reason` attribute of a dead letter (SQS caps attribute values; 1,000 characters say enough)."""
-    return {"reason": text[:1000]}
+    """The `reason` attribute of a dead letter (SQS caps attribute values; 1,000 characters say enough),
+    scrubbed of any known secret, whoever built the text."""
+    return {"reason": scrub(text)[:1000]}

@@ -19,6 +19,7 @@ from ..config import Plan
 from ..engine import decode, observation_digest
 from ..model import Observation, RecordState
 from ..ports import Connector, PeoplesyncError, ReadResult, StateStore
+from ..redact import scrub
 from . import guard, messages
 from .messages import Queue
 from .reconcile import Reconciler, owed_targets
@@ -48,7 +49,7 @@ def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Q
     try:
         return _poll(reconciler, system, connector, reconcile, report, full, approve, population)
     except Exception as exc:  # the store or the queue failed (throttled past its retries): cut short, cursor kept
-        report.failed = f"cut short, cursor kept (read again next time): {type(exc).__name__}: {exc}"
+        report.failed = scrub(f"cut short, cursor kept (read again next time): {type(exc).__name__}: {exc}")
         log.warning("poll of %s %s", system, report.failed)
         return report
 
@@ -62,8 +63,8 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
     try:
         result = connector.read(cursor, full=cursor is None)
     except (PeoplesyncError, OSError) as exc:
-        report.failed = f"{type(exc).__name__}: {exc}"
-        log.warning("poll of %s failed; nothing concluded: %s", system, exc)
+        report.failed = scrub(f"{type(exc).__name__}: {exc}")
+        log.warning("poll of %s failed; nothing concluded: %s", system, report.failed)
         return report
     observations = list(result.observations)
     report.read = len(observations)
