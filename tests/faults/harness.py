@@ -338,6 +338,8 @@ class World:
             self.crashed_polls.append(system)  # runs again at its next schedule
         except Exception as exc:  # the poll Lambda failed; EventBridge runs it again next time
             self.poll_reports.append({"system": system, "raised": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self.poll_fn.metrics.clear_metrics()  # an invocation's metrics are flushed, not kept
 
     def order(self) -> list[str]:
         return self.runtime.polled_systems()
@@ -358,6 +360,8 @@ class World:
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except (Crash, Exception):  # the invocation died or raised: the whole batch comes back
             failed = {m.id for m in batch}
+        finally:
+            fn.metrics.clear_metrics()
         for m in batch:
             if m.id in failed:
                 queue.fail(m)
