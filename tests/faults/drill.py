@@ -30,7 +30,7 @@ from .harness import EDITED_PHONE, LEAVER, PHONE, Chaos, Crash, Faults, Throttle
 
 TARGETS = ("ad", "cloud")
 RECOVERY_SYNCS = 6
-CATEGORIES = ("lost", "repeated", "duplicates", "reverted", "wrong_deactivations", "dead_letters_without_reason",
+CATEGORIES = ("lost", "repeated", "redundant", "duplicates", "reverted", "wrong_deactivations", "dead_letters_without_reason",
               "records_differ", "unsettled", "polls_raised", "retry_after_ignored")
 EMPLOYEE_ID = {"ad": "employeeID", "cloud": "employerInfo.employeeId", "hr": "Employee_ID"}
 
@@ -75,6 +75,7 @@ class Watch:
     """What happened at the targets: reverts of the phone edit, deactivations, Retry-After kept."""
 
     reverts: int = 0
+    redundant: list[str] = field(default_factory=list)  # writes that changed nothing, or a second create
     revert_writes: list[str] = field(default_factory=list)
     deactivations: list[str] = field(default_factory=list)  # employee ids deactivated
     early_retries: int = 0  # a write tried again before the Retry-After the target asked for
@@ -109,6 +110,8 @@ def watch(world: World, target_fault: TargetFault | None = None) -> Watch:
                     and world.armed_once:
                 seen.reverts += 1
                 seen.revert_writes.append(f"{target} {change.op} {change.key} {change.attrs}")
+            if world.armed_once and _changes_nothing(conn, change, target):
+                seen.redundant.append(f"{target} {change.op} {change.key or emp} {sorted(change.attrs)}")
             result = apply(change)
             if fault is not None:  # "after": the target did it, the answer was lost
                 raise fault[1]
@@ -119,6 +122,20 @@ def watch(world: World, target_fault: TargetFault | None = None) -> Watch:
 
 
 PHONE_OF = {"ad": "telephoneNumber", "cloud": PHONE}
+
+
+def _changes_nothing(conn: Any, change: Write, target: str) -> bool:
+    """A write the target already holds: a second create for the same person, a deactivation of an inactive
+    account, an update whose every value is there already."""
+    if change.op == "create":
+        emp = change.attrs.get(EMPLOYEE_ID[target])
+        return any(a["attrs"].get(EMPLOYEE_ID[target]) == emp for a in conn.accounts.values())
+    account = conn.accounts.get(change.key)
+    if account is None:
+        return False
+    if change.op in ("deactivate", "activate"):
+        return bool(account["active"]) == (change.op == "activate")
+    return all(account["attrs"].get(k) == v for k, v in change.attrs.items())
 
 
 # --- one run --------------------------------------------------------------------------------------------
@@ -222,6 +239,9 @@ def tally(r: Run, ref: Run, why: dict[str, str] | None = None) -> Counter[str]:
     if bare:
         why.setdefault("dead_letters_without_reason", f"{bare[0]}")
     out["polls_raised"] += sum(1 for p in r.polls if "raised" in p)
+    out["redundant"] += len(r.seen.redundant)
+    if r.seen.redundant:
+        why.setdefault("redundant", f"{r.seen.redundant}")
     out["retry_after_ignored"] += r.seen.early_retries
     if r.seen.early_retries:
         why.setdefault("retry_after_ignored", f"{r.seen.early_retries} write(s) tried again before the Retry-After")
@@ -243,6 +263,7 @@ class Sweep:
     totals: Counter[str] = field(default_factory=Counter)
     cases_with: Counter[str] = field(default_factory=Counter)
     first: dict[str, str] = field(default_factory=dict)
+    where: dict[str, list[str]] = field(default_factory=dict)  # category -> the cases that show it
     dead_letters: int = 0
     seconds: float = 0.0
 
@@ -256,6 +277,7 @@ class Sweep:
                 self.totals[k] += v
                 self.cases_with[k] += 1
                 self.first.setdefault(k, f"{label}: {v}; {why.get(k, '')}".rstrip("; "))
+                self.where.setdefault(k, []).append(label.split(" (")[0])
 
 
 def crash_sweep(*, make: Callable[[str], BaseException] | None = None, interleave: bool = False,
@@ -360,8 +382,8 @@ def all_sweeps(scale: int = 1) -> list[Sweep]:
 
 
 def sweep_makers(scale: int = 1) -> list[Callable[[], Sweep]]:
-    return [lambda: 
-        crash_sweep(name="crash (BaseException: a timeout or kill) at every store/queue call position"),
+    return [
+        lambda: crash_sweep(name="crash (BaseException: a timeout or kill) at every store/queue call position"),
         lambda: crash_sweep(make=throttle, name="exception (a throttled store or queue) at every position"),
         lambda: crash_sweep(interleave=True, name="crash at every position, schedules firing together"),
         lambda: chaos_sweep(range(300 * scale), duplicate=0.08, delay=0.08, drop=0.08, reorder=True),

@@ -30,10 +30,10 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "peoplesync-faults")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
 
-from peoplesync.adapters.memory import MemoryStore  # noqa: E402
-from peoplesync.bootstrap import Runtime  # noqa: E402
-from peoplesync.config import Plan, compile_config, load_config, system_attributes  # noqa: E402
-from peoplesync_dev.memory import MemoryConnector  # noqa: E402
+from peoplesync.adapters.memory import MemoryStore
+from peoplesync.bootstrap import Runtime
+from peoplesync.config import Plan, compile_config, load_config, system_attributes
+from peoplesync_dev.memory import MemoryConnector
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY = 30.0  # seconds a received message stays invisible (the functions' timeout)

@@ -26,6 +26,8 @@ def render(sweeps: list[Sweep]) -> str:
             line = f"   {category:<{width}} {total:>4}  in {cases:>3} cases"
             if total:
                 line += f"   smallest: {sweep.first[category]}"
+                if len(sweep.where[category]) > 1:
+                    line += f"\n   {'':<{width}}       cases: {', '.join(sweep.where[category][:12])}"
             lines.append(line)
         lines.append("")
     return "\n".join(lines)
