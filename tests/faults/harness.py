@@ -287,7 +287,8 @@ class World:
                                               writable=self.plan.systems[name].writable)
                         for name in ("hr", "ad", "cloud")}
         self.runtime = Runtime(self.plan, self.store, self.net.queue, self.net.dlq,  # type: ignore[arg-type]
-                               connectors=self.systems, clock=lambda: self.net.now)
+                               connectors=self.systems, clock=lambda: self.net.now,
+                               max_receives=MAX_RECEIVES)  # as bootstrap.aws() reads it from the template
         self.poll_fn, self.reconcile_fn, self.deliver_fn = (load_function(n) for n in ("poll", "reconcile",
                                                                                         "deliver"))
         self.crashed_polls: list[str] = []

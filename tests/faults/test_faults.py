@@ -16,8 +16,6 @@ import pytest
 from . import drill
 from .drill import Sweep
 
-logging.getLogger("peoplesync").setLevel(logging.CRITICAL)
-
 SWEEPS: dict[str, Callable[[], Sweep]] = dict(zip(
     ("crash", "throttle", "crash_together", "messages", "targets", "stale", "persistent"),
     drill.sweep_makers(), strict=True))
@@ -25,7 +23,13 @@ SWEEPS: dict[str, Callable[[], Sweep]] = dict(zip(
 
 @cache
 def sweep(name: str) -> Sweep:
-    return SWEEPS[name]()
+    quiet = logging.getLogger("peoplesync")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # thousands of retries and dead letters, on purpose: not worth a log line
+    try:
+        return SWEEPS[name]()
+    finally:
+        quiet.setLevel(level)  # later tests read these logs
 
 
 DUPLICATE_CREATE = (
@@ -96,15 +100,15 @@ CASES = [
     ("targets", "records_differ", None), ("targets", "unsettled", None),
     ("targets", "dead_letters_without_reason", None),
     ("targets", "repeated", BATCH_REPLAY), ("targets", "redundant", BATCH_REPLAY),
-    ("targets", "duplicates", BATCH_REPLAY), ("targets", "retry_after_ignored", RETRY_AFTER),
+    ("targets", "duplicates", BATCH_REPLAY), ("targets", "retry_after_ignored", None),
     # stale reads after the bridge's own writes; schedules firing together
     ("stale", "lost", None), ("stale", "duplicates", None), ("stale", "wrong_deactivations", None),
     ("stale", "records_differ", None), ("stale", "unsettled", None),
     ("stale", "reverted", STALE_REVERT), ("stale", "repeated", STALE_REVERT),
     # a target failing every time for one account: dead-lettered, each letter saying why
     ("persistent", "wrong_deactivations", None), ("persistent", "duplicates", None),
-    ("persistent", "dead_letters_without_reason", BARE_DEAD_LETTERS),
-    ("persistent", "retry_after_ignored", RETRY_AFTER),
+    ("persistent", "dead_letters_without_reason", None),
+    ("persistent", "retry_after_ignored", None),
 ]
 
 

@@ -197,7 +197,7 @@ def aws() -> Runtime:
         secrets = LazySecrets(env.make_secrets)
         runtime = _current["runtime"] = Runtime(
             plan, env.make_store(), lambda name: env.make_queue(name), lambda name: env.make_queue(name, dlq=True),
-            secrets, connector_factory=connector_factory(plan, secrets))
+            secrets, connector_factory=connector_factory(plan, secrets), max_receives=env.settings().max_receive_count)
     return runtime
 
 

@@ -16,6 +16,7 @@ Environment variables (template.yaml sets them on every function; see docs/deplo
 | `PEOPLESYNC_DELIVER_DLQ_URL_PREFIX`   | a target's delivery dead-letter queue URL, likewise        | none       |
 | `PEOPLESYNC_DELIVER_TARGETS`          | comma-separated systems that have a delivery queue         | none       |
 | `PEOPLESYNC_TRACE_AWS_CALLS`          | X-Ray subsegments for AWS calls (powertools Tracer)        | false      |
+| `PEOPLESYNC_MAX_RECEIVE_COUNT`        | the queues' redrive count (park with a reason before it)   | none       |
 
 Queue names for `make_queue` / `queue_url`: `"reconcile"` or `"deliver:<system>"`; `dlq=True` for the
 dead-letter side. Clients, settings and the configuration live at module level, so a warm Lambda reuses them;
@@ -62,6 +63,7 @@ class AwsSettings(BaseModel):
     # read by `bootstrap.tracer` when a function's module loads (before these settings are); listed so the
     # template's environment stays checked
     trace_aws_calls: bool = Field(False, alias="PEOPLESYNC_TRACE_AWS_CALLS")
+    max_receive_count: int | None = Field(None, alias="PEOPLESYNC_MAX_RECEIVE_COUNT", ge=1)
 
     @field_validator("deliver_targets", mode="before")
     @classmethod

@@ -131,9 +131,9 @@ def deliver_messages(batch: list[dict[str, Any]], reconciler: Reconciler, ports:
         try:
             _reread_first([batch[i] for i in indexes if maybe_written(batch[i])], system, reconciler, ports)
             written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
-        except Exception as exc:  # the target may have taken some of it: back to the queue, re-read first
+        except Exception as exc:  # the target may have taken part of it: back to the queue, to be re-read first
             for i in indexes:
-                results[i] = retry_later(batch[i], ports.delivery(system), ports.dead_letter(system), exc, retries)
+                results[i] = _after_batch_failure(batch[i], exc, system, reconciler, ports, retries)
             continue
         for i, rid in zip(indexes, rids, strict=True):
             results[i] = _alone(batch[i], system, reconciler, ports, retries) if rid in failed \
@@ -141,6 +141,18 @@ def deliver_messages(batch: list[dict[str, Any]], reconciler: Reconciler, ports:
         if wake:
             ports.reconcile.send(messages.reevaluate(wake))
     return [r for r in results if r is not None]
+
+
+def _after_batch_failure(message: dict[str, Any], exc: Exception, system: str, reconciler: Reconciler,
+                         ports: Ports, retries: RetryPolicy) -> Outcome:
+    """A batch that failed as a whole: each message back to its queue with the delay the target asked for
+    (its next attempt re-reads before writing), or parked with the reason if it can never succeed."""
+    attempt = int(message.get("attempt", 1))
+    if isinstance(exc, PermanentError):
+        return _park(message, ports, system, f"PermanentError: {exc}", reconciler)
+    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+    return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", retry_after, ports, system, retries,
+                          reconciler)
 
 
 def _alone(message: dict[str, Any], system: str, reconciler: Reconciler, ports: Ports,

@@ -71,7 +71,32 @@ def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:
 
 def reconcile_records(rt: Runtime, meter: Meter | None = None) -> Callable[[Any], None]:
     """The record handler for powertools' `BatchProcessor` over the reconcile queue."""
-    return lambda record: reconcile_body(record.body, rt, meter)
+
+    def handle(record: Any) -> None:
+        receives = _receives(record.raw_event if hasattr(record, "raw_event") else record)
+        if _worn_out(rt, receives):
+            _park_worn_out(rt.dlq(RECONCILE), record.body, receives, meter)
+            return
+        reconcile_body(record.body, rt, meter)
+
+    return handle
+
+
+def _receives(record: dict[str, Any]) -> int:
+    return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+
+
+def _worn_out(rt: Runtime, receives: int) -> bool:
+    """Received as often as the redrive allows: every earlier try died without an answer (a timeout)."""
+    return rt.max_receives is not None and receives >= rt.max_receives
+
+
+def _park_worn_out(dead_letter: Any, body: str, receives: int, meter: Meter | None) -> None:
+    reason = (f"received {receives} times without finishing: the function timed out or died while handling "
+              f"it; parked here with this reason rather than moved by the redrive without one")
+    dead_letter.send([messages.parked(body)], attributes=messages.reason(reason))
+    log.error("message parked: %s", reason)
+    count(meter, "DeadLettered", 1)
 
 
 def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | None = None
@@ -81,9 +106,12 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
     batch failed unexpectedly), so one failure never replays its neighbours."""
     parsed: dict[str, dict[str, Any]] = {}
     for record in records:
+        if _worn_out(rt, _receives(record)):
+            _park_worn_out(rt.dead_letter(_system_of(record)), record["body"], _receives(record), meter)
+            continue
         try:
             parsed[record["messageId"]] = message = messages.parse(record["body"])
-            if int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1:
+            if _receives(record) > 1:
                 message["redelivered"] = True  # a crash may have come after the write: re-read first
         except Poison as exc:
             rt.dead_letter(_system_of(record)).send([messages.parked(record["body"])],

@@ -17,7 +17,7 @@ from ..config import Plan
 from ..engine import Engine, Outcome, decode
 from ..engine.correlation import AMBIGUOUS, UNMATCHED, correlate, new_record_id
 from ..model import Decision, Observation, RecordState, Write
-from ..ports import Connector, PeoplesyncError, StateStore, VersionConflict, WriteResult
+from ..ports import Connector, StateStore, VersionConflict, WriteResult
 
 MAX_RACES = 8
 
@@ -191,16 +191,14 @@ class Reconciler:
                       ) -> tuple[dict[str, int], list[str], set[str]]:
         """What these records owe `system`, in one `write_batch` (one transaction, one file rewrite), each
         success recorded. Returns (writes made per record, records whose writes failed, records to wake).
-        A record that failed is for the caller to retry alone, which classifies its error; if the target
-        failed as a whole, every record is returned as failed."""
+        A record whose write the target refused is for the caller to retry alone, which classifies its error.
+        An error that concerns the whole batch (the target down, a timeout, recording failing) is raised: part
+        of the batch may have landed, so the caller must not simply write it again."""
         record_ids = list(dict.fromkeys(record_ids))  # a message delivered twice in one batch writes once
         items = [(rid, w) for rid in record_ids for w in self.pending(rid, system)]
         if not items:
             return {}, [], set()
-        try:
-            answers = connector.write_batch([w for _, w in items])
-        except (PeoplesyncError, OSError):
-            return {}, list(record_ids), set()
+        answers = connector.write_batch([w for _, w in items])
         written: dict[str, int] = {}
         failed: list[str] = []
         wake: set[str] = set()

@@ -22,7 +22,7 @@ class Runtime:
     def __init__(self, plan: Plan, store: StateStore, queue: Callable[[str], Queue],
                  dead_letter_queue: Callable[[str], Queue], secrets: SecretsPort | None = None,
                  connectors: dict[str, Connector] | None = None, *, connector_factory: ConnectorFactory | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_receives: int | None = None) -> None:
         self.plan = plan
         self.store = store
         self.reconciler = Reconciler(plan, store, clock=clock)
@@ -30,6 +30,9 @@ class Runtime:
         self.secrets = secrets
         self._connectors: dict[str, Connector] = dict(connectors or {})
         self._factory = connector_factory
+        # the queues' redrive count: a message received this often is parked with a reason before SQS would
+        # move it to the dead-letter queue without one (None: not known, e.g. locally)
+        self.max_receives = max_receives
         self.ports = Ports(reconcile=_Lazy(lambda: self.queue(RECONCILE)), delivery=self.delivery,
                            dead_letter=self.dead_letter, connector=self.connector)
 
