@@ -7,6 +7,7 @@ directory's change counter would be. `fail_reads` / `fail_writes` make it behave
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,6 +69,10 @@ class MemoryConnector(Connector):
         if self.fail_reads is not None:
             raise ReadFailed(f"{self.name}: {self.fail_reads}")
         return ReadResult([self.observation(k) for k in keys if k in self.accounts])
+
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        found = [k for k, a in self.accounts.items() if all(a["attrs"].get(n) == v for n, v in match.items())]
+        return self.observation(found[0]) if len(found) == 1 else None
 
     def _apply(self, change: Write) -> WriteResult:
         if self.fail_writes is not None:

@@ -111,6 +111,13 @@ class Connector(ABC):
         will see them."""
         return None
 
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one account whose attributes hold these values (the record's match keys in this system's
+        attribute names), or None: none, several, or this connector cannot look accounts up. Makes a create
+        that may already have landed (the function died after the target took it) safe to try again: the
+        account found is linked instead of created twice."""
+        return None
+
     def event_keys(self, event: Mapping[str, Any]) -> list[str]:
         """The accounts a vendor's change event (e.g. a Genesys audit event) says to read again; [] when it
         names none, or names only the bridge's own writes. The flow knows no vendor: this is where one is."""

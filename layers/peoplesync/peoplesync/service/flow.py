@@ -170,15 +170,22 @@ def maybe_written(message: dict[str, Any]) -> bool:
 
 def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconciler, ports: Ports) -> None:
     """Read these records' accounts in `system` again and reconcile what they show: a write of ours that
-    landed is then confirmed by what it left, and nothing is owed for it any more."""
-    keys = []
+    landed is then confirmed by what it left, and nothing is owed for it any more. An account still to be
+    created is looked up by the record's match keys first: if it landed, it is linked, not created again."""
+    connector = ports.connector(system)
+    keys: list[str] = []
+    found = []
     for message in batch:
         state = reconciler.store.load(message["record_id"])
         shadow = state.shadows.get(system) if state else None
         if shadow is not None:
             keys.append(shadow.key)
-    fresh = ports.connector(system).read_keys(keys) if keys else None
-    for obs in fresh.observations if fresh else []:
+        elif state is not None and system in state.create_pending:
+            match = reconciler.match_values(state, system)
+            account = connector.find_account(match) if match else None
+            found += [account] if account is not None else []
+    fresh = connector.read_keys(keys) if keys else None
+    for obs in [*found, *(fresh.observations if fresh else [])]:
         reconciler.observation(obs)
 
 

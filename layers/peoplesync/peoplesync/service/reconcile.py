@@ -122,6 +122,17 @@ class Reconciler:
                 owed.discard(system)
         return owed | new
 
+    def match_values(self, state: RecordState, system: str) -> dict[str, Any]:
+        """The record's match keys as `system` names them (the first match rule with a value there), for
+        looking up an account that may already exist."""
+        fields = self.plan.fields.get(state.kind, {})
+        for rule in self.plan.match.get(state.kind, []):
+            f = fields.get(rule)
+            value = state.golden.get(rule)
+            if f is not None and system in f.map and value not in (None, "", ()):
+                return {f.map[system]: value}
+        return {}
+
     def park(self, record_id: str, system: str, reason: str) -> None:
         """Remember that what this record owes `system` went to the dead-letter queue (with `reason`)."""
         state = self.store.load(record_id)

@@ -21,7 +21,7 @@ from ...ports import (
     WriteResult,
 )
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
-from .dn import dn_key, dn_within, encode, rdn, text, values_of
+from .dn import dn_key, dn_within, encode, esc, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .search import Directory, Dropped, Entry, NotFound
 from .settings import Settings as LdapSettings
@@ -193,6 +193,27 @@ class LdapConnector(BaseConnector):
                 return self._retrying(run)
             except Exception as exc:
                 failure = self._read_failure(exc)  # as in read(): a ReadFailed, the library's errors translated
+                if failure is None:
+                    raise
+                raise failure from None
+
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one account under base_dn (within the account filter) whose attributes equal these values;
+        values are escaped into the filter."""
+        if not match:
+            return None
+        terms = "".join(f"({attr}={esc(str(value))})" for attr, value in match.items())
+
+        def run(d: Directory) -> Observation | None:
+            entries = d.entries(self.s.base_dn, f"(&{self.s.filter}{terms})", self._read_attrs())
+            return self._observe(entries[0]) if len(entries) == 1 else None
+
+        with self._session():
+            try:
+                result: Observation | None = self._retrying(run)
+                return result
+            except Exception as exc:
+                failure = self._read_failure(exc)
                 if failure is None:
                     raise
                 raise failure from None
