@@ -81,7 +81,7 @@ class MemoryConnector(Connector):
         if change.op == CREATE:
             key = f"{self.name}-{next(self._ids)}"
             self.put(key, **change.attrs)
-            return WriteResult(key=key)
+            return WriteResult(key=key, marker=self.accounts[key]["version"])
         if change.key not in self.accounts:
             raise PermanentError(f"{self.name}: no account {change.key}")
         if change.op == DELETE:
@@ -90,7 +90,7 @@ class MemoryConnector(Connector):
             self.disable(change.key, change.op == "activate")
         else:
             self.set(change.key, **change.attrs)
-        return WriteResult(key=change.key)
+        return WriteResult(key=change.key, marker=self.accounts[change.key]["version"])
 
 
 def build(name: str, system: Any, attributes: list[str], secrets: Any = None) -> MemoryConnector:

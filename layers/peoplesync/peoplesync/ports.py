@@ -54,11 +54,15 @@ class ReadResult:
 @dataclass(slots=True)
 class WriteResult:
     """What a write left behind. For a create: the new account's key (and ref, e.g. its DN).
-    `values` may carry the attributes as the system now holds them (normalisation by the target)."""
+    `values` may carry the attributes as the system now holds them (normalisation by the target); `marker`
+    the account's change marker after the write."""
 
     key: str | None = None
     ref: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    # the account's change marker after this write (the same kind `Observation.marker` carries), when the
+    # target says: a read taken before the write is then recognised as older, never as an edit
+    marker: int | float | str | None = None
 
 
 class Connector(ABC):

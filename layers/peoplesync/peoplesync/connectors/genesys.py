@@ -209,7 +209,8 @@ class GenesysConnector(BaseConnector):
                 return WriteResult(uid, values=self._values(user, changes))
             response = self.api.patch_user(uid, {**body, "version": user["version"]})
             if response.status_code == 200:
-                return WriteResult(uid, values=self._values(response.json(), changes))
+                written = response.json()
+                return WriteResult(uid, values=self._values(written, changes), marker=written.get("version"))
             if _version_mismatch(response):
                 latest = self._current(uid, needs, fresh=True)
                 moved = [p.attr for p in ga.changed_underneath(user, latest, changes)

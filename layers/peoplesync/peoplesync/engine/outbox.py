@@ -78,6 +78,8 @@ class Outbox:
         if shadow is None:
             return out
         shadow.digest = None  # we changed the account: its next read is news even if it looks like an old one
+        if result is not None and result.marker is not None:
+            shadow.marker = result.marker  # a read taken before this write is older: stale, never an edit
         if write.op == UPDATE:
             attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
             for attr, value in write.attrs.items():
@@ -104,7 +106,7 @@ class Outbox:
             state.create_pending.remove(system)
         if system in state.shadows or result is None or result.key is None:
             return
-        created = state.shadows[system] = Shadow(key=result.key, ref=result.ref, active=True)
+        created = state.shadows[system] = Shadow(key=result.key, ref=result.ref, active=True, marker=result.marker)
         attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
         for attr, value in write.attrs.items():
             f = attr_map.get(attr)
