@@ -2,9 +2,11 @@
 `Verdict` out; the caller (golden.py, targets.py) applies it to the record. In the spirit of lsc-project's
 `BeanComparator.getValuesToSet`: one function holds every rule, so their order can be read in one place.
 
-`Facts` and `Verdict` are NamedTuples: immutable and cheap. The engine builds a pair per field it decides, so
-on its hot paths they are built straight from a tuple (`_verdict`, `change`), skipping the generated Python
-`__new__` (a frozen dataclass costs four times as much again).
+`Facts` and `Verdict` are NamedTuples: immutable and cheap. A verdict is built straight from a tuple
+(`_verdict`), skipping the generated Python `__new__` (a frozen dataclass costs four times as much again). On
+the engine's hottest path, a source's change (every field of every first sight), no `Facts` is built at all:
+`agrees` (rule 1) is asked first, then `from_change` (rules 1-5, which `decide` itself calls) is given the facts
+as arguments.
 """
 
 from __future__ import annotations
@@ -70,15 +72,6 @@ class Verdict(NamedTuple):
 
 
 _verdict = partial(tuple.__new__, Verdict)  # _verdict((...)): a Verdict without the generated __new__
-_CHANGE_DEFAULTS = Facts()[7:]
-
-
-def change(golden: Any, decided_by: str | None, changed: str, value: Any, concurrent: bool, first: bool,
-           read: Any) -> Facts:
-    """`Facts(golden, decided_by, changed, value, concurrent, first, read)`, built at tuple speed."""
-    return tuple.__new__(Facts, (golden, decided_by, changed, value, concurrent, first, read, *_CHANGE_DEFAULTS))
-
-
 def decide(f: FieldPlan, facts: Facts) -> Verdict:
     """The verdict on field `f` given `facts`. The first rule that applies decides.
 
@@ -104,8 +97,9 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
      11. IF_EMPTY    `apply: if_empty`: only a blank we have read is filled, never a value overwritten.
      12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
 
-    Rules 8 and 10-11 are also there alone (`stands`, `holds`): the engine's loops ask them first, before
-    gathering the facts, and most fields and targets stop there.
+    Rules 1, 8 and 10-11 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
+    before gathering the facts, and most fields and targets stop there. Rules 1-5 are `from_change`, which this
+    calls with the facts unpacked; a source's change is decided by calling it directly, without a `Facts`.
     """
     if facts.target is not None:
         return _for_target(f, facts)
@@ -113,35 +107,45 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
         return _reevaluate(f, facts)
     if facts.reevaluating:
         return _repick(f, facts)
-    return _from_source(f, facts)
+    return from_change(f, *facts[:7])
 
 
-def _from_source(f: FieldPlan, facts: Facts) -> Verdict:  # rules 1-5
-    golden, decider, system, value, concurrent, first, read = facts[:7]
+def agrees(golden: Any, value: Any) -> bool:
+    """Rule 1 on its own: the changed source shows the golden value (AGREED, nothing moves). A source's change
+    asks this first, and gathers the other facts only where it does not hold."""
+    return golden is not MISSING and golden == value
+
+
+def from_change(f: FieldPlan, golden: Any, decider: str | None, system: str, value: Any, concurrent: bool,
+                first: bool, read: Any = MISSING) -> Verdict:  # rules 1-5
+    """Rules 1-5, with the facts of a source's change as arguments (`decide` unpacks `Facts` into this; the
+    engine's per-field hot path calls it directly, without building `Facts`: the same function, so the same
+    verdict)."""
     if golden is not MISSING and golden == value:
         return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     sources = f.sources
+    if len(sources) < 2:  # one source: rules 2-4 need two, rule 5 decides
+        return _verdict((value, system, SOURCE, False, f"{system} is the source", True,
+                         not (golden is MISSING and blank(value))))
     if read is MISSING:
         read = value
-    if first and len(sources) > 1 and blank(read):
+    if first and blank(read):
         if golden is not MISSING and not blank(golden):
             reason = f"{system} was blank; filled from {decider}"
             return _verdict((golden, decider, FILLED, False, reason, False, False))
         return _verdict((golden, decider, KEPT, False, f"{system} is blank, as is the golden value", False, False))
-    concurrent = (concurrent and golden is not MISSING and len(sources) > 1 and decider is not None
-                  and decider != system and decider in sources)
+    concurrent = (concurrent and golden is not MISSING and decider is not None and decider != system
+                  and decider in sources)
     if concurrent and sources.index(decider) < sources.index(system):
         return _verdict((golden, decider, CONFLICT, True,
-                       f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
-                       False, True))
+                         f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
+                         False, True))
     if concurrent:
         reason = f"{system} and {decider} both changed it; {system} prevails (winner)"
-    elif len(sources) > 1:
-        reason = f"changed in {system}, one of its sources"
     else:
-        reason = f"{system} is the source"
+        reason = f"changed in {system}, one of its sources"
     return _verdict((value, system, CONFLICT if concurrent else SOURCE, concurrent, reason, True,
-                   not (golden is MISSING and blank(value))))
+                     not (golden is MISSING and blank(value))))
 
 
 def _repick(f: FieldPlan, facts: Facts) -> Verdict:  # rules 6-7
