@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState
+from ..model import RecordState, decision
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, orig
 from .precedence import AGREED, CONFLICT, FILLED, PROPAGATED, REALIGNED, Facts, agrees, decide, from_change, stands
@@ -46,7 +46,7 @@ class Golden:
             elif rule is FILLED:  # a newly linked blank source is filled, not obeyed
                 self.targets.enforce(state, f, system, index, out, reason=FILLED)
             elif rule is CONFLICT:  # the decider prevails: this source is overwritten
-                out.decisions.append(Decision(
+                out.decisions.append(decision(
                     record_id=state.id, field=name, old=current, new=current, rule=rule, system=decider,
                     conflict=True, detail=reason))
                 self.targets.enforce(state, f, system, index, out, reason=CONFLICT)
@@ -54,7 +54,7 @@ class Golden:
         self.set_golden(state, f, golden_value, system)
         shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
         if recorded:
-            out.decisions.append(Decision(
+            out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(current), new=golden_value, rule=rule, system=system,
                 conflict=conflict, detail=reason))
         out.changed = True
@@ -103,7 +103,7 @@ class Golden:
         if not verdict.moves:
             return
         self.set_golden(state, f, value, source)
-        out.decisions.append(Decision(
+        out.decisions.append(decision(
             record_id=state.id, field=name, old=orig(golden), new=value, rule=verdict.rule, system=source,
             detail=verdict.reason))
         out.changed = True

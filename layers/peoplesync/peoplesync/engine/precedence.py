@@ -107,7 +107,8 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
         return _reevaluate(f, facts)
     if facts.reevaluating:
         return _repick(f, facts)
-    return from_change(f, *facts[:7])
+    return from_change(f, facts.golden, facts.decided_by, facts.changed, facts.value, facts.concurrent, facts.first,
+                       facts.read)
 
 
 def agrees(golden: Any, value: Any) -> bool:

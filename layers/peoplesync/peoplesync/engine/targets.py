@@ -8,7 +8,7 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 from __future__ import annotations
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState, Rule
+from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .norms import Norm
 from .outcome import MISSING, Outcome, orig
@@ -58,6 +58,6 @@ class Targets:
         verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
                                   context=reason))
         if verdict.recorded:
-            out.decisions.append(Decision(
+            out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(have), new=verdict.value, rule=verdict.rule,
                 system=verdict.system, conflict=verdict.conflict, detail=verdict.reason))
