@@ -98,11 +98,12 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
      12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
 
     Rules 1, 8 and 10-11 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
-    before gathering the facts, and most fields and targets stop there. Rules 1-5 are `from_change`, which this
-    calls with the facts unpacked; a source's change is decided by calling it directly, without a `Facts`.
+    before gathering the facts, and most fields and targets stop there. Rules 1-5 are `from_change` and rules
+    10-12 `for_target`, which this calls with the facts unpacked: the engine's hot paths call them directly,
+    without building a `Facts` (the same functions, so the same verdicts).
     """
     if facts.target is not None:
-        return _for_target(f, facts)
+        return for_target(f, facts.golden, facts.decided_by, facts.target, facts.target_has, facts.context)
     if facts.changed is None:
         return _reevaluate(f, facts)
     if facts.reevaluating:
@@ -189,14 +190,16 @@ def holds(f: FieldPlan, target_has: Any) -> Rule | None:
     return None
 
 
-def _for_target(f: FieldPlan, facts: Facts) -> Verdict:  # rules 10-12
-    target, decider, golden = facts.target, facts.decided_by, facts.golden
-    held = holds(f, facts.target_has)
+def for_target(f: FieldPlan, golden: Any, decider: str | None, target: str, target_has: Any, context: Rule
+               ) -> Verdict:  # rules 10-12
+    """Rules 10-12, with the facts of a target question as arguments (`decide` unpacks `Facts` into this; the
+    engine, having asked `holds` first, calls it directly when it makes a write)."""
+    held = holds(f, target_has)
     if held is ON_CREATE:
         return _verdict((golden, decider, held, False, f"set when the {target} account was created", False, False))
     if held is IF_EMPTY:
         return _verdict((golden, decider, held, False, f"{target} is not known to be blank", False, False))
-    rule = facts.context
+    rule = context
     if rule is OVERWRITTEN:
         reason = f"{decider} is the source; {target}'s edit overwritten"
     elif rule is RE_ASSERTED:

@@ -12,7 +12,7 @@ from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .norms import Norm
 from .outcome import MISSING, Outcome, orig
-from .precedence import ALWAYS, IF_EMPTY, Facts, decide, holds
+from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
 
@@ -38,14 +38,20 @@ class Targets:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
-        want = self.refs.from_golden(state, f, target, index, out)
-        if want is MISSING:
-            return
-        norm = self._norms[(name, target)]
-        want_norm = norm(want) if f.reference else want
-        pending = shadow.pending.get(attr, MISSING)
-        if pending is not MISSING and (norm(pending) if f.reference else pending) == want_norm:
-            return
+        if f.reference is None:  # (what `refs.from_golden` gives for a field that is no reference)
+            want = want_norm = state.golden[name]
+            pending = shadow.pending.get(attr, MISSING)
+            if want is MISSING or (pending is not MISSING and pending == want):
+                return
+        else:
+            want = self.refs.from_golden(state, f, target, index, out)
+            if want is MISSING:
+                return
+            norm = self._norms[(name, target)]
+            want_norm = norm(want)
+            pending = shadow.pending.get(attr, MISSING)
+            if pending is not MISSING and norm(pending) == want_norm:
+                return
         if have is not MISSING and have == want_norm:
             shadow.seen_gen[name] = state.gen.get(name, 0)
             if pending is not MISSING:
@@ -55,9 +61,9 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
-        verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
-                                  context=reason))
-        if verdict.recorded:
+        value, decider, rule, conflict, why, _, recorded = for_target(
+            f, state.golden[name], state.decided_by.get(name), target, have, reason)
+        if recorded:
             out.decisions.append(decision(
-                record_id=state.id, field=name, old=orig(have), new=verdict.value, rule=verdict.rule,
-                system=verdict.system, conflict=verdict.conflict, detail=verdict.reason))
+                record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
+                conflict=conflict, detail=why))
