@@ -13,7 +13,18 @@ from ..config import FieldPlan, Plan
 from ..model import RecordState, decision
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, orig
-from .precedence import AGREED, CONFLICT, FILLED, PROPAGATED, REALIGNED, Facts, agrees, decide, from_change, stands
+from .precedence import (
+    AGREED,
+    CONFLICT,
+    FILLED,
+    PROPAGATED,
+    REALIGNED,
+    agrees,
+    from_change,
+    from_shadows,
+    repick,
+    stands,
+)
 from .references import References
 from .targets import Targets
 
@@ -92,18 +103,16 @@ class Golden:
         waiting = name in state.waiting
         shadows = state.shadows
         shown = {s: shadows[s].values[f.map[s]] for s in f.sources if s in shadows and f.map[s] in shadows[s].values}
-        verdict = decide(f, Facts(golden, decider, shown=shown, waiting=waiting))
-        if not verdict.moves or verdict.system is None:
+        pick, source, _, _, _, moves, _ = from_shadows(f, golden, decider, shown, waiting)
+        if not moves or source is None:
             return
-        source = verdict.system
-        value = self.refs.to_golden(state, f, source, verdict.value, index, out)
+        value = self.refs.to_golden(state, f, source, pick, index, out)
         if value is MISSING:
             return  # the pick names an account not linked yet: decided once it is
-        verdict = decide(f, Facts(golden, decider, source, value, reevaluating=True))
-        if not verdict.moves:
+        _, _, rule, _, reason, moves, _ = repick(f, golden, decider, source, value)
+        if not moves:
             return
         self.set_golden(state, f, value, source)
         out.decisions.append(decision(
-            record_id=state.id, field=name, old=orig(golden), new=value, rule=verdict.rule, system=source,
-            detail=verdict.reason))
+            record_id=state.id, field=name, old=orig(golden), new=value, rule=rule, system=source, detail=reason))
         out.changed = True

@@ -98,16 +98,17 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
      12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
 
     Rules 1, 8 and 10-11 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
-    before gathering the facts, and most fields and targets stop there. Rules 1-5 are `from_change` and rules
-    10-12 `for_target`, which this calls with the facts unpacked: the engine's hot paths call them directly,
-    without building a `Facts` (the same functions, so the same verdicts).
+    before gathering the facts, and most fields and targets stop there. Each group of rules is a function this
+    calls with the facts unpacked (1-5 `from_change`, 6-7 `repick`, 8-9 `from_shadows`, 10-12 `for_target`):
+    the engine's hot paths call them directly, without building a `Facts` (the same functions, so the same
+    verdicts; tests/unit/test_precedence.py checks it).
     """
     if facts.target is not None:
         return for_target(f, facts.golden, facts.decided_by, facts.target, facts.target_has, facts.context)
     if facts.changed is None:
-        return _reevaluate(f, facts)
+        return from_shadows(f, facts.golden, facts.decided_by, facts.shown, facts.waiting)
     if facts.reevaluating:
-        return _repick(f, facts)
+        return repick(f, facts.golden, facts.decided_by, facts.changed, facts.value)
     return from_change(f, facts.golden, facts.decided_by, facts.changed, facts.value, facts.concurrent, facts.first,
                        facts.read)
 
@@ -150,10 +151,10 @@ def from_change(f: FieldPlan, golden: Any, decider: str | None, system: str, val
                      not (golden is MISSING and blank(value))))
 
 
-def _repick(f: FieldPlan, facts: Facts) -> Verdict:  # rules 6-7
-    system, value, golden = facts.changed, facts.value, facts.golden
-    if golden is not MISSING and golden == value and facts.decided_by in f.sources:
-        return _verdict((golden, facts.decided_by, AGREED, False, f"{system} agrees", False, False))
+def repick(f: FieldPlan, golden: Any, decider: str | None, system: str, value: Any) -> Verdict:  # rules 6-7
+    """Rules 6-7, with the facts as arguments (`decide` unpacks `Facts` into this)."""
+    if golden is not MISSING and golden == value and decider in f.sources:
+        return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     return _verdict((value, system, RE_EVALUATED, False, f"{system} is the source (re-evaluated)", True, True))
 
 
@@ -163,11 +164,12 @@ def stands(f: FieldPlan, golden: Any, decided_by: str | None, waiting: bool) -> 
     return golden is not MISSING and decided_by in f.sources and not waiting
 
 
-def _reevaluate(f: FieldPlan, facts: Facts) -> Verdict:  # rules 8-9
-    golden, decider = facts.golden, facts.decided_by
-    if stands(f, golden, decider, facts.waiting):
+def from_shadows(f: FieldPlan, golden: Any, decider: str | None, shown: Mapping[str, Any] | None, waiting: bool
+                 ) -> Verdict:  # rules 8-9
+    """Rules 8-9, with the facts as arguments (`decide` unpacks `Facts` into this)."""
+    if stands(f, golden, decider, waiting):
         return _verdict((golden, decider, KEPT, False, f"{decider} is the source", False, False))
-    shown = facts.shown or {}
+    shown = shown or {}
     candidates = [s for s in f.sources if s in shown]
     filled = [s for s in candidates if not blank(shown[s])]
     for source in (filled or candidates)[:1]:
