@@ -1,12 +1,13 @@
 """Precedence: which value a field takes, from which system, and whether a target gets it. Pure: facts in, a
 `Verdict` out; the caller (golden.py, targets.py) applies it to the record. In the spirit of lsc-project's
-`BeanComparator.getValuesToSet`: one function holds every rule, so their order can be read in one place.
+`BeanComparator.getValuesToSet`: one function, `decide`, states every rule in its order; the rules are written
+nowhere but in this module (`decide` and the groups of rules it dispatches to).
 
 `Facts` and `Verdict` are NamedTuples: immutable and cheap. A verdict is built straight from a tuple
 (`_verdict`), skipping the generated Python `__new__` (a frozen dataclass costs four times as much again). On
-the engine's hottest path, a source's change (every field of every first sight), no `Facts` is built at all:
-`agrees` (rule 1) is asked first, then `from_change` (rules 1-5, which `decide` itself calls) is given the facts
-as arguments.
+the engine's hot paths (every field of every first sight, every field of a full pass), no `Facts` is built at
+all: the rule predicates (`agrees`, `stands`, `holds`) are asked first, then the group of rules `decide` itself
+would call (`from_change`, `repick`, `from_shadows`, `for_target`) is given the facts as arguments.
 """
 
 from __future__ import annotations
