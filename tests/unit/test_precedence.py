@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from peoplesync.config import FieldPlan
 from peoplesync.engine import MISSING, Facts, Verdict, decide
-from peoplesync.engine.precedence import holds, stands
-from peoplesync.model import ApplyMode, Rule
+from peoplesync.engine.precedence import agrees, for_target, from_change, from_shadows, holds, repick, stands
+from peoplesync.model import ApplyMode, Decision, Rule, decision
 
 
 def field(*sources: str, apply: ApplyMode = ApplyMode.ALWAYS) -> FieldPlan:
@@ -226,3 +226,40 @@ def test_the_rule_predicates_asked_first_agree_with_decide(q: tuple[FieldPlan, F
             assert verdict.rule is Rule.KEPT and not verdict.moves
         else:  # re-evaluated from the first source read, if any was
             assert verdict.moves == any(s in f.sources for s in facts.shown or {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(question())
+def test_the_rule_groups_called_directly_give_decides_verdict(q: tuple[FieldPlan, Facts]) -> None:
+    """The engine's hot paths skip `Facts` and call a group of rules with the facts as arguments: the verdict,
+    reason included, is the one `decide` gives; and rule 1 asked first (`agrees`) stops only where decide would."""
+    f, facts = q
+    verdict = decide(f, facts)
+    golden, decider = facts.golden, facts.decided_by
+    if facts.target is not None:
+        direct = for_target(f, golden, decider, facts.target, facts.target_has, facts.context)
+    elif facts.changed is None:
+        direct = from_shadows(f, golden, decider, facts.shown, facts.waiting)
+    elif facts.reevaluating:
+        direct = repick(f, golden, decider, facts.changed, facts.value)
+    else:
+        direct = from_change(f, golden, decider, facts.changed, facts.value, facts.concurrent, facts.first,
+                             facts.read)
+        assert agrees(golden, facts.value) == (verdict.rule is Rule.AGREED)
+        if agrees(golden, facts.value):
+            assert not verdict.moves and not verdict.recorded
+    assert direct == verdict and type(direct) is Verdict
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(list(Rule)), VALUES.filter(lambda v: v is not MISSING), SYSTEMS, st.booleans(),
+       st.text(max_size=5))
+def test_the_engines_decision_factory_builds_the_same_decision(rule: Rule, new: Any, system: str | None,
+                                                               conflict: bool, detail: str) -> None:
+    fields = dict(record_id="r1", field="phone", old="a", new=new, rule=rule, system=system, conflict=conflict,
+                  detail=detail)
+    built = decision(**fields)  # type: ignore[arg-type]
+    assert built == Decision(**fields)  # type: ignore[arg-type]
+    assert all(hasattr(built, name) for name in Decision.__slots__)  # every field set (a new one too)
+    assert decision(record_id="r1", field="f", old=None, new="x", rule=rule, system=None) == Decision(
+        record_id="r1", field="f", old=None, new="x", rule=rule, system=None)

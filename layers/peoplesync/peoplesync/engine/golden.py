@@ -10,10 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState
+from ..model import RecordState, decision
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, orig
-from .precedence import AGREED, CONFLICT, FILLED, PROPAGATED, REALIGNED, Facts, change, decide, stands
+from .precedence import (
+    AGREED,
+    CONFLICT,
+    FILLED,
+    PROPAGATED,
+    REALIGNED,
+    agrees,
+    from_change,
+    from_shadows,
+    repick,
+    stands,
+)
 from .references import References
 from .targets import Targets
 
@@ -34,29 +45,33 @@ class Golden:
         current = state.golden.get(name, MISSING)
         shadow = state.shadows[system]
         gen = state.gen.get(name, 0)
-        verdict = decide(f, change(current, state.decided_by.get(name), system, golden_value,
-                                gen > shadow.seen_gen.get(name, 0), first, value))
-        rule = verdict.rule
-        if not verdict.moves:
+        if agrees(current, golden_value):  # rule 1 asked first: AGREED, nothing moves
+            shadow.seen_gen[name] = gen
+            return
+        _, decider, rule, conflict, reason, moves, recorded = from_change(
+            f, current, state.decided_by.get(name), system, golden_value, gen > shadow.seen_gen.get(name, 0), first,
+            value)
+        if not moves:
             if rule is AGREED:
                 shadow.seen_gen[name] = gen
             elif rule is FILLED:  # a newly linked blank source is filled, not obeyed
                 self.targets.enforce(state, f, system, index, out, reason=FILLED)
             elif rule is CONFLICT:  # the decider prevails: this source is overwritten
-                out.decisions.append(Decision(
-                    record_id=state.id, field=name, old=current, new=current, rule=rule, system=verdict.system,
-                    conflict=True, detail=verdict.reason))
+                out.decisions.append(decision(
+                    record_id=state.id, field=name, old=current, new=current, rule=rule, system=decider,
+                    conflict=True, detail=reason))
                 self.targets.enforce(state, f, system, index, out, reason=CONFLICT)
             return
         self.set_golden(state, f, golden_value, system)
         shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
-        if verdict.recorded:
-            out.decisions.append(Decision(
+        if recorded:
+            out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(current), new=golden_value, rule=rule, system=system,
-                conflict=verdict.conflict, detail=verdict.reason))
+                conflict=conflict, detail=reason))
         out.changed = True
+        shadows = state.shadows
         for target in f.map:
-            if target != system:
+            if target != system and target in shadows:  # (a target not linked yet is not given anything)
                 self.targets.enforce(state, f, target, index, out, reason=PROPAGATED)
 
     def set_golden(self, state: RecordState, f: FieldPlan, value: Any, system: str) -> None:
@@ -68,15 +83,16 @@ class Golden:
 
     def full_pass(self, state: RecordState, index: RecordIndex, out: Outcome) -> None:
         """Re-decide every field of the record from the shadows, and bring every target in line."""
-        golden, decided_by, waiting = state.golden, state.decided_by, state.waiting
+        golden, decided_by, waiting, shadows = state.golden, state.decided_by, state.waiting, state.shadows
+        enforce = self.targets.enforce
         for f in self.plan.fields.get(state.kind, {}).values():
             name = f.name
             if not stands(f, golden.get(name, MISSING), decided_by.get(name), name in waiting):  # rule 8 first
                 self._reevaluate(state, f, index, out)
             decider = decided_by.get(name)
             for target in f.map:
-                if target not in f.sources or decider != target:
-                    self.targets.enforce(state, f, target, index, out, reason=REALIGNED)
+                if target in shadows and (decider != target or target not in f.sources):
+                    enforce(state, f, target, index, out, reason=REALIGNED)
         if state.fingerprint != self.plan.fingerprint:
             state.fingerprint = self.plan.fingerprint
             out.changed = True
@@ -87,18 +103,16 @@ class Golden:
         waiting = name in state.waiting
         shadows = state.shadows
         shown = {s: shadows[s].values[f.map[s]] for s in f.sources if s in shadows and f.map[s] in shadows[s].values}
-        verdict = decide(f, Facts(golden, decider, shown=shown, waiting=waiting))
-        if not verdict.moves or verdict.system is None:
+        pick, source, _, _, _, moves, _ = from_shadows(f, golden, decider, shown, waiting)
+        if not moves or source is None:
             return
-        source = verdict.system
-        value = self.refs.to_golden(state, f, source, verdict.value, index, out)
+        value = self.refs.to_golden(state, f, source, pick, index, out)
         if value is MISSING:
             return  # the pick names an account not linked yet: decided once it is
-        verdict = decide(f, Facts(golden, decider, source, value, reevaluating=True))
-        if not verdict.moves:
+        _, _, rule, _, reason, moves, _ = repick(f, golden, decider, source, value)
+        if not moves:
             return
         self.set_golden(state, f, value, source)
-        out.decisions.append(Decision(
-            record_id=state.id, field=name, old=orig(golden), new=value, rule=verdict.rule, system=source,
-            detail=verdict.reason))
+        out.decisions.append(decision(
+            record_id=state.id, field=name, old=orig(golden), new=value, rule=rule, system=source, detail=reason))
         out.changed = True

@@ -9,7 +9,7 @@ disabled again; one disabled locally while the person is active is left alone (a
 from __future__ import annotations
 
 from ..config import Plan
-from ..model import ACTIVATE, DEACTIVATE, DELETE, Decision, Observation, RecordState, Rule, Shadow
+from ..model import ACTIVATE, DEACTIVATE, DELETE, Observation, RecordState, Rule, Shadow, decision
 from .outcome import Outcome
 
 
@@ -40,7 +40,7 @@ class Lifecycle:
                 state.active, state.removed = active, removed
                 out.changed = True
                 verb = "reactivated" if active else ("removed" if removed else "deactivated")
-                out.decisions.append(Decision(
+                out.decisions.append(decision(
                     record_id=state.id, field="(state)", old=None, new="active" if active else verb,
                     rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}"))
                 for system in state.shadows:
@@ -79,6 +79,6 @@ class Lifecycle:
                 state.create_pending.append(name)
                 out.writes.add(name)
                 out.changed = True
-                out.decisions.append(Decision(
+                out.decisions.append(decision(
                     record_id=state.id, field="(account)", old=None, new=name, rule=Rule.CREATE, system=None,
                     detail=f"no {name} account: one will be created"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import transform
 from ..config import FieldPlan, Plan
-from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Decision, RecordState, Rule, Shadow, Write
+from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, RecordState, Rule, Shadow, Write, decision
 from ..ports import RecordIndex, WriteResult
 from .keys import refresh_keys
 from .norms import Norm
@@ -118,7 +118,7 @@ class Outbox:
             created.values.setdefault(f.map[system], () if f.multi else None)
         if state.kind in self.refs.referenced:
             out.wake |= self.refs.waiters(state, system, index)
-        out.decisions.append(Decision(
+        out.decisions.append(decision(
             record_id=state.id, field="(account)", old=None, new=result.key, rule=Rule.CREATED, system=system,
             detail=f"{system} account {result.key} created"))
         refresh_keys(state, self._keyed.get(state.kind, []), out)

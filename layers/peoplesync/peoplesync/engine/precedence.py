@@ -1,10 +1,13 @@
 """Precedence: which value a field takes, from which system, and whether a target gets it. Pure: facts in, a
 `Verdict` out; the caller (golden.py, targets.py) applies it to the record. In the spirit of lsc-project's
-`BeanComparator.getValuesToSet`: one function holds every rule, so their order can be read in one place.
+`BeanComparator.getValuesToSet`: one function, `decide`, states every rule in its order; the rules are written
+nowhere but in this module (`decide` and the groups of rules it dispatches to).
 
-`Facts` and `Verdict` are NamedTuples: immutable and cheap. The engine builds a pair per field it decides, so
-on its hot paths they are built straight from a tuple (`_verdict`, `change`), skipping the generated Python
-`__new__` (a frozen dataclass costs four times as much again).
+`Facts` and `Verdict` are NamedTuples: immutable and cheap. A verdict is built straight from a tuple
+(`_verdict`), skipping the generated Python `__new__` (a frozen dataclass costs four times as much again). On
+the engine's hot paths (every field of every first sight, every field of a full pass), no `Facts` is built at
+all: the rule predicates (`agrees`, `stands`, `holds`) are asked first, then the group of rules `decide` itself
+would call (`from_change`, `repick`, `from_shadows`, `for_target`) is given the facts as arguments.
 """
 
 from __future__ import annotations
@@ -70,15 +73,6 @@ class Verdict(NamedTuple):
 
 
 _verdict = partial(tuple.__new__, Verdict)  # _verdict((...)): a Verdict without the generated __new__
-_CHANGE_DEFAULTS = Facts()[7:]
-
-
-def change(golden: Any, decided_by: str | None, changed: str, value: Any, concurrent: bool, first: bool,
-           read: Any) -> Facts:
-    """`Facts(golden, decided_by, changed, value, concurrent, first, read)`, built at tuple speed."""
-    return tuple.__new__(Facts, (golden, decided_by, changed, value, concurrent, first, read, *_CHANGE_DEFAULTS))
-
-
 def decide(f: FieldPlan, facts: Facts) -> Verdict:
     """The verdict on field `f` given `facts`. The first rule that applies decides.
 
@@ -104,50 +98,64 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
      11. IF_EMPTY    `apply: if_empty`: only a blank we have read is filled, never a value overwritten.
      12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
 
-    Rules 8 and 10-11 are also there alone (`stands`, `holds`): the engine's loops ask them first, before
-    gathering the facts, and most fields and targets stop there.
+    Rules 1, 8 and 10-11 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
+    before gathering the facts, and most fields and targets stop there. Each group of rules is a function this
+    calls with the facts unpacked (1-5 `from_change`, 6-7 `repick`, 8-9 `from_shadows`, 10-12 `for_target`):
+    the engine's hot paths call them directly, without building a `Facts` (the same functions, so the same
+    verdicts; tests/unit/test_precedence.py checks it).
     """
     if facts.target is not None:
-        return _for_target(f, facts)
+        return for_target(f, facts.golden, facts.decided_by, facts.target, facts.target_has, facts.context)
     if facts.changed is None:
-        return _reevaluate(f, facts)
+        return from_shadows(f, facts.golden, facts.decided_by, facts.shown, facts.waiting)
     if facts.reevaluating:
-        return _repick(f, facts)
-    return _from_source(f, facts)
+        return repick(f, facts.golden, facts.decided_by, facts.changed, facts.value)
+    return from_change(f, facts.golden, facts.decided_by, facts.changed, facts.value, facts.concurrent, facts.first,
+                       facts.read)
 
 
-def _from_source(f: FieldPlan, facts: Facts) -> Verdict:  # rules 1-5
-    golden, decider, system, value, concurrent, first, read = facts[:7]
+def agrees(golden: Any, value: Any) -> bool:
+    """Rule 1 on its own: the changed source shows the golden value (AGREED, nothing moves). A source's change
+    asks this first, and gathers the other facts only where it does not hold."""
+    return golden is not MISSING and golden == value
+
+
+def from_change(f: FieldPlan, golden: Any, decider: str | None, system: str, value: Any, concurrent: bool,
+                first: bool, read: Any = MISSING) -> Verdict:  # rules 1-5
+    """Rules 1-5, with the facts of a source's change as arguments (`decide` unpacks `Facts` into this; the
+    engine's per-field hot path calls it directly, without building `Facts`: the same function, so the same
+    verdict)."""
     if golden is not MISSING and golden == value:
         return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     sources = f.sources
+    if len(sources) < 2:  # one source: rules 2-4 need two, rule 5 decides
+        return _verdict((value, system, SOURCE, False, f"{system} is the source", True,
+                         not (golden is MISSING and blank(value))))
     if read is MISSING:
         read = value
-    if first and len(sources) > 1 and blank(read):
+    if first and blank(read):
         if golden is not MISSING and not blank(golden):
             reason = f"{system} was blank; filled from {decider}"
             return _verdict((golden, decider, FILLED, False, reason, False, False))
         return _verdict((golden, decider, KEPT, False, f"{system} is blank, as is the golden value", False, False))
-    concurrent = (concurrent and golden is not MISSING and len(sources) > 1 and decider is not None
-                  and decider != system and decider in sources)
+    concurrent = (concurrent and golden is not MISSING and decider is not None and decider != system
+                  and decider in sources)
     if concurrent and sources.index(decider) < sources.index(system):
         return _verdict((golden, decider, CONFLICT, True,
-                       f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
-                       False, True))
+                         f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
+                         False, True))
     if concurrent:
         reason = f"{system} and {decider} both changed it; {system} prevails (winner)"
-    elif len(sources) > 1:
-        reason = f"changed in {system}, one of its sources"
     else:
-        reason = f"{system} is the source"
+        reason = f"changed in {system}, one of its sources"
     return _verdict((value, system, CONFLICT if concurrent else SOURCE, concurrent, reason, True,
-                   not (golden is MISSING and blank(value))))
+                     not (golden is MISSING and blank(value))))
 
 
-def _repick(f: FieldPlan, facts: Facts) -> Verdict:  # rules 6-7
-    system, value, golden = facts.changed, facts.value, facts.golden
-    if golden is not MISSING and golden == value and facts.decided_by in f.sources:
-        return _verdict((golden, facts.decided_by, AGREED, False, f"{system} agrees", False, False))
+def repick(f: FieldPlan, golden: Any, decider: str | None, system: str, value: Any) -> Verdict:  # rules 6-7
+    """Rules 6-7, with the facts as arguments (`decide` unpacks `Facts` into this)."""
+    if golden is not MISSING and golden == value and decider in f.sources:
+        return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     return _verdict((value, system, RE_EVALUATED, False, f"{system} is the source (re-evaluated)", True, True))
 
 
@@ -157,11 +165,12 @@ def stands(f: FieldPlan, golden: Any, decided_by: str | None, waiting: bool) -> 
     return golden is not MISSING and decided_by in f.sources and not waiting
 
 
-def _reevaluate(f: FieldPlan, facts: Facts) -> Verdict:  # rules 8-9
-    golden, decider = facts.golden, facts.decided_by
-    if stands(f, golden, decider, facts.waiting):
+def from_shadows(f: FieldPlan, golden: Any, decider: str | None, shown: Mapping[str, Any] | None, waiting: bool
+                 ) -> Verdict:  # rules 8-9
+    """Rules 8-9, with the facts as arguments (`decide` unpacks `Facts` into this)."""
+    if stands(f, golden, decider, waiting):
         return _verdict((golden, decider, KEPT, False, f"{decider} is the source", False, False))
-    shown = facts.shown or {}
+    shown = shown or {}
     candidates = [s for s in f.sources if s in shown]
     filled = [s for s in candidates if not blank(shown[s])]
     for source in (filled or candidates)[:1]:
@@ -184,14 +193,16 @@ def holds(f: FieldPlan, target_has: Any) -> Rule | None:
     return None
 
 
-def _for_target(f: FieldPlan, facts: Facts) -> Verdict:  # rules 10-12
-    target, decider, golden = facts.target, facts.decided_by, facts.golden
-    held = holds(f, facts.target_has)
+def for_target(f: FieldPlan, golden: Any, decider: str | None, target: str, target_has: Any, context: Rule
+               ) -> Verdict:  # rules 10-12
+    """Rules 10-12, with the facts of a target question as arguments (`decide` unpacks `Facts` into this; the
+    engine, having asked `holds` first, calls it directly when it makes a write)."""
+    held = holds(f, target_has)
     if held is ON_CREATE:
         return _verdict((golden, decider, held, False, f"set when the {target} account was created", False, False))
     if held is IF_EMPTY:
         return _verdict((golden, decider, held, False, f"{target} is not known to be blank", False, False))
-    rule = facts.context
+    rule = context
     if rule is OVERWRITTEN:
         reason = f"{decider} is the source; {target}'s edit overwritten"
     elif rule is RE_ASSERTED:

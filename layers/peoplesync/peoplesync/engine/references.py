@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState, Rule
+from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome
 
@@ -61,7 +61,7 @@ class References:
         if rid is None:
             self.wait(state, f, [(system, value)], out)
             golden = state.golden.get(f.name)
-            out.decisions.append(Decision(
+            out.decisions.append(decision(
                 record_id=state.id, field=f.name, old=golden, new=golden, rule=Rule.DEFERRED, system=system,
                 detail=f"{system} names {value!r}, not linked yet; decided once it is"))
             return MISSING
@@ -90,7 +90,7 @@ class References:
         ref = translate(value)
         if ref is None:
             self.wait(state, f, [(target, value)], out)
-            out.decisions.append(Decision(
+            out.decisions.append(decision(
                 record_id=state.id, field=f.name, old=value, new=value, rule=Rule.DEFERRED, system=target,
                 detail=f"{value} has no {target} account yet; written once it has"))
             return MISSING

@@ -8,11 +8,11 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 from __future__ import annotations
 
 from ..config import FieldPlan, Plan
-from ..model import Decision, RecordState, Rule
+from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .norms import Norm
 from .outcome import MISSING, Outcome, orig
-from .precedence import ALWAYS, IF_EMPTY, Facts, decide, holds
+from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
 
@@ -21,13 +21,14 @@ class Targets:
         self.plan = plan
         self._norms = norms
         self.refs = refs
+        self._writable = frozenset(name for name, sp in plan.systems.items() if sp.writable)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or not self.plan.systems[target].writable or name not in state.golden:
+        if shadow is None or shadow.removed or target not in self._writable or name not in state.golden:
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
@@ -37,14 +38,20 @@ class Targets:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
-        want = self.refs.from_golden(state, f, target, index, out)
-        if want is MISSING:
-            return
-        norm = self._norms[(name, target)]
-        want_norm = norm(want) if f.reference else want
-        pending = shadow.pending.get(attr, MISSING)
-        if pending is not MISSING and (norm(pending) if f.reference else pending) == want_norm:
-            return
+        if f.reference is None:  # (what `refs.from_golden` gives for a field that is no reference)
+            want = want_norm = state.golden[name]
+            pending = shadow.pending.get(attr, MISSING)
+            if want is MISSING or (pending is not MISSING and pending == want):
+                return
+        else:
+            want = self.refs.from_golden(state, f, target, index, out)
+            if want is MISSING:
+                return
+            norm = self._norms[(name, target)]
+            want_norm = norm(want)
+            pending = shadow.pending.get(attr, MISSING)
+            if pending is not MISSING and norm(pending) == want_norm:
+                return
         if have is not MISSING and have == want_norm:
             shadow.seen_gen[name] = state.gen.get(name, 0)
             if pending is not MISSING:
@@ -54,9 +61,9 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
-        verdict = decide(f, Facts(state.golden[name], state.decided_by.get(name), target=target, target_has=have,
-                                  context=reason))
-        if verdict.recorded:
-            out.decisions.append(Decision(
-                record_id=state.id, field=name, old=orig(have), new=verdict.value, rule=verdict.rule,
-                system=verdict.system, conflict=verdict.conflict, detail=verdict.reason))
+        value, decider, rule, conflict, why, _, recorded = for_target(
+            f, state.golden[name], state.decided_by.get(name), target, have, reason)
+        if recorded:
+            out.decisions.append(decision(
+                record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
+                conflict=conflict, detail=why))
