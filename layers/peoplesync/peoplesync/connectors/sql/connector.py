@@ -181,6 +181,8 @@ class SqlConnector(BaseConnector):
                 found = conn.execute(stmt).all()
         except PeoplesyncError:
             raise
+        except (sa.exc.DataError, OverflowError):
+            return None  # no value of the column can be this one (a NUL in PostgreSQL text, out of range)
         except Exception as exc:
             failure = self._translate(exc)
             if failure is None:

@@ -35,7 +35,7 @@ def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
                         out.append(apply_one(conn, table, settings, system, change))
                 except PeoplesyncError as exc:
                     out.append(exc)
-                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError, OverflowError) as exc:
                     out.append(PermanentError(f"system {system!r}: {change.op} {change.key!r} "
                                               f"rejected: {reason(exc)}"))
     except PeoplesyncError:
