@@ -65,12 +65,12 @@ def test_a_created_row_is_found_by_its_match_keys_from_another_process(db: Db) -
 
 def test_two_rows_holding_the_match_keys_find_none(db: Db) -> None:
     c = db.connector()
-    assert c.find_account({"employee_id": "E002"}).key == "2"  # type: ignore[union-attr]
+    assert c.find_account({"employee_id": "E002"}).key == "2"
 
     db.execute(sa.insert(db.table).values(badge_holder_id=50, employee_id="E002", display_name="Twin"))
 
     assert c.find_account({"employee_id": "E002"}) is None
-    assert c.find_account({"employee_id": "E002", "display_name": "Twin"}).key == "50"  # type: ignore[union-attr]
+    assert c.find_account({"employee_id": "E002", "display_name": "Twin"}).key == "50"
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
@@ -87,14 +87,14 @@ def test_only_the_key_and_mapped_columns_can_be_looked_up_and_values_are_typed(d
     assert c.find_account({"site": "HQ"}) is None  # unmapped: never a lookup column
     assert c.find_account({"employee_id = 'E001' OR 1=1 --": "x"}) is None
     assert c.find_account({}) is None
-    assert c.find_account({"badge_holder_id": "3"}).key == "3"  # type: ignore[union-attr]  # text to integer
+    assert c.find_account({"badge_holder_id": "3"}).key == "3"  # text to integer
     assert c.find_account({"badge_holder_id": "3 OR 1=1"}) is None  # no integer column holds it
     assert c.find_account({"badge_holder_id": "9" * 30}) is None  # nor this one (out of range)
 
 
 def test_a_configured_query_is_searched_as_read(db: Db) -> None:
     c = db.connector(table=None, query="SELECT * FROM badge_holders WHERE site = 'HQ'")
-    assert c.find_account({"badge_number": "B-1004"}).key == "4"  # type: ignore[union-attr]
+    assert c.find_account({"badge_number": "B-1004"}).key == "4"
 
 
 # --- the marker after a write -----------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_a_write_returns_the_watermark_a_read_after_it_carries(db: Db) -> None:
 
     after = {o.key: o.marker for o in db.connector(watermark="updated_at", active_column="active")
              .read().observations}
-    assert [r.marker for r in results] == [after["2"], after["3"]]  # type: ignore[union-attr]
+    assert [r.marker for r in results] == [after["2"], after["3"]]
     assert after["2"] > before["2"] and after["3"] > before["3"]
 
 
