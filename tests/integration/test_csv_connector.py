@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -104,3 +105,92 @@ def test_two_deliveries_writing_the_same_s3_file_never_lose_an_update(monkeypatc
         first.write(Write("hr", "update", "p-1", "E1", {"Title": "Countess"}))  # the retry reads again
         body = s3.get_object(Bucket="exports", Key="hr.csv")["Body"].read().decode()
         assert "E1,Ada,Countess" in body and "E2,Grace,Rear Admiral" in body
+
+
+# --- creates safe to retry: find_account; no marker ------------------------------------------------------
+def test_a_created_row_is_found_by_its_mapped_cells_and_two_matching_rows_find_none(tmp_path: Path) -> None:
+    path = tmp_path / "hr.csv"
+    path.write_text(TEXT)
+    created = connector(str(path), writable=True).write(
+        Write("hr", "create", "p-9", None, {"Name": "=HYPERLINK(\"http://x\")", "Title": "Mathematician"}))
+    assert created.marker is None  # a file has no per-row version: its observations carry no marker either
+
+    fresh = connector(str(path))  # another process
+    found = fresh.find_account({"Name": "=HYPERLINK(\"http://x\")"})  # stored neutralised, matched as written
+    assert found is not None and found.key == created.key and found.attrs["Title"] == "Mathematician"
+    assert fresh.find_account({"Name": "Ada", "Title": "Scientist"}).key == "E1"
+    assert fresh.find_account({"Employee_ID": "E2"}).key == "E2"
+    assert fresh.find_account({"Name": "Nobody"}) is None
+    assert fresh.find_account({"Status": "active"}) is None  # not a mapped column: never a lookup column
+    assert fresh.find_account({"Name": "Ada,Scientist"}) is None  # a cell's value, not the line's text
+    path.write_text(TEXT + "E4,Ada,Engineer,active\n")
+    assert fresh.find_account({"Name": "Ada"}) is None  # two rows hold it: none is the one
+
+
+def test_a_file_not_known_to_be_whole_finds_nothing_and_says_so(tmp_path: Path) -> None:
+    from peoplesync.ports import TransientError
+
+    path = tmp_path / "hr.csv"
+    path.write_text(TEXT.rstrip("\n"))  # cut in its last row: the row may be the one looked for
+    with pytest.raises(TransientError, match="not taken as whole"):
+        connector(str(path)).find_account({"Name": "Alan"})
+
+
+def _bridge_to_a_csv_target(path: Path) -> tuple[Any, dict[str, int]]:
+    from peoplesync import bootstrap
+    from peoplesync_dev.memory import MemoryConnector
+
+    hr = MemoryConnector("hr", ["employeeID", "name"])
+    hr.put("w900", employeeID="E900", name="New Person")
+    phones = CsvConnector("phones", Settings(path=str(path), key="Row", active_column="Status", settle_seconds=0),
+                          ["EmployeeNumber", "Name"], writable=True)
+    local = bootstrap.local({
+        "systems": {"hr": {"connector": "memory"},
+                    "phones": {"connector": "csv", "path": "phones.csv", "key": "Row", "provision": True}},
+        "fields": {"employee_id": {"source": "hr", "map": {"hr": "employeeID", "phones": "EmployeeNumber"}},
+                   "name": {"source": "hr", "map": {"hr": "name", "phones": "Name"}}},
+        "match": ["employee_id"], "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None},
+    }, connectors={"hr": hr, "phones": phones}, sleep=lambda s: None)
+    real, calls = local.reconciler.confirm, {"n": 0}
+
+    def crash_once(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the function died after the file was replaced, before recording it")
+        return real(*a, **k)
+
+    local.reconciler.confirm = crash_once
+    return local, calls
+
+
+def test_a_create_that_landed_before_a_crash_is_linked_when_its_delivery_comes_back(tmp_path: Path) -> None:
+    path = tmp_path / "phones.csv"
+    path.write_text("Row,EmployeeNumber,Name,Status\nr1,E001,Someone,active\n")
+    local, calls = _bridge_to_a_csv_target(path)
+
+    report = local.sync()
+
+    assert calls["n"] >= 1 and not report.errors and report.dead_letters == 0
+    lines = [line for line in path.read_text().splitlines() if ",E900," in line]
+    assert len(lines) == 1  # exactly one line: the retried delivery found it and linked it
+    store = local.store
+    record = store.load(store.by_link("person", "hr", "w900"))
+    assert record.shadows["phones"].key == lines[0].split(",")[0] and not record.create_pending
+    assert local.sync().total_writes == 0
+
+
+def test_without_the_lookup_the_retried_create_is_refused_and_the_person_never_linked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: the derived key stops a second line, but the delivery is parked and nothing is linked."""
+    from peoplesync.ports import Connector
+
+    monkeypatch.setattr(CsvConnector, "find_account", Connector.find_account)
+    path = tmp_path / "phones.csv"
+    path.write_text("Row,EmployeeNumber,Name,Status\nr1,E001,Someone,active\n")
+    local, _ = _bridge_to_a_csv_target(path)
+
+    report = local.sync()
+
+    assert report.dead_letters == 1 and "already exists" in report.errors[0]
+    record = local.store.load(local.store.by_link("person", "hr", "w900"))
+    assert "phones" not in record.shadows

@@ -18,6 +18,10 @@ with a `TransientError` (they would write the cut file back). A row whose `activ
 an unknown state, never "inactive": it is held back (not observed, its cursor entry kept) and a full read
 holding one is not complete; a file without the `active_column` is a failed read. Cells are written with
 OWASP's rule against formulas and read back as written (`csv_whole.neutralise` / `restore`).
+
+`find_account(match)` scans the rows for the one whose mapped cells equal the values (a create that may have
+landed is linked, not appended twice). Observations carry no change marker (a file has no per-row version), so
+writes return `WriteResult.marker = None`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -195,6 +199,20 @@ class CsvConnector(BaseConnector):
         columns = [*self.attributes, *([self.s.active_column] if self.s.active_column else [])]
         return {r[self.s.key]: hashlib.blake2b(json.dumps([r.get(c) for c in columns]).encode(),
                                                digest_size=6).hexdigest() for r in rows}
+
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one row whose cells equal these values (compared as the text a write would put there), or
+        None: no row, several, or a column the file does not have. The file must be whole, as for a write
+        (else `TransientError`: a cut file cannot say the row is absent, and the create waits)."""
+        allowed = {self.s.key, *self.attributes}
+        if not match or any(attr not in allowed for attr in match):
+            return None
+        columns, rows = self._load(suspect=TransientError)
+        if any(attr not in columns for attr in match):
+            return None
+        wanted = {attr: _cell(value) for attr, value in match.items()}
+        found = [r for r in rows if all((r.get(a) or "") == v for a, v in wanted.items())]
+        return self._observation(found[0]) if len(found) == 1 else None
 
     # --- writes --------------------------------------------------------------------------------------------
     def write_batch(self, changes: list[Write]) -> list[WriteResult | PeoplesyncError]:

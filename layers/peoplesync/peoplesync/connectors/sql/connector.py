@@ -4,7 +4,8 @@ writes; see the package docstring."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ...model import Observation, Write
@@ -13,7 +14,19 @@ from ..base import BaseConnector, Harvest
 from ..ratelimit import BucketStore
 from .engines import engine_for
 from .settings import Settings as SqlSettings
-from .values import decode_wm, encode_wm, flag, gt, jsonable, marker, pack_hashes, reason, row_hash, unpack_hashes
+from .values import (
+    coerce,
+    decode_wm,
+    encode_wm,
+    flag,
+    gt,
+    jsonable,
+    marker,
+    pack_hashes,
+    reason,
+    row_hash,
+    unpack_hashes,
+)
 from .writes import run_batch
 
 _MAX_BOUNDARY_KEYS = 1000  # keys remembered at the watermark's top value (rows sharing one timestamp)
@@ -132,18 +145,53 @@ class SqlConnector(BaseConnector):
         import sqlalchemy as sa
 
         s = self.settings
+        with self._reading() as (conn, src):
+            stmt = sa.select(*[src.c[c] for c in self._read_columns()])
+            if since is not None:
+                wm_col = src.c[s.watermark]
+                stmt = stmt.where(wm_col >= sa.bindparam("since", since, type_=wm_col.type))
+            result = conn.execution_options(stream_results=True, yield_per=s.fetch_size).execute(stmt)
+            return self._collect(result, since)
+
+    @contextmanager
+    def _reading(self) -> Iterator[tuple[Any, Any]]:
+        """(connection, source) in a read-only transaction."""
         with self.engine.connect() as conn, conn.begin():
             self._read_only(conn)
             try:
-                src = self._prepare_source(conn)
-                stmt = sa.select(*[src.c[c] for c in self._read_columns()])
-                if since is not None:
-                    wm_col = src.c[s.watermark]
-                    stmt = stmt.where(wm_col >= sa.bindparam("since", since, type_=wm_col.type))
-                result = conn.execution_options(stream_results=True, yield_per=s.fetch_size).execute(stmt)
-                return self._collect(result, since)
+                yield conn, self._prepare_source(conn)
             finally:
                 self._release_read_only(conn)
+
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one row of the source whose columns equal these values (`SELECT ... WHERE col = :v AND ...
+        LIMIT 2`, values bound and converted to the column's type, columns only among the key and the mapped
+        ones, as reflected), or None: no row, several, or a value the column cannot hold."""
+        import sqlalchemy as sa
+
+        allowed = {self.settings.key, *self.attributes}
+        if not match or any(attr not in allowed for attr in match):
+            return None
+        try:
+            with self._reading() as (conn, src):
+                terms = _equal_terms(src, match)
+                if terms is None:
+                    return None  # a value no row of its column can hold: no row holds it
+                stmt = sa.select(*[src.c[c] for c in self._read_columns()]).where(*terms).limit(2)
+                found = conn.execute(stmt).all()
+        except PeoplesyncError:
+            raise
+        except (sa.exc.DataError, OverflowError):
+            return None  # no value of the column can be this one (a NUL in PostgreSQL text, out of range)
+        except Exception as exc:
+            failure = self._translate(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        if len(found) != 1:
+            return None
+        rows, _ = self._collect(found, None)
+        return self._observation(*rows[0]) if rows else None
 
     def _collect(self, result: Any, top: Any) -> tuple[list[tuple[str, list[Any], Any, bool]], Any]:
         s = self.settings
@@ -250,3 +298,19 @@ class SqlConnector(BaseConnector):
 
     def close(self) -> None:
         """Connections go back to the per-process pool after each read or batch; nothing is held here."""
+
+
+def _equal_terms(src: Any, match: Mapping[str, Any]) -> list[Any] | None:
+    """`column = :value` for each pair (the value bound, converted to the column's type); None when a value
+    cannot be held by its column."""
+    terms = []
+    for attr, value in match.items():
+        col = src.c[attr]
+        if value is None:
+            terms.append(col.is_(None))
+            continue
+        try:
+            terms.append(col == coerce(value, col))
+        except PermanentError:
+            return None
+    return terms

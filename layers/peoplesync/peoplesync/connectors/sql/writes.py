@@ -1,7 +1,12 @@
 """Writes: `UPDATE` of the given (mapped) columns only, values always as bound parameters, identifiers checked
 against the reflected table and quoted by SQLAlchemy. A batch is one transaction, each write under its own
 SAVEPOINT, so one rejected row does not undo the others. Inserts only when `insert: true`, deletes only when
-`delete: true`."""
+`delete: true`.
+
+Each result carries the row's change marker after the write (`WriteResult.marker`): with a `watermark` column
+on the table, its value read back by key in the same transaction, after the statement and whatever trigger it
+fired (so a trigger that bumps `updated_at` is seen; RETURNING would not see an AFTER trigger's change), as
+the same marker reads give (`values.marker`). None without a watermark, in `query` mode, and for a delete."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
 from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
 from .settings import Settings
-from .values import coerce, jsonable, reason
+from .values import coerce, jsonable, marker, reason
 
 
 def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
@@ -30,7 +35,7 @@ def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
                         out.append(apply_one(conn, table, settings, system, change))
                 except PeoplesyncError as exc:
                     out.append(exc)
-                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError, OverflowError) as exc:
                     out.append(PermanentError(f"system {system!r}: {change.op} {change.key!r} "
                                               f"rejected: {reason(exc)}"))
     except PeoplesyncError:
@@ -69,7 +74,17 @@ def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) ->
         raise PermanentError(f"system {system!r}: unknown operation {change.op!r}")
     if conn.execute(stmt).rowcount == 0:
         raise PermanentError(f"system {system!r}: no row with {s.key} = {change.key!r}")
-    return WriteResult(key=change.key, values={c: jsonable(values[c]) for c in change.attrs})
+    after = None if change.op == DELETE else marker_after(conn, table, s, where)
+    return WriteResult(key=change.key, values={c: jsonable(values[c]) for c in change.attrs}, marker=after)
+
+
+def marker_after(conn: Any, table: Any, s: Settings, where: Any) -> int | float | str | None:
+    """The row's watermark as it stands now in this transaction, as a marker; None without one."""
+    import sqlalchemy as sa
+
+    if not s.watermark or s.query is not None or s.watermark not in table.c:
+        return None
+    return marker(conn.execute(sa.select(table.c[s.watermark]).where(where).limit(1)).scalar())
 
 
 def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, values: dict[str, Any]) -> WriteResult:
@@ -90,4 +105,6 @@ def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, valu
         new_key = values.get(s.key)
         if new_key is None and key_col.primary_key:
             new_key = result.inserted_primary_key[0]
-    return WriteResult(key=str(jsonable(new_key)), ref=None, values={c: jsonable(values[c]) for c in change.attrs})
+    after = None if new_key is None else marker_after(conn, table, s, key_col == new_key)
+    return WriteResult(key=str(jsonable(new_key)), ref=None, values={c: jsonable(values[c]) for c in change.attrs},
+                       marker=after)
