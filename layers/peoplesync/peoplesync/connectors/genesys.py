@@ -143,6 +143,22 @@ class GenesysConnector(BaseConnector):
                 out.append(self.observe(user))
         return ReadResult(out, complete=False)
 
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one active or inactive user whose attributes equal `match`, by one `POST /api/v2/users/search`
+        (EXACT on each top-level or employerInfo field given; paths search cannot express, such as phone
+        entries or locations, are checked on the users found). None: none, several, or nothing searchable."""
+        criteria = ga.search_criteria({self.paths[a]: v for a, v in match.items() if a in self.paths})
+        if not criteria or set(match) - set(self.paths):
+            return None
+        try:
+            users, total = self.api.search_users(criteria, self.expand, page_size=ga.SEARCH_PAGE)
+        except (TransientError, PermanentError) as exc:
+            raise ReadFailed(f"{self.name}: {exc}") from exc
+        if total > len(users):  # more than a page holds: certainly not "the one"
+            return None
+        found = [o for o in map(self.observe, users) if all(ga.same(o.attrs.get(a), v) for a, v in match.items())]
+        return found[0] if len(found) == 1 else None
+
     def observe(self, user: Mapping[str, Any]) -> Observation:
         names = self._location_name if self.settings.locations_by == "name" else None
         attrs = {a: ga.read(user, p, names) for a, p in self.paths.items()}
@@ -248,7 +264,7 @@ class GenesysConnector(BaseConnector):
                 return WriteResult(uid)
             response = self.api.patch_user(uid, {"state": state, "version": user["version"]})
             if response.status_code == 200:
-                return WriteResult(uid)
+                return WriteResult(uid, marker=response.json().get("version"))
             if _version_mismatch(response):
                 user, fresh = self._current(uid, (), fresh=True), True
                 continue
@@ -273,16 +289,18 @@ class GenesysConnector(BaseConnector):
         if response.status_code != 200:
             raise PermanentError(f"{self.name}: create: {_err(response)}")
         user = response.json()
-        uid = str(user["id"])
+        uid, marker = str(user["id"]), user.get("version")
         values = self._values(user, first)
         rest = {p: v for p, v in changes.items() if p not in first}
         if rest:
             try:
-                values.update(self._update(uid, rest, user=user).values)
+                after = self._update(uid, rest, user=user)
+                values.update(after.values)
+                marker = after.marker if after.marker is not None else marker
             except (TransientError, PermanentError, VersionConflict) as exc:
                 log.warning("%s: user %s created, but setting %s failed: %s", self.name, uid,
                             sorted(p.attr for p in rest), exc)
-        return WriteResult(uid, values=values)
+        return WriteResult(uid, values=values, marker=marker)
 
     def event_keys(self, event: Any) -> list[str]:
         """The users a Genesys Cloud audit event (EventBridge partner bus) says to read again; never the

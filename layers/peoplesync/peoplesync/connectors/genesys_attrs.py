@@ -202,3 +202,37 @@ def patch_body(user: Mapping[str, Any], changes: Mapping[Path, Any],
 def changed_underneath(before: Mapping[str, Any], after: Mapping[str, Any], paths: Iterable[Path]) -> list[Path]:
     """The paths whose value differs between two reads of the same user."""
     return [p for p in paths if not _same(read(before, p), read(after, p))]
+
+
+# --- users search (find an account by its match keys) ------------------------------------------------------
+SEARCH_PAGE = 25  # at most 100 per page; more than one page of candidates is "several" anyway
+SEARCH_VALUE_MAX = 300  # longer values are refused by the search API
+# the user fields search is asked on; other paths (phone entries, locations, manager) are checked on the
+# users it finds
+_SEARCHABLE = frozenset({"top", "employer"})
+
+
+def search_criteria(match: Mapping[Path, Any]) -> list[dict[str, Any]]:
+    """`POST /api/v2/users/search` criteria for these values: one EXACT criterion per searchable path (ANDed),
+    and active or inactive users only (a deleted user is not an account to link). [] when no value can be
+    searched (then nothing is looked up)."""
+    criteria = []
+    for path, value in match.items():
+        value = _blank(value)
+        if path.kind not in _SEARCHABLE or value is None or isinstance(value, list | tuple):
+            continue
+        if len(str(value)) > SEARCH_VALUE_MAX:
+            return []
+        name = path.name if path.kind == "top" else f"employerInfo.{path.name}"
+        criteria.append({"type": "EXACT", "fields": [name], "value": str(value)})
+    if not criteria:
+        return []
+    return [*criteria, {"type": "EXACT", "fields": ["state"], "values": ["active", "inactive"]}]
+
+
+def same(read_value: Any, wanted: Any) -> bool:
+    """A value read equals a match value, strings compared without case (e-mail addresses)."""
+    a, b = _blank(read_value), _blank(wanted)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return _same(a, b)
