@@ -23,6 +23,8 @@ What it serves (one host for both the login and the API host):
   the next one refused with 429 and `Retry-After` (whole seconds, rounded up);
 - an audit trail shaped like the EventBridge partner events (`audit_events`), each carrying the OAuth client
   that made the change, so a test can feed them to `peoplesync.connectors.genesys_events`;
+- `lose_next_answers(n, status, method)`: requests served, their answers replaced by an error (a create that
+  landed while the caller saw a 504);
 - `echo_errors=True`: every error body echoes the request (request line, headers with Authorization, body), as
   some servers and proxies do, so a test can check that no credential reaches a report or a log.
 Where it simplifies the real API is listed in docs/genesys.md. The clock is injectable (`clock=`) so a
@@ -85,6 +87,7 @@ class GenesysStandin:
         self.audit_events: list[dict[str, Any]] = []
         self._windows: dict[str, deque[float]] = {}
         self._faults: deque[tuple[int, str | None]] = deque()
+        self._lost: deque[tuple[int, str | None]] = deque()
         # called as hook(method, path, query) before each API request is served: a test's way to make
         # something happen "meanwhile" (an agent's edit between the bridge's read and its write)
         self.hooks: list[Callable[[str, str, dict[str, list[str]]], None]] = []
@@ -132,9 +135,26 @@ class GenesysStandin:
         with self.lock:
             self._faults.extend([(status, method)] * count)
 
+    def lose_next_answers(self, count: int, status: int = 504, method: str | None = None) -> None:
+        """Serve the next `count` API requests (of `method`, if given), then answer `status` instead of the
+        result: a gateway that timed out after the platform took the request (a create that landed while its
+        caller saw a failure)."""
+        with self.lock:
+            self._lost.extend([(status, method)] * count)
+
+    def lost_answer(self, method: str) -> int | None:
+        """The status to answer instead of a served request's result, if one is to be lost."""
+        with self.lock:
+            if self._lost and self._lost[0][1] in (None, method):
+                status, _ = self._lost.popleft()
+                self.stats[f"answers lost ({status})"] += 1
+                return status
+            return None
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
+            self._lost.clear()
 
     def user(self, uid: str) -> dict[str, Any]:
         with self.lock:
@@ -488,6 +508,9 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError(400, "bad.request", "the body is not JSON") from None
             status, out = standin.handle(method, url.path, query, body, client_id)
+            lost = standin.lost_answer(method)
+            if lost is not None:
+                raise ApiError(lost, "gateway.timeout", "The request timed out")
             self._send(status, out, extra)
         except ApiError as exc:
             with standin.lock:

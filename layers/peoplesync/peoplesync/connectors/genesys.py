@@ -145,10 +145,15 @@ class GenesysConnector(BaseConnector):
 
     def find_account(self, match: Mapping[str, Any]) -> Observation | None:
         """The one active or inactive user whose attributes equal `match`, by one `POST /api/v2/users/search`
-        (EXACT on each top-level or employerInfo field given; paths search cannot express, such as phone
-        entries or locations, are checked on the users found). None: none, several, or nothing searchable."""
-        criteria = ga.search_criteria({self.paths[a]: v for a, v in match.items() if a in self.paths})
-        if not criteria or set(match) - set(self.paths):
+        (EXACT criteria, see `genesys_attrs.search_criteria`); the users found are then checked against every
+        value. A field only the PATCH after a create sets (employerInfo, manager, locations) may still be
+        blank on the user: a create whose answer was lost never got that far, and that user is ours to link
+        (the values it lacks are written next). None: none, several, or nothing searchable."""
+        if set(match) - set(self.paths):
+            return None
+        wanted = {self.paths[a]: v for a, v in match.items()}
+        criteria = ga.search_criteria(wanted)
+        if not criteria:
             return None
         try:
             users, total = self.api.search_users(criteria, self.expand, page_size=ga.SEARCH_PAGE)
@@ -156,7 +161,7 @@ class GenesysConnector(BaseConnector):
             raise ReadFailed(f"{self.name}: {exc}") from exc
         if total > len(users):  # more than a page holds: certainly not "the one"
             return None
-        found = [o for o in map(self.observe, users) if all(ga.same(o.attrs.get(a), v) for a, v in match.items())]
+        found = [o for o in map(self.observe, users) if ga.holds(o.attrs, wanted)]
         return found[0] if len(found) == 1 else None
 
     def observe(self, user: Mapping[str, Any]) -> Observation:
@@ -282,7 +287,13 @@ class GenesysConnector(BaseConnector):
             raise PermanentError(f"{self.name}: creating a user needs name and email (both mapped and set)")
         if self._division is None:
             self._division = self.api.home_division()
-        response = self.api.create_user({**body, "divisionId": self._division})
+        try:
+            response = self.api.create_user({**body, "divisionId": self._division})
+        except TransientError:  # no answer (a timeout, a 5xx): the user may have been created all the same
+            landed = self._landed(changes)
+            if landed is None:
+                raise  # it did not land: the delivery is retried, and creates it then
+            response = landed
         if response.status_code == 409:
             raise PermanentError(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
                                  f"deleted): {_err(response)}")
@@ -302,12 +313,37 @@ class GenesysConnector(BaseConnector):
                             sorted(p.attr for p in rest), exc)
         return WriteResult(uid, values=values, marker=marker)
 
+    def _landed(self, changes: dict[ga.Path, Any]) -> Any:
+        """After a create whose answer was lost: the user it made, found by its e-mail (one users search, its
+        employerInfo and other PATCH-only fields still blank or already as wanted), as a stand-in for the
+        POST's answer; None when there is no such user (the create did not land)."""
+        wanted = {p: v for p, v in changes.items() if (p.kind, p.name) == ("top", "email") or p.kind == "employer"}
+        users, total = self.api.search_users(ga.search_criteria(wanted), self.expand, page_size=ga.SEARCH_PAGE)
+        found = [u for u in users if ga.holds(self.observe(u).attrs, wanted)]
+        if total > len(users) or len(found) != 1:
+            return None
+        log.warning("%s: a create's answer was lost; the user it made (%s) was found by e-mail", self.name,
+                    found[0]["id"])
+        return _Found(found[0])
+
     def event_keys(self, event: Any) -> list[str]:
         """The users a Genesys Cloud audit event (EventBridge partner bus) says to read again; never the
         bridge's own writes (recognised by its OAuth client)."""
         from .genesys_events import reread_requests
 
         return [r.key for r in reread_requests(event, system=self.name, own_client_ids={self.client_id})]
+
+
+class _Found:
+    """A user found by search, answering as the create's response would have."""
+
+    status_code = 200
+
+    def __init__(self, user: dict[str, Any]) -> None:
+        self._user = user
+
+    def json(self) -> dict[str, Any]:
+        return self._user
 
 
 def _version_mismatch(response: Any) -> bool:

@@ -213,21 +213,32 @@ _SEARCHABLE = frozenset({"top", "employer"})
 
 
 def search_criteria(match: Mapping[Path, Any]) -> list[dict[str, Any]]:
-    """`POST /api/v2/users/search` criteria for these values: one EXACT criterion per searchable path (ANDed),
-    and active or inactive users only (a deleted user is not an account to link). [] when no value can be
-    searched (then nothing is looked up)."""
-    criteria = []
-    for path, value in match.items():
-        value = _blank(value)
-        if path.kind not in _SEARCHABLE or value is None or isinstance(value, list | tuple):
-            continue
-        if len(str(value)) > SEARCH_VALUE_MAX:
-            return []
-        name = path.name if path.kind == "top" else f"employerInfo.{path.name}"
-        criteria.append({"type": "EXACT", "fields": [name], "value": str(value)})
-    if not criteria:
+    """`POST /api/v2/users/search` criteria for these values: one EXACT criterion (ANDed) per searchable path a
+    create sets (e-mail, name: what a create that landed holds for sure), or, when none is given, per other
+    searchable path (employerInfo.<key>); and active or inactive users only (a deleted user is not an account
+    to link). [] when no value can be searched (then nothing is looked up)."""
+    searchable = {p: _blank(v) for p, v in match.items() if p.kind in _SEARCHABLE and _blank(v) is not None
+                  and not isinstance(v, list | tuple)}
+    on_create = {p: v for p, v in searchable.items() if p.field in CREATE_FIELDS}
+    chosen = on_create or searchable
+    if not chosen or any(len(str(v)) > SEARCH_VALUE_MAX for v in chosen.values()):
         return []
+    criteria: list[dict[str, Any]] = [
+        {"type": "EXACT", "fields": [p.name if p.kind == "top" else f"employerInfo.{p.name}"], "value": str(v)}
+        for p, v in chosen.items()]
     return [*criteria, {"type": "EXACT", "fields": ["state"], "values": ["active", "inactive"]}]
+
+
+def holds(attrs: Mapping[str, Any], match: Mapping[Path, Any]) -> bool:
+    """A user's attributes (as observed) hold every match value: equal (strings without case, as e-mail
+    addresses), or blank on a field that only the PATCH after a create sets."""
+    for path, wanted in match.items():
+        value = _blank(attrs.get(path.attr))
+        if value is None and path.field not in CREATE_FIELDS:
+            continue
+        if not same(value, wanted):
+            return False
+    return True
 
 
 def same(read_value: Any, wanted: Any) -> bool:
