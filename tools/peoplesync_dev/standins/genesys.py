@@ -17,11 +17,14 @@ What it serves (one host for both the login and the API host):
   /api/v2/users/{id}`, `POST /api/v2/users`, with versions (a stale `version` gets a 409, or the 400 some
   endpoints answer, see `version_error_status`), `state` changes that change nothing else, the
   create-then-PATCH rule for manager / employerInfo / locations;
+- `POST /api/v2/users/search` (EXACT criteria, one page; see `_search`);
 - `GET /api/v2/locations` and `/api/v2/locations/{id}`;
 - a request budget per OAuth client: at most `budget_per_minute` requests in any sliding `window` seconds,
   the next one refused with 429 and `Retry-After` (whole seconds, rounded up);
 - an audit trail shaped like the EventBridge partner events (`audit_events`), each carrying the OAuth client
   that made the change, so a test can feed them to `peoplesync.connectors.genesys_events`;
+- `lose_next_answers(n, status, method)`: requests served, their answers replaced by an error (a create that
+  landed while the caller saw a 504);
 - `echo_errors=True`: every error body echoes the request (request line, headers with Authorization, body), as
   some servers and proxies do, so a test can check that no credential reaches a report or a log.
 Where it simplifies the real API is listed in docs/genesys.md. The clock is injectable (`clock=`) so a
@@ -84,6 +87,7 @@ class GenesysStandin:
         self.audit_events: list[dict[str, Any]] = []
         self._windows: dict[str, deque[float]] = {}
         self._faults: deque[tuple[int, str | None]] = deque()
+        self._lost: deque[tuple[int, str | None]] = deque()
         # called as hook(method, path, query) before each API request is served: a test's way to make
         # something happen "meanwhile" (an agent's edit between the bridge's read and its write)
         self.hooks: list[Callable[[str, str, dict[str, list[str]]], None]] = []
@@ -131,9 +135,26 @@ class GenesysStandin:
         with self.lock:
             self._faults.extend([(status, method)] * count)
 
+    def lose_next_answers(self, count: int, status: int = 504, method: str | None = None) -> None:
+        """Serve the next `count` API requests (of `method`, if given), then answer `status` instead of the
+        result: a gateway that timed out after the platform took the request (a create that landed while its
+        caller saw a failure)."""
+        with self.lock:
+            self._lost.extend([(status, method)] * count)
+
+    def lost_answer(self, method: str) -> int | None:
+        """The status to answer instead of a served request's result, if one is to be lost."""
+        with self.lock:
+            if self._lost and self._lost[0][1] in (None, method):
+                status, _ = self._lost.popleft()
+                self.stats[f"answers lost ({status})"] += 1
+                return status
+            return None
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
+            self._lost.clear()
 
     def user(self, uid: str) -> dict[str, Any]:
         with self.lock:
@@ -222,6 +243,8 @@ class GenesysStandin:
                 return 200, self._list_users(query)
             if path == "/api/v2/users" and method == "POST":
                 return 200, self._create(body, client_id)
+            if path == "/api/v2/users/search" and method == "POST":
+                return 200, self._search(body)
             m = re.fullmatch(r"/api/v2/users/([^/]+)", path)
             if m and method == "GET":
                 state = (query.get("state") or ["active"])[0]
@@ -270,6 +293,26 @@ class GenesysStandin:
         users.sort(key=lambda u: (u["name"].lower(), u["id"]))
         expand = _expand(query)
         return self._page(users, query, lambda u: self.render(u, expand))
+
+    def _search(self, body: Any) -> dict[str, Any]:
+        """`POST /api/v2/users/search` (a `UserSearchRequest`): EXACT criteria only, ANDed (or NOT), values
+        compared without case; deleted users only when a `state` criterion asks for them. One page: the
+        `q64` follow-up pages (`GET /api/v2/users/search?q64=`) are not served."""
+        if not isinstance(body, dict) or not isinstance(body.get("query"), list) or not body["query"]:
+            raise ApiError(400, "bad.request", "query must be a non-empty list of criteria")
+        size, number = body.get("pageSize", 25), body.get("pageNumber", 1)
+        if not isinstance(size, int) or not isinstance(number, int) or not 1 <= size <= 100 or number < 1:
+            raise ApiError(400, "bad.request", "pageSize must be 1..100, pageNumber >= 1")
+        tests = [_criterion(c) for c in body["query"]]
+        asks_state = any("state" in (c.get("fields") or ()) for c in body["query"])
+        found = [u for u in self.users.values()
+                 if (asks_state or u["state"] != "deleted") and all(t(u) for t in tests)]
+        found.sort(key=lambda u: (u["name"].lower(), u["id"]))
+        self.stats["searches"] += 1
+        expand = tuple(str(x) for x in body.get("expand") or ())
+        chunk = found[(number - 1) * size: number * size]
+        return {"total": len(found), "pageCount": max(1, math.ceil(len(found) / size)), "pageSize": size,
+                "pageNumber": number, "types": ["users"], "results": [self.render(u, expand) for u in chunk]}
 
     def _live(self, uid: str) -> dict[str, Any]:
         user = self.users.get(uid)
@@ -359,6 +402,41 @@ class GenesysStandin:
                 "metadata": {"CorrelationId": str(uuid.uuid4())}, "timestamp": now}})
 
 
+SEARCH_TYPES = {"EXACT", "STARTS_WITH", "CONTAINS", "REGEX", "TERM", "TERMS", "REQUIRED_FIELDS", "MATCH_ALL",
+                "QUERY_STRING"}
+
+
+def _criterion(c: Any) -> Callable[[dict[str, Any]], bool]:
+    """One `UserSearchCriteria` as a test of a stored user (EXACT on top-level fields, `state`, `id` and
+    `employerInfo.<key>`; the limits the API documents: values <= 300 characters, <= 50 values)."""
+    if not isinstance(c, dict) or c.get("type") not in SEARCH_TYPES:
+        raise ApiError(400, "bad.request", f"criterion type must be one of {sorted(SEARCH_TYPES)}")
+    if c["type"] != "EXACT":
+        raise ApiError(400, "bad.request", f"the stand-in serves EXACT criteria only, not {c['type']}")
+    fields = c.get("fields")
+    values = c.get("values") if c.get("values") is not None else [c.get("value")]
+    if not isinstance(fields, list) or not fields or not isinstance(values, list) or not 1 <= len(values) <= 50 \
+            or not all(isinstance(v, str) and len(v) <= 300 for v in values):
+        raise ApiError(400, "bad.request", "a criterion needs fields and a value (or <= 50 values) of <= 300 chars")
+    operator = c.get("operator", "AND")
+    if operator not in ("AND", "NOT"):
+        raise ApiError(400, "bad.request", f"the stand-in combines criteria with AND or NOT only, not {operator}")
+    wanted = {v.casefold() for v in values}
+
+    def test(user: dict[str, Any]) -> bool:
+        hit = any(str(_field(user, f)).casefold() in wanted for f in fields if _field(user, f) is not None)
+        return hit if operator == "AND" else not hit
+
+    return test
+
+
+def _field(user: dict[str, Any], name: str) -> Any:
+    if name.startswith("employerInfo."):
+        return (user.get("employerInfo") or {}).get(name.split(".", 1)[1])
+    return user.get(name) if name in PATCHABLE | {"id", "state"} and not isinstance(user.get(name), dict | list) \
+        else None
+
+
 def _values(v: Any) -> list[str]:
     return [] if v in (None, "", [], {}) else [json.dumps(v, sort_keys=True) if not isinstance(v, str) else v]
 
@@ -430,6 +508,9 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError(400, "bad.request", "the body is not JSON") from None
             status, out = standin.handle(method, url.path, query, body, client_id)
+            lost = standin.lost_answer(method)
+            if lost is not None:
+                raise ApiError(lost, "gateway.timeout", "The request timed out")
             self._send(status, out, extra)
         except ApiError as exc:
             with standin.lock:

@@ -143,6 +143,27 @@ class GenesysConnector(BaseConnector):
                 out.append(self.observe(user))
         return ReadResult(out, complete=False)
 
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one active or inactive user whose attributes equal `match`, by one `POST /api/v2/users/search`
+        (EXACT criteria, see `genesys_attrs.search_criteria`); the users found are then checked against every
+        value. A field only the PATCH after a create sets (employerInfo, manager, locations) may still be
+        blank on the user: a create whose answer was lost never got that far, and that user is ours to link
+        (the values it lacks are written next). None: none, several, or nothing searchable."""
+        if set(match) - set(self.paths):
+            return None
+        wanted = {self.paths[a]: v for a, v in match.items()}
+        criteria = ga.search_criteria(wanted)
+        if not criteria:
+            return None
+        try:
+            users, total = self.api.search_users(criteria, self.expand, page_size=ga.SEARCH_PAGE)
+        except (TransientError, PermanentError) as exc:
+            raise ReadFailed(f"{self.name}: {exc}") from exc
+        if total > len(users):  # more than a page holds: certainly not "the one"
+            return None
+        found = [o for o in map(self.observe, users) if ga.holds(o.attrs, wanted)]
+        return found[0] if len(found) == 1 else None
+
     def observe(self, user: Mapping[str, Any]) -> Observation:
         names = self._location_name if self.settings.locations_by == "name" else None
         attrs = {a: ga.read(user, p, names) for a, p in self.paths.items()}
@@ -248,7 +269,7 @@ class GenesysConnector(BaseConnector):
                 return WriteResult(uid)
             response = self.api.patch_user(uid, {"state": state, "version": user["version"]})
             if response.status_code == 200:
-                return WriteResult(uid)
+                return WriteResult(uid, marker=response.json().get("version"))
             if _version_mismatch(response):
                 user, fresh = self._current(uid, (), fresh=True), True
                 continue
@@ -266,23 +287,44 @@ class GenesysConnector(BaseConnector):
             raise PermanentError(f"{self.name}: creating a user needs name and email (both mapped and set)")
         if self._division is None:
             self._division = self.api.home_division()
-        response = self.api.create_user({**body, "divisionId": self._division})
+        try:
+            response = self.api.create_user({**body, "divisionId": self._division})
+        except TransientError:  # no answer (a timeout, a 5xx): the user may have been created all the same
+            landed = self._landed(changes)
+            if landed is None:
+                raise  # it did not land: the delivery is retried, and creates it then
+            response = landed
         if response.status_code == 409:
             raise PermanentError(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
                                  f"deleted): {_err(response)}")
         if response.status_code != 200:
             raise PermanentError(f"{self.name}: create: {_err(response)}")
         user = response.json()
-        uid = str(user["id"])
+        uid, marker = str(user["id"]), user.get("version")
         values = self._values(user, first)
         rest = {p: v for p, v in changes.items() if p not in first}
         if rest:
             try:
-                values.update(self._update(uid, rest, user=user).values)
+                after = self._update(uid, rest, user=user)
+                values.update(after.values)
+                marker = after.marker if after.marker is not None else marker
             except (TransientError, PermanentError, VersionConflict) as exc:
                 log.warning("%s: user %s created, but setting %s failed: %s", self.name, uid,
                             sorted(p.attr for p in rest), exc)
-        return WriteResult(uid, values=values)
+        return WriteResult(uid, values=values, marker=marker)
+
+    def _landed(self, changes: dict[ga.Path, Any]) -> Any:
+        """After a create whose answer was lost: the user it made, found by its e-mail (one users search, its
+        employerInfo and other PATCH-only fields still blank or already as wanted), as a stand-in for the
+        POST's answer; None when there is no such user (the create did not land)."""
+        wanted = {p: v for p, v in changes.items() if (p.kind, p.name) == ("top", "email") or p.kind == "employer"}
+        users, total = self.api.search_users(ga.search_criteria(wanted), self.expand, page_size=ga.SEARCH_PAGE)
+        found = [u for u in users if ga.holds(self.observe(u).attrs, wanted)]
+        if total > len(users) or len(found) != 1:
+            return None
+        log.warning("%s: a create's answer was lost; the user it made (%s) was found by e-mail", self.name,
+                    found[0]["id"])
+        return _Found(found[0])
 
     def event_keys(self, event: Any) -> list[str]:
         """The users a Genesys Cloud audit event (EventBridge partner bus) says to read again; never the
@@ -290,6 +332,18 @@ class GenesysConnector(BaseConnector):
         from .genesys_events import reread_requests
 
         return [r.key for r in reread_requests(event, system=self.name, own_client_ids={self.client_id})]
+
+
+class _Found:
+    """A user found by search, answering as the create's response would have."""
+
+    status_code = 200
+
+    def __init__(self, user: dict[str, Any]) -> None:
+        self._user = user
+
+    def json(self) -> dict[str, Any]:
+        return self._user
 
 
 def _version_mismatch(response: Any) -> bool:

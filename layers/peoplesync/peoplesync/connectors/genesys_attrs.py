@@ -202,3 +202,48 @@ def patch_body(user: Mapping[str, Any], changes: Mapping[Path, Any],
 def changed_underneath(before: Mapping[str, Any], after: Mapping[str, Any], paths: Iterable[Path]) -> list[Path]:
     """The paths whose value differs between two reads of the same user."""
     return [p for p in paths if not _same(read(before, p), read(after, p))]
+
+
+# --- users search (find an account by its match keys) ------------------------------------------------------
+SEARCH_PAGE = 25  # at most 100 per page; more than one page of candidates is "several" anyway
+SEARCH_VALUE_MAX = 300  # longer values are refused by the search API
+# the user fields search is asked on; other paths (phone entries, locations, manager) are checked on the
+# users it finds
+_SEARCHABLE = frozenset({"top", "employer"})
+
+
+def search_criteria(match: Mapping[Path, Any]) -> list[dict[str, Any]]:
+    """`POST /api/v2/users/search` criteria for these values: one EXACT criterion (ANDed) per searchable path a
+    create sets (e-mail, name: what a create that landed holds for sure), or, when none is given, per other
+    searchable path (employerInfo.<key>); and active or inactive users only (a deleted user is not an account
+    to link). [] when no value can be searched (then nothing is looked up)."""
+    searchable = {p: _blank(v) for p, v in match.items() if p.kind in _SEARCHABLE and _blank(v) is not None
+                  and not isinstance(v, list | tuple)}
+    on_create = {p: v for p, v in searchable.items() if p.field in CREATE_FIELDS}
+    chosen = on_create or searchable
+    if not chosen or any(len(str(v)) > SEARCH_VALUE_MAX for v in chosen.values()):
+        return []
+    criteria: list[dict[str, Any]] = [
+        {"type": "EXACT", "fields": [p.name if p.kind == "top" else f"employerInfo.{p.name}"], "value": str(v)}
+        for p, v in chosen.items()]
+    return [*criteria, {"type": "EXACT", "fields": ["state"], "values": ["active", "inactive"]}]
+
+
+def holds(attrs: Mapping[str, Any], match: Mapping[Path, Any]) -> bool:
+    """A user's attributes (as observed) hold every match value: equal (strings without case, as e-mail
+    addresses), or blank on a field that only the PATCH after a create sets."""
+    for path, wanted in match.items():
+        value = _blank(attrs.get(path.attr))
+        if value is None and path.field not in CREATE_FIELDS:
+            continue
+        if not same(value, wanted):
+            return False
+    return True
+
+
+def same(read_value: Any, wanted: Any) -> bool:
+    """A value read equals a match value, strings compared without case (e-mail addresses)."""
+    a, b = _blank(read_value), _blank(wanted)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return _same(a, b)

@@ -303,7 +303,7 @@ class LdapConnector(BaseConnector):
         from ldap3 import MODIFY_REPLACE
 
         switching = change.op in (DEACTIVATE, ACTIVATE)
-        wanted = list(change.attrs) + ([self.flavor.switch_attribute()] if switching else [])
+        wanted = [*change.attrs, self.marker_attr, *([self.flavor.switch_attribute()] if switching else [])]
         entry = self._locate(d, change.key or "", wanted)
         if change.op == DELETE:
             d.check(d.conn.delete(entry["dn"]), f"delete {entry['dn']!r}")
@@ -318,7 +318,24 @@ class LdapConnector(BaseConnector):
             self.stats["modifies"] += 1
             ok = d.conn.modify(entry["dn"], {a: [(MODIFY_REPLACE, v)] for a, (_, v) in mods.items()})
             d.check(ok, f"modify {entry['dn']!r}")
-        return WriteResult(key=change.key, ref=entry["dn"])
+            return WriteResult(key=change.key, ref=entry["dn"], marker=self._marker_now(d, entry["dn"]))
+        return WriteResult(key=change.key, ref=entry["dn"], marker=self._marker(entry["raw"]))
+
+    def _marker(self, raw: Mapping[str, list[bytes]]) -> Any:
+        """The change marker of an entry's raw attributes, as `_observe` gives it (None: not there)."""
+        values = {k.lower(): v for k, v in raw.items()}.get(self.marker_attr.lower())
+        return self.flavor.marker_value(values[0]) if values else None
+
+    def _marker_now(self, d: Directory, dn: str) -> Any:
+        """The entry's marker right after our write: one base-scope read of that one attribute on the same
+        connection (the server that took the write). A read taken before the write then compares older.
+        Refused (the write succeeded, the read did not): None, the marker is simply not recorded; a dropped
+        connection goes to the retry, whose re-run finds nothing left to write and takes the marker then."""
+        try:
+            return self._marker(d.one(dn, [self.marker_attr]))
+        except PeoplesyncError:
+            log.info("%s: %s written, its %s not readable after it", self.name, dn, self.marker_attr)
+            return None
 
     def _differences(self, raw: dict[str, list[bytes]], attrs: dict[str, Any]) -> Mods:
         mods: Mods = {}
@@ -350,9 +367,9 @@ class LdapConnector(BaseConnector):
                 d.check(False, f"create {dn!r}")
         else:
             raise PermanentError(f"{self.name}: could not find a free name for {name!r} in the container")
-        found = d.entries(dn, "(objectClass=*)", [self.anchor_attr], scope="BASE", paged=False)
+        found = d.entries(dn, "(objectClass=*)", [self.anchor_attr, self.marker_attr], scope="BASE", paged=False)
         key = text(self.anchor_attr, found[0]["raw"][self.anchor_attr.lower()][0])
-        return WriteResult(key=key, ref=found[0]["dn"])
+        return WriteResult(key=key, ref=found[0]["dn"], marker=self._marker(found[0]["raw"]))
 
     def _new_name(self, attrs: dict[str, Any]) -> str:
         """The value naming a new account: the first of rdn_attribute, then rdn_from, that has one."""
