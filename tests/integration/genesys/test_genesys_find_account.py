@@ -54,8 +54,9 @@ def test_a_create_that_did_not_land_is_made_once_after_the_search_finds_nothing(
     cloud.standin.fail_next(1, status=503, method="POST")  # refused before the platform took it
     world.sync()
     assert len(users_with(cloud, "p1@corp.example")) == 1
-    # looked up right after the failed POST, and again before the retry: nothing found, created once
-    assert cloud.standin.stats["searches"] == 2 and cloud.standin.stats["injected 503"] == 1
+    # looked up right after the failed POST (by e-mail), and before the retry once per match rule with a value
+    # (employee id, then e-mail): nothing found, created once
+    assert cloud.standin.stats["searches"] == 3 and cloud.standin.stats["injected 503"] == 1
 
 
 class Crash(Exception):

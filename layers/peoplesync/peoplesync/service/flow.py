@@ -181,9 +181,11 @@ def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconcil
         if shadow is not None:
             keys.append(shadow.key)
         elif state is not None and system in state.create_pending:
-            match = reconciler.match_values(state, system)
-            account = connector.find_account(match) if match else None
-            found += [account] if account is not None else []
+            for match in reconciler.match_values(state, system):
+                account = connector.find_account(match)
+                if account is not None:
+                    found.append(account)
+                    break
     fresh = connector.read_keys(keys) if keys else None
     for obs in [*found, *(fresh.observations if fresh else [])]:
         reconciler.observation(obs)

@@ -122,16 +122,18 @@ class Reconciler:
                 owed.discard(system)
         return owed | new
 
-    def match_values(self, state: RecordState, system: str) -> dict[str, Any]:
-        """The record's match keys as `system` names them (the first match rule with a value there), for
-        looking up an account that may already exist."""
+    def match_values(self, state: RecordState, system: str) -> list[dict[str, Any]]:
+        """The record's match keys as `system` names them, one look-up per match rule with a value there, in
+        rule order: for finding an account that may already exist (a create cut off before all its values
+        were set is still found by the ones it has)."""
         fields = self.plan.fields.get(state.kind, {})
+        found = []
         for rule in self.plan.match.get(state.kind, []):
             f = fields.get(rule)
             value = state.golden.get(rule)
             if f is not None and system in f.map and value not in (None, "", ()):
-                return {f.map[system]: value}
-        return {}
+                found.append({f.map[system]: value})
+        return found
 
     def park(self, record_id: str, system: str, reason: str) -> None:
         """Remember that what this record owes `system` went to the dead-letter queue (with `reason`)."""
