@@ -246,6 +246,23 @@ def test_16_a_run_changing_more_than_the_allowed_share_is_held_and_reported() ->
     assert approved.writes == {"cloud": 5}
 
 
+def test_16b_a_held_run_releases_once_the_change_is_undone_and_a_small_change_then_goes_through() -> None:
+    world = World(config(policies={"max_changes_per_run": "10%"}))
+    for n in range(1, 21):
+        hire(world, n)
+    world.sync()
+    for n in range(1, 8):  # 7 of 20 leave HR by mistake: held
+        world["hr"].remove(f"W{n}")
+    assert world.sync().held_by_guard
+    for n in range(1, 8):  # the export is restored
+        world["hr"].put(f"W{n}", Employee_ID=f"E{n}", Work_Email=f"p{n}@corp.example")
+    world["ad"].set("guid-9", title="Promoted")  # and one ordinary change
+    report = world.sync()
+    assert report.held_by_guard is None
+    assert report.writes == {"cloud": 1} and world["cloud"].get("u9", "title") == "Promoted"
+    assert all(world["ad"].accounts[f"guid-{n}"]["active"] for n in range(1, 8))
+
+
 def test_20_an_empty_or_failed_read_deactivates_nobody(world: World) -> None:
     hire(world)
     world.sync()
