@@ -26,6 +26,7 @@ from typing import Any
 
 from ..ports import VersionConflict
 from ..scim.repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Stored, UniquenessConflict, dumps
+from .sqlite_store import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scim_resources (type TEXT NOT NULL, id TEXT NOT NULL, raw TEXT NOT NULL,
@@ -45,13 +46,8 @@ class SqliteScimRepository(ScimRepository):
     several processes may share the file (SQLite's write lock serialises them)."""
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
         self._lock = threading.RLock()
 
     def close(self) -> None:

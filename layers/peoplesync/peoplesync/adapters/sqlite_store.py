@@ -45,18 +45,25 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
+    """The local run's SQLite file (its folder made if missing, or ":memory:") with `schema` created: shared by
+    every thread of the process (callers hold their own lock), WAL so readers never wait for a writer, in
+    autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 class SqliteStore(LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        # autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
         self._lock = threading.RLock()
 
     def close(self) -> None:
