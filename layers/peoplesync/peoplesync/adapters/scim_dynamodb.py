@@ -19,7 +19,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..ports import TransientError, VersionConflict
-from ..scim.repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Stored, UniquenessConflict, dumps
+from ..scim.repository import (
+    INDEXED,
+    UNIQUE,
+    ResourceNotFound,
+    ScimRepository,
+    Stored,
+    UniquenessConflict,
+    dumps,
+    key_moves,
+)
 
 _PREFIX = "SCIM#"
 _RETRIES = 3
@@ -176,10 +185,7 @@ class DynamoScimRepository(ScimRepository):
     def _index_ops(self, type_: str, id_: str, old: Mapping[str, str], new: Mapping[str, str]) -> builtins.list[dict]:
         ops: builtins.list[dict[str, Any]] = []
         unique = UNIQUE.get(type_, ())
-        for attr in sorted(set(old) | set(new)):
-            before, after = old.get(attr), new.get(attr)
-            if before == after:
-                continue
+        for attr, before, after in key_moves(old, new):
             if before is not None:
                 ops.append({"Delete": {"TableName": self.table, "Key": {
                     "pk": {"S": f"{_PREFIX}{type_}#ix#{attr}#{before}"}, "sk": {"S": id_}}}})

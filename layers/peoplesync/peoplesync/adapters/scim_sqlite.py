@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from ..ports import VersionConflict
-from ..scim.repository import INDEXED, UNIQUE, ResourceNotFound, ScimRepository, Stored, UniquenessConflict, dumps
+from ..scim.repository import (
+    INDEXED,
+    UNIQUE,
+    ResourceNotFound,
+    ScimRepository,
+    Stored,
+    UniquenessConflict,
+    dumps,
+    key_moves,
+)
 from .sqlite_store import open_db
 
 _SCHEMA = """
@@ -145,10 +154,7 @@ class SqliteScimRepository(ScimRepository):
         """Move the lookup entries and unique values of `id_` from `old` to `new` keys; a unique value another
         resource holds raises UniquenessConflict (the caller's transaction is then rolled back)."""
         unique = UNIQUE.get(type_, ())
-        for attr in sorted(set(old) | set(new)):
-            before, after = old.get(attr), new.get(attr)
-            if before == after:
-                continue
+        for attr, before, after in key_moves(old, new):
             if before is not None:
                 db.execute("DELETE FROM scim_index WHERE type = ? AND attr = ? AND value = ? AND id = ?",
                            (type_, attr, before, id_))

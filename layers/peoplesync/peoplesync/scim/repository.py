@@ -62,6 +62,15 @@ def dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
+def key_moves(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[tuple[str, str | None, str | None]]:
+    """(attribute, value before, value after) of each looked-up key whose value a write moves, in a stable
+    order: what a store's lookup entries and unique claims must follow (None: no value on that side)."""
+    for attr in sorted(set(old) | set(new)):
+        before, after = old.get(attr), new.get(attr)
+        if before != after:
+            yield attr, before, after
+
+
 class ScimRepository(ABC):
     """Resources by type and id, with versions, value lookups and uniqueness.
 
