@@ -47,7 +47,7 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
     """Why this poll is held (None: it may go on). Counts people by previewing each change through the
     engine, which saves nothing; only done when the number of changed accounts could exceed the limit."""
     policy = reconciler.plan.config.policies.max_changes_per_run
-    if policy is None or approve:
+    if policy is None or approve or not changed:  # nothing changed: no need to count everyone known
         return None
     store = reconciler.store
     if population is None:
