@@ -6,9 +6,7 @@ stays on its queue, and after `max_receives` it moves to its dead-letter queue (
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,22 +22,10 @@ from peoplesync.adapters.sqs import SqsQueue
 from peoplesync.bootstrap import Runtime
 from peoplesync.config import compile_config, load_config, system_attributes
 from peoplesync_dev.memory import MemoryConnector
+from tests.functions import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
-
-
-def load_function(name: str) -> Any:
-    """Import functions/<name>/app.py as the Lambda runtime would (its own module, not a package)."""
-    module_name = f"peoplesync_fn_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def event(name: str) -> dict[str, Any]:

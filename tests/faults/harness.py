@@ -16,11 +16,9 @@ Nothing here changes the flow: the handlers, the flow and the engine run as depl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from peoplesync.adapters.memory import MemoryStore
 from peoplesync.bootstrap import Runtime
 from peoplesync.config import Plan, compile_config, load_config, system_attributes
 from peoplesync_dev.memory import MemoryConnector
+from tests.functions import load_function as shared_load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY = 30.0  # seconds a received message stays invisible (the functions' timeout)
@@ -53,16 +52,8 @@ class Throttled(Exception):
 
 # --- the functions ------------------------------------------------------------------------------------
 def load_function(name: str) -> Any:
-    """functions/<name>/app.py, imported as the Lambda runtime would (its own module)."""
-    module_name = f"peoplesync_faults_fn_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    """functions/<name>/app.py, with module-level state of the drill's own (not the e2e suite's)."""
+    return shared_load_function(name, prefix="peoplesync_faults_fn_")
 
 
 @dataclass
