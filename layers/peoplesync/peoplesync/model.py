@@ -170,9 +170,13 @@ class Write:
     key: str | None
     attrs: dict[str, Value] = field(default_factory=dict)
     kind: str = PERSON
+    # multi-valued attributes (group members) as a difference: attribute -> {"add": [...], "remove": [...]},
+    # values in the target's own form. A connector that finds an attribute here applies adds and removes and
+    # never replaces the whole set (another process's members stay).
+    delta: dict[str, dict[str, list[Value]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "system": self.system,
             "op": self.op,
             "record_id": self.record_id,
@@ -180,11 +184,17 @@ class Write:
             "attrs": _jsonable(self.attrs),
             "kind": self.kind,
         }
+        if self.delta:
+            out["delta"] = {a: {"add": list(d.get("add", [])), "remove": list(d.get("remove", []))}
+                            for a, d in self.delta.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Write:
+        delta = {a: {"add": list(v.get("add", [])), "remove": list(v.get("remove", []))}
+                 for a, v in (d.get("delta") or {}).items()}
         return cls(d["system"], d["op"], d["record_id"], d.get("key"), _tupled(d.get("attrs", {})),
-                   d.get("kind", PERSON))
+                   d.get("kind", PERSON), delta)
 
 
 class Rule(StrEnum):
