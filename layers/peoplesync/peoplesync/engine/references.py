@@ -65,6 +65,7 @@ class References:
                 record_id=state.id, field=f.name, old=golden, new=golden, rule=Rule.DEFERRED, system=system,
                 detail=f"{system} names {value!r}, not linked yet; decided once it is"))
             return MISSING
+        self.unwait(state, f, system, value, out)
         return rid
 
     def from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
@@ -94,6 +95,7 @@ class References:
                 record_id=state.id, field=f.name, old=value, new=value, rule=Rule.DEFERRED, system=target,
                 detail=f"{value} has no {target} account yet; written once it has"))
             return MISSING
+        self.unwait(state, f, target, value, out)
         return ref
 
     def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
@@ -103,6 +105,18 @@ class References:
             if old is None or set(old) != set(entries) | set(old):
                 state.waiting[f.name] = sorted(set(entries) | set(old or []))
                 out.changed = True
+
+    def unwait(self, state: RecordState, f: FieldPlan, system: str, ref: Any, out: Outcome) -> None:
+        """A reference resolved: the record no longer waits for it (nor is woken for it)."""
+        old = state.waiting.get(f.name)
+        entry = f"{system}|{str(ref).lower()}"
+        if old and entry in old:
+            rest = [e for e in old if e != entry]
+            if rest:
+                state.waiting[f.name] = rest
+            else:
+                del state.waiting[f.name]
+            out.changed = True
 
     def waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
         """Records waiting for this record's account in `system` (by record id, or by its reference)."""

@@ -71,11 +71,13 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
     if result.complete and not observations:
         report.failed = "the read returned no accounts; nobody is deactivated because of it"
         return report
-    return _queue_changes(reconciler, system, result, observations, reconcile, report, approve, population)
+    return _queue_changes(reconciler, system, result, observations, reconcile, report, approve, population,
+                          asked_full=full)
 
 
 def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, observations: list[Observation],
-                   reconcile: Queue, report: PollReport, approve: bool, population: int | None) -> PollReport:
+                   reconcile: Queue, report: PollReport, approve: bool, population: int | None, *,
+                   asked_full: bool = False) -> PollReport:
     plan, store = reconciler.plan, reconciler.store
     known = _known(store, plan, system, observations, complete=result.complete)
     if result.complete:
@@ -88,6 +90,9 @@ def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, obse
         return report
     reconcile.send(messages.observed(changed))
     report.queued = len(changed)
+    if asked_full:  # a full run (`sync --full`) decides again for the accounts read unchanged: what they are
+        news = {o.key for o in changed}  # owed may have become writable since (a manager's account, SPEC 13)
+        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
     store.put_cursor(system, result.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
