@@ -50,8 +50,11 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         candidates = index.by_value(obs.kind, rule, value)
         found = {rid for rid in candidates if index.ref_of(rid, obs.system) is None}
         if candidates and not found:
-            return Match(DUPLICATE, None, tuple(sorted(candidates)), rule,
-                         f"{rule}={value!r} is already linked to another {obs.system} account")
+            same = sorted(rid for rid in candidates if not _contradicted(plan, obs, rid, index))
+            if same:
+                return Match(DUPLICATE, None, tuple(same), rule,
+                             f"{rule}={value!r} is already linked to another {obs.system} account")
+            continue  # someone else who shares this value (their other keys differ): not this account's person
         if len(found) > 1:
             return Match(AMBIGUOUS, None, tuple(sorted(found)), rule,
                          f"{rule}={value!r} matches {len(found)} records")
@@ -59,6 +62,23 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
             rid = next(iter(found))
             return Match(MATCHED, rid, (rid,), rule, f"{rule}={value!r}")
     return Match(UNMATCHED, reason="no match rule found a record")
+
+
+def _contradicted(plan: Plan, obs: Observation, rid: str, index: RecordIndex) -> bool:
+    """Another match key of the account names someone other than record `rid` (two workers sharing an
+    e-mail, with different employee ids, are two people, not a duplicate)."""
+    fields = plan.fields.get(obs.kind, {})
+    for rule in plan.match.get(obs.kind, []):
+        f = fields[rule]
+        attr = f.map.get(obs.system)
+        if attr is None or attr not in obs.attrs:
+            continue
+        value = f.norm(obs.attrs[attr], f.multi)
+        if value is None or value == () or index.value_of(rid, rule) in (None, "", ()):
+            continue
+        if rid not in index.by_value(obs.kind, rule, value):
+            return True
+    return False
 
 
 def new_record_id(kind: str, system: str, key: str) -> str:
