@@ -105,14 +105,8 @@ def _plan(args: argparse.Namespace) -> int:
     result = bridge.sync(full=args.full, deliver=False, approve=True)  # approval is sync's question, not plan's
     owed = bridge.owed()
     out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
-             _labeller(bridge), verbose=args.verbose, waiting=waiting_references(bridge.store))
+             _labeller(bridge), verbose=args.verbose, waiting=out.references_owed(bridge.store))
     return 0
-
-
-def waiting_references(store: Any) -> list[tuple[str, str, str, str]]:
-    from .engine.references import owed_references
-
-    return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
 
 
 def _labeller(bridge: Any) -> Any:

@@ -84,6 +84,11 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[
                   + ("" if verbose else "; every decision: peoplesync plan --verbose"))
 
 
+def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
+    """(record, field, system, what it names) for every reference a record still owes (`owed_references`)."""
+    return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
+
+
 def waiting_references(waiting: list[tuple[str, str, str, str]], label: Callable[[str], str]) -> None:
     for rid, name, system, ref in sorted(waiting, key=lambda w: (label(w[0]), w[1], w[2])):
         console.print(f"owed: {label(rid)} {name} in {system} -> {label(ref)}, once it has a {system} account",
