@@ -75,10 +75,11 @@ class Reconciler:
                 continue
         raise VersionConflict(f"record for {obs.system}:{obs.key} kept changing under us")
 
-    def preview(self, obs: Observation, state: RecordState | None = None) -> str | None:
+    def preview(self, obs: Observation, state: RecordState | None = None, *, in_place: bool = False) -> str | None:
         """The record that reconciling `obs` would give writes to, or None; saves nothing (the guard's count).
-        `state`: the account's record when the caller has it already loaded."""
-        copy = RecordState.from_dict(state.to_dict()) if state is not None else None
+        `state`: the account's record when the caller has it already loaded; `in_place`: it is the caller's own
+        copy, to be changed as reconciling would (the guard then reads what the record would owe)."""
+        copy = state if in_place or state is None else RecordState.from_dict(state.to_dict())
         result = self._observation(obs, save=False, loaded=copy)
         return result.record_id if result.writes else None
 
