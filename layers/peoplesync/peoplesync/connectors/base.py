@@ -100,8 +100,7 @@ class BaseConnector(Connector):
     credential_keys: ClassVar[tuple[str, ...]] = ()
     #: must the system name a credentials secret?
     credentials_required: ClassVar[bool] = False
-    #: `writable` when the system's configuration does not say
-    writable_by_default: ClassVar[bool] = True
+    # `writable_by_default` and `capabilities(settings)`: see `ports.Connector`
 
     def __init__(self, name: str, settings: Any, attributes: Iterable[str], *, writable: bool = True,
                  credentials: Mapping[str, Any] | None = None, secrets: SecretsPort | None = None,
