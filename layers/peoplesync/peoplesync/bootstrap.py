@@ -53,8 +53,22 @@ __all__ = [
 
 # --- configuration --------------------------------------------------------------------------------------
 def load_config(source: str | Path | dict[str, Any]) -> Config:
-    """A configuration checked completely, connector settings included. Raises ConfigError."""
-    return _load_config(source, settings_problems=_settings_problems)
+    """A configuration checked completely, connector settings and capabilities included. Raises ConfigError."""
+    from .config_checks import plan_problems
+
+    config = _load_config(source, settings_problems=_settings_problems)
+    problems = plan_problems(plan_of(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def validate_file(path: str | Path) -> tuple[Plan, list[tuple[str, str]]]:
+    """`peoplesync validate`: (the plan, warnings); a ConfigError with every problem, the local run's secrets
+    included (a secret or key missing from `secrets.json` beside the file, see `validation.py`)."""
+    from .validation import check_file
+
+    return check_file(Path(path), _settings_problems, _connector_class)
 
 
 def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:

@@ -121,8 +121,8 @@ class CsvConnector(BaseConnector):
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
         if settings.get("active_column"):
             return Capabilities()
-        return Capabilities(deactivate=False, why={"deactivate": "set active_column (a deactivation writes "
-                                                                 "inactive_value there)"})
+        return Capabilities(deactivate=False, why={"deactivate": "set active_column, where a deactivation "
+                                                                 "writes inactive_value"})
     cursor_compress = True  # a short hash per row
 
     def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,

@@ -139,6 +139,13 @@ class WorkdayConnector(BaseConnector):
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
         return READ_ONLY
 
+    @classmethod
+    def missing_credentials(cls, secret: Mapping[str, Any]) -> list[str]:
+        """Basic (username, password) or OAuth (client_id, client_secret, refresh_token): `report_auth`."""
+        keys = ("client_id", "client_secret", "refresh_token") if secret.get("refresh_token") else ("username",
+                                                                                                   "password")
+        return [k for k in keys if secret.get(k) in (None, "")]
+
     def __init__(self, name: str, settings: WorkdaySettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = False,
                  secrets: SecretsPort | None = None, buckets: BucketStore | None = None, now: Now | None = None,

@@ -47,7 +47,7 @@ class LdapConnector(BaseConnector):
         """AD records an account's state in userAccountControl; another server only in `disable_attribute`."""
         if settings.get("flavor") == "active_directory" or settings.get("disable_attribute"):
             return Capabilities()
-        return Capabilities(deactivate=False, why={"deactivate": "set disable_attribute (and disabled_value)"})
+        return Capabilities(deactivate=False, why={"deactivate": "set disable_attribute and disabled_value"})
 
     def __init__(self, name: str, settings: LdapSettings | Mapping[str, Any], attributes: Iterable[str], *,
                  writable: bool = True, credentials: Mapping[str, Any] | None = None,

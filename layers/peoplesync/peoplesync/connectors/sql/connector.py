@@ -45,7 +45,7 @@ class SqlConnector(BaseConnector):
         """A configured query is read-only; a state needs `active_column`; creates and deletes are opt-in."""
         if not settings.get("table"):
             return Capabilities(False, False, False, False, {"write": "name a table (a query is read-only)"})
-        why = {"create": "set insert: true", "deactivate": "set active_column (and active_values, inactive_value)",
+        why = {"create": "set insert: true", "deactivate": "set active_column, with active_values and inactive_value",
                "delete": "set delete: true"}
         can = {"create": bool(settings.get("insert")), "deactivate": bool(settings.get("active_column")),
                "delete": bool(settings.get("delete"))}
