@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = bootstrap.load_config(Path(args.config))
-    plan = bootstrap.compile_config(config)
+    plan, warnings = bootstrap.validate_file(Path(args.config))
+    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+        print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
+    config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
     return 0
