@@ -26,7 +26,7 @@ from peoplesync.scim.devserver import serve
 from peoplesync.scim.repository import MemoryScimRepository
 from peoplesync.service.local import LocalBridge
 from peoplesync_dev.memory import MemoryConnector
-from peoplesync_dev.standins.genesys import GenesysStandin, StandinServer, start_standin
+from peoplesync_dev.standins.genesys import GenesysStandin, start_standin
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "push-reassert-token-3e8a1f"
@@ -116,12 +116,8 @@ def build(**cloud_settings: Any) -> Iterator[World]:
     finally:
         webhook.shutdown()
         webhook.server_close()
-        _stop(server)
+        server.stop()
         reset_caches()
-
-
-def _stop(server: StandinServer) -> None:
-    server.stop()
 
 
 @pytest.fixture
@@ -242,7 +238,7 @@ def test_given_the_same_re_assert_delivered_twice_then_the_cloud_is_written_once
     from peoplesync.service import messages
 
     uid = known_agent(world)
-    status, user = world.scim("POST", "/Users", entra_create("Finance"))
+    assert world.scim("POST", "/Users", entra_create("Finance"))[0] == 201
     eventually(lambda: world.department(uid) == "Finance", "the first sync")
     world.idle()
     world.standin.edit_user(uid, {"department": "Marketing"})
