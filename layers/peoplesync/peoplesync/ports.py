@@ -31,6 +31,11 @@ class PermanentError(PeoplesyncError):
     """The request can never succeed as it is (rejected value, missing account): dead-letter it with why."""
 
 
+class AlreadyExists(PermanentError):
+    """A create the target refused because the account exists already (a 409, "e-mail taken"): the flow
+    looks it up by the record's match keys (`Connector.find_account`), links it and writes to it instead."""
+
+
 class VersionConflict(PeoplesyncError):
     """The account changed under us (optimistic lock): re-read it and decide again, never overwrite."""
 

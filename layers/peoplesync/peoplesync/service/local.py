@@ -231,6 +231,7 @@ class LocalBridge:
                         progress("deliver", done, 0)
             self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
             if not self.queues.wait(self.sleep):  # retries wait out their delay, as on SQS
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
                 return
 
     def _deliver_batch(self, batch: list[dict[str, Any]], report: RunReport) -> None:
@@ -248,6 +249,8 @@ class LocalBridge:
 
     # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries still owed (those a later run made moot are marked resolved)."""
+        queues.settle_dead_letters(self.store, self.queues.clock)
         return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:

@@ -202,6 +202,21 @@ class Reconciler:
             self.store.record_decisions(out.state.id, [d.to_dict() for d in out.decisions], self.clock())
 
     # --- delivery -------------------------------------------------------------------------------------------
+    def reassert(self, record_id: str, source: str, target: str) -> Result:
+        """Re-assert push source `source`'s fields on `target` (whose account was just read again): what the
+        record now owes `target` for them (`Engine.reassert`), saved."""
+        for _ in range(MAX_RACES):
+            state = self.store.load(record_id)
+            if state is None:
+                return Result(IGNORED, record_id, reason="no such record")
+            out = self.engine.reassert(state, source, target, self.store)
+            try:
+                self._save(out)
+            except VersionConflict:
+                continue
+            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions)
+        raise VersionConflict(f"record {record_id} kept changing under us")
+
     def pending(self, record_id: str, system: str) -> list[Write]:
         state = self.store.load(record_id)
         return self.engine.writes_for(state, system, self.store) if state else []
