@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from .genesys import ApiError, GenesysStandin
@@ -44,7 +45,7 @@ def _state(standin: GenesysStandin) -> dict[str, dict[str, Any]]:
     return groups
 
 
-def add_group(standin: GenesysStandin, name: str, *, members: list[str] = (), description: str = "",  # type: ignore[assignment]
+def add_group(standin: GenesysStandin, name: str, *, members: Sequence[str] = (), description: str = "",
               type: str = "official", visibility: str = "public") -> str:
     """Create a group directly (no request). `members` are user ids."""
     with standin.lock:
@@ -61,7 +62,7 @@ def group(standin: GenesysStandin, gid: str) -> dict[str, Any]:
         return dict(_state(standin)[gid], members=list(_state(standin)[gid]["members"]))
 
 
-def edit_members(standin: GenesysStandin, gid: str, *, add: list[str] = (), remove: list[str] = ()) -> None:  # type: ignore[assignment]
+def edit_members(standin: GenesysStandin, gid: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
     """A change made outside the bridge (an admin in the web app): the version moves on."""
     with standin.lock:
         g = _state(standin)[gid]
@@ -80,8 +81,8 @@ def handle(standin: GenesysStandin, method: str, path: str, query: dict[str, lis
            body: Any) -> tuple[int, Any]:
     groups = _state(standin)
     if path == "/api/v2/groups" and method == "GET":
-        ids = set(query.get("id") or ())
-        items = sorted((g for g in groups.values() if not ids or g["id"] in ids),
+        wanted = set(query.get("id") or ())
+        items = sorted((g for g in groups.values() if not wanted or g["id"] in wanted),
                        key=lambda g: (g["name"].lower(), g["id"]))
         return 200, standin._page(items, query, _render)
     if path == "/api/v2/groups" and method == "POST":
