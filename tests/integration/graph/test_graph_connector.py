@@ -201,3 +201,15 @@ def test_user_writes_are_refused_with_the_reason(tenant: Tenant) -> None:
     uid = tenant.people(1)[0]
     with pytest.raises(PermanentError, match="writing users through Microsoft Graph is not supported"):
         tenant.connector().write(Write("entra", "update", "p-1", uid, {"jobTitle": "Lead"}))
+
+
+def test_keys_read_again_tell_groups_from_users_and_gone_users(tenant: Tenant) -> None:
+    ids = tenant.people(2)
+    gid = tenant.g.add_group("Team", members=ids, mailEnabled=True, groupTypes=["Unified"])
+    c = tenant.connector(groups={"filter": "groupTypes/any(c:c eq 'Unified')"})
+    tenant.g.remove_user(ids[1])
+    seen = by_key(c.read_keys([gid, ids[0], ids[1]]))
+    assert (seen[gid].kind, seen[gid].removed) == ("group", False)  # type: ignore[attr-defined]
+    assert seen[gid].attrs["members"] == (ids[0],)  # type: ignore[attr-defined]
+    assert (seen[ids[0]].kind, seen[ids[0]].removed) == ("person", False)  # type: ignore[attr-defined]
+    assert (seen[ids[1]].kind, seen[ids[1]].removed) == ("person", True)  # type: ignore[attr-defined]

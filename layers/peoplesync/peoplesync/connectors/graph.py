@@ -140,7 +140,9 @@ class GraphConnector(BaseConnector):
         return Harvest(observations, complete=True, state=state)
 
     def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
-        entries, link = self.api.delta(str(state.get("users") or ""))
+        if not state.get("users"):
+            return None
+        entries, link = self.api.delta(str(state["users"]))
         if link is None or (self.groups is not None and "groups" not in state):
             return None  # expired, or groups came into scope since: read in full
         removed = {str(u["id"]) for u in entries if "@removed" in u}
@@ -173,10 +175,15 @@ class GraphConnector(BaseConnector):
         return out
 
     def read_keys(self, keys: list[str]) -> ReadResult:
-        """Users (and groups in scope) read again now."""
-        groups = [k for k in keys if self.groups is not None and k in self.groups.ids]
-        observations = [self.groups.reread(k) for k in groups] if self.groups is not None else []
-        return ReadResult(observations + self._users(sorted(set(keys) - set(groups))), complete=False)
+        """Users and groups read again now. A key that is no user (404) may be a group's: a group is never
+        mistaken for a removed user."""
+        out = []
+        for obs in self._users(sorted(set(keys))):
+            if obs.removed and self.groups is not None:
+                group = self.groups.reread(obs.key)
+                obs = obs if group.removed else group
+            out.append(obs)
+        return ReadResult(out, complete=False)
 
     def _user_select(self) -> str:
         return ",".join(dict.fromkeys(["id", "accountEnabled", *self.user_attrs]))
