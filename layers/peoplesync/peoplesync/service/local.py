@@ -46,6 +46,7 @@ class RunReport:
     held_by_guard: str | None = None
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
 
     @property
     def changed(self) -> int:
@@ -100,6 +101,7 @@ class LocalBridge:
                 polled = poll(system, self.reconciler, self.runtime.connector(system),
                               self.runtime.queue(RECONCILE), full=full, approve=approve, population=population)
                 report.seen += polled.read + polled.vanished
+                report.polls[system] = polled.to_dict()
                 report.full |= polled.full
                 if polled.failed:
                     report.read_failures[system] = polled.failed
