@@ -95,9 +95,9 @@ def _sync(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
     with out.progress(enabled=not args.quiet) as tick:
         if args.report:
-            from .report_page.local import sync_with_page
+            from .report_page import local as page
 
-            result = sync_with_page(bridge, args.report, title=args.config, full=args.full, approve=args.approve,
+            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full, approve=args.approve,
                                     progress=tick)
         else:
             result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
