@@ -53,6 +53,7 @@ class RunReport:
     open_reviews: int = 0  # accounts held for a human (this run's and earlier ones), after the run
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
 
     @property
     def status(self) -> str:
@@ -135,6 +136,7 @@ class LocalBridge:
                               self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
                               connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
+                report.polls[system] = polled.to_dict()
                 report.full |= polled.full
                 report.released += polled.released
                 if polled.failed:
