@@ -10,6 +10,7 @@
     peoplesync reviews CONFIG             accounts and runs held for a human
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
     peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
+    peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
 
 Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
 """
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--state")
     _add_report(sub)
+    _relink_commands(sub)
     args = parser.parse_args(argv)
     try:
         return int(COMMANDS[args.command](args) or 0)
@@ -231,6 +233,44 @@ def _dlq(args: argparse.Namespace) -> int:
     return 1 if report.dead_letters else 0
 
 
+def _relink_commands(sub: Any) -> None:
+    for name, text in (("link", "attach an account to a person (repair a wrong match)"),
+                       ("unlink", "detach an account from its person (repair a wrong match)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config")
+        p.add_argument("account", help="SYSTEM:KEY, the account as its system names it")
+        if name == "link":
+            p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
+        p.add_argument("--state")
+
+
+def _relink(args: argparse.Namespace) -> int:
+    """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
+    bridge = _bridge(args)
+    system, _, key = args.account.partition(":")
+    if not key or system not in bridge.plan.systems:
+        print(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}",
+              file=sys.stderr)
+        return 1
+    rid = None
+    if args.command == "link":
+        rid = find_record(bridge.store, bridge.plan, args.person)
+        if rid is None:
+            print(f"no person found for {args.person!r}", file=sys.stderr)
+            return 1
+    try:
+        done = bootstrap.relink(bridge, system, key, rid)
+    except bootstrap.PeoplesyncError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
+    label = _labeller(bridge)
+    moved = [f"detached from {label(done.detached_from)}" if done.detached_from else "",
+             f"linked to {label(done.attached_to)}" if done.attached_to else ""]
+    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
+          " (see peoplesync plan; peoplesync sync makes them)")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     return bootstrap.serve(_bridge(args), port=args.port)
 
@@ -256,7 +296,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
-            "dlq": _dlq, "reviews": _reviews, "serve": _serve, "report": _report}
+            "dlq": _dlq, "reviews": _reviews, "serve": _serve, "report": _report, "link": _relink,
+            "unlink": _relink}
 
 if __name__ == "__main__":
     raise SystemExit(main())
