@@ -121,7 +121,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a wrong argument (1, said in one line)
+        return int(exc.code or 0)
     try:
         return int(COMMANDS[args.command][2](args) or 0)
     except ConfigError as exc:
