@@ -200,8 +200,8 @@ def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation
     if len(people) <= limit:
         out.flow += candidates
         return
-    keys = {o.key for o in changes}
-    out.flow += [o for o in candidates if o.key not in keys]  # news only because a write is still owed
+    keys = {p.key for p in people.values()}  # exactly these: a change that writes nobody anything flows
+    out.flow += [o for o in candidates if o.key not in keys]
     hold_id = f"hold:{system}:{hashlib.blake2b(repr(sorted(keys)).encode(), digest_size=3).hexdigest()}"
     reason = (f"{len(people)} people would change ({len(changes)} changed accounts in {system}), above "
               f"max_changes_per_run={policy} ({limit})")
