@@ -8,7 +8,7 @@
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
-    peoplesync reviews CONFIG approve ID  let one held run through at the next sync
+    peoplesync reviews CONFIG approve ID  let one held run through at the next sync (also: reviews approve ID CONFIG)
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
 
 Exit codes (`sync` and `plan`; the other commands use 0 and 1):
@@ -121,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 3 and argv[0] == "reviews" and argv[1] in REVIEW_ACTIONS:  # `reviews approve ID CONFIG`
+        argv = ["reviews", argv[-1], *argv[1:-1]]
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a wrong argument (1, said in one line)
