@@ -204,7 +204,7 @@ def _plan(args: argparse.Namespace) -> int:
     what it would hold."""
     scratch = bootstrap.memory_store()
     bridge = _bridge(args, store=scratch)
-    copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)), scratch, bridge.plan.systems)
+    bridge.copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)))
     result = bridge.sync(full=args.full, deliver=False, approve=args.approve)
     owed = [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in bridge.owed()]
     labels = {rid: bridge.label(rid) for rid, _, _ in owed}
@@ -222,44 +222,11 @@ def _plan(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def copy_state(src: Any, dst: Any, systems: Any) -> None:
-    """Copy records, cursors, holds and the flow's meta, so a plan can run on a scratch copy and write nothing."""
-    for kind in ("person", "group"):
-        for rid in src.all_ids(kind):
-            state = src.load(rid)
-            state.version = 0
-            dst.save(state)
-    for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in systems)]:
-        meta = src.get_meta(name)
-        if meta is not None:
-            dst.put_meta(name, meta)
-    for system in systems:
-        dst.put_cursor(system, src.get_cursor(system))
-    for item in src.reviews():
-        dst.add_review(item["id"], {k: v for k, v in item.items() if k != "id"})
-
-
-def find_record(store: Any, plan: Any, person: str) -> str | None:
-    if store.load(person) is not None:
-        return person
-    system, _, key = person.partition(":")
-    if key and system in plan.systems:
-        rid = store.by_link("person", system, key)
-        if rid:
-            return str(rid)
-    for rule in plan.match.get("person", []):
-        f = plan.fields["person"][rule]
-        found = store.by_value("person", rule, f.norm(person, False))
-        if len(found) == 1:
-            return str(next(iter(found)))
-    return None
-
-
 def _explain(args: argparse.Namespace) -> int:
     from . import report as out
 
     bridge = _bridge(args)
-    rid = find_record(bridge.store, bridge.plan, args.person)
+    rid = bridge.find_record(args.person)
     if rid is None:
         raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
     if args.field and args.field not in bridge.plan.fields.get("person", {}):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Observation
-from ..ports import Connector
+from ..ports import Connector, StateStore
 from . import flow, guard, messages, queues
 from .describe import person_label
 from .guard import Approval, open_holds, people_known
@@ -174,6 +174,39 @@ class LocalBridge:
     def approve(self, hold_id: str) -> dict[str, Any]:
         """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
         return guard.approve(self.store, hold_id)
+
+    def find_record(self, person: str) -> str | None:
+        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person."""
+        if self.store.load(person) is not None:
+            return person
+        system, _, key = person.partition(":")
+        if key and system in self.plan.systems:
+            rid = self.store.by_link("person", system, key)
+            if rid:
+                return str(rid)
+        for rule in self.plan.match.get("person", []):
+            found = self.store.by_value("person", rule, self.plan.fields["person"][rule].norm(person, False))
+            if len(found) == 1:
+                return str(next(iter(found)))
+        return None
+
+    def copy_state(self, src: StateStore) -> None:
+        """Copy records, cursors, holds and the flow's meta from `src` into this run's store, so a plan can run
+        on a scratch copy and write nothing."""
+        for kind in ("person", "group"):
+            for rid in src.all_ids(kind):
+                state = src.load(rid)
+                if state is not None:
+                    state.version = 0
+                    self.store.save(state)
+        for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in self.plan.systems)]:
+            meta = src.get_meta(name)
+            if meta is not None:
+                self.store.put_meta(name, meta)
+        for system in self.plan.systems:
+            self.store.put_cursor(system, src.get_cursor(system))
+        for item in src.reviews():
+            self.store.add_review(item["id"], {k: v for k, v in item.items() if k != "id"})
 
     def receive(self, obs: Observation) -> Result | None:
         """An event pushed to us (the SCIM webhook): reconciled now; its writes are queued and go out with
