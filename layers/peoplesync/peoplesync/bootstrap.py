@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
 from .ports import Connector, PeoplesyncError, SecretsPort, StateStore
-from .redact import install_log_redaction
+from .redact import install_log_redaction, scrub
 from .service import handlers
 from .service.runtime import Runtime
 
@@ -47,6 +47,7 @@ __all__ = [
     "scim_local",
     "scim_repository_for",
     "scim_webhook",
+    "scrub",
     "serve",
     "system_attributes",
 ]
