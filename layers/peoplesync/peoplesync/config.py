@@ -320,8 +320,8 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
             dump = f.model_dump(mode="json")
-            if dump.get("on_blank") is None:  # unset: as before the key existed (no remap of every record)
-                dump.pop("on_blank", None)
+            if f.on_blank in (None, "clear" if f.multi else "keep"):  # the default: as before the key existed
+                dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
             fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
