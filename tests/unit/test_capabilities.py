@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from peoplesync import bootstrap, connectors
-from peoplesync.config import READ_ONLY_CONNECTORS, ConfigError, compile_config, load_config
+from peoplesync.config import ConfigError, compile_config, load_config
+from peoplesync.config_systems import READ_ONLY_CONNECTORS
 from peoplesync.model import DEACTIVATE, DELETE
+from peoplesync.ports import Capabilities
 from tests.unit.conftest import World
 
 SQL = {"connector": "sql", "url": "sqlite:///badges.db", "table": "badges", "key": "id"}
@@ -64,10 +66,28 @@ def test_writable_true_where_the_connector_cannot_write_is_a_configuration_error
         ("systems.hr2.writable", "workday_raas cannot write here: this connector only reads")]
 
 
+def test_the_connectors_are_asked_only_when_it_matters() -> None:
+    asked: list[str] = []
+
+    def connector_class(name: str) -> Any:
+        asked.append(name)
+        return connectors.connector_class(name)
+
+    config = bootstrap.load_config({"systems": {"hr": {"connector": "memory", "writable": False}, "db": SQL},
+                                    "fields": {"id": {"source": "hr", "map": {"hr": "id", "db": "id"}}}})
+    plan = compile_config(config, connector_class)
+    assert asked == []  # compiled (the SCIM webhook's cold start): no connector imported
+    assert plan.systems["db"].writable and not plan.systems["db"].deactivate and asked == ["sql"]
+
+
 def test_the_fingerprint_moves_when_what_a_system_can_take_moves() -> None:
     before = plan_for(db=SQL).fingerprint
-    assert plan_for(db={**SQL, "active_column": "active"}).fingerprint != before
+    assert plan_for(db={**SQL, "active_column": "active"}).fingerprint != before  # decided again: deactivated
     assert plan_for(db=dict(SQL)).fingerprint == before
+    capable = {**SQL, "active_column": "active", "insert": True, "delete": True}
+    config = bootstrap.load_config({"systems": {"hr": {"connector": "memory", "writable": False}, "db": capable},
+                                    "fields": {"id": {"source": "hr", "map": {"hr": "id", "db": "id"}}}})
+    assert bootstrap.plan_of(config).fingerprint == compile_config(config).fingerprint  # all capable: as before
 
 
 # --- the engine: no write a target cannot take -----------------------------------------------------------
@@ -86,8 +106,8 @@ class Limited(World):
     def __init__(self, config: dict[str, Any], **cannot: bool) -> None:
         super().__init__(config)
         self.plan = compile_config(load_config(config))
-        for what, can in cannot.items():
-            setattr(self.plan.systems["badges"], what, can)
+        badges = self.plan.systems["badges"]
+        badges.probe, badges._can = (lambda: Capabilities(**cannot)), None  # as its connector would say
         self.bridge = self._bridge()
 
 
