@@ -21,10 +21,7 @@ from .outcome import Outcome
 class Lifecycle:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        # systems where accounts of each kind are created
-        self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.provision and sp.writable
-                                    and any(n in f.map for f in fields.values())]
-                             for kind, fields in plan.fields.items()}
+        self._provisioned: dict[str, list[str]] | None = None  # kind -> systems where accounts are created
 
     def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
         if shadow.active != obs.active or shadow.removed != obs.removed:
@@ -82,6 +79,10 @@ class Lifecycle:
     def provision(self, state: RecordState, out: Outcome) -> None:
         if not state.active or state.removed:
             return
+        if self._provisioned is None:  # on first use: only then are the connectors asked what they can take
+            self._provisioned = {kind: [n for n, sp in self.plan.systems.items() if sp.asks_provision and
+                                        sp.provision and sp.writable and any(n in f.map for f in fields.values())]
+                                 for kind, fields in self.plan.fields.items()}
         for name in self._provisioned.get(state.kind, ()):
             if name not in state.shadows and name not in state.create_pending:
                 state.create_pending.append(name)
