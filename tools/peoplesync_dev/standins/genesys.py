@@ -272,6 +272,9 @@ class GenesysStandin:
             m = re.fullmatch(r"/api/v2/locations/([^/]+)", path)
             if m and method == "GET" and m.group(1) in self.locations:
                 return 200, dict(self.locations[m.group(1)])
+            if path.startswith("/api/v2/groups"):  # groups: standins/genesys_groups.py
+                from . import genesys_groups
+                return genesys_groups.handle(self, method, path, query, body)
             raise ApiError(404, "not.found", "The requested operation failed with status 404")
 
     def _page(self, items: list[Any], query: dict[str, list[str]], render: Callable[[Any], Any]) -> dict[str, Any]:
@@ -540,6 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
 
 class StandinServer(ThreadingHTTPServer):
