@@ -151,6 +151,7 @@ class LocalBridge:
                 self._reconcile(report, progress)
             if deliver:
                 self._deliver(report, progress)
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
             self._held(report)
         finally:
             self.queues.persist()
@@ -281,7 +282,6 @@ class LocalBridge:
                         progress("deliver", done, 0)
             self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
             if not self.queues.wait(self.sleep):  # retries wait out their delay, as on SQS
-                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
                 return
 
     def _deliver_batch(self, batch: list[dict[str, Any]], report: RunReport) -> None:
