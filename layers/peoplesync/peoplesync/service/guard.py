@@ -53,9 +53,10 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
     if population is None:
         population = people_known(store)
     limit = change_limit(policy, population)
-    if limit is None or len(changed) <= limit:  # a changed account changes at most one person
+    # a changed person account changes at most one person; a group may remove many members at once
+    if limit is None or (len(changed) <= limit and all(obs.kind == PERSON for obs in changed)):
         return None
-    people = {rid for obs in changed for rid in [reconciler.preview(obs, known.get(obs.key))] if rid}
+    people = {who for obs in changed for who in reconciler.preview_people(obs, known.get(obs.key))}
     if len(people) <= limit:
         return None
     reason = (f"{len(people)} people would change ({len(changed)} changed accounts in {system}), above "

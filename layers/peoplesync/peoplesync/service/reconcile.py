@@ -16,7 +16,7 @@ from typing import Any
 from ..config import Plan
 from ..engine import Engine, Outcome, decode
 from ..engine.correlation import AMBIGUOUS, UNMATCHED, correlate, new_record_id
-from ..model import Decision, Observation, RecordState, Write
+from ..model import PERSON, Decision, Observation, RecordState, Rule, Write
 from ..ports import Connector, StateStore, VersionConflict, WriteResult
 
 MAX_RACES = 8
@@ -81,6 +81,18 @@ class Reconciler:
         copy = RecordState.from_dict(state.to_dict()) if state is not None else None
         result = self._observation(obs, save=False, loaded=copy)
         return result.record_id if result.writes else None
+
+    def preview_people(self, obs: Observation, state: RecordState | None = None) -> set[str]:
+        """Who reconciling `obs` would change (saves nothing; the guard's count): the person it gives writes
+        to; for a group, each member it would remove from a target's group (membership removals count)."""
+        copy = RecordState.from_dict(state.to_dict()) if state is not None else None
+        result = self._observation(obs, save=False, loaded=copy)
+        if not result.writes or result.record_id is None:
+            return set()
+        if obs.kind == PERSON:
+            return {result.record_id}
+        return {f"{d.detail.partition(':')[0]}|{m}" for d in result.decisions if d.rule == Rule.MEMBERS
+                for m in d.old}
 
     def _observation(self, obs: Observation, *, save: bool = True, loaded: RecordState | None = None) -> Result:
         obs = decode(self.plan, obs)
