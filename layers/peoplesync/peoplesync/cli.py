@@ -105,7 +105,7 @@ def _plan(args: argparse.Namespace) -> int:
     result = bridge.sync(full=args.full, deliver=False, approve=True)  # approval is sync's question, not plan's
     owed = bridge.owed()
     out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
-             _labeller(bridge), verbose=args.verbose)
+             _labeller(bridge), verbose=args.verbose, waiting=out.references_owed(bridge.store))
     return 0
 
 

@@ -117,6 +117,18 @@ class FieldConfig(_Strict):
     multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
     default: str | None = Field(None, description="Value written when the bridge creates an account and the "
                                                   "field has no value")
+    placeholder: dict[str, str] = Field(
+        default_factory=dict, description="reference fields: system -> value (in that system's form) written "
+        "over a stale reference while the person now named has no account there yet (default: cleared)")
+
+    @model_validator(mode="after")
+    def _placeholder(self) -> FieldConfig:
+        if self.placeholder and (self.reference is None or self.multi):
+            raise ValueError("placeholder is for a single-valued reference field")
+        unknown = sorted(set(self.placeholder) - set(self.map))
+        if unknown:
+            raise ValueError(f"placeholder names systems the field does not map: {', '.join(unknown)}")
+        return self
 
     @property
     def sources(self) -> list[str]:
@@ -264,6 +276,7 @@ class FieldPlan:
     fingerprint: str
     codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
     default: Any = None
+    placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
 
 
 @dataclass(slots=True)
@@ -311,11 +324,13 @@ def compile_config(config: Config) -> Plan:
             sources = f.sources or default_sources
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
-            fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
+            dumped = f.model_dump(mode="json", exclude={"placeholder"} if not f.placeholder else None)
+            fp = _digest({"kind": kind, "name": name, **dumped, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
                              ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
-                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default)
+                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
+                             dict(f.placeholder))
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan, SystemPlan
-from ..model import GROUP, Observation, RecordState, Write
+from ..model import CREATE, GROUP, Observation, RecordState, Write
 from ..ports import RecordIndex, WriteResult
 from . import freshness
 from .golden import Golden
@@ -101,5 +101,22 @@ class Engine:
         return self.outbox.writes_for(state, system, index)
 
     def confirm(self, state: RecordState, write: Write, result: WriteResult | None, index: RecordIndex) -> Outcome:
-        """Record that `write` was applied by its system."""
-        return self.outbox.confirm(state, write, result, index)
+        """Record that `write` was applied by its system. An account we just created is then given what its
+        create could not carry (SPEC 13): a reference to someone with no account there yet waits (recorded,
+        so the record is woken when that account appears), one resolvable by now is owed at once (the record
+        wakes itself, so the flow delivers it)."""
+        out = self.outbox.confirm(state, write, result, index)
+        if write.op == CREATE and write.system in state.shadows and state.shadows[write.system].key == (
+                result.key if result is not None else None):
+            self._fill_created(state, write.system, index, out)
+        return out
+
+    def _fill_created(self, state: RecordState, system: str, index: RecordIndex, out: Outcome) -> None:
+        waiting_before = {k: list(v) for k, v in state.waiting.items()}
+        for f in self.plan.systems[system].fields.get(state.kind, []):
+            if f.reference is not None and f.name in state.golden and not blank(state.golden[f.name]):
+                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+        if out.writes:
+            out.wake.add(state.id)  # re-evaluated by the flow, which then delivers what is owed
+        if state.waiting != waiting_before:
+            refresh_keys(state, self._keyed.get(state.kind, []), out)

@@ -50,8 +50,11 @@ class Targets:
                 return
         else:
             want = self.refs.from_golden(state, f, target, index, out)
-            if want is MISSING:
-                return
+            interim = want is MISSING
+            if interim:  # the person named has no account there yet: a stale reference is not left standing
+                want = self.refs.interim(state, f, target, have, index)
+                if want is MISSING:
+                    return
             norm = self._norms[(name, target)]
             want_norm = norm(want)
             pending = shadow.pending.get(attr, MISSING)
@@ -66,6 +69,12 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
+        if f.reference is not None and interim:
+            out.decisions.append(decision(
+                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
         if recorded:
