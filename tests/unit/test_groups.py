@@ -142,7 +142,7 @@ def test_a_group_missing_in_the_target_is_reported_unless_provision_names_it() -
     ad_group(w, 1, 2)
     report = w.sync()
     assert not [a for a in w["cloud"].accounts.values() if a["kind"] == "group"]
-    assert any("no cloud group matches; not created" in line for line in report.decisions)
+    assert any("no cloud group matched when first seen; not created" in line for line in report.decisions)
 
     w = group_world(provision=["cloud"])
     ad_group(w, 1, 2)

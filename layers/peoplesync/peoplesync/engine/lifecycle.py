@@ -101,5 +101,6 @@ class Lifecycle:
                 if name not in state.shadows and name not in sources:
                     out.decisions.append(decision(
                         record_id=state.id, field="(account)", old=None, new=None, rule=Rule.CREATE, system=None,
-                        detail=f"no {name} group matches; not created (groups.provision does not name {name})"))
+                        detail=f"no {name} group matched when first seen; not created (groups.provision does not "
+                               f"name {name}); linked if a matching one appears"))
         return True

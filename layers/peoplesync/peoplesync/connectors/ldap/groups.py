@@ -123,9 +123,10 @@ class Groups:
         if change.op != "update":
             raise PermanentError(f"{self.c.name}: a group is not {change.op}d by the bridge")
         entry = self._entry(d, change.key or "", [*change.attrs, *change.delta, self.c.marker_attr])
-        dn = entry["dn"]
+        dn = self._rename(d, entry["dn"], change.attrs)
         changes: dict[str, list[tuple[Any, list[Any]]]] = {
-            a: [(MODIFY_REPLACE, v)] for a, (_, v) in self.c._differences(entry["raw"], change.attrs).items()}
+            a: [(MODIFY_REPLACE, v)] for a, (_, v) in self.c._differences(entry["raw"], change.attrs).items()
+            if a.lower() != dn_key(dn)[0][0]}
         for attr, delta in change.delta.items():
             ops = [(op, [encode(attr, v) for v in values_of(delta.get(side))])
                    for op, side in ((MODIFY_ADD, "add"), (MODIFY_DELETE, "remove"))]
@@ -143,6 +144,21 @@ class Groups:
             ok = d.conn.modify(dn, changes)
         d.check(ok, f"modify group {dn!r}")
         return WriteResult(key=change.key, ref=dn, marker=self.c._marker_now(d, dn))
+
+    def _rename(self, d: Directory, dn: str, attrs: dict[str, Any]) -> str:
+        """A new value of the naming attribute (the group's `cn`) is a rename (modify DN), never a modify,
+        which the directory refuses (notAllowedOnRDN). Returns the group's DN after it."""
+        naming = dn_key(dn)[0][0]
+        new = next((values_of(v) for a, v in attrs.items() if a.lower() == naming), None)
+        if not new or dn_key(rdn(naming, new[0]))[0] == dn_key(dn)[0]:
+            return dn
+        from ldap3.utils.dn import to_dn
+
+        first, *parent = to_dn(dn)  # (escaped commas inside the name are not separators)
+        renamed = rdn(first.split("=", 1)[0], new[0])
+        self.c.stats["modifies"] += 1
+        d.check(d.conn.modify_dn(dn, renamed), f"rename group {dn!r}")
+        return ",".join([renamed, *parent])
 
     def _entry(self, d: Directory, key: str, attrs: list[str]) -> Entry:
         found = self.locate(d, key, attrs)
