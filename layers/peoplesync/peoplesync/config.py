@@ -26,7 +26,7 @@ from .model import GROUP, PERSON, ApplyMode
 if TYPE_CHECKING:
     from .ports import Connector
 
-Apply = Literal["always", "on_create", "if_empty"]
+Apply = Literal["always", "on_create", "if_empty", "add_only"]
 
 
 class ConfigError(ValueError):
@@ -174,10 +174,17 @@ class Lifecycle(_Strict):
 
 
 class GroupsConfig(_Strict):
+    """Group membership (docs/groups.md): groups are records of their own, matched across systems by `match`,
+    with a multi-valued member field (`reference: person`) written to targets as adds and removes."""
+
     source: str | list[str]
     winner: str | None = None
     match: list[str] = Field(default_factory=lambda: ["name"])
     fields: dict[str, FieldConfig]
+    provision: list[str] = Field(default_factory=list, description="Systems where a group missing there is "
+                                 "created; elsewhere it is reported")
+    nesting: Literal["mirror"] = Field("mirror", description="A member that is itself a group: mirrored as that "
+                                       "group's counterpart (expanding nested groups is not implemented)")
 
 
 class Defaults(_Strict):

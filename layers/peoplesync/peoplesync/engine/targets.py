@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
+from .membership import Members, is_members
 from .norms import Norm
 from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
@@ -22,6 +23,7 @@ class Targets:
         self._norms = norms
         self.refs = refs
         self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
+        self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
@@ -34,6 +36,9 @@ class Targets:
         if writable is None:
             writable = self._writable[target] = self.plan.systems[target].writable
         if not writable:
+            return
+        if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
+            self.members.enforce(state, f, target, index, out, reason)
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
