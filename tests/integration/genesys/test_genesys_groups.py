@@ -143,3 +143,17 @@ def test_a_group_key_re_read_is_observed_as_a_group_not_a_removed_user(cloud: Cl
     result = cloud.connector(ATTRS, groups={"ids": [gid]}).read_keys([gid, uid])
     kinds = {o.key: (o.kind, o.removed) for o in result.observations}
     assert kinds == {gid: ("group", False), uid: ("person", False)}
+
+
+def test_the_batch_limit_of_50_is_kept_by_the_settings_and_by_the_stand_in(cloud: Cloud) -> None:
+    from peoplesync.connectors import settings_problems
+
+    problems = settings_problems("genesys_cloud", {"base_url": cloud.base_url, "groups": {"ids": ["g"],
+                                                                                         "batch_size": 51}})
+    assert [p[0] for p in problems] == ["groups.batch_size"]
+    assert settings_problems("genesys_cloud", {"base_url": cloud.base_url, "groups": {}})[0][0] == "groups"
+    ids = [cloud.hire(n) for n in range(51)]
+    gid = gg.add_group(cloud.standin, "Agents")
+    c = cloud.connector(ATTRS, groups={"ids": [gid]})
+    response = c.api.http.request("POST", f"/api/v2/groups/{gid}/members", json={"memberIds": ids, "version": 1})
+    assert response.status_code == 400 and "maximum of 50" in response.json()["message"]

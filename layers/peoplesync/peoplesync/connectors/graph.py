@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..model import GROUP, Observation, Write
-from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, TransientError, WriteResult
 from ..retry import RetryPolicy
 from .base import BaseConnector, Harvest
 from .graph_api import BATCH_LIMIT, GraphApi, graph_error
@@ -206,8 +206,8 @@ class GraphConnector(BaseConnector):
     def _translate(self, exc: Exception) -> Any:
         import requests
 
-        if isinstance(exc, requests.RequestException):
-            return ReadFailed(f"{self.name}: {type(exc).__name__}")
+        if isinstance(exc, requests.RequestException):  # reads turn it into a ReadFailed; writes are retried
+            return TransientError(f"{self.name}: {type(exc).__name__}")
         return None
 
 
