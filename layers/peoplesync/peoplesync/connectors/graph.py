@@ -21,7 +21,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,6 +76,10 @@ class GraphSettings(BaseModel):
     page_size: int = Field(999, ge=1, le=999, description="$top of listings (Graph allows 1..999)")
     batch_size: int = Field(BATCH_LIMIT, ge=1, le=BATCH_LIMIT, description="Requests per $batch (Graph: <= 20)")
     requests_per_minute: float = Field(6000, gt=0, description="Budget shared by every caller of this client")
+    budget_store: Literal["process", "dynamodb"] = Field(
+        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas); "
+                               "the runtime passes the DynamoDB store in (connectors never build it)")
+    budget_table: str | None = Field(None, description="DynamoDB table for budget_store: dynamodb")
     max_retries: int = Field(5, ge=0, le=10, description="Retries of a 429 / 5xx before giving up")
     max_retry_after: float = Field(120, gt=0, description="Longer Retry-After: give the write back to the queue")
     timeout: float = Field(30, gt=0, description="Seconds per HTTP request")
@@ -91,6 +95,12 @@ class GraphSettings(BaseModel):
         if parts.scheme == "http" and not _loopback(parts.hostname):
             raise ValueError(f"{url!r}: plain http is allowed only on loopback (a local stand-in)")
         return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _budget(self) -> GraphSettings:
+        if self.budget_store == "dynamodb" and not self.budget_table:
+            raise ValueError("budget_store: dynamodb needs budget_table")
+        return self
 
 
 Settings = GraphSettings
