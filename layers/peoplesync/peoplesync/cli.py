@@ -9,6 +9,7 @@
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue
     peoplesync reviews CONFIG             accounts and runs held for a human
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
+    peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
 
 Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
             p.add_argument("--verbose", action="store_true", help="every decision, not only the writes")
+        p.add_argument("--report", metavar="FILE", help="also write the run's page (HTML, and its data as JSON)")
     p = sub.add_parser("explain", help="where a person's values came from and why")
     p.add_argument("config")
     p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--state")
+    _add_report(sub)
     args = parser.parse_args(argv)
     try:
         return int(COMMANDS[args.command](args) or 0)
@@ -69,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = bootstrap.load_config(Path(args.config))
-    plan = bootstrap.compile_config(config)
+    plan, warnings = bootstrap.validate_file(Path(args.config))
+    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+        print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
+    config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
     return 0
@@ -90,7 +96,13 @@ def _sync(args: argparse.Namespace) -> int:
 
     bridge = _bridge(args)
     with out.progress(enabled=not args.quiet) as tick:
-        result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
+        if args.report:
+            from .report_page import local as page
+
+            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full, approve=args.approve,
+                                    progress=tick)
+        else:
+            result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
     out.summary(result)
     return 2 if result.held_by_guard else 0
 
@@ -102,10 +114,16 @@ def _plan(args: argparse.Namespace) -> int:
     scratch = bootstrap.memory_store()
     bridge = _bridge(args, store=scratch)
     copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)), scratch, bridge.plan.systems)
+    population, since = sum(1 for _ in scratch.all_ids("person")), time.time()
     result = bridge.sync(full=args.full, deliver=False, approve=True)  # approval is sync's question, not plan's
     owed = bridge.owed()
+    if args.report:
+        from .report_page import local as page
+
+        page.write(args.report, page.page_data(bridge, title=args.config, kind="plan", result=result,
+                                               made=page.owed_now(bridge), since=since, population=population))
     out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
-             _labeller(bridge), verbose=args.verbose)
+             _labeller(bridge), verbose=args.verbose, waiting=out.references_owed(bridge.store))
     return 0
 
 
@@ -217,8 +235,28 @@ def _serve(args: argparse.Namespace) -> int:
     return bootstrap.serve(_bridge(args), port=args.port)
 
 
+# --- report: the page ----------------------------------------------------------------------------------------
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="the mapping drawn, what is owed, and why each value is what it is (HTML)",
+                       description="Write one self-contained HTML page (and its data as JSON beside it): the "
+                                   "mapping drawn, what is owed per target, and per person and field why each "
+                                   "value is what it is. Reads the local state; changes nothing.")
+    p.add_argument("config")
+    p.add_argument("-o", "--output", default="report.html", help="the page (default: report.html)")
+    p.add_argument("--state")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report_page import local as page
+
+    bridge = _bridge(args)
+    written = page.write(args.output, page.page_data(bridge, title=args.config))
+    print(f"report written to {written} (data: {written.with_suffix('.json')})")
+    return 0
+
+
 COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
-            "dlq": _dlq, "reviews": _reviews, "serve": _serve}
+            "dlq": _dlq, "reviews": _reviews, "serve": _serve, "report": _report}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, GROUP, UPDATE, Observation, Write
 from ..ports import (
+    AlreadyExists,
     PermanentError,
     ReadFailed,
     ReadResult,
@@ -305,8 +306,8 @@ class GenesysConnector(BaseConnector):
                 raise  # it did not land: the delivery is retried, and creates it then
             response = landed
         if response.status_code == 409:
-            raise PermanentError(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
-                                 f"deleted): {_err(response)}")
+            raise AlreadyExists(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
+                                f"deleted): {_err(response)}")
         if response.status_code != 200:
             raise PermanentError(f"{self.name}: create: {_err(response)}")
         user = response.json()
