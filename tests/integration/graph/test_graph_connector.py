@@ -245,3 +245,15 @@ def test_the_stand_in_keeps_graphs_limits(tenant: Tenant) -> None:
         "grant_type": "client_credentials", "client_id": "peoplesync-app", "client_secret": "app-secret",
         "scope": "User.Read"})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+
+def test_validate_says_graph_creates_and_deactivates_nothing(tenant: Tenant) -> None:
+    from peoplesync import bootstrap
+
+    config = {"systems": {"hr": {"connector": "csv", "path": "hr.csv", "key": "id"},
+                          "entra": {"connector": "graph", "tenant_id": tenant.g.tenant, "provision": True}},
+              "fields": {"employee_id": {"source": "hr", "map": {"hr": "id", "entra": "employeeId"}}},
+              "match": ["employee_id"]}
+    plan = bootstrap.plan_of(bootstrap.load_config(config))
+    assert plan.systems["entra"].writable and not plan.systems["entra"].provision
+    assert "creates neither users nor groups" in plan.systems["entra"].cannot["create"]

@@ -26,7 +26,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..model import GROUP, Observation, Write
-from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, TransientError, WriteResult
+from ..ports import (
+    Capabilities,
+    PermanentError,
+    ReadFailed,
+    ReadResult,
+    SecretsPort,
+    TransientError,
+    WriteResult,
+)
 from ..retry import RetryPolicy
 from .base import BaseConnector, Harvest
 from .graph_api import BATCH_LIMIT, GraphApi, graph_error
@@ -111,6 +119,13 @@ class GraphConnector(BaseConnector):
     credential_keys = ("client_id", "client_secret")
     credentials_required = True
     cursor_version = 1
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        """Group membership is written; users are only read, and nothing is created, disabled or deleted."""
+        return Capabilities(True, False, False, False, {
+            "create": "the graph connector creates neither users nor groups: create them in Entra ID",
+            "deactivate": "users are only read through Microsoft Graph", "delete": "users are only read"})
 
     def __init__(self, name: str, settings: GraphSettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = True,
