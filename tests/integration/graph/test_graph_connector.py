@@ -257,3 +257,16 @@ def test_validate_says_graph_creates_and_deactivates_nothing(tenant: Tenant) -> 
     plan = bootstrap.plan_of(bootstrap.load_config(config))
     assert plan.systems["entra"].writable and not plan.systems["entra"].provision
     assert "creates neither users nor groups" in plan.systems["entra"].cannot["create"]
+
+
+def test_a_group_that_comes_to_match_the_filter_joins_at_the_next_poll_with_all_its_members(tenant: Tenant) -> None:
+    ids = tenant.people(130)
+    tenant.g.add_group("Team A", members=ids[:2], mailEnabled=True, groupTypes=["Unified"])
+    c = tenant.connector(groups={"filter": "groupTypes/any(c:c eq 'Unified')"})
+    first = c.read()
+    late = tenant.g.add_group("Team B", members=ids[2:130], mailEnabled=True, groupTypes=["Unified"])
+    second = c.read(first.cursor)
+    assert set(by_key(second)) == {late}
+    assert by_key(second)[late].attrs["members"] == tuple(sorted(ids[2:130]))  # type: ignore[attr-defined]
+    tenant.g.edit_members(late, remove=[ids[2]])
+    assert by_key(c.read(second.cursor))[late].attrs["members"] == tuple(sorted(ids[3:130]))  # type: ignore[attr-defined]
