@@ -157,3 +157,12 @@ def test_the_batch_limit_of_50_is_kept_by_the_settings_and_by_the_stand_in(cloud
     c = cloud.connector(ATTRS, groups={"ids": [gid]})
     response = c.api.http.request("POST", f"/api/v2/groups/{gid}/members", json={"memberIds": ids, "version": 1})
     assert response.status_code == 400 and "maximum of 50" in response.json()["message"]
+
+
+def test_a_whole_member_set_is_refused_never_applied(cloud: Cloud) -> None:
+    ids = [cloud.hire(n) for n in range(3)]
+    gid = gg.add_group(cloud.standin, "Agents", members=ids)
+    with pytest.raises(PermanentError, match="adds and removes"):
+        cloud.connector(ATTRS, groups={"ids": [gid]}).write(Write("cloud", "update", "g", gid,
+                                                                  {"members": (ids[0],)}, kind="group"))
+    assert gg.group(cloud.standin, gid)["members"] == ids

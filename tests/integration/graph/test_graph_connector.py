@@ -270,3 +270,12 @@ def test_a_group_that_comes_to_match_the_filter_joins_at_the_next_poll_with_all_
     assert by_key(second)[late].attrs["members"] == tuple(sorted(ids[2:130]))  # type: ignore[attr-defined]
     tenant.g.edit_members(late, remove=[ids[2]])
     assert by_key(c.read(second.cursor))[late].attrs["members"] == tuple(sorted(ids[3:130]))  # type: ignore[attr-defined]
+
+
+def test_a_whole_member_set_is_refused_never_applied(tenant: Tenant) -> None:
+    ids = tenant.people(3)
+    gid = tenant.g.add_group("Agents", members=ids)
+    with pytest.raises(PermanentError, match="adds and removes"):
+        tenant.connector(groups={"ids": [gid]}).write(Write("entra", "update", "g", gid, {"members": (ids[0],)},
+                                                            kind="group"))
+    assert tenant.g.member_ids(gid) == ids

@@ -171,6 +171,9 @@ class GraphGroups:
                                  f"the group in Entra ID and put its id in `groups.ids`")
         if change.op != UPDATE or not change.key:
             raise PermanentError(f"{self.system}: group {change.op} is not supported (membership and names only)")
+        if "members" in change.attrs:  # a whole set would drop members others added: refused, never applied
+            raise PermanentError(f"{self.system}: group members are written as adds and removes (Write.delta), "
+                                 "never as a whole set")
         gid = change.key
         group = self._group(gid)
         d = change.delta.get("members") or {}
