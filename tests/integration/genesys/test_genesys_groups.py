@@ -166,3 +166,8 @@ def test_a_whole_member_set_is_refused_never_applied(cloud: Cloud) -> None:
         cloud.connector(ATTRS, groups={"ids": [gid]}).write(Write("cloud", "update", "g", gid,
                                                                   {"members": (ids[0],)}, kind="group"))
     assert gg.group(cloud.standin, gid)["members"] == ids
+
+
+def test_an_attribute_neither_users_nor_groups_have_is_named_with_both(cloud: Cloud) -> None:
+    with pytest.raises(PermanentError, match=r"unknown Genesys Cloud user attribute 'mail'.*a group has name"):
+        cloud.connector(["name", "members", "mail"], groups={"ids": ["g"]})
