@@ -279,3 +279,10 @@ def test_a_whole_member_set_is_refused_never_applied(tenant: Tenant) -> None:
         tenant.connector(groups={"ids": [gid]}).write(Write("entra", "update", "g", gid, {"members": (ids[0],)},
                                                             kind="group"))
     assert tenant.g.member_ids(gid) == ids
+
+
+def test_a_smaller_batch_size_is_kept(tenant: Tenant) -> None:
+    ids = tenant.people(50)
+    gid = tenant.g.add_group("Agents")
+    tenant.connector(groups={"ids": [gid]}, batch_size=7).write(members(gid, add=ids))
+    assert tenant.g.stats["batches"] == 8 and sorted(tenant.g.member_ids(gid)) == sorted(ids)

@@ -146,7 +146,7 @@ class GraphConnector(BaseConnector):
                                           rng=rng or random.Random())
         self.api = GraphApi(settings.graph_url, f"{settings.login_url}/{settings.tenant_id}/oauth2/v2.0/token",
                             client_id, client_secret, bucket=self.bucket, policy=policy, clock=clock, sleep=sleep,
-                            timeout=settings.timeout, name=name)
+                            timeout=settings.timeout, name=name, batch_size=settings.batch_size)
         g = settings.groups
         self.groups = None if g is None else GraphGroups(
             name, self.api, self.attributes, ids=g.ids, filter=g.filter, page_size=settings.page_size,
