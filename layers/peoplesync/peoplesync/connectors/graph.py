@@ -203,11 +203,14 @@ class GraphConnector(BaseConnector):
         """Users and groups read again now. A key that is no user (404) may be a group's: a group is never
         mistaken for a removed user."""
         out = []
-        for obs in self._users(sorted(set(keys))):
-            if obs.removed and self.groups is not None:
-                group = self.groups.reread(obs.key)
-                obs = obs if group.removed else group
-            out.append(obs)
+        try:
+            for obs in self._users(sorted(set(keys))):
+                if obs.removed and self.groups is not None:
+                    group = self.groups.reread(obs.key)
+                    obs = obs if group.removed else group
+                out.append(obs)
+        except (TransientError, PermanentError) as exc:  # outside the read template: said as a read failure
+            raise ReadFailed(f"{self.name}: {exc}") from None
         return ReadResult(out, complete=False)
 
     def _user_select(self) -> str:
