@@ -94,7 +94,7 @@ def outcome(config: Path) -> tuple[list[tuple[str, str, str]], int, list[tuple[s
         rows = sorted((r["employee_id"], r["title"], r["manager"]) for r in csv.DictReader(fh))
     store = SqliteStore(config.parent / "state.sqlite3")
     people = sum(1 for _ in store.all_ids("person"))
-    links = sorted(store._all("SELECT rid, system, key FROM links", ()))  # noqa: SLF001 - what is stored
+    links = sorted(store._all("SELECT rid, system, key FROM links", ()))  # what is stored
     store.close()
     return rows, people, links
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,7 @@ class LocalBridge:
         self.sleep = sleep
         self.plan, self.store, self.reconciler = runtime.plan, runtime.store, runtime.reconciler
         self._reevaluated: Counter[str] = Counter()
+        self.chunked = True  # each chunk of messages in one store batch (`peoplesync serve` turns it off)
 
     @property
     def connectors(self) -> dict[str, Connector]:
@@ -126,6 +127,19 @@ class LocalBridge:
             return outcomes[0].result if outcomes else None
         finally:
             self.queues.persist()
+
+    def reconcile_messages(self, batch: list[dict[str, Any]]) -> RunReport:
+        """Reconcile-queue messages handed in (the webhook's inbox): reconciled now, their deliveries queued and
+        kept in the state when this returns (they go out with `deliver_owed()` or the next `sync`)."""
+        report = RunReport()
+        self.queues.restore()
+        try:
+            for message in batch:
+                self.queues.put(RECONCILE, message)
+            self._reconcile(report, None)
+        finally:
+            self.queues.persist()
+        return report
 
     def deliver_owed(self) -> RunReport:
         report = RunReport()
@@ -172,7 +186,7 @@ class LocalBridge:
         undone and its messages go back to their queue, which the run keeps in the state on the way out:
         nothing taken is lost. A delivery handed back may have reached its target: it re-reads first."""
         try:
-            with self.store.batch():
+            with self.store.batch() if self.chunked else nullcontext():
                 yield
         except BaseException:
             again = [dict(m, redelivered=True) if name.startswith("deliver:") else m for m in batch]
