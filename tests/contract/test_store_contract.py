@@ -350,3 +350,17 @@ def test_given_a_batch_when_an_error_leaves_it_then_the_error_reaches_the_caller
     assert store.load("p1").version == 1
     store.save(person("p3", ad=Shadow(key="u3")))  # the store is usable afterwards
     assert store.by_link(PERSON, "ad", "u3") == "p3"
+
+
+def test_given_a_batch_when_a_record_changes_inside_then_ref_of_and_value_of_answer_its_latest_save(store):
+    store.save(person("p1", ad=Shadow(key="u1", ref="CN=Ann,OU=Staff")))
+    with store.batch():
+        assert store.ref_of("p1", "ad") == "CN=Ann,OU=Staff" and store.value_of("p1", "title") == "Engineer"
+        state = store.load("p1")
+        state.shadows["ad"].ref = "CN=Ann,OU=Managers"
+        state.golden["title"] = "Manager"
+        store.save(state)
+        state.golden["title"] = "changed after the save, never saved"
+        assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"
+        assert store.ref_of("p1", "cloud") is None and store.ref_of("nobody", "ad") is None
+    assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"

@@ -90,6 +90,10 @@ class SqliteStore(LoadedLookups):
         # versions read or written inside the open batch: its write lock keeps every other writer out, so
         # these are the stored versions and a save needs no SELECT to check its own
         self._batch_versions: dict[str, int] = {}
+        # what `ref_of` and `value_of` read off records loaded or saved inside the open batch (a reference to a
+        # manager is resolved for each of ten reports: one decode, not ten); current while the batch holds
+        # the write lock, forgotten when it ends
+        self._batch_lookups: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -130,6 +134,7 @@ class SqliteStore(LoadedLookups):
         finally:
             self._in_batch = False
             self._batch_versions.clear()
+            self._batch_lookups.clear()
             self._lock.release()
 
     @contextmanager
@@ -169,15 +174,27 @@ class SqliteStore(LoadedLookups):
         data = _loads(row[0])
         data["version"] = row[1]
         state = RecordState.from_dict(data)
-        self._remember(state.id, row[1], index_entries(state))
+        self._remember(state, row[1], index_entries(state))
         return state
 
-    def _remember(self, rid: str, version: int, entries: Entries) -> None:
+    def _remember(self, state: RecordState, version: int, entries: Entries) -> None:
         if len(self._entries) >= _ENTRY_CACHE:
             self._entries.clear()
-        self._entries[rid] = (version, entries)
+        self._entries[state.id] = (version, entries)
         if self._in_batch:
-            self._batch_versions[rid] = version
+            self._batch_versions[state.id] = version
+            self._batch_lookups[state.id] = ({k: s.ref or s.key for k, s in state.shadows.items()},
+                                             dict(state.golden))
+
+    def ref_of(self, record_id: str, system: str) -> str | None:
+        with self._lock:
+            hit = self._batch_lookups.get(record_id) if self._in_batch else None
+        return hit[0].get(system) if hit is not None else super().ref_of(record_id, system)
+
+    def value_of(self, record_id: str, field: str) -> Any:
+        with self._lock:
+            hit = self._batch_lookups.get(record_id) if self._in_batch else None
+        return hit[1].get(field) if hit is not None else super().value_of(record_id, field)
 
     def save(self, state: RecordState) -> None:
         data = state.to_dict()
@@ -202,7 +219,7 @@ class SqliteStore(LoadedLookups):
             values = new[2] - old[2]
             if values:
                 db.executemany("INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?)", [(*e, state.id) for e in values])
-            self._remember(state.id, state.version + 1, new)
+            self._remember(state, state.version + 1, new)
         state.version += 1
 
     def _stored_entries(self, db: sqlite3.Connection, state: RecordState) -> Entries:
