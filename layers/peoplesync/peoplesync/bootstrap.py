@@ -36,6 +36,7 @@ __all__ = [
     "RunReport",
     "Runtime",
     "aws",
+    "background_for",
     "compile_config",
     "connector_factory",
     "handlers",
@@ -337,15 +338,20 @@ def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
     return handler
 
 
-def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -> tuple[ScimHandler, str, str]:
-    """The same handler for `peoplesync serve` and the tests: each accepted write reconciled and delivered at
-    once by the local run. The IdP's view is kept where the run keeps its state (`scim_repository_for`), so a
-    restarted server still knows what the IdP created."""
+def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None, background: Any = None
+               ) -> tuple[ScimHandler, str, str]:
+    """The same handler for `peoplesync serve` and the tests. With a `background` worker (`serve`), each
+    accepted write goes to its inbox and the answer does not wait for the targets; without, it is reconciled
+    and delivered before the answer. The IdP's view is kept where the run keeps its state
+    (`scim_repository_for`), so a restarted server still knows what the IdP created."""
     import threading
 
     lock = threading.Lock()
 
     def on_change(observation: Any) -> None:
+        if background is not None:
+            background.submit(observation)
+            return
         with lock:  # the local run is not thread-safe; the server is
             bridge.receive(observation)
             bridge.deliver_owed()
@@ -353,6 +359,18 @@ def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -
     if repository is None:
         repository = scim_repository_for(bridge.store)
     return scim_handler(bridge.plan, tokens, repository, on_change)
+
+
+def background_for(bridge: LocalBridge) -> Any:
+    """`serve`'s background worker, its inbox beside the local run's state (in memory for a memory store)."""
+    from .adapters.local_inbox import MemoryInbox, SqliteInbox
+    from .adapters.sqlite_store import SqliteStore
+    from .service.background import Background
+
+    store = bridge.store
+    if isinstance(store, SqliteStore) and store.path != ":memory:":
+        return Background(bridge, SqliteInbox(store.path))
+    return Background(bridge, MemoryInbox())
 
 
 def scim_repository_for(store: StateStore) -> Any:
@@ -383,8 +401,9 @@ def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int
     made = not tokens
     if made:
         tokens = [secrets.token_urlsafe(32)]
+    background = background_for(bridge)
     try:
-        handler, base_path, system = scim_local(bridge, tokens)
+        handler, base_path, system = scim_local(bridge, tokens, background=background)
     except ValueError as exc:
         print(f"peoplesync serve: {exc}", file=sys.stderr)
         return 2
@@ -392,5 +411,9 @@ def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int
     if made:
         print(f"bearer token (made for this run; set PEOPLESYNC_SCIM_TOKENS to choose): {tokens[0]}",
               file=sys.stderr)
-    run_server(handler, host=host, port=port)
+    background.start()  # delivers what an earlier run left queued, then each change as it comes
+    try:
+        run_server(handler, host=host, port=port)
+    finally:
+        background.stop()  # the step under way ends; what is still queued stays in the state for next time
     return 0
