@@ -10,6 +10,7 @@
     peoplesync reviews CONFIG             accounts and runs held for a human
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
     peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
+    peoplesync deploy-params CONFIG [--samconfig FILE]   the stack's schedules and targets, from the configuration
 
 Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
 """
@@ -58,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("reviews", help="accounts and runs held for a human")
     p.add_argument("config")
     p.add_argument("--state")
-    p = sub.add_parser("serve", help="run the SCIM webhook locally")
-    p.add_argument("config")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--state")
+    p = sub.add_parser("serve", help="run the SCIM webhook locally", description=SERVE_HELP)
+    p.add_argument("config", help="the configuration; its system with connector: scim is served")
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    p.add_argument("--state", help="state database (default: .peoplesync/state.sqlite3 beside CONFIG)")
     _add_report(sub)
+    _add_deploy_params(sub)
     args = parser.parse_args(argv)
     try:
         return int(COMMANDS[args.command](args) or 0)
@@ -233,6 +235,14 @@ def _serve(args: argparse.Namespace) -> int:
     return bootstrap.serve(_bridge(args), port=args.port)
 
 
+SERVE_HELP = """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT
+(under its base_path, default /scim/v2), for an identity provider or a test client. It accepts the bearer tokens
+of the secret the system names (tokens: secret:<name>), read as a local run reads every secret: from
+secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
+PEOPLESYNC_SECRET_<NAME>. Each accepted write is reconciled and delivered at once; the IdP's view is kept in the
+state database, so a restart forgets nothing."""
+
+
 # --- report: the page ----------------------------------------------------------------------------------------
 def _add_report(sub: Any) -> None:
     p = sub.add_parser("report", help="the mapping drawn, what is owed, and why each value is what it is (HTML)",
@@ -253,8 +263,35 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- deploy-params: the stack's parameters from the configuration ------------------------------------------------
+def _add_deploy_params(sub: Any) -> None:
+    p = sub.add_parser("deploy-params", help="the stack's schedules, targets and token secret, from the configuration",
+                       description="Print the template parameters the configuration decides (PollSchedules from "
+                                   "each polled system's schedule:, DeliverTargets = the writable systems, "
+                                   "ScimTokenSecretName from the SCIM system's tokens:, GenesysSystemName), as "
+                                   "words for `sam deploy --parameter-overrides`, or write them into a "
+                                   "samconfig.toml (docs/deploy.md).")
+    p.add_argument("config")
+    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml's deploy parameters")
+
+
+def _deploy_params(args: argparse.Namespace) -> int:
+    from . import deploy_params
+
+    params, problems = deploy_params.parameters(bootstrap.compile_config(bootstrap.load_config(Path(args.config))))
+    if problems:
+        raise ConfigError(problems)
+    if args.samconfig:
+        deploy_params.update_samconfig(Path(args.samconfig), params, args.config)
+        print(f"{args.samconfig}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    else:
+        print(deploy_params.as_words(params))
+    return 0
+
+
 COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
-            "dlq": _dlq, "reviews": _reviews, "serve": _serve, "report": _report}
+            "dlq": _dlq, "reviews": _reviews, "serve": _serve, "report": _report,
+            "deploy-params": _deploy_params}
 
 if __name__ == "__main__":
     raise SystemExit(main())
