@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = bootstrap.load_config(Path(args.config))
-    plan = bootstrap.compile_config(config)
+    plan, warnings = bootstrap.validate_file(Path(args.config))
+    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+        print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
+    config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
     return 0
@@ -123,7 +125,7 @@ def _plan(args: argparse.Namespace) -> int:
         page.write(args.report, page.page_data(bridge, title=args.config, kind="plan", result=result,
                                                made=page.owed_now(bridge), since=since, population=population))
     out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
-             _labeller(bridge), verbose=args.verbose)
+             _labeller(bridge), verbose=args.verbose, waiting=out.references_owed(bridge.store))
     return 0
 
 

@@ -15,13 +15,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import normalize
 from .model import GROUP, PERSON, ApplyMode
+
+if TYPE_CHECKING:
+    from .ports import Connector
 
 Apply = Literal["always", "on_create", "if_empty"]
 
@@ -117,6 +120,17 @@ class FieldConfig(_Strict):
     multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
     default: str | None = Field(None, description="Value written when the bridge creates an account and the "
                                                   "field has no value")
+    placeholder: dict[str, str] = Field(
+        default_factory=dict, description="reference fields: system -> value (in that system's form) written "
+        "over a stale reference while the person now named has no account there yet (default: cleared)")
+
+    on_blank: Literal["clear", "keep"] | None = Field(
+        None, description="A source that blanks the value: clear it in the targets, or let them keep theirs. "
+                          "Default: keep (clear for a multi-valued field: an emptied group empties its copies)")
+
+    @property
+    def clears_blank(self) -> bool:
+        return (self.on_blank or ("clear" if self.multi else "keep")) == "clear"
 
     @property
     def sources(self) -> list[str]:
@@ -238,7 +252,9 @@ def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tu
 
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
 PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
-READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
+# Without the connectors (a plan compiled with no `connector_class`, in tests): their `writable_by_default`.
+# The composition root always passes the classes; tests/unit/test_capabilities.py keeps the two equal.
+READ_ONLY_CONNECTORS = {"scim", "workday_raas", "csv"}
 DN_CONNECTORS = {"ldap"}  # others (a test directory) say `reference: dn` themselves
 
 
@@ -258,6 +274,8 @@ class FieldPlan:
     fingerprint: str
     codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
     default: Any = None
+    placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
+    keep_blank: bool = False  # on_blank: keep: a blank golden value is not written over a target's value
 
 
 @dataclass(slots=True)
@@ -272,6 +290,9 @@ class SystemPlan:
     attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
     codecs: dict[str, Any] = field(default_factory=dict)  # virtual attribute -> transform.Codec
     attributes: set[str] = field(default_factory=set)  # the real attributes read and written here
+    deactivate: bool = True  # the connector can deactivate / activate an account here (else none is planned)
+    delete: bool = True  # ... delete one (else a removal deactivates, where it can)
+    cannot: dict[str, str] = field(default_factory=dict)  # capability missing -> what would give it
 
 
 @dataclass(slots=True)
@@ -289,14 +310,13 @@ def system_attributes(plan: Plan, system: str) -> list[str]:
     return sorted(plan.systems[system].attributes)
 
 
-def compile_config(config: Config) -> Plan:
+def compile_config(config: Config, connector_class: Callable[[str], type[Connector]] | None = None) -> Plan:
+    """The plan. `connector_class(name)` (from the composition root) says what each system can take: its
+    default `writable` and its `capabilities(settings)`; a write a system cannot take is never planned."""
     region = config.defaults.phone_region
     systems: dict[str, SystemPlan] = {}
     for name, s in config.systems.items():
-        writable = s.writable if s.writable is not None else s.connector not in READ_ONLY_CONNECTORS
-        reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
-        systems[name] = SystemPlan(name, s.connector, writable, s.provision, reference,
-                                   s.connector in PUSH_CONNECTORS)
+        systems[name] = _system_plan(name, s, connector_class)
 
     def plan_fields(kind: str, fields: dict[str, FieldConfig], default_sources: list[str],
                     default_winner: str | None) -> dict[str, FieldPlan]:
@@ -305,11 +325,16 @@ def compile_config(config: Config) -> Plan:
             sources = f.sources or default_sources
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
-            fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
+            dump = f.model_dump(mode="json")
+            for optional in ("placeholder", "on_blank"):  # unset: as before the key existed (no remap of all)
+                if not dump.get(optional):
+                    dump.pop(optional, None)
+            fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
                              ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
-                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default)
+                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
+                             dict(f.placeholder), not f.clears_blank)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)
@@ -338,9 +363,28 @@ def compile_config(config: Config) -> Plan:
     semantic = {
         "fields": {k: {n: f.fingerprint for n, f in v.items()} for k, v in fields.items()},
         "match": match, "lifecycle": lifecycle, "removed": config.policies.removed,
-        "systems": {n: [s.writable, s.provision, s.reference] for n, s in systems.items()},
+        "systems": {n: [s.writable, s.provision, s.reference, *sorted(s.cannot)] for n, s in systems.items()},
     }
     return Plan(config, systems, fields, match, lifecycle, _digest(semantic))
+
+
+def _system_plan(name: str, s: SystemConfig, connector_class: Callable[[str], type[Connector]] | None
+                 ) -> SystemPlan:
+    """One rule for `writable`, the same in `validate`, `plan` and the connector built for a run (which the
+    composition root builds with this plan's value): the configuration's `writable`, else the connector's
+    `writable_by_default`; and never where the connector cannot write with these settings."""
+    reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
+    if connector_class is None:
+        default, can = s.connector not in READ_ONLY_CONNECTORS, None
+    else:
+        cls = connector_class(s.connector)
+        default, can = cls.writable_by_default, cls.capabilities(s.settings)
+    writable = s.writable if s.writable is not None else default
+    if can is None:
+        return SystemPlan(name, s.connector, writable, s.provision, reference, s.connector in PUSH_CONNECTORS)
+    cannot = {op: can.why.get(op, "") for op in ("write", "create", "deactivate", "delete") if not getattr(can, op)}
+    return SystemPlan(name, s.connector, writable and can.write, s.provision and can.create, reference,
+                      s.connector in PUSH_CONNECTORS, deactivate=can.deactivate, delete=can.delete, cannot=cannot)
 
 
 def _digest(obj: Any) -> str:

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .engine.references import owed_references
 from .model import Write
 
 console = Console()
@@ -58,10 +59,14 @@ def summary(report: Any) -> None:
 
 
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[[str], str] = str,
-         verbose: bool = False) -> None:
-    """What a sync would write, person by person; every decision behind it with --verbose."""
+         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None) -> None:
+    """What a sync would write, person by person; every decision behind it with --verbose. `waiting`:
+    (record, field, system, what it names) for references owed until the person named has an account there."""
+    waiting = waiting or []
+    waiting_references(waiting, label)
     if not owed and not report.decisions:
-        console.print("[green]nothing to do: every system agrees[/]")
+        if not waiting:
+            console.print("[green]nothing to do: every system agrees[/]")
         return
     if verbose:
         for line in report.decisions:
@@ -77,6 +82,19 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[
     console.print(f"{sum(len(w) for _, _, w in owed)} writes for {len({r for r, _, _ in owed})} people; "
                   f"{report.conflicts} conflicts; {report.held_for_review} accounts would be held for review"
                   + ("" if verbose else "; every decision: peoplesync plan --verbose"))
+
+
+def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
+    """(record, field, system, what it names) for every reference a record still owes (`owed_references`)."""
+    return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
+
+
+def waiting_references(waiting: list[tuple[str, str, str, str]], label: Callable[[str], str]) -> None:
+    for rid, name, system, ref in sorted(waiting, key=lambda w: (label(w[0]), w[1], w[2])):
+        console.print(f"owed: {label(rid)} {name} in {system} -> {label(ref)}, once it has a {system} account",
+                      highlight=False, markup=False)
+    if waiting:
+        console.print(f"{len(waiting)} references owed until the person named has an account", highlight=False)
 
 
 def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None,
@@ -99,6 +117,8 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
                 continue
             held = shadow.values.get(attr, "(not read)")
             pending = f"   -> {shadow.pending[attr]!r} being written" if attr in shadow.pending else ""
+            pending += "".join(f"   (owed: {label(ref)}, once it has a {system} account)"
+                               for fld, s, ref in owed_references(state) if fld == name and s == system)
             console.print(f"    {system}.{attr} = {held!r}{pending}", highlight=False, markup=False)
     if decisions:
         console.print("\n[bold]decisions[/]")

@@ -4,6 +4,11 @@
 exists. Disabled or removed there, the person is deactivated (or deleted, by policy) in the other systems, and
 comes back when re-enabled. An account re-enabled behind the bridge's back while the person is inactive is
 disabled again; one disabled locally while the person is active is left alone (a local decision).
+
+Only what a system can take is planned (`SystemPlan.deactivate` / `.delete`, from its connector's
+capabilities): a system that cannot record an account's state (a SQL table without `active_column`) gets no
+deactivation, which it could only dead-letter at every sync (`validate` warns); one that cannot delete is
+deactivated instead, where it can.
 """
 
 from __future__ import annotations
@@ -54,15 +59,18 @@ class Lifecycle:
 
     def enforce_state(self, state: RecordState, system: str, out: Outcome) -> None:
         shadow = state.shadows[system]
-        if not self.plan.systems[system].writable or shadow.removed:
+        sp = self.plan.systems[system]
+        if not sp.writable or shadow.removed:
             return
         policy = self.plan.config.policies.removed
         if state.active:
             want = ACTIVATE if shadow.active is False or shadow.pending_state else None
-        elif state.removed and policy == "delete":
+        elif state.removed and policy == "delete" and sp.delete:
             want = DELETE
         else:
             want = DEACTIVATE if shadow.active is not False else None
+        if want in (ACTIVATE, DEACTIVATE) and not sp.deactivate:
+            return  # nowhere to record a state there: a write it could only refuse
         if want == ACTIVATE and shadow.pending_state in (DEACTIVATE, DELETE) and shadow.active is not False:
             shadow.pending_state, want = None, None  # a deactivation still in flight is cancelled
             out.changed = True

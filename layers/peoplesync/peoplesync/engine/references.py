@@ -12,7 +12,7 @@ from typing import Any
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
-from .outcome import MISSING, Outcome
+from .outcome import MISSING, Outcome, blank
 
 WAIT = "@wait"  # index field under which records waiting for a reference are found
 
@@ -65,6 +65,7 @@ class References:
                 record_id=state.id, field=f.name, old=golden, new=golden, rule=Rule.DEFERRED, system=system,
                 detail=f"{system} names {value!r}, not linked yet; decided once it is"))
             return MISSING
+        self.unwait(state, f, system, value, out)
         return rid
 
     def from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
@@ -94,7 +95,25 @@ class References:
                 record_id=state.id, field=f.name, old=value, new=value, rule=Rule.DEFERRED, system=target,
                 detail=f"{value} has no {target} account yet; written once it has"))
             return MISSING
+        self.unwait(state, f, target, value, out)
         return ref
+
+    def interim(self, state: RecordState, f: FieldPlan, target: str, have: Any, index: RecordIndex) -> Any:
+        """What `target` is given while the person the golden value names has no account there (MISSING:
+        nothing, the record waits). A reference there to someone else (the old manager) is stale: it is cleared,
+        or replaced by the field's placeholder for that system. A reference there that names no known account
+        is left as it is: it may be the new person's own account, not linked yet (a first sync)."""
+        if f.multi or have is MISSING or blank(have):
+            return MISSING
+        by = f.ref_by.get(target)
+        if by is not None:
+            found = index.by_value(f.reference, by, have)  # type: ignore[arg-type]
+            rid = next(iter(found)) if len(found) == 1 else None
+        else:
+            rid = index.by_ref(f.reference, target, str(have))  # type: ignore[arg-type]
+        if rid is None or rid == state.golden.get(f.name):
+            return MISSING
+        return f.placeholder.get(target)
 
     def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
         entries = [f"{s}|{str(r).lower()}" for s, r in on]
@@ -103,6 +122,18 @@ class References:
             if old is None or set(old) != set(entries) | set(old):
                 state.waiting[f.name] = sorted(set(entries) | set(old or []))
                 out.changed = True
+
+    def unwait(self, state: RecordState, f: FieldPlan, system: str, ref: Any, out: Outcome) -> None:
+        """A reference resolved: the record no longer waits for it (nor is woken for it)."""
+        old = state.waiting.get(f.name)
+        entry = f"{system}|{str(ref).lower()}"
+        if old and entry in old:
+            rest = [e for e in old if e != entry]
+            if rest:
+                state.waiting[f.name] = rest
+            else:
+                del state.waiting[f.name]
+            out.changed = True
 
     def waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
         """Records waiting for this record's account in `system` (by record id, or by its reference)."""
@@ -116,3 +147,14 @@ class References:
                 found |= index.by_value(state.kind, WAIT, f"{system}|{str(value).lower()}")
         found.discard(state.id)
         return found
+
+
+def owed_references(state: RecordState) -> list[tuple[str, str, str]]:
+    """(field, system, what it names) for each reference the record still owes a system: the person named has
+    no account there yet (or the system's own reference names no account linked yet). For `plan`/`explain`."""
+    owed = []
+    for name, entries in sorted(state.waiting.items()):
+        for entry in entries:
+            system, _, ref = entry.partition("|")
+            owed.append((name, system, ref))
+    return owed

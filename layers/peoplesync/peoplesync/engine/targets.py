@@ -11,7 +11,7 @@ from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .norms import Norm
-from .outcome import MISSING, Outcome, orig
+from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
@@ -32,21 +32,26 @@ class Targets:
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
-        # decide()'s rules 10-11, asked first (only apply modes other than `always` ever hold a target)
-        held = None if f.apply is ALWAYS else holds(f, have)
+        # decide()'s rules 10-12, asked first (only apply modes other than `always`, or a blank golden value
+        # under `on_blank: keep`, ever hold a target)
+        golden = state.golden[name]
+        held = None if f.apply is ALWAYS and not (f.keep_blank and blank(golden)) else holds(f, have, golden)
         if held is not None:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
         if f.reference is None:  # (what `refs.from_golden` gives for a field that is no reference)
-            want = want_norm = state.golden[name]
+            want = want_norm = golden
             pending = shadow.pending.get(attr, MISSING)
             if want is MISSING or (pending is not MISSING and pending == want):
                 return
         else:
             want = self.refs.from_golden(state, f, target, index, out)
-            if want is MISSING:
-                return
+            interim = want is MISSING
+            if interim:  # the person named has no account there yet: a stale reference is not left standing
+                want = self.refs.interim(state, f, target, have, index)
+                if want is MISSING:
+                    return
             norm = self._norms[(name, target)]
             want_norm = norm(want)
             pending = shadow.pending.get(attr, MISSING)
@@ -61,6 +66,12 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
+        if f.reference is not None and interim:
+            out.decisions.append(decision(
+                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
         if recorded:

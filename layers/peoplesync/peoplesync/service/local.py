@@ -17,7 +17,7 @@ from typing import Any
 from ..model import Observation
 from ..ports import Connector
 from . import flow, messages, queues
-from .guard import people_known
+from .guard import Approval, open_holds, people_known
 from .messages import RECONCILE, Poison
 from .poll import poll
 from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Result
@@ -28,6 +28,10 @@ BATCH = 500  # deliveries handed to a connector at once (one transaction, one fi
 MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
 
 Progress = Callable[[str, int, int], None]
+
+# how a run went, worst first, and the exit code `peoplesync sync` / `plan` give it (docs/operations.md)
+READ_FAILED, DEAD_LETTERED, HELD, DONE, AGREEMENT = "read failed", "dead-lettered", "held", "done", "in agreement"
+EXIT_CODES = {AGREEMENT: 0, DONE: 0, HELD: 2, READ_FAILED: 3, DEAD_LETTERED: 4}
 
 
 @dataclass
@@ -44,9 +48,38 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     dead_letters: int = 0
     held_by_guard: str | None = None
+    holds: list[dict[str, Any]] = field(default_factory=list)  # the guard's holds open after the run
+    released: list[str] = field(default_factory=list)  # holds lifted (their changes gone) or approved
+    open_reviews: int = 0  # accounts held for a human (this run's and earlier ones), after the run
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
     polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
+
+    @property
+    def status(self) -> str:
+        """How the run went, the worst first: a read failed (nothing may be concluded from it), writes were
+        dead-lettered, something is held (by the guard, or an account for review), writes done, agreement."""
+        if self.read_failures:
+            return READ_FAILED
+        if self.dead_letters:
+            return DEAD_LETTERED
+        if self.holds or self.held_by_guard or self.open_reviews or self.held_for_review:
+            return HELD
+        return DONE if self.total_writes else AGREEMENT
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For `--json`: what a script needs to know about the run."""
+        return {"status": self.status, "exit_code": self.exit_code, "full": self.full,
+                "accounts_read": self.seen, "accounts_linked": self.linked, "people_created": self.created,
+                "people_changed": self.changed, "conflicts": self.conflicts, "writes": dict(self.writes),
+                "writes_total": self.total_writes, "dead_lettered": self.dead_letters,
+                "read_failures": dict(self.read_failures), "errors": list(self.errors),
+                "held_for_review": self.held_for_review, "open_reviews": self.open_reviews,
+                "holds": list(self.holds), "holds_released": list(self.released)}
 
     @property
     def changed(self) -> int:
@@ -89,9 +122,10 @@ class LocalBridge:
         return {name: self.runtime.connector(name) for name in self.runtime.polled_systems()}
 
     # --- the run -------------------------------------------------------------------------------------------
-    def sync(self, *, full: bool = False, approve: bool = False, deliver: bool = True,
+    def sync(self, *, full: bool = False, approve: Approval = False, deliver: bool = True,
              progress: Progress | None = None) -> RunReport:
-        """Poll every system (lifecycle sources first), reconcile what changed, deliver what is owed."""
+        """Poll every system (lifecycle sources first), reconcile what changed, deliver what is owed.
+        `approve`: True lets everything held through; hold ids let those through."""
         report = RunReport(full=full)
         self._reevaluated.clear()
         self.queues.restore()
@@ -99,22 +133,34 @@ class LocalBridge:
         try:
             for system in self.runtime.polled_systems():
                 polled = poll(system, self.reconciler, self.runtime.connector(system),
-                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population)
+                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
+                              connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
                 report.polls[system] = polled.to_dict()
                 report.full |= polled.full
+                report.released += polled.released
                 if polled.failed:
                     report.read_failures[system] = polled.failed
                 if polled.held:
-                    held = f"{polled.held}. Review with `peoplesync plan`, then `peoplesync sync --approve`."
-                    report.held_by_guard = f"{report.held_by_guard}; {held}" if report.held_by_guard else held
+                    report.held_by_guard = f"{report.held_by_guard}; {polled.held}" if report.held_by_guard \
+                        else polled.held
                 self._reconcile(report, progress)
             if deliver:
                 self._deliver(report, progress)
+            self._held(report)
         finally:
             self.queues.persist()
             self.runtime.close()  # one connection per run, as a Lambda invocation would
         return report
+
+    def _held(self, report: RunReport) -> None:
+        """What stays held after the run: the guard's holds of the systems read, accounts for review."""
+        polled = set(self.runtime.polled_systems())
+        items = self.store.reviews()
+        report.holds = [{"id": h["id"], "system": h.get("system"), "people": h.get("count"),
+                         "accounts": h.get("accounts"), "reason": h.get("reason"), "approved": bool(h.get("approved"))}
+                        for h in open_holds(self.store) if h.get("system") in polled]
+        report.open_reviews = sum(1 for r in items if r.get("kind") != "run")
 
     def receive(self, obs: Observation) -> Result | None:
         """An event pushed to us (the SCIM webhook): reconciled now; its writes are queued and go out with
@@ -155,11 +201,13 @@ class LocalBridge:
                 except Poison as exc:
                     self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
                     report.errors.append(f"reconcile: {exc}")
+                    report.dead_letters += 1
                 except Exception as exc:  # as the reconcile function does: again later, then parked with why
                     outcome = flow.retry_later(message, self.runtime.queue(RECONCILE), self.runtime.dlq(RECONCILE),
                                                exc)
                     if outcome.dead_letter:
                         report.errors.append(f"reconcile: {outcome.dead_letter}")
+                        report.dead_letters += 1
             if progress:
                 progress("reconcile", report.seen, 0)
 
@@ -185,6 +233,7 @@ class LocalBridge:
                         progress("deliver", done, 0)
             self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
             if not self.queues.wait(self.sleep):  # retries wait out their delay, as on SQS
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
                 return
 
     def _deliver_batch(self, batch: list[dict[str, Any]], report: RunReport) -> None:
@@ -202,6 +251,8 @@ class LocalBridge:
 
     # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries still owed (those a later run made moot are marked resolved)."""
+        queues.settle_dead_letters(self.store, self.queues.clock)
         return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
 from ...ports import (
+    Capabilities,
     PeoplesyncError,
     PermanentError,
     ReadResult,
@@ -40,6 +41,13 @@ class LdapConnector(BaseConnector):
     cursor_version: ClassVar[int] = 2  # 1 was the "ldap1:" cursor before the shared codec
     credential_keys: ClassVar[tuple[str, ...]] = ("bind_dn", "password")
     default_reference = "dn"
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        """AD records an account's state in userAccountControl; another server only in `disable_attribute`."""
+        if settings.get("flavor") == "active_directory" or settings.get("disable_attribute"):
+            return Capabilities()
+        return Capabilities(deactivate=False, why={"deactivate": "set disable_attribute and disabled_value"})
 
     def __init__(self, name: str, settings: LdapSettings | Mapping[str, Any], attributes: Iterable[str], *,
                  writable: bool = True, credentials: Mapping[str, Any] | None = None,
