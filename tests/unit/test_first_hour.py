@@ -65,7 +65,7 @@ def test_serve_accepts_the_tokens_of_the_configured_secret(tmp_path: Path) -> No
 def test_serve_without_its_secret_stops_with_one_line_naming_it(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     config = _world(tmp_path, {"something-else": {"tokens": ["x"]}})
-    assert main(["serve", str(config), "--port", "1"]) == 2  # never listens
+    assert main(["serve", str(config), "--port", "1"]) == 1  # an error, and it never listens
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "scim-tokens" in err[0] and "not found" in err[0]
 

@@ -198,7 +198,8 @@ def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconcil
     """Read these records' accounts in `system` again and reconcile what they show: a write of ours that
     landed is then confirmed by what it left, and nothing is owed for it any more. An account still to be
     created is looked up by the record's match keys first: if it landed, it is linked, not created again.
-    What a fresh read owes the other targets (a change made there meanwhile) is queued for them now."""
+    What a fresh read owes other targets stays in the record's outbox for their own deliveries (queueing them
+    here would overtake a delivery of theirs that waits out a Retry-After or must re-read first)."""
     connector = ports.connector(system)
     keys: list[str] = []
     found = []
@@ -215,11 +216,7 @@ def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconcil
                     break
     fresh = connector.read_keys(keys) if keys else None
     for obs in [*found, *(fresh.observations if fresh else [])]:
-        result = reconciler.observation(obs)
-        for other in sorted((result.writes | result.owed) - {system}):
-            ports.delivery(other).send([messages.deliver(result.record_id or "", other)])
-        if result.wake:
-            ports.reconcile.send(messages.reevaluate(result.wake))
+        reconciler.observation(obs)
 
 
 def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Ports,
