@@ -20,7 +20,7 @@ TOKEN = "e2e-token-8c1d"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 DEPT = f"{ENTERPRISE}:department"
 CONFIG: dict[str, Any] = {
-    "systems": {"ad": {"connector": "memory"}, "cloud": {"connector": "memory"}, "idp": {"connector": "scim"}},
+    "systems": {"ad": {"connector": "memory"}, "cloud": {"connector": "memory"}, "idp": {"connector": "scim", "tokens": "secret:scim-tokens"}},
     "fields": {
         "email.work": {"source": "ad", "normalize": ["trim", "lower"],
                        "map": {"ad": "mail", "cloud": "email", "idp": "userName"}},

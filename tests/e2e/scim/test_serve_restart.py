@@ -27,7 +27,7 @@ TOKEN = "serve-restart-token-5b1e9c0d7a"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CONFIG = f"""
 systems:
-  idp:       {{connector: scim}}
+  idp:       {{connector: scim, tokens: "secret:scim-tokens"}}
   phonebook: {{connector: csv, path: phonebook.csv, key: id, writable: true, provision: true}}
 fields:
   email.work:  {{source: idp, normalize: [trim, lower], map: {{idp: userName, phonebook: email}}}}
@@ -60,7 +60,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        env = {**os.environ, "PEOPLESYNC_SCIM_TOKENS": TOKEN, "PYTHONPATH": os.pathsep.join(
+        env = {**os.environ, "PEOPLESYNC_SECRET_SCIM_TOKENS": json.dumps({"tokens": [TOKEN]}), "PYTHONPATH": os.pathsep.join(
             [str(ROOT / "layers" / "peoplesync"), str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")])}
         log = self.config.parent / "serve.log"
         with log.open("ab") as out:  # the child keeps its own copy of the handle
