@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "peoplesync" / "peoplesync"
-ENGINE = ["engine", "engine.py", "model.py", "config.py", "config_checks.py", "normalize.py", "transform.py"]
+ENGINE = ["engine", "engine.py", "model.py", "config.py", "config_checks.py", "config_systems.py", "normalize.py",
+          "transform.py"]
 EDGE = ("peoplesync.connectors", "peoplesync.adapters", "peoplesync.service", "peoplesync.scim",
         "peoplesync.bootstrap", "boto3", "botocore", "ldap3", "requests", "sqlalchemy", "psycopg")
 

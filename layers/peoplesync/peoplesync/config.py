@@ -26,7 +26,7 @@ from .model import GROUP, PERSON, ApplyMode
 if TYPE_CHECKING:
     from .ports import Connector
 
-Apply = Literal["always", "on_create", "if_empty"]
+Apply = Literal["always", "on_create", "if_empty", "add_only"]
 
 
 class ConfigError(ValueError):
@@ -174,10 +174,17 @@ class Lifecycle(_Strict):
 
 
 class GroupsConfig(_Strict):
+    """Group membership (docs/groups.md): groups are records of their own, matched across systems by `match`,
+    with a multi-valued member field (`reference: person`) written to targets as adds and removes."""
+
     source: str | list[str]
     winner: str | None = None
     match: list[str] = Field(default_factory=lambda: ["name"])
     fields: dict[str, FieldConfig]
+    provision: list[str] = Field(default_factory=list, description="Systems where a group missing there is "
+                                 "created; elsewhere it is reported")
+    nesting: Literal["mirror"] = Field("mirror", description="A member that is itself a group: mirrored as that "
+                                       "group's counterpart (expanding nested groups is not implemented)")
 
 
 class Defaults(_Strict):
@@ -250,11 +257,10 @@ def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tu
 
 
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
-PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
-# Without the connectors (a plan compiled with no `connector_class`, in tests): their `writable_by_default`.
-# The composition root always passes the classes; tests/unit/test_capabilities.py keeps the two equal.
-READ_ONLY_CONNECTORS = {"scim", "workday_raas", "csv"}
-DN_CONNECTORS = {"ldap"}  # others (a test directory) say `reference: dn` themselves
+from .config_systems import (  # noqa: E402  (the systems' part of the plan, and what they can take)
+    SystemPlan,
+    system_plan,
+)
 
 
 @dataclass(slots=True)
@@ -278,30 +284,24 @@ class FieldPlan:
 
 
 @dataclass(slots=True)
-class SystemPlan:
-    name: str
-    connector: str
-    writable: bool
-    provision: bool
-    reference: str  # "key" | "dn"
-    push: bool
-    fields: dict[str, list[FieldPlan]] = field(default_factory=dict)  # kind -> fields mapped here
-    attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
-    codecs: dict[str, Any] = field(default_factory=dict)  # virtual attribute -> transform.Codec
-    attributes: set[str] = field(default_factory=set)  # the real attributes read and written here
-    deactivate: bool = True  # the connector can deactivate / activate an account here (else none is planned)
-    delete: bool = True  # ... delete one (else a removal deactivates, where it can)
-    cannot: dict[str, str] = field(default_factory=dict)  # capability missing -> what would give it
-
-
-@dataclass(slots=True)
 class Plan:
     config: Config
     systems: dict[str, SystemPlan]
     fields: dict[str, dict[str, FieldPlan]]  # kind -> name -> field
     match: dict[str, list[str]]  # kind -> ordered rules
     lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
-    fingerprint: str
+    semantic: dict[str, Any]  # what the fingerprint digests, but what the systems cannot take
+    _fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The digest of everything that decides what is written: a record decided under another is decided
+        again. It includes what each system cannot take (adding `active_column` later deactivates there those
+        who left meanwhile), so it asks the connectors, on first use (never in the SCIM webhook)."""
+        if self._fingerprint is None:
+            cannot = {n: sorted(sp.cannot) for n, sp in self.systems.items() if sp.cannot}
+            self._fingerprint = _digest({**self.semantic, **({"cannot": cannot} if cannot else {})})
+        return self._fingerprint
 
 
 def system_attributes(plan: Plan, system: str) -> list[str]:
@@ -315,7 +315,7 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
     region = config.defaults.phone_region
     systems: dict[str, SystemPlan] = {}
     for name, s in config.systems.items():
-        systems[name] = _system_plan(name, s, connector_class)
+        systems[name] = system_plan(name, s, connector_class)
 
     def plan_fields(kind: str, fields: dict[str, FieldConfig], default_sources: list[str],
                     default_winner: str | None) -> dict[str, FieldPlan]:
@@ -325,9 +325,10 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
             dump = f.model_dump(mode="json")
-            for optional in ("placeholder", "on_blank"):  # unset: as before the key existed (no remap of all)
-                if not dump.get(optional):
-                    dump.pop(optional, None)
+            if not dump.get("placeholder"):  # unset: as before the key existed (no remap of every record)
+                dump.pop("placeholder", None)
+            if f.on_blank in (None, "clear" if f.multi else "keep"):  # the default: as before the key existed
+                dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
             fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
@@ -362,28 +363,9 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
     semantic = {
         "fields": {k: {n: f.fingerprint for n, f in v.items()} for k, v in fields.items()},
         "match": match, "lifecycle": lifecycle, "removed": config.policies.removed,
-        "systems": {n: [s.writable, s.provision, s.reference, *sorted(s.cannot)] for n, s in systems.items()},
+        "systems": {n: [s.asks_write, s.asks_provision, s.reference] for n, s in systems.items()},
     }
-    return Plan(config, systems, fields, match, lifecycle, _digest(semantic))
-
-
-def _system_plan(name: str, s: SystemConfig, connector_class: Callable[[str], type[Connector]] | None
-                 ) -> SystemPlan:
-    """One rule for `writable`, the same in `validate`, `plan` and the connector built for a run (which the
-    composition root builds with this plan's value): the configuration's `writable`, else the connector's
-    `writable_by_default`; and never where the connector cannot write with these settings."""
-    reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
-    if connector_class is None:
-        default, can = s.connector not in READ_ONLY_CONNECTORS, None
-    else:
-        cls = connector_class(s.connector)
-        default, can = cls.writable_by_default, cls.capabilities(s.settings)
-    writable = s.writable if s.writable is not None else default
-    if can is None:
-        return SystemPlan(name, s.connector, writable, s.provision, reference, s.connector in PUSH_CONNECTORS)
-    cannot = {op: can.why.get(op, "") for op in ("write", "create", "deactivate", "delete") if not getattr(can, op)}
-    return SystemPlan(name, s.connector, writable and can.write, s.provision and can.create, reference,
-                      s.connector in PUSH_CONNECTORS, deactivate=can.deactivate, delete=can.delete, cannot=cannot)
+    return Plan(config, systems, fields, match, lifecycle, semantic)
 
 
 def _digest(obj: Any) -> str:

@@ -125,7 +125,7 @@ class Connector(ABC):
     def write(self, change: Write) -> WriteResult:
         if not self.writable:
             raise PermanentError(f"system {self.name!r} is read-only; refusing {change.op}")
-        unknown = set(change.attrs) - set(self.attributes)
+        unknown = (set(change.attrs) | set(change.delta)) - set(self.attributes)
         if unknown:
             raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
         return self._apply(change)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan, SystemPlan
-from ..model import CREATE, Observation, RecordState, Write
+from ..model import CREATE, GROUP, Observation, RecordState, Write
 from ..ports import RecordIndex, WriteResult
 from . import freshness
 from .golden import Golden
@@ -35,7 +35,7 @@ class Engine:
         self.lifecycle = Lifecycle(plan)
         self.targets = Targets(plan, self._norms, self.refs)
         self.golden = Golden(plan, self.refs, self.targets)
-        self.outbox = Outbox(plan, self._norms, self.refs, self._keyed)
+        self.outbox = Outbox(plan, self._norms, self.refs, self._keyed, self.targets.members)
 
     def observe(self, state: RecordState, obs: Observation, index: RecordIndex) -> Outcome:
         """Apply one observation from one system to a record already correlated to it."""
@@ -47,7 +47,8 @@ class Engine:
         if shadow is None:
             return out
         waiting_before = dict(state.waiting)
-        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out)
+        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out,
+                                        self.targets.members if obs.kind == GROUP else None)
         if first or remapped:  # a system seen for the first time, or under a new mapping: field by field
             seen = {f.name for f, _ in changed}
             changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
@@ -81,7 +82,7 @@ class Engine:
             out.wake |= self.refs.waiters(state, obs.system, index)
         if remapped:
             self.golden.full_pass(state, index, out)
-        self.lifecycle.provision(state, out)
+        self.lifecycle.provision(state, out, first=first)
         keyed = self._keyed_names.get(obs.kind, ())
         if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
             refresh_keys(state, self._keyed.get(state.kind, []), out)

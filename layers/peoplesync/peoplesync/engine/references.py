@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import RecordState, Rule, decision
+from ..model import GROUP, PERSON, RecordState, Rule, decision
 from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, blank
 
@@ -21,8 +21,16 @@ class References:
     def __init__(self, plan: Plan, keyed: dict[str, list[FieldPlan]]) -> None:
         self.plan = plan
         self._keyed = keyed
-        # kinds other records refer to: only their accounts need the "who was waiting" lookups
+        # kinds other records refer to: only their accounts need the "who was waiting" lookups; a group's
+        # members may be groups (nesting: mirror), so groups are referenced too
         self.referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
+        # kind referred to -> kinds whose records may wait for it (a group waits for its member people)
+        self._referrers: dict[str, set[str]] = {}
+        for kind, fields in plan.fields.items():
+            for f in fields.values():
+                for other in self.named_kinds(f):
+                    self.referenced.add(other)
+                    self._referrers.setdefault(other, set()).add(kind)
         # fields by which references name records of a kind (ref_by): a waiter may wait for such a value
         self._ref_by: dict[str, list[FieldPlan]] = {}
         for fields in plan.fields.values():
@@ -34,17 +42,31 @@ class References:
                     if named not in self._ref_by.setdefault(f.reference, []):
                         self._ref_by[f.reference].append(named)
 
+    def named_kinds(self, f: FieldPlan) -> tuple[str, ...]:
+        """The kinds a reference field's values may name: group members are people, or (nesting: mirror)
+        groups nested in the group."""
+        if f.reference is None:
+            return ()
+        if f.kind == GROUP and f.multi and f.reference == PERSON and self.plan.config.groups is not None:
+            return (PERSON, GROUP)
+        return (f.reference,)
+
     def to_golden(self, state: RecordState, f: FieldPlan, system: str, value: Any, index: RecordIndex,
                    out: Outcome) -> Any:
         if f.reference is None:
             return value
         by = f.ref_by.get(system)
+        kinds = self.named_kinds(f)
 
         def resolve(v: Any) -> str | None:
             if by is not None:
                 found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
                 return next(iter(found)) if len(found) == 1 else None
-            return index.by_ref(f.reference, system, v)  # type: ignore[arg-type]
+            for kind in kinds:
+                rid = index.by_ref(kind, system, v)
+                if rid is not None and rid != state.id:  # (a group never contains itself)
+                    return rid
+            return None
 
         if f.multi:
             resolved: list[Any] = []
@@ -52,7 +74,8 @@ class References:
             for v in value:
                 rid = resolve(v)
                 (resolved if rid is not None else missing).append(rid if rid is not None else v)
-            self.wait(state, f, [(system, m) for m in missing], out)
+            # a member not linked yet is owed: the record waits for it, and is decided again once it is
+            self.wait(state, f, [(system, m) for m in missing], out, replace=system)
             return tuple(sorted(resolved))
         if value is None:
             state.waiting.pop(f.name, None)
@@ -84,7 +107,7 @@ class References:
             for rid in value:
                 ref = translate(rid)
                 (refs if ref is not None else missing).append(ref if ref is not None else rid)
-            self.wait(state, f, [(target, m) for m in missing], out)
+            self.wait(state, f, [(target, m) for m in missing], out, replace=target)
             return tuple(sorted(refs))
         if value is None:
             return None
@@ -115,9 +138,22 @@ class References:
             return MISSING
         return f.placeholder.get(target)
 
-    def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
+    def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome, *,
+             replace: str | None = None) -> None:
+        """Make the record wait for these (system, reference) pairs. `replace`: a set's members as now resolved
+        in that system replace what it waited for there (a member no longer named stops being waited for)."""
         entries = [f"{s}|{str(r).lower()}" for s, r in on]
         old = state.waiting.get(f.name)
+        if replace is not None:
+            kept = [e for e in old or [] if not e.startswith(f"{replace}|")]
+            new = sorted(set(kept) | set(entries))
+            if new != sorted(old or []):
+                if new:
+                    state.waiting[f.name] = new
+                else:
+                    state.waiting.pop(f.name, None)
+                out.changed = True
+            return
         if entries:
             if old is None or set(old) != set(entries) | set(old):
                 state.waiting[f.name] = sorted(set(entries) | set(old or []))
@@ -138,8 +174,10 @@ class References:
     def waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
         """Records waiting for this record's account in `system` (by record id, or by its reference)."""
         shadow = state.shadows[system]
-        found = index.by_value(state.kind, WAIT, f"{system}|{state.id.lower()}")
-        found |= index.by_value(state.kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
+        found: set[str] = set()
+        for kind in self._referrers.get(state.kind, {state.kind}):  # (a group waits for people)
+            found |= index.by_value(kind, WAIT, f"{system}|{state.id.lower()}")
+            found |= index.by_value(kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
         for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
             attr = f.map.get(system)
             value = shadow.values.get(attr) if attr else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
+from .membership import Members, is_members
 from .norms import Norm
 from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
@@ -21,14 +22,23 @@ class Targets:
         self.plan = plan
         self._norms = norms
         self.refs = refs
-        self._writable = frozenset(name for name, sp in plan.systems.items() if sp.writable)
+        self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
+        self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or target not in self._writable or name not in state.golden:
+        if shadow is None or shadow.removed or name not in state.golden:
+            return
+        writable = self._writable.get(target)
+        if writable is None:
+            writable = self._writable[target] = self.plan.systems[target].writable
+        if not writable:
+            return
+        if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
+            self.members.enforce(state, f, target, index, out, reason)
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)

@@ -139,15 +139,15 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
         else:
             keeping.update(dict.fromkeys(held_accounts(item), item))
     still: dict[str, set[str]] = {}
-    candidates = []
+    candidates: list[Observation] = []
     for obs in changed:
-        item = keeping.get(obs.key)
+        held_in = keeping.get(obs.key)
         if obs.key in approved_keys:
             out.flow.append(obs)
-        elif item is not None and account_changed(known.get(obs.key), obs, reconciler):
-            still.setdefault(item["id"], set()).add(obs.key)
+        elif held_in is not None and account_changed(known.get(obs.key), obs, reconciler):
+            still.setdefault(held_in["id"], set()).add(obs.key)
         else:
-            (out.flow if item is not None else candidates).append(obs)
+            (out.flow if held_in is not None else candidates).append(obs)
     _settle_open(store, {i["id"]: i for i in keeping.values()}, still, read, out)
     _judge_new(reconciler, system, candidates, known, approve is True, population, connectors, out)
     out.holds = sorted(out.holds)
@@ -193,15 +193,16 @@ def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation
     limit = None
     if policy is not None and not approved and changes:  # nothing changed: no need to count everyone known
         limit = change_limit(policy, people_known(store) if population is None else population)
-    if limit is None or len(changes) <= limit:  # a changed account changes at most one person
+    # a changed person account changes at most one person; a group may remove many members at once
+    if limit is None or (len(changes) <= limit and all(o.kind == PERSON for o in changes)):
         out.flow += candidates
         return
     people = count_people(reconciler, changes, known, connectors)
     if len(people) <= limit:
         out.flow += candidates
         return
-    keys = {o.key for o in changes}
-    out.flow += [o for o in candidates if o.key not in keys]  # news only because a write is still owed
+    keys = {p.key for p in people.values()}  # exactly these: a change that writes nobody anything flows
+    out.flow += [o for o in candidates if o.key not in keys]
     hold_id = f"hold:{system}:{hashlib.blake2b(repr(sorted(keys)).encode(), digest_size=3).hexdigest()}"
     reason = (f"{len(people)} people would change ({len(changes)} changed accounts in {system}), above "
               f"max_changes_per_run={policy} ({limit})")
@@ -231,6 +232,9 @@ def count_people(reconciler: Reconciler, changes: list[Observation], known: dict
         rid = reconciler.preview(obs, after, in_place=True)
         if rid is None:
             continue
+        if obs.kind != PERSON:  # a group: each member it would remove somewhere counts (SPEC 16 for groups)
+            _removed_members(reconciler, people, obs, before, after)
+            continue
         if after is None or after.id != rid:  # a new person, or the account joins another one
             other = reconciler.store.load(rid)
             people[rid] = _Person(obs.key, person_label(reconciler.plan, other) if other else
@@ -257,13 +261,25 @@ def new_writes(before: RecordState | None, after: RecordState) -> set[str]:
             if before is None or t not in owed_targets(before) or owed_digest(after, t) != owed_digest(before, t)}
 
 
-def _add(reconciler: Reconciler, people: dict[str, _Person], obs: Observation, before: RecordState,
+def _add(reconciler: Reconciler, people: dict[str, _Person], obs: Observation, before: RecordState | None,
          after: RecordState) -> None:
     targets = new_writes(before, after)
     if targets:
         writes = [w for t in sorted(targets) for w in reconciler.engine.writes_for(after, t, reconciler.store)]
         people[after.id] = _Person(obs.key, person_label(reconciler.plan, after),
                                    "; ".join(write_text(w) for w in writes)[:500])
+
+
+def _removed_members(reconciler: Reconciler, people: dict[str, _Person], obs: Observation,
+                     before: RecordState | None, after: RecordState | None) -> None:
+    """One entry per member a group's new writes would remove from a target's group."""
+    if after is None:
+        return
+    for target in sorted(new_writes(before, after)):
+        for write in reconciler.engine.writes_for(after, target, reconciler.store):
+            for removed in (ref for change in write.delta.values() for ref in change.get("remove", [])):
+                people[f"{target}|{removed}"] = _Person(obs.key, f"{removed} in {target}",
+                                                        f"removed from group {after.golden.get('name', after.id)}")
 
 
 def _unread(before: RecordState | None, after: RecordState) -> set[str]:
