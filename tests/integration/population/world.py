@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def configuration(hr_path: Path, slapd: Any, ou: str, pg_url: str, cloud_url: st
             "badges": {"connector": "sql", "url": pg_url, "table": "badge_holders", "key": "badge_holder_id",
                        "credentials": "secret:population/badges"},
             "cloud": {"connector": "genesys_cloud", "base_url": cloud_url, "credentials": "secret:population/cloud",
-                      "provision": True},
+                      "provision": True, "requests_per_minute": 60000},  # the stand-in sets no budget
         },
         "fields": {
             "employee_id": {"source": "hr", "map": {"hr": "Employee_ID", "directory": "employeeNumber",
@@ -241,6 +242,10 @@ def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
     return tuple((a.lower(), v.lower()) for a, v, _ in parse_dn(dn, escape=False))
 
 
+def digits(phone: str | None) -> str | None:
+    return re.sub(r"\D", "", phone)[-10:] if phone else None
+
+
 def mismatches(pop: Population) -> dict[str, list[Any]]:
     """Every (system, field) where a target does not hold its source's value, with examples."""
     bad: dict[str, list[Any]] = {}
@@ -261,8 +266,10 @@ def mismatches(pop: Population) -> dict[str, list[Any]]:
         check("cloud: account", u is not None, True, p)
         if e is not None:
             for attr, want in (("displayName", p.name), ("mail", p.email), ("title", p.title),
-                               ("telephoneNumber", p.e164), ("roomNumber", p.badge)):
+                               ("roomNumber", p.badge)):
                 check(f"directory.{attr}", e.get(attr), want, p)
+            # one number in any spelling: a seeded entry keeps HR's format (equal after E.164: no write)
+            check("directory.telephoneNumber", digits(e.get("telephoneNumber")), digits(p.e164), p)
             want_dn = entries[manager.eid]["dn"] if manager and manager.eid in entries else None
             check("directory.manager", e.get("manager") and dn_key(e["manager"]),
                   want_dn and dn_key(want_dn), p)
