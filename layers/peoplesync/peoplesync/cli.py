@@ -4,7 +4,7 @@
     peoplesync schema                     JSON Schema of the configuration, for editors
     peoplesync sync CONFIG [--full] [--approve] [--json] [--quiet]
     peoplesync plan CONFIG [--full] [--approve] [--json] [--verbose]   what a sync would change, writing nothing
-    peoplesync explain CONFIG PERSON [FIELD]   where a person's values came from and why
+    peoplesync explain CONFIG PERSON [FIELD] [--cached]   where a person's values came from and why
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
@@ -89,6 +89,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
     p.add_argument("field", nargs="?")
+    p.add_argument("--cached", action="store_true", help="values as last read, without reading the systems now")
 
 
 def _dlq_args(p: argparse.ArgumentParser) -> None:
@@ -232,7 +233,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.field and args.field not in bridge.plan.fields.get("person", {}):
         raise CliError(f"no field {args.field!r} in {args.config} (fields: {', '.join(bridge.plan.fields['person'])})")
     info = bridge.reconciler.explain(rid, args.field)
-    live = out.live_values(bridge, info["state"])
+    live = {} if args.cached else out.live_values(bridge, info["state"])
     out.explain(bridge.plan, info["state"], info["decisions"], args.field, out.Resolver(bridge.plan, bridge.store),
                 live)
     return EXIT_OK
