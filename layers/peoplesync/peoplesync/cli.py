@@ -196,7 +196,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     with out.progress(enabled=not args.quiet) as tick:
         result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
-    out.summary(result)
+    out.summary(result, config=args.config)
     return int(result.exit_code)
 
 
@@ -219,7 +219,7 @@ def _plan(args: argparse.Namespace) -> int:
         return int(code)
     from . import report as out
 
-    out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose)
+    out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose, config=args.config)
     return int(code)
 
 
@@ -250,7 +250,7 @@ def _reviews(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(items, indent=2, default=str))
     else:
-        out.reviews(items, out.Resolver(bridge.plan, store))
+        out.reviews(items, out.Resolver(bridge.plan, store), config=args.config)
     return EXIT_OK
 
 
