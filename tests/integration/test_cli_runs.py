@@ -146,6 +146,7 @@ def test_a_held_run_is_approved_by_its_id_and_then_applied(site: Site) -> None:
     assert site.run("sync", "--quiet")[0] == 2
     holds = json.loads(site.run("reviews", "--json")[1])
     assert [h["kind"] for h in holds] == ["run"] and holds[0]["count"] == 3
+    assert holds[0]["account_keys"] == ["E1", "E2", "E3"] and holds[0]["system"] == "hr"
     code, _, err = site.run("reviews", "approve", "hold:hr:nosuch")
     assert code == 1 and err.count("\n") == 1 and holds[0]["id"] in err
     site.capsys.readouterr()

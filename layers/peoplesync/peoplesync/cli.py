@@ -241,16 +241,15 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _reviews(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    store = bridge.store
     if args.action:
         return int(REVIEW_ACTIONS[args.action](bridge, args))
     from . import report as out
 
-    items = store.reviews()
+    items = bridge.reviews()
     if args.json:
         print(json.dumps(items, indent=2, default=str))
     else:
-        out.reviews(items, out.Resolver(bridge.plan, store), config=args.config)
+        out.reviews(items, out.Resolver(bridge.plan, bridge.store), config=args.config)
     return EXIT_OK
 
 
