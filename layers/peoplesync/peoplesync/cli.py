@@ -10,6 +10,8 @@
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
     peoplesync reviews CONFIG approve ID  let one held run through at the next sync (also: reviews approve ID CONFIG)
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
+    peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
+    peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
 
 Exit codes (`sync` and `plan`; the other commands use 0 and 1):
     0  done, or in agreement: nothing left to write
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -73,6 +76,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="read everything, not only changes")
     p.add_argument("--approve", action="store_true", help="let every change held by max_changes_per_run through")
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout, for scripts")
+    p.add_argument("--report", metavar="FILE", help="also write the run's page (HTML, and its data as JSON)")
 
 
 def _sync_args(p: argparse.ArgumentParser) -> None:
@@ -170,8 +174,10 @@ def _load(path: str) -> Path:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = bootstrap.load_config(_load(args.config))
-    plan = bootstrap.compile_config(config)
+    plan, warnings = bootstrap.validate_file(_load(args.config))
+    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+        print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
+    config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
     return EXIT_OK
@@ -188,14 +194,23 @@ def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
 
 def _sync(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    if args.json:
-        result = bridge.sync(full=args.full, approve=args.approve)
+
+    def run(progress: Any = None) -> Any:
+        if args.report:
+            from .report_page import local as page
+
+            return page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
+                                       approve=args.approve, progress=progress)
+        return bridge.sync(full=args.full, approve=args.approve, progress=progress)
+
+    if args.json:  # no output library needed: a script's run
+        result = run()
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
 
     with out.progress(enabled=not args.quiet) as tick:
-        result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
+        result = run(tick)
     out.summary(result, config=args.config)
     return int(result.exit_code)
 
@@ -206,8 +221,14 @@ def _plan(args: argparse.Namespace) -> int:
     scratch = bootstrap.memory_store()
     bridge = _bridge(args, store=scratch)
     bridge.copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)))
+    population, since = sum(1 for _ in scratch.all_ids("person")), time.time()
     result = bridge.sync(full=args.full, deliver=False, approve=args.approve)
     owed = [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in bridge.owed()]
+    if args.report:
+        from .report_page import local as page
+
+        page.write(args.report, page.page_data(bridge, title=args.config, kind="plan", result=result,
+                                               made=page.owed_now(bridge), since=since, population=population))
     labels = {rid: bridge.label(rid) for rid, _, _ in owed}
     code = result.exit_code
     if args.json:
@@ -219,7 +240,8 @@ def _plan(args: argparse.Namespace) -> int:
         return int(code)
     from . import report as out
 
-    out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose, config=args.config)
+    out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
+             waiting=out.references_owed(bridge.store), config=args.config)
     return int(code)
 
 
@@ -311,6 +333,49 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_ERROR if bootstrap.serve(_bridge(args), port=args.port) else EXIT_OK
 
 
+# --- report: the page; link / unlink: repair a wrong match -------------------------------------------------
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("-o", "--output", default="report.html", help="the page (default: report.html)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report_page import local as page
+
+    written = page.write(args.output, page.page_data(_bridge(args), title=args.config))
+    print(f"report written to {written} (data: {written.with_suffix('.json')})")
+    return EXIT_OK
+
+
+def _link_args(p: argparse.ArgumentParser) -> None:
+    _unlink_args(p)
+    p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
+
+
+def _unlink_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("account", help="SYSTEM:KEY, the account as its system names it")
+
+
+def _relink(args: argparse.Namespace) -> int:
+    """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
+    bridge = _bridge(args)
+    system, _, key = args.account.partition(":")
+    if not key or system not in bridge.plan.systems:
+        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
+    rid = None
+    if args.command == "link":
+        rid = bridge.find_record(args.person)
+        if rid is None:
+            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
+    done = bootstrap.relink(bridge, system, key, rid)
+    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
+             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
+    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
+          " (see peoplesync plan; peoplesync sync makes them)")
+    return EXIT_OK
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 # name -> (help, its arguments, what it does). A new command is one entry here and its two functions.
 COMMANDS: dict[str, Command] = {
@@ -322,6 +387,10 @@ COMMANDS: dict[str, Command] = {
     "dlq": ("dead-lettered deliveries (local run, or an SQS dead-letter queue)", _dlq_args, _dlq),
     "reviews": ("runs and accounts held for a human; approve a held run", _reviews_args, _reviews),
     "serve": ("run the SCIM webhook locally", _serve_args, _serve),
+    "report": ("write the mapping drawn, what is owed, and why each value is what it is (one HTML page)",
+               _report_args, _report),
+    "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
+    "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
 }
 
 if __name__ == "__main__":

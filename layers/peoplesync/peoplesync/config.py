@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,7 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import normalize
 from .model import GROUP, PERSON, ApplyMode
 
-Apply = Literal["always", "on_create", "if_empty"]
+if TYPE_CHECKING:
+    from .ports import Connector
+
+Apply = Literal["always", "on_create", "if_empty", "add_only"]
 
 
 class ConfigError(ValueError):
@@ -117,6 +120,17 @@ class FieldConfig(_Strict):
     multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
     default: str | None = Field(None, description="Value written when the bridge creates an account and the "
                                                   "field has no value")
+    placeholder: dict[str, str] = Field(
+        default_factory=dict, description="reference fields: system -> value (in that system's form) written "
+        "over a stale reference while the person now named has no account there yet (default: cleared)")
+
+    on_blank: Literal["clear", "keep"] | None = Field(
+        None, description="A source that blanks the value: clear it in the targets, or let them keep theirs. "
+                          "Default: keep (clear for a multi-valued field: an emptied group empties its copies)")
+
+    @property
+    def clears_blank(self) -> bool:
+        return (self.on_blank or ("clear" if self.multi else "keep")) == "clear"
 
     @property
     def sources(self) -> list[str]:
@@ -160,10 +174,17 @@ class Lifecycle(_Strict):
 
 
 class GroupsConfig(_Strict):
+    """Group membership (docs/groups.md): groups are records of their own, matched across systems by `match`,
+    with a multi-valued member field (`reference: person`) written to targets as adds and removes."""
+
     source: str | list[str]
     winner: str | None = None
     match: list[str] = Field(default_factory=lambda: ["name"])
     fields: dict[str, FieldConfig]
+    provision: list[str] = Field(default_factory=list, description="Systems where a group missing there is "
+                                 "created; elsewhere it is reported")
+    nesting: Literal["mirror"] = Field("mirror", description="A member that is itself a group: mirrored as that "
+                                       "group's counterpart (expanding nested groups is not implemented)")
 
 
 class Defaults(_Strict):
@@ -236,9 +257,10 @@ def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tu
 
 
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
-PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
-READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
-DN_CONNECTORS = {"ldap"}  # others (a test directory) say `reference: dn` themselves
+from .config_systems import (  # noqa: E402  (the systems' part of the plan, and what they can take)
+    SystemPlan,
+    system_plan,
+)
 
 
 @dataclass(slots=True)
@@ -257,20 +279,8 @@ class FieldPlan:
     fingerprint: str
     codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
     default: Any = None
-
-
-@dataclass(slots=True)
-class SystemPlan:
-    name: str
-    connector: str
-    writable: bool
-    provision: bool
-    reference: str  # "key" | "dn"
-    push: bool
-    fields: dict[str, list[FieldPlan]] = field(default_factory=dict)  # kind -> fields mapped here
-    attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
-    codecs: dict[str, Any] = field(default_factory=dict)  # virtual attribute -> transform.Codec
-    attributes: set[str] = field(default_factory=set)  # the real attributes read and written here
+    placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
+    keep_blank: bool = False  # on_blank: keep: a blank golden value is not written over a target's value
 
 
 @dataclass(slots=True)
@@ -280,7 +290,18 @@ class Plan:
     fields: dict[str, dict[str, FieldPlan]]  # kind -> name -> field
     match: dict[str, list[str]]  # kind -> ordered rules
     lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
-    fingerprint: str
+    semantic: dict[str, Any]  # what the fingerprint digests, but what the systems cannot take
+    _fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The digest of everything that decides what is written: a record decided under another is decided
+        again. It includes what each system cannot take (adding `active_column` later deactivates there those
+        who left meanwhile), so it asks the connectors, on first use (never in the SCIM webhook)."""
+        if self._fingerprint is None:
+            cannot = {n: sorted(sp.cannot) for n, sp in self.systems.items() if sp.cannot}
+            self._fingerprint = _digest({**self.semantic, **({"cannot": cannot} if cannot else {})})
+        return self._fingerprint
 
 
 def system_attributes(plan: Plan, system: str) -> list[str]:
@@ -288,14 +309,13 @@ def system_attributes(plan: Plan, system: str) -> list[str]:
     return sorted(plan.systems[system].attributes)
 
 
-def compile_config(config: Config) -> Plan:
+def compile_config(config: Config, connector_class: Callable[[str], type[Connector]] | None = None) -> Plan:
+    """The plan. `connector_class(name)` (from the composition root) says what each system can take: its
+    default `writable` and its `capabilities(settings)`; a write a system cannot take is never planned."""
     region = config.defaults.phone_region
     systems: dict[str, SystemPlan] = {}
     for name, s in config.systems.items():
-        writable = s.writable if s.writable is not None else s.connector not in READ_ONLY_CONNECTORS
-        reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
-        systems[name] = SystemPlan(name, s.connector, writable, s.provision, reference,
-                                   s.connector in PUSH_CONNECTORS)
+        systems[name] = system_plan(name, s, connector_class)
 
     def plan_fields(kind: str, fields: dict[str, FieldConfig], default_sources: list[str],
                     default_winner: str | None) -> dict[str, FieldPlan]:
@@ -304,11 +324,17 @@ def compile_config(config: Config) -> Plan:
             sources = f.sources or default_sources
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
-            fp = _digest({"kind": kind, "name": name, **f.model_dump(mode="json"), "sources": ordered})
+            dump = f.model_dump(mode="json")
+            if not dump.get("placeholder"):  # unset: as before the key existed (no remap of every record)
+                dump.pop("placeholder", None)
+            if f.on_blank in (None, "clear" if f.multi else "keep"):  # the default: as before the key existed
+                dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
+            fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
                              ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
-                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default)
+                             dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
+                             dict(f.placeholder), not f.clears_blank)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)
@@ -337,9 +363,9 @@ def compile_config(config: Config) -> Plan:
     semantic = {
         "fields": {k: {n: f.fingerprint for n, f in v.items()} for k, v in fields.items()},
         "match": match, "lifecycle": lifecycle, "removed": config.policies.removed,
-        "systems": {n: [s.writable, s.provision, s.reference] for n, s in systems.items()},
+        "systems": {n: [s.asks_write, s.asks_provision, s.reference] for n, s in systems.items()},
     }
-    return Plan(config, systems, fields, match, lifecycle, _digest(semantic))
+    return Plan(config, systems, fields, match, lifecycle, semantic)
 
 
 def _digest(obj: Any) -> str:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from .engine import decode
+from .engine.references import owed_references
 from .model import Write
 from .service import guard
 from .service.describe import person_label, shown
@@ -132,9 +133,12 @@ def verdict(report: Any, planned: int = 0, config: str = "CONFIG") -> None:
 
 # --- plan ---------------------------------------------------------------------------------------------------
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
-         verbose: bool = False, config: str = "CONFIG") -> None:
+         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None,
+         config: str = "CONFIG") -> None:
     """What a sync would write, person by person (values as the target would get them, with what it holds
-    now), what it would hold and why; every decision behind it with --verbose."""
+    now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
+    system, what it names) for references owed until the person named has an account there."""
+    waiting_references(waiting or [], resolver)
     if verbose:
         for line in report.decisions:
             say(line, markup=False)
@@ -168,6 +172,19 @@ def _hold(item: dict[str, Any]) -> None:
     more = int(item.get("count") or 0) - len(item.get("people", []))
     if more > 0:
         say(f"    ... and {more} more people")
+
+
+def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
+    """(record, field, system, what it names) for every reference a record still owes (`owed_references`)."""
+    return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
+
+
+def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resolver) -> None:
+    for rid, name, system, ref in sorted(waiting, key=lambda w: (resolver.person(w[0]), w[1], w[2])):
+        say(f"owed: {resolver.person(rid)} {name} in {system} -> {resolver.person(ref)}, once they have a "
+            f"{system} account", markup=False)
+    if waiting:
+        say(f"{len(waiting)} references owed until the person named has an account", markup=False)
 
 
 # --- reviews ------------------------------------------------------------------------------------------------
@@ -242,7 +259,15 @@ def _held_there(resolver: Resolver, state: Any, system: str, attr: str, live: di
             + f"   (as last read{', ' + live if live else ''})"
     if attr in shadow.pending:
         text += f"   being written: {resolver.value(state.kind, system, attr, shadow.pending[attr])}"
+    text += "".join(f"   (owed: {resolver.person(ref)}, once they have a {system} account)"
+                    for fld, s, ref in owed_references(state) if s == system and plan_attr(resolver, state, fld,
+                                                                                            system) == attr)
     return text
+
+
+def plan_attr(resolver: Resolver, state: Any, field: str, system: str) -> str | None:
+    f = resolver.plan.fields.get(state.kind, {}).get(field)
+    return f.map.get(system) if f is not None else None
 
 
 def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) -> None:

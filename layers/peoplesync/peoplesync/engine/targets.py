@@ -10,8 +10,9 @@ from __future__ import annotations
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
+from .membership import Members, is_members
 from .norms import Norm
-from .outcome import MISSING, Outcome, orig
+from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
@@ -21,32 +22,46 @@ class Targets:
         self.plan = plan
         self._norms = norms
         self.refs = refs
-        self._writable = frozenset(name for name, sp in plan.systems.items() if sp.writable)
+        self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
+        self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or target not in self._writable or name not in state.golden:
+        if shadow is None or shadow.removed or name not in state.golden:
+            return
+        writable = self._writable.get(target)
+        if writable is None:
+            writable = self._writable[target] = self.plan.systems[target].writable
+        if not writable:
+            return
+        if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
+            self.members.enforce(state, f, target, index, out, reason)
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
-        # decide()'s rules 10-11, asked first (only apply modes other than `always` ever hold a target)
-        held = None if f.apply is ALWAYS else holds(f, have)
+        # decide()'s rules 10-12, asked first (only apply modes other than `always`, or a blank golden value
+        # under `on_blank: keep`, ever hold a target)
+        golden = state.golden[name]
+        held = None if f.apply is ALWAYS and not (f.keep_blank and blank(golden)) else holds(f, have, golden)
         if held is not None:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
         if f.reference is None:  # (what `refs.from_golden` gives for a field that is no reference)
-            want = want_norm = state.golden[name]
+            want = want_norm = golden
             pending = shadow.pending.get(attr, MISSING)
             if want is MISSING or (pending is not MISSING and pending == want):
                 return
         else:
             want = self.refs.from_golden(state, f, target, index, out)
-            if want is MISSING:
-                return
+            interim = want is MISSING
+            if interim:  # the person named has no account there yet: a stale reference is not left standing
+                want = self.refs.interim(state, f, target, have, index)
+                if want is MISSING:
+                    return
             norm = self._norms[(name, target)]
             want_norm = norm(want)
             pending = shadow.pending.get(attr, MISSING)
@@ -61,6 +76,12 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
+        if f.reference is not None and interim:
+            out.decisions.append(decision(
+                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
         if recorded:

@@ -195,7 +195,8 @@ def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation
     limit = None
     if policy is not None and not approved and changes:  # nothing changed: no need to count everyone known
         limit = change_limit(policy, people_known(store) if population is None else population)
-    if limit is None or len(changes) <= limit:  # a changed account changes at most one person
+    # a changed person account changes at most one person; a group may remove many members at once
+    if limit is None or (len(changes) <= limit and all(o.kind == PERSON for o in changes)):
         out.flow += candidates
         return
     people = count_people(reconciler, changes, known, connectors)
@@ -233,6 +234,9 @@ def count_people(reconciler: Reconciler, changes: list[Observation], known: dict
         rid = reconciler.preview(obs, after, in_place=True)
         if rid is None:
             continue
+        if obs.kind != PERSON:  # a group: each member it would remove somewhere counts (SPEC 16 for groups)
+            _removed_members(reconciler, people, obs, before, after)
+            continue
         if after is None or after.id != rid:  # a new person, or the account joins another one
             other = reconciler.store.load(rid)
             people[rid] = _Person(obs.key, person_label(reconciler.plan, other) if other else
@@ -266,6 +270,18 @@ def _add(reconciler: Reconciler, people: dict[str, _Person], obs: Observation, b
         writes = [w for t in sorted(targets) for w in reconciler.engine.writes_for(after, t, reconciler.store)]
         people[after.id] = _Person(obs.key, person_label(reconciler.plan, after),
                                    "; ".join(write_text(w) for w in writes)[:500])
+
+
+def _removed_members(reconciler: Reconciler, people: dict[str, _Person], obs: Observation,
+                     before: RecordState | None, after: RecordState | None) -> None:
+    """One entry per member a group's new writes would remove from a target's group."""
+    if after is None:
+        return
+    for target in sorted(new_writes(before, after)):
+        for write in reconciler.engine.writes_for(after, target, reconciler.store):
+            for removed in (ref for change in write.delta.values() for ref in change.get("remove", [])):
+                people[f"{target}|{removed}"] = _Person(obs.key, f"{removed} in {target}",
+                                                        f"removed from group {after.golden.get('name', after.id)}")
 
 
 def _unread(before: RecordState | None, after: RecordState) -> set[str]:

@@ -57,6 +57,7 @@ class RunReport:
     open_reviews: int = 0  # accounts held for a human (this run's and earlier ones), after the run
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
 
     @property
     def status(self) -> str:
@@ -139,6 +140,7 @@ class LocalBridge:
                               self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
                               connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
+                report.polls[system] = polled.to_dict()
                 report.full |= polled.full
                 report.released += polled.released
                 if polled.failed:
@@ -149,6 +151,7 @@ class LocalBridge:
                 self._reconcile(report, progress)
             if deliver:
                 self._deliver(report, progress)
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
             self._held(report)
         finally:
             self.queues.persist()
@@ -301,6 +304,8 @@ class LocalBridge:
 
     # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries still owed (those a later run made moot are marked resolved)."""
+        queues.settle_dead_letters(self.store, self.queues.clock)
         return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:

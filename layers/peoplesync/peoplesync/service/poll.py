@@ -67,11 +67,13 @@ class _Judge:
     approve: guard.Approval
     population: int | None
     connectors: Callable[[str], Connector] | None
+    asked_full: bool = False  # the run asked for a full read (not one the mapping or a hold forced)
 
 
 def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
           full: bool, judge: _Judge) -> PollReport:
     plan, store = reconciler.plan, reconciler.store
+    judge.asked_full = full
     remapped = (store.get_meta(_fingerprint_key(system)) or {}).get("value") != plan.fingerprint
     full = full or remapped or (judge.approve is not False and bool(guard.open_holds(store, system))) \
         or guard.needs_full_read(store, system)  # an approved hold's accounts: only a full read lists them
@@ -106,6 +108,9 @@ def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, obse
     report.held, report.holds, report.released = verdict.held, verdict.holds, verdict.released
     reconcile.send(messages.observed(verdict.flow))
     report.queued = len(verdict.flow)
+    if judge.asked_full:  # a full run (`sync --full`) decides again for the accounts read unchanged: what they
+        news = {o.key for o in changed}  # owed may have become writable since (a manager's account, SPEC 13)
+        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
     store.put_cursor(system, result.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
