@@ -4,7 +4,7 @@
     peoplesync schema                     JSON Schema of the configuration, for editors
     peoplesync sync CONFIG [--full] [--approve] [--json] [--quiet]
     peoplesync plan CONFIG [--full] [--approve] [--json] [--verbose]   what a sync would change, writing nothing
-    peoplesync explain CONFIG PERSON [FIELD]   where a person's values came from and why
+    peoplesync explain CONFIG PERSON [FIELD] [--cached]   where a person's values came from and why
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
@@ -94,6 +94,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
     p.add_argument("field", nargs="?")
+    p.add_argument("--cached", action="store_true", help="values as last read, without reading the systems now")
 
 
 def _dlq_args(p: argparse.ArgumentParser) -> None:
@@ -203,21 +204,24 @@ def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
 
 def _sync(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    if args.json:
-        result = bridge.sync(full=args.full, approve=args.approve)
+
+    def run(progress: Any = None) -> Any:
+        if args.report:
+            from .report_page import local as page
+
+            return page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
+                                       approve=args.approve, progress=progress)
+        return bridge.sync(full=args.full, approve=args.approve, progress=progress)
+
+    if args.json:  # no output library needed: a script's run
+        result = run()
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
 
     with out.progress(enabled=not args.quiet) as tick:
-        if args.report:
-            from .report_page import local as page
-
-            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
-                                         approve=args.approve, progress=tick)
-        else:
-            result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
-    out.summary(result)
+        result = run(tick)
+    out.summary(result, config=args.config)
     return int(result.exit_code)
 
 
@@ -247,7 +251,7 @@ def _plan(args: argparse.Namespace) -> int:
     from . import report as out
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
-             waiting=out.references_owed(bridge.store))
+             waiting=out.references_owed(bridge.store), config=args.config)
     return int(code)
 
 
@@ -261,7 +265,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.field and args.field not in bridge.plan.fields.get("person", {}):
         raise CliError(f"no field {args.field!r} in {args.config} (fields: {', '.join(bridge.plan.fields['person'])})")
     info = bridge.reconciler.explain(rid, args.field)
-    live = out.live_values(bridge, info["state"])
+    live = {} if args.cached else out.live_values(bridge, info["state"])
     out.explain(bridge.plan, info["state"], info["decisions"], args.field, out.Resolver(bridge.plan, bridge.store),
                 live)
     return EXIT_OK
@@ -269,16 +273,15 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _reviews(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    store = bridge.store
     if args.action:
         return int(REVIEW_ACTIONS[args.action](bridge, args))
     from . import report as out
 
-    items = store.reviews()
+    items = bridge.reviews()
     if args.json:
         print(json.dumps(items, indent=2, default=str))
     else:
-        out.reviews(items, out.Resolver(bridge.plan, store))
+        out.reviews(items, out.Resolver(bridge.plan, bridge.store), config=args.config)
     return EXIT_OK
 
 

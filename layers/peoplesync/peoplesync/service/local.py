@@ -176,6 +176,11 @@ class LocalBridge:
     def holds(self) -> list[dict[str, Any]]:
         return open_holds(self.store)
 
+    def reviews(self) -> list[dict[str, Any]]:
+        """Every item held for a human; a held run with the keys of the accounts it holds (`account_keys`)."""
+        return [{k: v for k, v in dict(item, account_keys=sorted(guard.held_accounts(item))).items()
+                 if k != "accounts_z"} if item.get("kind") == guard.KIND else item for item in self.store.reviews()]
+
     def approve(self, hold_id: str) -> dict[str, Any]:
         """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
         return guard.approve(self.store, hold_id)
