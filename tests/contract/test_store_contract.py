@@ -262,6 +262,14 @@ def test_given_review_items_then_they_are_listed_by_id_and_a_repeat_replaces(sto
     ]
 
 
+def test_given_a_review_item_removed_then_it_is_no_longer_listed_and_removing_again_is_harmless(store):
+    store.add_review("hold:hr:1", {"reason": "guard"})
+    store.add_review("hold:hr:2", {"reason": "guard"})
+    store.remove_review("hold:hr:1")
+    store.remove_review("hold:hr:1")
+    assert [r["id"] for r in store.reviews()] == ["hold:hr:2"]
+
+
 def test_given_decisions_recorded_twice_then_they_come_back_in_order_with_their_time_and_by_field(store):
     store.record_decisions("p1", [
         {"field": "title", "old": None, "new": "Engineer", "rule": "source", "system": "ad"},

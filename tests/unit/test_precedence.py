@@ -198,9 +198,10 @@ def test_a_golden_value_only_ever_comes_from_a_source(q: tuple[FieldPlan, Facts]
     verdict = decide(f, facts)
     if facts.target is not None:
         # a target is given the golden value or nothing; on_create never, if_empty only into a blank read
+        # (add_only moves as always does: which members are removed is membership.py's, not precedence's)
         assert verdict.value is facts.golden
         if verdict.moves:
-            assert f.apply == ApplyMode.ALWAYS or (
+            assert f.apply in (ApplyMode.ALWAYS, ApplyMode.ADD_ONLY) or (
                 f.apply == ApplyMode.IF_EMPTY and facts.target_has in (None, "", ()))
         return
     if verdict.moves:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
-from .ports import Connector, SecretsPort, StateStore
-from .redact import install_log_redaction
+from .ports import Connector, PeoplesyncError, SecretsPort, StateStore
+from .redact import install_log_redaction, scrub
 from .service import handlers
 from .service.runtime import Runtime
 
@@ -32,6 +32,7 @@ install_log_redaction()  # every log record of a process that runs the bridge: k
 __all__ = [
     "ConfigError",
     "LocalBridge",
+    "PeoplesyncError",
     "RunReport",
     "Runtime",
     "aws",
@@ -46,6 +47,7 @@ __all__ = [
     "scim_local",
     "scim_repository_for",
     "scim_webhook",
+    "scrub",
     "serve",
     "system_attributes",
 ]
@@ -178,6 +180,21 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
         store = sqlite_store(state_path(path, state))
     return local(load_config(path), store=store, secrets=LocalSecrets(path.parent / "secrets.json"),
                  base_dir=path.parent.resolve())
+
+
+def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
+    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
+    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
+    from .service import relink as repair
+
+    bridge.queues.restore()
+    try:
+        if record_id is None:
+            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
+        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
+    finally:
+        bridge.queues.persist()
+        bridge.runtime.close()
 
 
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:

@@ -26,7 +26,7 @@ from .model import GROUP, PERSON, ApplyMode
 if TYPE_CHECKING:
     from .ports import Connector
 
-Apply = Literal["always", "on_create", "if_empty"]
+Apply = Literal["always", "on_create", "if_empty", "add_only"]
 
 
 class ConfigError(ValueError):
@@ -120,6 +120,10 @@ class FieldConfig(_Strict):
     multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
     default: str | None = Field(None, description="Value written when the bridge creates an account and the "
                                                   "field has no value")
+    placeholder: dict[str, str] = Field(
+        default_factory=dict, description="reference fields: system -> value (in that system's form) written "
+        "over a stale reference while the person now named has no account there yet (default: cleared)")
+
     on_blank: Literal["clear", "keep"] | None = Field(
         None, description="A source that blanks the value: clear it in the targets, or let them keep theirs. "
                           "Default: keep (clear for a multi-valued field: an emptied group empties its copies)")
@@ -170,10 +174,17 @@ class Lifecycle(_Strict):
 
 
 class GroupsConfig(_Strict):
+    """Group membership (docs/groups.md): groups are records of their own, matched across systems by `match`,
+    with a multi-valued member field (`reference: person`) written to targets as adds and removes."""
+
     source: str | list[str]
     winner: str | None = None
     match: list[str] = Field(default_factory=lambda: ["name"])
     fields: dict[str, FieldConfig]
+    provision: list[str] = Field(default_factory=list, description="Systems where a group missing there is "
+                                 "created; elsewhere it is reported")
+    nesting: Literal["mirror"] = Field("mirror", description="A member that is itself a group: mirrored as that "
+                                       "group's counterpart (expanding nested groups is not implemented)")
 
 
 class Defaults(_Strict):
@@ -268,6 +279,7 @@ class FieldPlan:
     fingerprint: str
     codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
     default: Any = None
+    placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
     keep_blank: bool = False  # on_blank: keep: a blank golden value is not written over a target's value
 
 
@@ -313,6 +325,8 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
             dump = f.model_dump(mode="json")
+            if not dump.get("placeholder"):  # unset: as before the key existed (no remap of every record)
+                dump.pop("placeholder", None)
             if f.on_blank in (None, "clear" if f.multi else "keep"):  # the default: as before the key existed
                 dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
             fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
@@ -320,7 +334,7 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
                              ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
                              dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
-                             not f.clears_blank)
+                             dict(f.placeholder), not f.clears_blank)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)

@@ -52,6 +52,8 @@ class _Checker:
             self.reference(at, f)
             if not f.reference and f.multi is False and kind == GROUP and name == "members":
                 self.add(f"{at}.multi", "members is a set of people: set multi: true")
+            if f.apply == "add_only" and not (f.multi and f.reference and kind == GROUP):
+                self.add(f"{at}.apply", "add_only is for a group's members (multi: true, reference: person)")
 
     def sources(self, at: str, f: FieldConfig, sources: list[str]) -> None:
         if not sources:
@@ -86,6 +88,10 @@ class _Checker:
                 self.add(f"{at}.normalize" + (f".{i}" if isinstance(f.normalize, list) else ""), str(exc))
 
     def reference(self, at: str, f: FieldConfig) -> None:
+        if f.placeholder and (f.reference is None or f.multi):
+            self.add(f"{at}.placeholder", "placeholder is for a single-valued reference field")
+        for s in sorted(set(f.placeholder) - set(f.map)):
+            self.add(f"{at}.placeholder.{s}", f"{s!r} does not map this field")
         if f.ref_by and not f.reference:
             self.add(f"{at}.ref_by", "only meaningful with reference: person")
         if not f.reference:
@@ -123,6 +129,9 @@ class _Checker:
         for s in sources:
             self.system("groups.source", s)
         self.fields("groups.fields", g.fields, sources, g.winner, GROUP)
+        for i, name in enumerate(g.provision):
+            if self.system(f"groups.provision.{i}", name) and name in sources:
+                self.add(f"groups.provision.{i}", f"{name!r} is a source of groups: they are not created there")
         for i, rule in enumerate(g.match):
             if rule not in g.fields:
                 self.add(f"groups.match.{i}", f"unknown group field {rule!r}")

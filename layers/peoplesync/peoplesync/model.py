@@ -67,6 +67,7 @@ class Shadow:
     removed: bool = False
     pending_state: str | None = None  # "deactivate" | "activate" | "delete" awaiting delivery
     digest: str | None = None  # digest of the last observation: a cheap "nothing changed" test
+    added: dict[str, Value] = field(default_factory=dict)  # attr -> set members the bridge added (add_only)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class Shadow:
             "removed": self.removed,
             "pending_state": self.pending_state,
             "digest": self.digest,
+            **({"added": _jsonable(self.added)} if self.added else {}),
         }
 
     @classmethod
@@ -95,6 +97,7 @@ class Shadow:
             removed=bool(d.get("removed", False)),
             pending_state=d.get("pending_state"),
             digest=d.get("digest"),
+            added=_tupled(d.get("added") or {}),
         )
 
 
@@ -214,11 +217,13 @@ class Rule(StrEnum):
     LIFECYCLE = "lifecycle"  # deactivated, reactivated or removed (SPEC row 15)
     CREATE = "create"  # an account will be created
     CREATED = "created"  # an account was created
+    RELINKED = "relinked"  # an administrator attached an account to a person, or detached it (a wrong match)
     # verdicts that change nothing (never recorded as a Decision)
     AGREED = "agreed"  # the source shows the golden value
     KEPT = "kept"  # the golden value stands
     ON_CREATE = "on_create"  # apply: on_create, the target is left to its owner (SPEC row 19)
     IF_EMPTY = "if_empty"  # apply: if_empty, the target is not blank (SPEC row 19)
+    MEMBERS = "members"  # group members written to a target as adds and removes (SPEC row 17)
 
 
 class ApplyMode(StrEnum):
@@ -227,6 +232,7 @@ class ApplyMode(StrEnum):
     ALWAYS = "always"  # whenever it differs
     ON_CREATE = "on_create"  # only in the account the bridge creates, then left to its owner
     IF_EMPTY = "if_empty"  # only into a blank, never over a value
+    ADD_ONLY = "add_only"  # a set (group members): values added, and only those the bridge added ever removed
 
 
 @dataclass(slots=True, kw_only=True)
@@ -243,6 +249,8 @@ class Decision:
     detail: str = ""
 
     def __str__(self) -> str:
+        if self.rule == "members":  # old: the members removed, new: those added (in the target's own form)
+            return f"{self.field}: add {_show(self.new)}, remove {_show(self.old)} ({self.detail})"
         head = f"{self.field}: {_show(self.old)} -> {_show(self.new)}" if self.old != self.new \
             else f"{self.field}: {_show(self.new)} kept"
         return f"{head} ({self.detail or self.rule})"

@@ -31,6 +31,11 @@ class PermanentError(PeoplesyncError):
     """The request can never succeed as it is (rejected value, missing account): dead-letter it with why."""
 
 
+class AlreadyExists(PermanentError):
+    """A create the target refused because the account exists already (a 409, "e-mail taken"): the flow
+    looks it up by the record's match keys (`Connector.find_account`), links it and writes to it instead."""
+
+
 class VersionConflict(PeoplesyncError):
     """The account changed under us (optimistic lock): re-read it and decide again, never overwrite."""
 
@@ -120,7 +125,7 @@ class Connector(ABC):
     def write(self, change: Write) -> WriteResult:
         if not self.writable:
             raise PermanentError(f"system {self.name!r} is read-only; refusing {change.op}")
-        unknown = set(change.attrs) - set(self.attributes)
+        unknown = (set(change.attrs) | set(change.delta)) - set(self.attributes)
         if unknown:
             raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
         return self._apply(change)
@@ -207,6 +212,8 @@ class StateStore(RecordIndex, Protocol):
     def add_review(self, item_id: str, item: Mapping[str, Any]) -> None: ...
 
     def reviews(self) -> list[dict[str, Any]]: ...
+
+    def remove_review(self, item_id: str) -> None: ...
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None: ...
 

@@ -210,6 +210,9 @@ class DynamoStore(LoadedLookups):
         items = self._pages(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": _s("review")})
         return [dict(json.loads(i["data"]["S"]), id=i["sk"]["S"]) for i in items]
 
+    def remove_review(self, item_id: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=_key("review", item_id))
+
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
         # The sort key keeps insertion order (as MemoryStore does): wall clock in ns, then a process counter.
         stamp = f"{time.time_ns():020d}#{next(_counter) % 10**8:08d}"

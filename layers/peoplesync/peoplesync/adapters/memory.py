@@ -152,6 +152,9 @@ class MemoryStore:
     def reviews(self) -> list[dict[str, Any]]:
         return [dict(v, id=k) for k, v in sorted(self._reviews.items())]
 
+    def remove_review(self, item_id: str) -> None:
+        self._reviews.pop(item_id, None)
+
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
         self._decisions[record_id].extend(copy.deepcopy(dict(d, at=at)) for d in decisions)
 

@@ -188,6 +188,10 @@ class SqliteStore(LoadedLookups):
         rows = self._all("SELECT id, data FROM reviews ORDER BY id", ())
         return [dict(json.loads(data), id=rid) for rid, data in rows]
 
+    def remove_review(self, item_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM reviews WHERE id = ?", (item_id,))
+
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan, SystemPlan
-from ..model import Observation, RecordState, Write
+from ..model import CREATE, GROUP, Observation, RecordState, Write
 from ..ports import RecordIndex, WriteResult
 from . import freshness
 from .golden import Golden
@@ -35,7 +35,7 @@ class Engine:
         self.lifecycle = Lifecycle(plan)
         self.targets = Targets(plan, self._norms, self.refs)
         self.golden = Golden(plan, self.refs, self.targets)
-        self.outbox = Outbox(plan, self._norms, self.refs, self._keyed)
+        self.outbox = Outbox(plan, self._norms, self.refs, self._keyed, self.targets.members)
 
     def observe(self, state: RecordState, obs: Observation, index: RecordIndex) -> Outcome:
         """Apply one observation from one system to a record already correlated to it."""
@@ -47,7 +47,8 @@ class Engine:
         if shadow is None:
             return out
         waiting_before = dict(state.waiting)
-        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out)
+        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out,
+                                        self.targets.members if obs.kind == GROUP else None)
         if first or remapped:  # a system seen for the first time, or under a new mapping: field by field
             seen = {f.name for f, _ in changed}
             changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
@@ -81,7 +82,7 @@ class Engine:
             out.wake |= self.refs.waiters(state, obs.system, index)
         if remapped:
             self.golden.full_pass(state, index, out)
-        self.lifecycle.provision(state, out)
+        self.lifecycle.provision(state, out, first=first)
         keyed = self._keyed_names.get(obs.kind, ())
         if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
             refresh_keys(state, self._keyed.get(state.kind, []), out)
@@ -95,10 +96,40 @@ class Engine:
         refresh_keys(state, self._keyed.get(state.kind, []), out)
         return out
 
+    def reassert(self, state: RecordState, source: str, target: str, index: RecordIndex) -> Outcome:
+        """A push source's sync re-asserted on one target after that target was read again (its shadow now
+        fresh): every field `source` is a source of is made to hold its golden value there, as `observe`
+        does against the shadow. Nothing when `source` no longer holds the record's account."""
+        out = Outcome(state)
+        held = state.shadows.get(source)
+        if held is None or held.removed:
+            return out
+        for f in self.plan.systems[source].fields.get(state.kind, []):
+            if source in f.sources and f.name in state.golden and target in f.map and target != source:
+                self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
+        return out
+
     def writes_for(self, state: RecordState, system: str, index: RecordIndex) -> list[Write]:
         """The writes still owed to `system` for this record, as of now."""
         return self.outbox.writes_for(state, system, index)
 
     def confirm(self, state: RecordState, write: Write, result: WriteResult | None, index: RecordIndex) -> Outcome:
-        """Record that `write` was applied by its system."""
-        return self.outbox.confirm(state, write, result, index)
+        """Record that `write` was applied by its system. An account we just created is then given what its
+        create could not carry (SPEC 13): a reference to someone with no account there yet waits (recorded,
+        so the record is woken when that account appears), one resolvable by now is owed at once (the record
+        wakes itself, so the flow delivers it)."""
+        out = self.outbox.confirm(state, write, result, index)
+        if write.op == CREATE and write.system in state.shadows and state.shadows[write.system].key == (
+                result.key if result is not None else None):
+            self._fill_created(state, write.system, index, out)
+        return out
+
+    def _fill_created(self, state: RecordState, system: str, index: RecordIndex, out: Outcome) -> None:
+        waiting_before = {k: list(v) for k, v in state.waiting.items()}
+        for f in self.plan.systems[system].fields.get(state.kind, []):
+            if f.reference is not None and f.name in state.golden and not blank(state.golden[f.name]):
+                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+        if out.writes:
+            out.wake.add(state.id)  # re-evaluated by the flow, which then delivers what is owed
+        if state.waiting != waiting_before:
+            refresh_keys(state, self._keyed.get(state.kind, []), out)

@@ -5,6 +5,10 @@ rule that finds several records makes the account ambiguous: it is held for a hu
 that finds nothing passes to the next. Values are compared after the field's normalisation, and a record is
 found by any value it is known by (its golden value, and what each linked system holds), so two accounts that
 exist before the first sync are linked to one person even when neither system is the field's source.
+
+One person has one account per system: a rule that finds only records already linked to another account of
+the same system has found a duplicate (a second badge row, a second cloud user carrying a linked employee id).
+It is held for a human with both accounts named (SPEC 12), never linked and never made a new person.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from ..config import Plan
 from ..model import Observation
 from ..ports import RecordIndex
 
-LINKED, MATCHED, AMBIGUOUS, UNMATCHED = "linked", "matched", "ambiguous", "unmatched"
+LINKED, MATCHED, AMBIGUOUS, UNMATCHED, DUPLICATE = "linked", "matched", "ambiguous", "unmatched", "duplicate"
 
 
 @dataclass(slots=True, frozen=True)
 class Match:
-    outcome: str  # linked | matched | ambiguous | unmatched
+    outcome: str  # linked | matched | ambiguous | unmatched | duplicate
     record_id: str | None = None
     candidates: tuple[str, ...] = field(default_factory=tuple)
     rule: str | None = None
@@ -41,9 +45,16 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         value = f.norm(obs.attrs[attr], f.multi)
         if value is None or value == ():
             continue
-        # a record already linked to another account of this system is someone else: one person has one
-        # account per system
-        found = {rid for rid in index.by_value(obs.kind, rule, value) if index.ref_of(rid, obs.system) is None}
+        # a record already linked to another account of this system is no candidate: one person has one
+        # account per system; when that is all a rule finds, this account is a duplicate of theirs
+        candidates = index.by_value(obs.kind, rule, value)
+        found = {rid for rid in candidates if index.ref_of(rid, obs.system) is None}
+        if candidates and not found:
+            same = sorted(rid for rid in candidates if not _contradicted(plan, obs, rid, index))
+            if same:
+                return Match(DUPLICATE, None, tuple(same), rule,
+                             f"{rule}={value!r} is already linked to another {obs.system} account")
+            continue  # someone else who shares this value (their other keys differ): not this account's person
         if len(found) > 1:
             return Match(AMBIGUOUS, None, tuple(sorted(found)), rule,
                          f"{rule}={value!r} matches {len(found)} records")
@@ -51,6 +62,23 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
             rid = next(iter(found))
             return Match(MATCHED, rid, (rid,), rule, f"{rule}={value!r}")
     return Match(UNMATCHED, reason="no match rule found a record")
+
+
+def _contradicted(plan: Plan, obs: Observation, rid: str, index: RecordIndex) -> bool:
+    """Another match key of the account names someone other than record `rid` (two workers sharing an
+    e-mail, with different employee ids, are two people, not a duplicate)."""
+    fields = plan.fields.get(obs.kind, {})
+    for rule in plan.match.get(obs.kind, []):
+        f = fields[rule]
+        attr = f.map.get(obs.system)
+        if attr is None or attr not in obs.attrs:
+            continue
+        value = f.norm(obs.attrs[attr], f.multi)
+        if value is None or value == () or index.value_of(rid, rule) in (None, "", ()):
+            continue
+        if rid not in index.by_value(obs.kind, rule, value):
+            return True
+    return False
 
 
 def new_record_id(kind: str, system: str, key: str) -> str:

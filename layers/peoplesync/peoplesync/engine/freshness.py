@@ -13,6 +13,7 @@ from typing import Any
 from .. import transform
 from ..config import FieldPlan, Plan
 from ..model import Observation, RecordState, Shadow
+from .membership import Members, is_members
 from .norms import Norm
 from .outcome import MISSING, Outcome
 
@@ -74,7 +75,7 @@ def admit(state: RecordState, obs: Observation, out: Outcome, *, fingerprint: st
 
 
 def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, reads: dict[str, tuple[FieldPlan, Norm]],
-                out: Outcome) -> list[tuple[FieldPlan, Any]]:
+                out: Outcome, members: Members | None = None) -> list[tuple[FieldPlan, Any]]:
     """Absorb every mapped attribute of `obs` into `shadow` (`reads`: attribute -> its field and how a value
     read there is normalised); the fields the system itself changed, each with its normalised value. Unmapped
     attributes are never stored, never written, never decide anything."""
@@ -85,6 +86,11 @@ def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, reads: dic
             continue
         f, norm = read
         value = norm(raw)
+        if members is not None and is_members(f):
+            if members.absorb(state, shadow, f, attr, value, norm):
+                changed.append((f, value))
+                out.changed = True
+            continue
         if absorb(state, shadow, f, attr, value, norm):
             changed.append((f, value))
             out.changed = True

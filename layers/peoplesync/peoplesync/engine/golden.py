@@ -79,7 +79,8 @@ class Golden:
         state.gen[f.name] = gen = state.gen.get(f.name, 0) + 1
         state.decided_by[f.name] = system
         state.shadows[system].seen_gen[f.name] = gen
-        state.waiting.pop(f.name, None)
+        if not f.multi:  # a set keeps waiting for its members not linked yet (each system's, see references)
+            state.waiting.pop(f.name, None)
 
     def full_pass(self, state: RecordState, index: RecordIndex, out: Outcome) -> None:
         """Re-decide every field of the record from the shadows, and bring every target in line."""

@@ -14,14 +14,18 @@ deactivated instead, where it can.
 from __future__ import annotations
 
 from ..config import Plan
-from ..model import ACTIVATE, DEACTIVATE, DELETE, Observation, RecordState, Rule, Shadow, decision
+from ..model import ACTIVATE, DEACTIVATE, DELETE, GROUP, Observation, RecordState, Rule, Shadow, decision
 from .outcome import Outcome
 
 
 class Lifecycle:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self._provisioned: dict[str, list[str]] | None = None  # kind -> systems where accounts are created
+        # systems where accounts of each kind are created (groups: only those `groups.provision` names), and
+        # group targets where a missing group is reported rather than created: worked out on first use, when
+        # the connectors are asked what they can take
+        self._provisioned: dict[str, list[str]] | None = None
+        self._reported: list[str] = []
 
     def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
         if shadow.active != obs.active or shadow.removed != obs.removed:
@@ -57,8 +61,8 @@ class Lifecycle:
     def enforce_state(self, state: RecordState, system: str, out: Outcome) -> None:
         shadow = state.shadows[system]
         sp = self.plan.systems[system]
-        if not sp.writable or shadow.removed:
-            return
+        if not sp.writable or shadow.removed or state.kind == GROUP:
+            return  # a group gone from its source is recorded, never deleted or disabled elsewhere
         policy = self.plan.config.policies.removed
         if state.active:
             want = ACTIVATE if shadow.active is False or shadow.pending_state else None
@@ -76,13 +80,13 @@ class Lifecycle:
             out.writes.add(system)
             out.changed = True
 
-    def provision(self, state: RecordState, out: Outcome) -> None:
+    def provision(self, state: RecordState, out: Outcome, *, first: bool = False) -> None:
         if not state.active or state.removed:
             return
-        if self._provisioned is None:  # on first use: only then are the connectors asked what they can take
-            self._provisioned = {kind: [n for n, sp in self.plan.systems.items() if sp.asks_provision and
-                                        sp.provision and sp.writable and any(n in f.map for f in fields.values())]
-                                 for kind, fields in self.plan.fields.items()}
+        if self._provisioned is None:
+            self._provisioned, self._reported = self._provisioning()
+        if state.kind == GROUP and not self._group_sourced(state, out, first):
+            return
         for name in self._provisioned.get(state.kind, ()):
             if name not in state.shadows and name not in state.create_pending:
                 state.create_pending.append(name)
@@ -91,3 +95,28 @@ class Lifecycle:
                 out.decisions.append(decision(
                     record_id=state.id, field="(account)", old=None, new=name, rule=Rule.CREATE, system=None,
                     detail=f"no {name} account: one will be created"))
+
+    def _provisioning(self) -> tuple[dict[str, list[str]], list[str]]:
+        plan, groups = self.plan, self.plan.config.groups
+        provisioned = {kind: [n for n, sp in plan.systems.items() if sp.asks_provision and sp.writable
+                              and (n in groups.provision if kind == GROUP and groups else sp.provision)
+                              and any(n in f.map for f in fields.values())]
+                       for kind, fields in plan.fields.items()}
+        reported = [n for n in sorted({s for f in plan.fields.get(GROUP, {}).values() for s in f.map})
+                    if n not in provisioned.get(GROUP, []) and plan.systems[n].writable]
+        return provisioned, reported
+
+    def _group_sourced(self, state: RecordState, out: Outcome, first: bool) -> bool:
+        """Is this group linked in one of its sources (only such a group is created elsewhere)? When it is
+        first seen there, each target that has no such group and may not have one created is reported."""
+        sources = self.plan.lifecycle.get(GROUP, ())
+        if not any(s in state.shadows for s in sources):
+            return False
+        if first:
+            for name in self._reported:
+                if name not in state.shadows and name not in sources:
+                    out.decisions.append(decision(
+                        record_id=state.id, field="(account)", old=None, new=None, rule=Rule.CREATE, system=None,
+                        detail=f"no {name} group matched when first seen; not created (groups.provision does not "
+                               f"name {name}); linked if a matching one appears"))
+        return True

@@ -11,9 +11,22 @@ from typing import Any
 
 from .. import transform
 from ..config import FieldPlan, Plan
-from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, RecordState, Rule, Shadow, Write, decision
+from ..model import (
+    ACTIVATE,
+    CREATE,
+    DEACTIVATE,
+    DELETE,
+    GROUP,
+    UPDATE,
+    RecordState,
+    Rule,
+    Shadow,
+    Write,
+    decision,
+)
 from ..ports import RecordIndex, WriteResult
 from .keys import refresh_keys
+from .membership import Members, as_delta, is_members
 from .norms import Norm
 from .outcome import MISSING, Outcome, blank
 from .references import References
@@ -21,8 +34,9 @@ from .references import References
 
 class Outbox:
     def __init__(self, plan: Plan, norms: dict[tuple[str, str], Norm], refs: References,
-                 keyed: dict[str, list[FieldPlan]]) -> None:
+                 keyed: dict[str, list[FieldPlan]], members: Members | None = None) -> None:
         self.plan = plan
+        self.members = members or Members(norms, refs)
         self._norms = norms
         self.refs = refs
         self._keyed = keyed
@@ -40,10 +54,31 @@ class Outbox:
         if shadow.pending_state == ACTIVATE:
             writes.append(Write(system, ACTIVATE, state.id, shadow.key, {}, kind))
         if shadow.pending and shadow.pending_state != DELETE:
-            writes.append(Write(system, UPDATE, state.id, shadow.key, self._encode(system, shadow.pending), kind))
+            attrs, delta = self._split(state, system, shadow)
+            if attrs or delta:
+                writes.append(Write(system, UPDATE, state.id, shadow.key, self._encode(system, attrs), kind, delta))
         if shadow.pending_state in (DEACTIVATE, DELETE):
             writes.append(Write(system, shadow.pending_state, state.id, shadow.key, {}, kind))
         return writes
+
+    def _split(self, state: RecordState, system: str, shadow: Shadow
+               ) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]]:
+        """What is owed as (attributes to set, member sets as adds and removes). A member set owes only its
+        difference from what the target holds: never the whole set."""
+        if state.kind != GROUP:
+            return shadow.pending, {}
+        attr_map = self.plan.systems[system].attr_to_field.get(state.kind, {})
+        attrs: dict[str, Any] = {}
+        delta: dict[str, dict[str, list[Any]]] = {}
+        for attr, value in shadow.pending.items():
+            f = attr_map.get(attr)
+            if f is not None and is_members(f):
+                change = as_delta(value, self._norms[(f.name, system)], shadow, attr, f)
+                if change["add"] or change["remove"]:
+                    delta[attr] = change
+            else:
+                attrs[attr] = value
+        return attrs, delta
 
     def _create_attrs(self, state: RecordState, system: str, index: RecordIndex) -> dict[str, Any]:
         """The attributes of an account the bridge creates: every golden value it maps (on_create fields
@@ -70,7 +105,7 @@ class Outbox:
         codecs = self.plan.systems[system].codecs
         if codecs:  # back to the engine's (virtual) attributes
             write = Write(write.system, write.op, write.record_id, write.key,
-                          transform.decode(list(codecs.values()), write.attrs), write.kind)
+                          transform.decode(list(codecs.values()), write.attrs), write.kind, write.delta)
         if write.op == CREATE:
             self._confirm_create(state, write, result, index, out)
             return out
@@ -91,6 +126,10 @@ class Outbox:
                 if attr in shadow.pending and shadow.pending[attr] == value:
                     del shadow.pending[attr]
                     shadow.seen_gen[f.name] = state.gen.get(f.name, 0)
+            for attr, change in write.delta.items():
+                f = attr_map.get(attr)
+                if f is not None and is_members(f):
+                    self.members.confirm(state, system, f, change)
         else:
             if shadow.pending_state == write.op:
                 shadow.pending_state = None
@@ -114,6 +153,8 @@ class Outbox:
                 continue  # a real attribute behind a transform: its virtual attribute carries it
             created.values[attr] = self._norms[(f.name, system)](value)
             created.seen_gen[f.name] = state.gen.get(f.name, 0)
+            if is_members(f):
+                Members.created(created, attr, created.values[attr])
         for f in self.plan.systems[system].fields.get(state.kind, []):
             created.values.setdefault(f.map[system], () if f.multi else None)
         if state.kind in self.refs.referenced:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FieldPlan, Plan
-from ..model import RecordState, Rule, decision
+from ..model import GROUP, PERSON, RecordState, Rule, decision
 from ..ports import RecordIndex
-from .outcome import MISSING, Outcome
+from .outcome import MISSING, Outcome, blank
 
 WAIT = "@wait"  # index field under which records waiting for a reference are found
 
@@ -21,8 +21,16 @@ class References:
     def __init__(self, plan: Plan, keyed: dict[str, list[FieldPlan]]) -> None:
         self.plan = plan
         self._keyed = keyed
-        # kinds other records refer to: only their accounts need the "who was waiting" lookups
+        # kinds other records refer to: only their accounts need the "who was waiting" lookups; a group's
+        # members may be groups (nesting: mirror), so groups are referenced too
         self.referenced = {f.reference for fields in plan.fields.values() for f in fields.values() if f.reference}
+        # kind referred to -> kinds whose records may wait for it (a group waits for its member people)
+        self._referrers: dict[str, set[str]] = {}
+        for kind, fields in plan.fields.items():
+            for f in fields.values():
+                for other in self.named_kinds(f):
+                    self.referenced.add(other)
+                    self._referrers.setdefault(other, set()).add(kind)
         # fields by which references name records of a kind (ref_by): a waiter may wait for such a value
         self._ref_by: dict[str, list[FieldPlan]] = {}
         for fields in plan.fields.values():
@@ -34,17 +42,31 @@ class References:
                     if named not in self._ref_by.setdefault(f.reference, []):
                         self._ref_by[f.reference].append(named)
 
+    def named_kinds(self, f: FieldPlan) -> tuple[str, ...]:
+        """The kinds a reference field's values may name: group members are people, or (nesting: mirror)
+        groups nested in the group."""
+        if f.reference is None:
+            return ()
+        if f.kind == GROUP and f.multi and f.reference == PERSON and self.plan.config.groups is not None:
+            return (PERSON, GROUP)
+        return (f.reference,)
+
     def to_golden(self, state: RecordState, f: FieldPlan, system: str, value: Any, index: RecordIndex,
                    out: Outcome) -> Any:
         if f.reference is None:
             return value
         by = f.ref_by.get(system)
+        kinds = self.named_kinds(f)
 
         def resolve(v: Any) -> str | None:
             if by is not None:
                 found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
                 return next(iter(found)) if len(found) == 1 else None
-            return index.by_ref(f.reference, system, v)  # type: ignore[arg-type]
+            for kind in kinds:
+                rid = index.by_ref(kind, system, v)
+                if rid is not None and rid != state.id:  # (a group never contains itself)
+                    return rid
+            return None
 
         if f.multi:
             resolved: list[Any] = []
@@ -52,7 +74,8 @@ class References:
             for v in value:
                 rid = resolve(v)
                 (resolved if rid is not None else missing).append(rid if rid is not None else v)
-            self.wait(state, f, [(system, m) for m in missing], out)
+            # a member not linked yet is owed: the record waits for it, and is decided again once it is
+            self.wait(state, f, [(system, m) for m in missing], out, replace=system)
             return tuple(sorted(resolved))
         if value is None:
             state.waiting.pop(f.name, None)
@@ -65,6 +88,7 @@ class References:
                 record_id=state.id, field=f.name, old=golden, new=golden, rule=Rule.DEFERRED, system=system,
                 detail=f"{system} names {value!r}, not linked yet; decided once it is"))
             return MISSING
+        self.unwait(state, f, system, value, out)
         return rid
 
     def from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
@@ -83,7 +107,7 @@ class References:
             for rid in value:
                 ref = translate(rid)
                 (refs if ref is not None else missing).append(ref if ref is not None else rid)
-            self.wait(state, f, [(target, m) for m in missing], out)
+            self.wait(state, f, [(target, m) for m in missing], out, replace=target)
             return tuple(sorted(refs))
         if value is None:
             return None
@@ -94,21 +118,66 @@ class References:
                 record_id=state.id, field=f.name, old=value, new=value, rule=Rule.DEFERRED, system=target,
                 detail=f"{value} has no {target} account yet; written once it has"))
             return MISSING
+        self.unwait(state, f, target, value, out)
         return ref
 
-    def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome) -> None:
+    def interim(self, state: RecordState, f: FieldPlan, target: str, have: Any, index: RecordIndex) -> Any:
+        """What `target` is given while the person the golden value names has no account there (MISSING:
+        nothing, the record waits). A reference there to someone else (the old manager) is stale: it is cleared,
+        or replaced by the field's placeholder for that system. A reference there that names no known account
+        is left as it is: it may be the new person's own account, not linked yet (a first sync)."""
+        if f.multi or have is MISSING or blank(have):
+            return MISSING
+        by = f.ref_by.get(target)
+        if by is not None:
+            found = index.by_value(f.reference, by, have)  # type: ignore[arg-type]
+            rid = next(iter(found)) if len(found) == 1 else None
+        else:
+            rid = index.by_ref(f.reference, target, str(have))  # type: ignore[arg-type]
+        if rid is None or rid == state.golden.get(f.name):
+            return MISSING
+        return f.placeholder.get(target)
+
+    def wait(self, state: RecordState, f: FieldPlan, on: list[tuple[str, Any]], out: Outcome, *,
+             replace: str | None = None) -> None:
+        """Make the record wait for these (system, reference) pairs. `replace`: a set's members as now resolved
+        in that system replace what it waited for there (a member no longer named stops being waited for)."""
         entries = [f"{s}|{str(r).lower()}" for s, r in on]
         old = state.waiting.get(f.name)
+        if replace is not None:
+            kept = [e for e in old or [] if not e.startswith(f"{replace}|")]
+            new = sorted(set(kept) | set(entries))
+            if new != sorted(old or []):
+                if new:
+                    state.waiting[f.name] = new
+                else:
+                    state.waiting.pop(f.name, None)
+                out.changed = True
+            return
         if entries:
             if old is None or set(old) != set(entries) | set(old):
                 state.waiting[f.name] = sorted(set(entries) | set(old or []))
                 out.changed = True
 
+    def unwait(self, state: RecordState, f: FieldPlan, system: str, ref: Any, out: Outcome) -> None:
+        """A reference resolved: the record no longer waits for it (nor is woken for it)."""
+        old = state.waiting.get(f.name)
+        entry = f"{system}|{str(ref).lower()}"
+        if old and entry in old:
+            rest = [e for e in old if e != entry]
+            if rest:
+                state.waiting[f.name] = rest
+            else:
+                del state.waiting[f.name]
+            out.changed = True
+
     def waiters(self, state: RecordState, system: str, index: RecordIndex) -> set[str]:
         """Records waiting for this record's account in `system` (by record id, or by its reference)."""
         shadow = state.shadows[system]
-        found = index.by_value(state.kind, WAIT, f"{system}|{state.id.lower()}")
-        found |= index.by_value(state.kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
+        found: set[str] = set()
+        for kind in self._referrers.get(state.kind, {state.kind}):  # (a group waits for people)
+            found |= index.by_value(kind, WAIT, f"{system}|{state.id.lower()}")
+            found |= index.by_value(kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
         for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
             attr = f.map.get(system)
             value = shadow.values.get(attr) if attr else None
@@ -116,3 +185,14 @@ class References:
                 found |= index.by_value(state.kind, WAIT, f"{system}|{str(value).lower()}")
         found.discard(state.id)
         return found
+
+
+def owed_references(state: RecordState) -> list[tuple[str, str, str]]:
+    """(field, system, what it names) for each reference the record still owes a system: the person named has
+    no account there yet (or the system's own reference names no account linked yet). For `plan`/`explain`."""
+    owed = []
+    for name, entries in sorted(state.waiting.items()):
+        for entry in entries:
+            system, _, ref = entry.partition("|")
+            owed.append((name, system, ref))
+    return owed

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
+from .membership import Members, is_members
 from .norms import Norm
 from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
@@ -22,6 +23,7 @@ class Targets:
         self._norms = norms
         self.refs = refs
         self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
+        self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
@@ -34,6 +36,9 @@ class Targets:
         if writable is None:
             writable = self._writable[target] = self.plan.systems[target].writable
         if not writable:
+            return
+        if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
+            self.members.enforce(state, f, target, index, out, reason)
             return
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
@@ -52,8 +57,11 @@ class Targets:
                 return
         else:
             want = self.refs.from_golden(state, f, target, index, out)
-            if want is MISSING:
-                return
+            interim = want is MISSING
+            if interim:  # the person named has no account there yet: a stale reference is not left standing
+                want = self.refs.interim(state, f, target, have, index)
+                if want is MISSING:
+                    return
             norm = self._norms[(name, target)]
             want_norm = norm(want)
             pending = shadow.pending.get(attr, MISSING)
@@ -68,6 +76,12 @@ class Targets:
         shadow.pending[attr] = want
         out.writes.add(target)
         out.changed = True
+        if f.reference is not None and interim:
+            out.decisions.append(decision(
+                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
         if recorded:

@@ -32,18 +32,30 @@ def count(meter: Meter | None, name: str, value: float) -> None:
 
 
 def poll_event(event: Any, rt: Runtime, meter: Meter | None = None) -> dict[str, Any]:
-    """A scheduled poll of one system: `{"system": ..., "full": false, "approve": false}`."""
+    """A scheduled poll of one system: `{"system": ..., "full": false, "approve": false}` (`approve`: true, a
+    hold id, or a list of them: see `guard.py`)."""
     system = event.get("system") if isinstance(event, dict) else None
     if system not in rt.plan.systems or rt.plan.systems[system].push:
         raise ValueError(f"the schedule's input must name a configured system that is polled, got {system!r}")
     report = poll(system, rt.reconciler, rt.connector(system), rt.queue(RECONCILE),
-                  full=bool(event.get("full", False)), approve=bool(event.get("approve", False)))
+                  full=bool(event.get("full", False)), approve=_approval(event.get("approve", False)),
+                  connectors=rt.connector)
     if report.held:
-        report.held += f'. Approve by invoking the poll with {{"system": "{system}", "approve": true}}.'
+        report.held += (f'. Approve one by invoking the poll with {{"system": "{system}", "approve": "<hold id>"}} '
+                        f'(or "approve": true for all of {system})')
     count(meter, "AccountsQueued", report.queued)
     count(meter, "HeldRuns", 1 if report.held else 0)
     count(meter, "ReadFailures", 1 if report.failed else 0)
     return report.to_dict()
+
+
+def _approval(value: Any) -> bool | list[str]:
+    """The poll event's `approve`: true (every hold of the system), a hold id, or a list of them."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return bool(value)
 
 
 def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:

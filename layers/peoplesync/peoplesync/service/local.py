@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Observation
-from ..ports import Connector
-from . import flow, messages, queues
-from .guard import people_known
+from ..ports import Connector, StateStore
+from . import flow, guard, messages, queues
+from .describe import person_label
+from .guard import Approval, open_holds, people_known
 from .messages import RECONCILE, Poison
 from .poll import poll
 from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Result
@@ -28,6 +29,13 @@ BATCH = 500  # deliveries handed to a connector at once (one transaction, one fi
 MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
 
 Progress = Callable[[str, int, int], None]
+
+# how a run went, worst first, and the exit code `peoplesync sync` / `plan` give it (docs/operations.md)
+class Status:
+    READ_FAILED, DEAD_LETTERED, HELD, DONE, AGREEMENT = "read failed", "dead-lettered", "held", "done", "in agreement"
+
+
+EXIT_CODES = {Status.AGREEMENT: 0, Status.DONE: 0, Status.HELD: 2, Status.READ_FAILED: 3, Status.DEAD_LETTERED: 4}
 
 
 @dataclass
@@ -44,8 +52,38 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     dead_letters: int = 0
     held_by_guard: str | None = None
+    holds: list[dict[str, Any]] = field(default_factory=list)  # the guard's holds open after the run
+    released: list[str] = field(default_factory=list)  # holds lifted (their changes gone) or approved
+    open_reviews: int = 0  # accounts held for a human (this run's and earlier ones), after the run
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
+
+    @property
+    def status(self) -> str:
+        """How the run went, the worst first: a read failed (nothing may be concluded from it), writes were
+        dead-lettered, something is held (by the guard, or an account for review), writes done, agreement."""
+        if self.read_failures:
+            return Status.READ_FAILED
+        if self.dead_letters:
+            return Status.DEAD_LETTERED
+        if self.holds or self.held_by_guard or self.open_reviews or self.held_for_review:
+            return Status.HELD
+        return Status.DONE if self.total_writes else Status.AGREEMENT
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For `--json`: what a script needs to know about the run."""
+        return {"status": self.status, "exit_code": self.exit_code, "full": self.full,
+                "accounts_read": self.seen, "accounts_linked": self.linked, "people_created": self.created,
+                "people_changed": self.changed, "conflicts": self.conflicts, "writes": dict(self.writes),
+                "writes_total": self.total_writes, "dead_lettered": self.dead_letters,
+                "read_failures": dict(self.read_failures), "errors": list(self.errors),
+                "held_for_review": self.held_for_review, "open_reviews": self.open_reviews,
+                "holds": list(self.holds), "holds_released": list(self.released)}
 
     @property
     def changed(self) -> int:
@@ -88,9 +126,10 @@ class LocalBridge:
         return {name: self.runtime.connector(name) for name in self.runtime.polled_systems()}
 
     # --- the run -------------------------------------------------------------------------------------------
-    def sync(self, *, full: bool = False, approve: bool = False, deliver: bool = True,
+    def sync(self, *, full: bool = False, approve: Approval = False, deliver: bool = True,
              progress: Progress | None = None) -> RunReport:
-        """Poll every system (lifecycle sources first), reconcile what changed, deliver what is owed."""
+        """Poll every system (lifecycle sources first), reconcile what changed, deliver what is owed.
+        `approve`: True lets everything held through; hold ids let those through."""
         report = RunReport(full=full)
         self._reevaluated.clear()
         self.queues.restore()
@@ -98,21 +137,79 @@ class LocalBridge:
         try:
             for system in self.runtime.polled_systems():
                 polled = poll(system, self.reconciler, self.runtime.connector(system),
-                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population)
+                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
+                              connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
+                report.polls[system] = polled.to_dict()
                 report.full |= polled.full
+                report.released += polled.released
                 if polled.failed:
                     report.read_failures[system] = polled.failed
                 if polled.held:
-                    held = f"{polled.held}. Review with `peoplesync plan`, then `peoplesync sync --approve`."
-                    report.held_by_guard = f"{report.held_by_guard}; {held}" if report.held_by_guard else held
+                    report.held_by_guard = f"{report.held_by_guard}; {polled.held}" if report.held_by_guard \
+                        else polled.held
                 self._reconcile(report, progress)
             if deliver:
                 self._deliver(report, progress)
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
+            self._held(report)
         finally:
             self.queues.persist()
             self.runtime.close()  # one connection per run, as a Lambda invocation would
         return report
+
+    def _held(self, report: RunReport) -> None:
+        """What stays held after the run: the guard's holds of the systems read, accounts for review."""
+        polled = set(self.runtime.polled_systems())
+        items = self.store.reviews()
+        report.holds = [{"id": h["id"], "system": h.get("system"), "people": h.get("count"),
+                         "accounts": h.get("accounts"), "reason": h.get("reason"), "approved": bool(h.get("approved"))}
+                        for h in open_holds(self.store) if h.get("system") in polled]
+        report.open_reviews = sum(1 for r in items if r.get("kind") != "run")
+
+    # --- for the command line: people by name, the guard's holds ------------------------------------------
+    def label(self, record_id: str) -> str:
+        return person_label(self.plan, self.store.load(record_id), record_id)
+
+    def holds(self) -> list[dict[str, Any]]:
+        return open_holds(self.store)
+
+    def approve(self, hold_id: str) -> dict[str, Any]:
+        """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
+        return guard.approve(self.store, hold_id)
+
+    def find_record(self, person: str) -> str | None:
+        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person."""
+        if self.store.load(person) is not None:
+            return person
+        system, _, key = person.partition(":")
+        if key and system in self.plan.systems:
+            rid = self.store.by_link("person", system, key)
+            if rid:
+                return str(rid)
+        for rule in self.plan.match.get("person", []):
+            found = self.store.by_value("person", rule, self.plan.fields["person"][rule].norm(person, False))
+            if len(found) == 1:
+                return str(next(iter(found)))
+        return None
+
+    def copy_state(self, src: StateStore) -> None:
+        """Copy records, cursors, holds and the flow's meta from `src` into this run's store, so a plan can run
+        on a scratch copy and write nothing."""
+        for kind in ("person", "group"):
+            for rid in src.all_ids(kind):
+                state = src.load(rid)
+                if state is not None:
+                    state.version = 0
+                    self.store.save(state)
+        for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in self.plan.systems)]:
+            meta = src.get_meta(name)
+            if meta is not None:
+                self.store.put_meta(name, meta)
+        for system in self.plan.systems:
+            self.store.put_cursor(system, src.get_cursor(system))
+        for item in src.reviews():
+            self.store.add_review(item["id"], {k: v for k, v in item.items() if k != "id"})
 
     def receive(self, obs: Observation) -> Result | None:
         """An event pushed to us (the SCIM webhook): reconciled now; its writes are queued and go out with
@@ -153,11 +250,13 @@ class LocalBridge:
                 except Poison as exc:
                     self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
                     report.errors.append(f"reconcile: {exc}")
+                    report.dead_letters += 1
                 except Exception as exc:  # as the reconcile function does: again later, then parked with why
                     outcome = flow.retry_later(message, self.runtime.queue(RECONCILE), self.runtime.dlq(RECONCILE),
                                                exc)
                     if outcome.dead_letter:
                         report.errors.append(f"reconcile: {outcome.dead_letter}")
+                        report.dead_letters += 1
             if progress:
                 progress("reconcile", report.seen, 0)
 
@@ -200,6 +299,8 @@ class LocalBridge:
 
     # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries still owed (those a later run made moot are marked resolved)."""
+        queues.settle_dead_letters(self.store, self.queues.clock)
         return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:

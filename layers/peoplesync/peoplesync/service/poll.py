@@ -5,14 +5,15 @@ the poll Lambda on a schedule and by `peoplesync sync` for each system in turn.
 - A failed or empty read concludes nothing (SPEC 20): nobody is deactivated because of it.
 - A complete read also says who is gone: an account we link that it no longer lists (the vanished rule).
 - An account read exactly as last time costs no message (the digest pre-screen).
-- A poll whose changes would make writes for more people than `max_changes_per_run` allows is held, cursor
-  unmoved, until approved (SPEC 16; see `guard.py`).
+- Changes that would make writes for more people than `max_changes_per_run` allows are held, by account,
+  until approved or undone; other changes still flow (SPEC 16; see `guard.py`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Plan
@@ -35,30 +36,48 @@ class PollReport:
     vanished: int = 0
     full: bool = False
     failed: str | None = None
-    held: str | None = None
+    held: str | None = None  # what the guard holds in this system after the poll, in one line
+    holds: list[str] = field(default_factory=list)  # ids of its open holds (`peoplesync reviews`)
+    released: list[str] = field(default_factory=list)  # holds lifted or approved by this poll
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
 
 
 def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Queue, *, full: bool = False,
-         approve: bool = False, population: int | None = None) -> PollReport:
+         approve: guard.Approval = False, population: int | None = None,
+         connectors: Callable[[str], Connector] | None = None) -> PollReport:
     """Read `system` (a delta since its cursor, or everything) and queue what changed for reconcile.
-    `population`: the people known before the run this poll belongs to (the guard's base; default: now)."""
+    `population`: the people known before the run this poll belongs to (the guard's base; default: now).
+    `approve`: True, or the ids of holds to let through. `connectors`: the other systems' (for the guard)."""
     report = PollReport(system)
     try:
-        return _poll(reconciler, system, connector, reconcile, report, full, approve, population)
+        judge = _Judge(approve, population, connectors)
+        return _poll(reconciler, system, connector, reconcile, report, full, judge)
     except Exception as exc:  # the store or the queue failed (throttled past its retries): cut short, cursor kept
         report.failed = scrub(f"cut short, cursor kept (read again next time): {type(exc).__name__}: {exc}")
         log.warning("poll of %s %s", system, report.failed)
         return report
 
 
+@dataclass
+class _Judge:
+    """What the guard is told about this poll."""
+
+    approve: guard.Approval
+    population: int | None
+    connectors: Callable[[str], Connector] | None
+    asked_full: bool = False  # the run asked for a full read (not one the mapping or a hold forced)
+
+
 def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
-          full: bool, approve: bool, population: int | None) -> PollReport:
+          full: bool, judge: _Judge) -> PollReport:
     plan, store = reconciler.plan, reconciler.store
+    judge.asked_full = full
     remapped = (store.get_meta(_fingerprint_key(system)) or {}).get("value") != plan.fingerprint
-    cursor = None if (full or remapped) else store.get_cursor(system)
+    full = full or remapped or (judge.approve is not False and bool(guard.open_holds(store, system))) \
+        or guard.needs_full_read(store, system)  # an approved hold's accounts: only a full read lists them
+    cursor = None if full else store.get_cursor(system)
     report.full = cursor is None
     try:
         result = connector.read(cursor, full=cursor is None)
@@ -71,11 +90,11 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
     if result.complete and not observations:
         report.failed = "the read returned no accounts; nobody is deactivated because of it"
         return report
-    return _queue_changes(reconciler, system, result, observations, reconcile, report, approve, population)
+    return _queue_changes(reconciler, system, result, observations, reconcile, report, judge)
 
 
 def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, observations: list[Observation],
-                   reconcile: Queue, report: PollReport, approve: bool, population: int | None) -> PollReport:
+                   reconcile: Queue, report: PollReport, judge: _Judge) -> PollReport:
     plan, store = reconciler.plan, reconciler.store
     known = _known(store, plan, system, observations, complete=result.complete)
     if result.complete:
@@ -83,11 +102,15 @@ def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, obse
         report.vanished = len(gone)
         observations += gone
     changed = [o for o in observations if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)]
-    report.held = guard.hold(reconciler, system, changed, known, approve=approve, population=population)
-    if report.held:
-        return report
-    reconcile.send(messages.observed(changed))
-    report.queued = len(changed)
+    verdict = guard.hold(reconciler, system, changed, known, read=None if result.complete else
+                         {o.key for o in observations}, approve=judge.approve, population=judge.population,
+                         connectors=judge.connectors)
+    report.held, report.holds, report.released = verdict.held, verdict.holds, verdict.released
+    reconcile.send(messages.observed(verdict.flow))
+    report.queued = len(verdict.flow)
+    if judge.asked_full:  # a full run (`sync --full`) decides again for the accounts read unchanged: what they
+        news = {o.key for o in changed}  # owed may have become writable since (a manager's account, SPEC 13)
+        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
     store.put_cursor(system, result.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Plan
 from ..engine import Engine, Outcome, decode
-from ..engine.correlation import AMBIGUOUS, UNMATCHED, correlate, new_record_id
+from ..engine.correlation import AMBIGUOUS, DUPLICATE, UNMATCHED, Match, correlate, new_record_id
 from ..model import Decision, Observation, RecordState, Write
 from ..ports import Connector, StateStore, VersionConflict, WriteResult
 
@@ -47,6 +47,11 @@ def owed_targets(state: RecordState) -> set[str]:
     return owed
 
 
+def detached_key(kind: str, system: str, key: str) -> str:
+    """Meta item of an account an administrator detached (`peoplesync unlink`): not matched by itself again."""
+    return f"detached|{kind}|{system}|{key}"
+
+
 def parked_key(record_id: str, system: str) -> str:
     return f"parked|{record_id}|{system}"
 
@@ -75,20 +80,26 @@ class Reconciler:
                 continue
         raise VersionConflict(f"record for {obs.system}:{obs.key} kept changing under us")
 
-    def preview(self, obs: Observation, state: RecordState | None = None) -> str | None:
+    def preview(self, obs: Observation, state: RecordState | None = None, *, in_place: bool = False) -> str | None:
         """The record that reconciling `obs` would give writes to, or None; saves nothing (the guard's count).
-        `state`: the account's record when the caller has it already loaded."""
-        copy = RecordState.from_dict(state.to_dict()) if state is not None else None
+        `state`: the account's record when the caller has it already loaded; `in_place`: it is the caller's own
+        copy, to be changed as reconciling would (the guard then reads what the record would owe)."""
+        copy = state if in_place or state is None else RecordState.from_dict(state.to_dict())
         result = self._observation(obs, save=False, loaded=copy)
         return result.record_id if result.writes else None
 
     def _observation(self, obs: Observation, *, save: bool = True, loaded: RecordState | None = None) -> Result:
         obs = decode(self.plan, obs)
         match = correlate(self.plan, obs, self.store)
+        if match.outcome != "linked" and self.store.get_meta(detached_key(obs.kind, obs.system, obs.key)):
+            return Result(HELD, None, reason=f"{obs.system}:{obs.key} was detached by an administrator; "
+                                             f"it waits to be linked by hand (peoplesync link)")
         if match.outcome == AMBIGUOUS:
             if self.plan.config.policies.ambiguous == "review":
                 self._review(save, obs, match.reason, list(match.candidates), match.rule)
             return Result(HELD, None, reason=match.reason)
+        if match.outcome == DUPLICATE:
+            return self._duplicate(obs, match, save)
         if match.outcome == UNMATCHED:
             refused = self._refuse_unmatched(obs, save)
             if refused is not None:
@@ -111,6 +122,10 @@ class Reconciler:
         if not out.changed and status == UPDATED:
             status = UNCHANGED
         return Result(status, rid, out.writes, out.decisions, out.wake, owed=self._unparked(state, out.writes))
+
+    def owed_after(self, state: RecordState, new: set[str]) -> set[str]:
+        """Every target `state` owes a write after a decision that added `new` (parked ones left out)."""
+        return self._unparked(state, new)
 
     def _unparked(self, state: RecordState, new: set[str]) -> set[str]:
         """Every target the record owes, new writes first; an old write that was dead-lettered (parked) is not
@@ -157,11 +172,26 @@ class Reconciler:
             return Result(HELD, None, reason="unmatched (policy: report)")
         return Result(IGNORED, reason="unmatched (policy: ignore)")
 
-    def _review(self, save: bool, obs: Observation, reason: str, candidates: list[str], rule: str | None) -> None:
+    def _duplicate(self, obs: Observation, match: Match, save: bool) -> Result:
+        """An account whose match keys name a person already linked to another account of its system: held
+        for review with both accounts named (never linked, never a new person). A disabled or removed one
+        threatens nothing and is left alone, as an unlinked disabled account is."""
+        if obs.removed or not obs.active:
+            return Result(IGNORED, reason=f"a disabled duplicate: {match.reason}")
+        others = [f"{obs.system}:{state.shadows[obs.system].key}" for state in
+                  (self.store.load(rid) for rid in match.candidates) if state and obs.system in state.shadows]
+        reason = (f"duplicate: {obs.system}:{obs.key} has {match.reason.split(' is already')[0]}, the person "
+                  f"already linked to {', '.join(others)}; link or unlink it by hand (peoplesync link/unlink)")
+        if save:
+            self._review(save, obs, reason, list(match.candidates), match.rule, duplicate_of=others)
+        return Result(HELD, None, reason=reason)
+
+    def _review(self, save: bool, obs: Observation, reason: str, candidates: list[str], rule: str | None,
+                **more: Any) -> None:
         if save:  # a preview holds nobody for review
             self.store.add_review(f"{obs.kind}|{obs.system}|{obs.key}", {
                 "kind": obs.kind, "system": obs.system, "key": obs.key, "reason": reason,
-                "candidates": candidates, "rule": rule, "at": self.clock()})
+                "candidates": candidates, "rule": rule, "at": self.clock(), **more})
 
     def reevaluate(self, record_id: str) -> Result:
         for _ in range(MAX_RACES):
@@ -184,6 +214,21 @@ class Reconciler:
             self.store.record_decisions(out.state.id, [d.to_dict() for d in out.decisions], self.clock())
 
     # --- delivery -------------------------------------------------------------------------------------------
+    def reassert(self, record_id: str, source: str, target: str) -> Result:
+        """Re-assert push source `source`'s fields on `target` (whose account was just read again): what the
+        record now owes `target` for them (`Engine.reassert`), saved."""
+        for _ in range(MAX_RACES):
+            state = self.store.load(record_id)
+            if state is None:
+                return Result(IGNORED, record_id, reason="no such record")
+            out = self.engine.reassert(state, source, target, self.store)
+            try:
+                self._save(out)
+            except VersionConflict:
+                continue
+            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions)
+        raise VersionConflict(f"record {record_id} kept changing under us")
+
     def pending(self, record_id: str, system: str) -> list[Write]:
         state = self.store.load(record_id)
         return self.engine.writes_for(state, system, self.store) if state else []

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
-from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
+from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, GROUP, PERSON, UPDATE, Observation, Write
 from ...ports import (
     Capabilities,
     PeoplesyncError,
@@ -24,6 +24,7 @@ from ...ports import (
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
 from .dn import dn_key, dn_within, encode, esc, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
+from .groups import Groups
 from .search import Directory, Dropped, Entry, NotFound
 from .settings import Settings as LdapSettings
 
@@ -64,6 +65,7 @@ class LdapConnector(BaseConnector):
         self._conn: Any = None
         self.anchor_attr: str = self.flavor.anchor
         self.marker_attr: str = self.flavor.marker
+        self.groups = Groups(self, self.s.groups)
         clash = [a for a in self.attributes if a.lower() in self.flavor.managed()]
         if clash:
             raise ValueError(f"system {name!r}: {clash} are managed by the ldap connector and cannot be mapped")
@@ -229,12 +231,12 @@ class LdapConnector(BaseConnector):
     def _scope(self) -> str:
         """What a read covers: server, flavour, subtree, filter, attributes, disable attribute."""
         return json.dumps([urlparse(self.s.url).hostname, self.s.flavor, dn_key(self.s.base_dn), self.s.filter,
-                           sorted(a.lower() for a in self.attributes), self.s.disable_attribute])
+                           sorted(a.lower() for a in self.attributes), self.s.disable_attribute, self.groups.scope()])
 
     def _read_attrs(self) -> list[str]:
         ranged = {a.lower() for a in self.s.range_attributes}
         attrs = [f"{a};range=0-{self.s.range_size - 1}" if a.lower() in ranged else a for a in self.attributes]
-        return attrs + self.flavor.extra_attributes()
+        return attrs + self.flavor.extra_attributes() + (["objectClass"] if self.groups.enabled else [])
 
     def _read_full(self) -> ReadResult:
         delta = self.flavor.delta
@@ -242,6 +244,7 @@ class LdapConnector(BaseConnector):
         def run(d: Directory) -> Harvest:
             mark = delta.mark(d, self.s.base_dn)
             observations = self._observe_all(d.entries(self.s.base_dn, self.s.filter, self._read_attrs()))
+            observations += self.groups.read(d)  # after the people: the members they name are linked by then
             state = {**delta.advance(mark, observations), "full_at": self.clock()}
             return Harvest(observations, complete=True, state=state)
 
@@ -265,6 +268,7 @@ class LdapConnector(BaseConnector):
                 return None
             entries = d.entries(self.s.base_dn, delta.changed(self.s.filter, state), self._read_attrs())
             observations = self._observe_all(entries) + self.flavor.removals(d, state)
+            observations += self.groups.read(d, delta.changed(self.groups.filter, state))
             merged = {**state, **{k: v for k, v in mark.items() if v is not None}}
             after = {**delta.advance(merged, observations), "full_at": float(state["full_at"])}
             return Harvest(observations, state=after)
@@ -275,7 +279,7 @@ class LdapConnector(BaseConnector):
     def _observe_all(self, entries: list[Entry]) -> list[Observation]:
         return [o for o in map(self._observe, entries) if o is not None]
 
-    def _observe(self, entry: Entry) -> Observation | None:
+    def _observe(self, entry: Entry, kind: str | None = None) -> Observation | None:
         raw = entry["raw"]
         anchor_values = raw.get(self.anchor_attr.lower())
         if not anchor_values:
@@ -288,10 +292,13 @@ class LdapConnector(BaseConnector):
         marker_raw = raw.get(self.marker_attr.lower())
         marker = self.flavor.marker_value(marker_raw[0]) if marker_raw else None
         return Observation(self.name, text(self.anchor_attr, anchor_values[0]), attrs,
-                           active=self.flavor.active(raw), marker=marker, ref=entry["dn"])
+                           active=self.flavor.active(raw), marker=marker, ref=entry["dn"],
+                           kind=kind or (self.groups.kind_of(raw) if self.groups.enabled else PERSON))
 
     # --- writing ------------------------------------------------------------------------------------------
     def _apply(self, change: Write) -> WriteResult:
+        if change.kind == GROUP:  # member adds and removes, a group created: groups.py
+            return self._retrying(lambda d: self.groups.write(d, change))
         if change.op == CREATE:
             return self._retrying(lambda d: self._create(d, change))
         if not change.key:
@@ -299,11 +306,11 @@ class LdapConnector(BaseConnector):
         return self._retrying(lambda d: self._change(d, change))
 
     def _locate(self, d: Directory, key: str, attrs: list[str]) -> Entry:
-        found = self.flavor.locate(d, key, attrs)
+        found = self.groups.locate(d, key, attrs)  # (the flavour's look-up, and the groups' base)
         if not found:
             raise NotFound(f"{self.name}: no account with {self.anchor_attr} {key}")
         entry = found[0]
-        if not dn_within(entry["dn"], self.s.base_dn):
+        if not dn_within(entry["dn"], self.s.base_dn) and not self.groups.within(entry["dn"]):
             raise NotFound(f"{self.name}: account {key} is at {entry['dn']!r}, outside base_dn; not touched")
         return entry
 

@@ -50,6 +50,10 @@ class Generic:
     @classmethod
     def check(cls, settings: Settings) -> None:
         """Refuse settings that make no sense for this kind of directory (raises ValueError)."""
+        if settings.range_attributes:  # a server without range retrieval answers `member;range=0-1499` with
+            # nothing at all: a group would read as empty
+            raise ValueError("range_attributes is for Active Directory (range retrieval); other servers return "
+                             "multi-valued attributes whole")
 
     # --- reading ------------------------------------------------------------------------------------------
     @property
@@ -140,7 +144,7 @@ class ActiveDirectory(Generic):
         return self.usn
 
     @classmethod
-    def check(cls, settings: Settings) -> None:
+    def check(cls, settings: Settings) -> None:  # (range retrieval is AD's own: allowed here)
         if settings.disable_attribute:
             raise ValueError("disable_attribute is for other LDAP servers; AD uses userAccountControl")
 

@@ -99,8 +99,9 @@ class Directory:
                 start = int(high) + 1
                 more = self.one(entry["dn"], [f"{attr};range={start}-{start + self.range_size - 1}"])
                 names = [n for n in more if n.lower().startswith(f"{key};range=")]
-                if not names:
-                    break
+                if not names:  # cut short: a partial member list must never read as members who left
+                    raise ReadFailed(f"{self.name}: {attr} of {entry['dn']!r} stopped after {len(raw[key])} "
+                                     f"values (range retrieval cut short)")
                 raw[key].extend(more[names[0]])
                 high = names[0].partition(";range=")[2].partition("-")[2]
         return raw

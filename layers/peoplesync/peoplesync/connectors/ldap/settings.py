@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .dn import dn_key
 from .flavors import flavor_of
+from .groups import GroupSettings
 
 Flavor = Literal["active_directory", "openldap", "generic"]
 
@@ -56,6 +57,8 @@ class Settings(BaseModel):
     range_attributes: list[str] = Field(default_factory=list, description="Multi-valued attributes to ask for "
                                         "in ranges from the first request (AD fetches ranges anyway)")
     range_size: int = Field(1500, ge=1, description="Values per range request")
+    groups: GroupSettings | None = Field(None, description="Groups read and written here (docs/groups.md); "
+                                         "none: no groups")
 
     @field_validator("url")
     @classmethod
