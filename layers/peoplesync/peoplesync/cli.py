@@ -12,6 +12,7 @@
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
     peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
     peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
+    peoplesync deploy-params CONFIG [--samconfig FILE]   the stack's schedules and targets, from the configuration
 
 Exit codes (`sync` and `plan`; the other commands use 0 and 1):
     0  done, or in agreement: nothing left to write
@@ -111,8 +112,17 @@ def _reviews_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.description = SERVE_HELP
     _config(p)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+
+
+SERVE_HELP = """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT
+(under its base_path, default /scim/v2), for an identity provider or a test client. It accepts the bearer tokens
+of the secret the system names (tokens: secret:<name>), read as a local run reads every secret: from
+secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
+PEOPLESYNC_SECRET_<NAME>. Each accepted write is reconciled and delivered at once; the IdP's view is kept in the
+state database, so a restart forgets nothing."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -373,6 +383,30 @@ def _relink(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- deploy-params: the stack's parameters from the configuration -------------------------------------------
+def _deploy_params_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Print the template parameters the configuration decides (PollSchedules from each polled "
+                     "system's schedule:, DeliverTargets = the writable systems, ScimTokenSecretName from the SCIM "
+                     "system's tokens:, GenesysSystemName), as words for `sam deploy --parameter-overrides`, or "
+                     "write them into a samconfig.toml (docs/deploy.md).")
+    _config(p, state=False)
+    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml's deploy parameters")
+
+
+def _deploy_params(args: argparse.Namespace) -> int:
+    from . import deploy_params
+
+    params, problems = deploy_params.parameters(bootstrap.compile_config(bootstrap.load_config(_load(args.config))))
+    if problems:
+        raise ConfigError(problems)
+    if args.samconfig:
+        deploy_params.update_samconfig(Path(args.samconfig), params, args.config)
+        print(f"{args.samconfig}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    else:
+        print(deploy_params.as_words(params))
+    return EXIT_OK
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 # name -> (help, its arguments, what it does). A new command is one entry here and its two functions.
 COMMANDS: dict[str, Command] = {
@@ -388,6 +422,8 @@ COMMANDS: dict[str, Command] = {
                _report_args, _report),
     "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
     "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
+    "deploy-params": ("the stack's schedules, targets and token secret, from the configuration",
+                      _deploy_params_args, _deploy_params),
 }
 
 if __name__ == "__main__":

@@ -113,7 +113,8 @@ class GenesysConnector(BaseConnector):
         try:
             self.paths = ga.parse_all(a for a in self.attributes if not (settings.groups and a in GROUP_ONLY))
         except ValueError as exc:
-            raise PermanentError(f"system {name!r}: {exc}") from None
+            hint = "; a group has name, description and members" if settings.groups else ""
+            raise PermanentError(f"system {name!r}: {exc}{hint}") from None
         self.expand = ga.expansions(self.paths.values())
         api_url, login_url = settings.urls()
         self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute,

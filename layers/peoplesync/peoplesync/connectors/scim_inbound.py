@@ -47,9 +47,10 @@ from .base import BaseConnector
 class ScimInboundSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tokens: str | None = Field(
-        None, description='secret:<name> holding the accepted bearer tokens: {"tokens": ["...", "..."]}. '
-                          "Default: the system's credentials")
+    tokens: str = Field(
+        pattern=r"^secret:\S+$",
+        description='secret:<name> holding the accepted bearer tokens: {"tokens": ["...", "..."]} (several, '
+                    "so a rotation never breaks the IdP). Read by the webhook (deployed, and `peoplesync serve`)")
     base_path: str = Field("/scim/v2", description="The path prefix the SCIM endpoints are served under")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=6_291_456,
                                 description="Largest request body accepted (API Gateway's cap is 6 MiB)")

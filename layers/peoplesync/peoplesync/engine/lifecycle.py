@@ -98,8 +98,9 @@ class Lifecycle:
 
     def _provisioning(self) -> tuple[dict[str, list[str]], list[str]]:
         plan, groups = self.plan, self.plan.config.groups
-        provisioned = {kind: [n for n, sp in plan.systems.items() if sp.asks_provision and sp.writable
-                              and (n in groups.provision if kind == GROUP and groups else sp.provision)
+        provisioned = {kind: [n for n, sp in plan.systems.items() if sp.writable
+                              and (n in groups.provision and sp.can.create if kind == GROUP and groups
+                                   else sp.provision)
                               and any(n in f.map for f in fields.values())]
                        for kind, fields in plan.fields.items()}
         reported = [n for n in sorted({s for f in plan.fields.get(GROUP, {}).values() for s in f.map})

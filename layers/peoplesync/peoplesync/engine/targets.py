@@ -7,6 +7,8 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
@@ -25,6 +27,12 @@ class Targets:
         self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
         self.members = Members(norms, refs)
 
+    def _can_write(self, target: str) -> bool:
+        writable = self._writable.get(target)
+        if writable is None:  # asked of the system's plan (its connector's class) on first use
+            writable = self._writable[target] = self.plan.systems[target].writable
+        return writable
+
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 *, reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
@@ -32,10 +40,7 @@ class Targets:
         name = f.name
         if shadow is None or shadow.removed or name not in state.golden:
             return
-        writable = self._writable.get(target)
-        if writable is None:
-            writable = self._writable[target] = self.plan.systems[target].writable
-        if not writable:
+        if not self._can_write(target):
             return
         if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
             self.members.enforce(state, f, target, index, out, reason)
@@ -77,10 +82,7 @@ class Targets:
         out.writes.add(target)
         out.changed = True
         if f.reference is not None and interim:
-            out.decisions.append(decision(
-                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
-                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
-                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            out.decisions.append(_deferred(state, name, target, have, want))
             return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
@@ -88,3 +90,12 @@ class Targets:
             out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
                 conflict=conflict, detail=why))
+
+
+def _deferred(state: RecordState, name: str, target: str, have: Any, want: Any) -> Any:
+    """The decision to clear (or replace by the placeholder) a stale reference while the person now named has
+    no account in `target` yet."""
+    instead = "replaced by the placeholder" if want else "cleared"
+    return decision(record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                    system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                    f"the reference to someone else {instead} until it has")
