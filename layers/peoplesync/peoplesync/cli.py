@@ -144,11 +144,14 @@ def find_record(store: Any, plan: Any, person: str) -> str | None:
         rid = store.by_link("person", system, key)
         if rid:
             return str(rid)
-    for rule in plan.match.get("person", []):
-        f = plan.fields["person"][rule]
-        found = store.by_value("person", rule, f.norm(person, False))
-        if len(found) == 1:
-            return str(next(iter(found)))
+    for kind in ("person", "group"):  # a group by its link or match fields (its name) too
+        if key and system in plan.systems and kind == "group" and store.by_link(kind, system, key):
+            return str(store.by_link(kind, system, key))
+        for rule in plan.match.get(kind, []):
+            f = plan.fields[kind][rule]
+            found = store.by_value(kind, rule, f.norm(person, False))
+            if len(found) == 1:
+                return str(next(iter(found)))
     return None
 
 

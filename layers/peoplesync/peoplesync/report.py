@@ -76,7 +76,8 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[
         table.add_column(column)
     for rid, system, writes in sorted(owed, key=lambda x: (label(x[0]), x[1])):
         for w in writes:
-            attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(w.attrs.items()))
+            attrs = ", ".join([f"{k}={v!r}" for k, v in sorted(w.attrs.items())]  # a group's members: +adds -removes
+                              + [f"{k} +{d['add']} -{d['remove']}" for k, d in sorted(w.delta.items())])
             table.add_row(label(rid), system, w.op, escape(attrs))
     console.print(table)
     console.print(f"{sum(len(w) for _, _, w in owed)} writes for {len({r for r, _, _ in owed})} people; "
@@ -107,7 +108,8 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
         if field and name != field:
             continue
         value = state.golden.get(name)
-        shown = label(value) if f.reference and value else repr(value)
+        shown = (", ".join(map(label, value)) if isinstance(value, tuple) else label(value)) \
+            if f.reference and value else repr(value)
         console.print(f"\n[bold]{name}[/] = {escape(shown)}   source: {', '.join(f.sources)} ({f.apply}); "
                       f"decided by {state.decided_by.get(name, '-')}", highlight=False)
         for system, attr in f.map.items():
@@ -124,6 +126,7 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
         console.print("\n[bold]decisions[/]")
     for d in decisions:
         new = label(d["new"]) if isinstance(d["new"], str) and d["new"].startswith(("p-", "g-")) else repr(d["new"])
-        line = (f"{d['field']}: {d['old']!r} -> {new} ({d['detail'] or d['rule']})"
+        line = (f"{d['field']}: add {d['new']}, remove {d['old']} ({d['detail']})" if d["rule"] == "members"
+                else f"{d['field']}: {d['old']!r} -> {new} ({d['detail'] or d['rule']})"
                 if d["old"] != d["new"] else f"{d['field']}: {new} kept ({d['detail'] or d['rule']})")
         console.print(("[red]conflict[/] " if d["conflict"] else "  ") + escape(line), highlight=False, soft_wrap=True)
