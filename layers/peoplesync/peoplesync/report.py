@@ -154,6 +154,9 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
             now = resolver.value(w.kind, system, attr, value)
             attrs.append(f"{attr}: {resolver.value(w.kind, system, attr, was)} => {now}" if shadow is not None
                          else f"{attr}: {now}")
+        for attr, d in sorted(w.delta.items()):  # a group's members: who is added, who is removed
+            attrs.append(f"{attr}: add {_members(resolver, w.kind, system, attr, d['add'])}; "
+                         f"remove {_members(resolver, w.kind, system, attr, d['remove'])}")
         say(f"  {escape(labels[rid])}  {system} {w.op}" + ("\n      " + "\n      ".join(map(escape, attrs))
                                                             if attrs else ""))
     people = {rid for rid, _, ws in owed if ws}
@@ -163,6 +166,10 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
     verdict(report, planned=len(writes), config=config)
+
+
+def _members(resolver: Resolver, kind: str, system: str, attr: str, values: list[Any]) -> str:
+    return ", ".join(resolver.value(kind, system, attr, v) for v in values) or "nobody"
 
 
 def _hold(item: dict[str, Any]) -> None:
@@ -239,7 +246,8 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
         if field and name != field:
             continue
         value = state.golden.get(name)
-        shown_value = resolver.person(value) if f.reference and value else shown(value)
+        shown_value = (", ".join(map(resolver.person, value)) if isinstance(value, tuple) else
+                       resolver.person(value)) if f.reference and value else shown(value)
         say(f"\n[bold]{escape(name)}[/] = {escape(shown_value)}   source: {', '.join(f.sources)} ({f.apply}); "
             f"decided by {state.decided_by.get(name, '-')}")
         for system, attr in f.map.items():
@@ -288,6 +296,8 @@ def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) ->
                     else f"(account): a {system} account was to be created; no longer needed")
         elif d["rule"] in ("lifecycle", "created"):
             line = f"{d['field']}: {d['detail'] or d['new']}"
+        elif d["rule"] == "members":
+            line = f"{d['field']}: add {d['new']}, remove {d['old']} ({d['detail']})"
         else:
             f = resolver.plan.fields.get(state.kind, {}).get(d["field"])
 

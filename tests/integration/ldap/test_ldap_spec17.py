@@ -141,3 +141,47 @@ def test_17_a_distribution_group_in_samba_ad_receives_members_sourced_from_the_c
     world.sync()
     assert members(world.console, dl) == {world.dn[2].lower(), world.dn[3].lower()}
     assert world.sync().total_writes == 0
+
+
+def test_13_4_a_scim_group_pushed_by_the_idp_reaches_the_samba_ad_group_and_the_cloud_group(
+        ad_system, ad_secrets, ad_console, ad_ou) -> None:
+    import json
+
+    from peoplesync.scim.app import build_app
+    from peoplesync.scim.http import ScimRequest
+    from peoplesync.scim.repository import MemoryScimRepository
+
+    config = {"systems": {"ad": {**ad_system, "groups": {}}, "cloud": {"connector": "memory"},
+                          "idp": {"connector": "scim"}},
+              "fields": {"email.work": {"source": "ad", "normalize": ["trim", "lower"],
+                                        "map": {"ad": "mail", "cloud": "email", "idp": "userName"}}},
+              "match": ["email.work"], "policies": {"max_changes_per_run": None},
+              "groups": {"source": "idp", "match": ["name"], "fields": {
+                  "name": {"map": {"idp": "displayName", "ad": "cn", "cloud": "name"}},
+                  "members": {"map": {"idp": "members", "ad": "member", "cloud": "members"},
+                              "reference": "person", "multi": True}}}}
+    cloud = MemoryConnector("cloud", ["email", "name", "members"])
+    bridge = bootstrap.local(config, store=MemoryStore(), secrets=ad_secrets, connectors={"cloud": cloud},
+                             sleep=lambda s: None)
+    dns = {n: ad_console.add_user(ad_ou, f"Person {n}", mail=f"p{n}@example.test") for n in (1, 2)}
+    for n in (1, 2):
+        cloud.put(f"u{n}", email=f"p{n}@example.test")
+    group = add_group(ad_console, ad_ou, "Agents", [])
+    cloud.put("grp-1", kind="group", name="Agents", members=())
+    bridge.sync()
+    app = build_app(MemoryScimRepository(), ["t0k3n"], system="idp", attributes=["userName", "displayName",
+                    "members"], on_change=bridge.receive)
+
+    def idp(method: str, path: str, body: Any) -> Any:
+        response = app.handle(ScimRequest(method, path, {}, {"Authorization": "Bearer t0k3n"},
+                                          json.dumps(body).encode()))
+        assert response.status < 300, response.body
+        bridge.deliver_owed()
+        return response.body
+
+    ids = [idp("POST", "/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                  "userName": f"p{n}@example.test"})["id"] for n in (1, 2)]
+    idp("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Agents",
+                            "members": [{"value": i} for i in ids]})
+    assert members(ad_console, group) == {dns[1].lower(), dns[2].lower()}
+    assert cloud.members("grp-1", "members") == {"u1", "u2"}
