@@ -27,7 +27,6 @@ from ldap3 import SUBTREE, Connection
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from peoplesync import bootstrap
-from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors.genesys_api import reset_caches
 from peoplesync_dev.standins.genesys import start_standin
 
@@ -143,7 +142,7 @@ class Population:
                            "population/badges": self.pg.credentials,
                            "population/cloud": {"client_id": CLIENT[0], "client_secret": CLIENT[1]}})
         self.config = configuration(self.workdir / "hr.csv", self.slapd, self.ou, self.pg.url, self.cloud_url)
-        self.store = MemoryStore()
+        self.store = bootstrap.sqlite_store(self.workdir / "state.sqlite3")  # the local run's own store
         self.bridge = bootstrap.local(self.config, store=self.store, secrets=secrets)
         return self
 
