@@ -184,19 +184,11 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                  base_dir=path.parent.resolve())
 
 
-def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
-    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
-    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
-    from .service import relink as repair
+def relink(bridge: LocalBridge, account: str, person: str | None) -> str:
+    """`peoplesync link` / `unlink` on the local run (`service/relink.py`): the line to print."""
+    from .service.relink import command
 
-    bridge.queues.restore()
-    try:
-        if record_id is None:
-            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
-        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
-    finally:
-        bridge.queues.persist()
-        bridge.runtime.close()
+    return command(bridge, account, person)
 
 
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:

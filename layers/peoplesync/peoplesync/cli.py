@@ -369,20 +369,7 @@ def _unlink_args(p: argparse.ArgumentParser) -> None:
 
 def _relink(args: argparse.Namespace) -> int:
     """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
-    bridge = _bridge(args)
-    system, _, key = args.account.partition(":")
-    if not key or system not in bridge.plan.systems:
-        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
-    rid = None
-    if args.command == "link":
-        rid = bridge.find_record(args.person)
-        if rid is None:
-            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
-    done = bootstrap.relink(bridge, system, key, rid)
-    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
-             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
-    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
-          " (see peoplesync plan; peoplesync sync makes them)")
+    print(bootstrap.relink(_bridge(args), args.account, getattr(args, "person", None)))
     return EXIT_OK
 
 
