@@ -130,6 +130,43 @@ def test_16_a_poll_changing_too_many_people_is_held_until_approved(aws_env: None
     assert [cloud["cloud"].get(f"u{n}", "title") for n in range(1, 4)] == ["Reorganised"] * 3
 
 
+def test_16b_a_hold_names_its_people_lifts_once_undone_lets_other_changes_through_and_is_approved_by_id(
+        aws_env: None) -> None:
+    cloud = Cloud(config(policies={"max_changes_per_run": "10%"}))
+    for n in range(1, 21):
+        hire(cloud, n)
+    cloud.sync()
+    for n in range(1, 8):  # 7 of 20 leave the HR export by mistake
+        cloud["hr"].remove(f"W{n}")
+    reports = {r["system"]: r for r in cloud.sync()}
+    [hold_id] = reports["hr"]["holds"]
+    [item] = [r for r in cloud.store.reviews() if r["id"] == hold_id]
+    assert item["count"] == 7 and {"person": "E1, p1@corp.example", "key": "W1",
+                                   "changes": "ad deactivate; cloud deactivate"} in item["people"]
+    assert '"approve": "<hold id>"' in reports["hr"]["held"]
+    cloud["ad"].set("guid-9", title="Promoted")  # an ordinary change meanwhile flows
+    reports = {r["system"]: r for r in cloud.sync()}
+    assert cloud["cloud"].get("u9", "title") == "Promoted" and reports["hr"]["holds"] == [hold_id]
+    for n in range(1, 8):  # the export restored: the hold lifts by itself
+        cloud["hr"].put(f"W{n}", Employee_ID=f"E{n}", Work_Email=f"p{n}@corp.example")
+    reports = {r["system"]: r for r in cloud.sync()}
+    assert reports["hr"]["released"] == [hold_id] and reports["hr"]["held"] is None
+    assert [r for r in cloud.store.reviews() if r.get("kind") == "run"] == []
+    assert all(cloud["ad"].accounts[f"guid-{n}"]["active"] for n in range(1, 8))
+
+    for n in range(1, 4):  # leavers for real this time, and a reorganisation in AD: two holds
+        cloud["hr"].remove(f"W{n}")
+    for n in range(11, 16):
+        cloud["ad"].set(f"guid-{n}", title="Reorganised")
+    reports = {r["system"]: r for r in cloud.sync()}
+    hr_hold, ad_hold = reports["hr"]["holds"][0], reports["ad"]["holds"][0]
+    cloud.poll("hr", approve=hr_hold)  # approved by its id, the other one not
+    cloud.drain()
+    assert [cloud["ad"].accounts[f"guid-{n}"]["active"] for n in (1, 2, 3, 4)] == [False, False, False, True]
+    assert cloud["cloud"].get("u11", "title") == "Title 11"
+    assert [r["id"] for r in cloud.store.reviews() if r.get("kind") == "run"] == [ad_hold]
+
+
 def test_18_a_rate_limited_target_retries_then_dead_letters_and_replay_delivers(aws_env: None) -> None:
     from peoplesync.adapters.sqs import replay_dead_letters
     from peoplesync.ports import TransientError

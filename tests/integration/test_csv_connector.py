@@ -146,7 +146,8 @@ def _bridge_to_a_csv_target(path: Path) -> tuple[Any, dict[str, int]]:
                           ["EmployeeNumber", "Name"], writable=True)
     local = bootstrap.local({
         "systems": {"hr": {"connector": "memory"},
-                    "phones": {"connector": "csv", "path": "phones.csv", "key": "Row", "provision": True}},
+                    "phones": {"connector": "csv", "path": "phones.csv", "key": "Row", "provision": True,
+                               "writable": True}},
         "fields": {"employee_id": {"source": "hr", "map": {"hr": "employeeID", "phones": "EmployeeNumber"}},
                    "name": {"source": "hr", "map": {"hr": "name", "phones": "Name"}}},
         "match": ["employee_id"], "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None},

@@ -32,7 +32,7 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
     # Grace's own edits in the cloud reached the phone directory (two-way phone, cloud-sourced e-mail)
     assert book["E101"]["phone"] == "+13175550199"
     assert book["E101"]["personal_email"] == "grace@navy.example"
-    assert "email.personal = 'grace@navy.example'" in out
+    assert "email.personal = grace@navy.example " in out
     # multi-system alignment: HR's e-mail reached the badge database, whose badge numbers reached the directory
     with sqlite3.connect(tmp_path / "demo" / "data" / "badges.sqlite3") as db:
         badges = {row[0]: row[1:] for row in db.execute("SELECT employee_id, email, active FROM badge_holders")}
@@ -60,7 +60,7 @@ def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: P
         capsys.readouterr()
         assert main(["explain", config, "E102", "title"]) == 0
         explained = capsys.readouterr().out
-        assert "title = 'Head of Hut 8'" in explained and "hr is the source" in explained
+        assert "title = Head of Hut 8 " in explained and "hr is the source" in explained
 
     assert run(tmp_path / "demo", then=then) == 0
 

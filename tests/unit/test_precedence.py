@@ -15,16 +15,19 @@ from peoplesync.engine.precedence import agrees, for_target, from_change, from_s
 from peoplesync.model import ApplyMode, Decision, Rule, decision
 
 
-def field(*sources: str, apply: ApplyMode = ApplyMode.ALWAYS) -> FieldPlan:
-    """A field with `sources` in priority order (winner first), mapped in every source and in `cloud`."""
+def field(*sources: str, apply: ApplyMode = ApplyMode.ALWAYS, keep_blank: bool = False) -> FieldPlan:
+    """A field with `sources` in priority order (winner first), mapped in every source and in `cloud`;
+    `keep_blank`: `on_blank: keep`."""
     systems = dict.fromkeys((*sources, "cloud", "idp"), "attr")
     return FieldPlan(name="phone", kind="person", sources=sources, winner=sources[0], map=systems, apply=apply,
-                     norm=lambda v, multi: v, multi=False, reference=None, ref_by={}, push=False, fingerprint="")
+                     norm=lambda v, multi: v, multi=False, reference=None, ref_by={}, push=False, fingerprint="",
+                     keep_blank=keep_blank)
 
 
 ONE = field("ad")
 TWO = field("ad", "cloud")  # ad is the winner
 THREE = field("hr", "ad", "cloud")
+KEEP = field("hr", keep_blank=True)
 
 
 # (id, field, facts, expected rule, value, deciding system, conflict, moves, recorded)
@@ -80,7 +83,7 @@ CASES: list[tuple[str, FieldPlan, Facts, Rule, Any, str | None, bool, bool, bool
      Facts("a", "hr", shown={"cloud": "y"}), Rule.RE_EVALUATED, "y", "cloud", False, True, True),
     ("9 kept: no source read yet", TWO,
      Facts(MISSING, None, shown={}), Rule.KEPT, MISSING, None, False, False, False),
-    # --- a target, by apply mode: rules 10-12 ---
+    # --- a target, by apply mode and on_blank: rules 10-13 ---
     ("10 on_create: never written after creation, even blank", field("hr", apply=ApplyMode.ON_CREATE),
      Facts("2020-01-01", "hr", target="cloud", target_has=None), Rule.ON_CREATE, "2020-01-01", "hr",
      False, False, False),
@@ -91,16 +94,27 @@ CASES: list[tuple[str, FieldPlan, Facts, Rule, Any, str | None, bool, bool, bool
     ("11 if_empty: a blank read is filled", field("hr", apply=ApplyMode.IF_EMPTY),
      Facts("Paris", "hr", target="cloud", target_has="", context=Rule.FILLED), Rule.FILLED, "Paris", "hr",
      False, True, True),
-    ("12 overwritten: a target's own edit is put back", ONE,
+    ("12 kept: on_blank: keep, a source's blank is not written over the target's value", KEEP,
+     Facts("", "hr", target="cloud", target_has="+33 1", context=Rule.PROPAGATED), Rule.KEPT, "", "hr",
+     False, False, False),
+    ("12 kept: on_blank: keep, a target never read is not blanked either", KEEP,
+     Facts(None, "hr", target="cloud", context=Rule.REALIGNED), Rule.KEPT, None, "hr", False, False, False),
+    ("13 propagated: on_blank: clear, a source's blank clears the target", ONE,
+     Facts("", "ad", target="cloud", target_has="+33 1", context=Rule.PROPAGATED), Rule.PROPAGATED, "", "ad",
+     False, True, False),
+    ("13 propagated: on_blank: keep moves a value that is not blank", KEEP,
+     Facts("+33 2", "hr", target="cloud", target_has="+33 1", context=Rule.PROPAGATED), Rule.PROPAGATED,
+     "+33 2", "hr", False, True, False),
+    ("13 overwritten: a target's own edit is put back", ONE,
      Facts("a", "ad", target="cloud", target_has="b", context=Rule.OVERWRITTEN), Rule.OVERWRITTEN, "a", "ad",
      False, True, True),
-    ("12 propagated: a source's change is sent on, not recorded twice", ONE,
+    ("13 propagated: a source's change is sent on, not recorded twice", ONE,
      Facts("a", "ad", target="cloud", target_has="b", context=Rule.PROPAGATED), Rule.PROPAGATED, "a", "ad",
      False, True, False),
-    ("12 conflict: the losing source is overwritten, not recorded twice", TWO,
+    ("13 conflict: the losing source is overwritten, not recorded twice", TWO,
      Facts("a", "ad", target="cloud", target_has="c", context=Rule.CONFLICT), Rule.CONFLICT, "a", "ad",
      True, True, False),
-    ("12 re-asserted: a push source's sync", ONE,
+    ("13 re-asserted: a push source's sync", ONE,
      Facts("a", "ad", target="cloud", target_has="b", context=Rule.RE_ASSERTED), Rule.RE_ASSERTED, "a", "ad",
      False, True, True),
 ]
@@ -119,7 +133,7 @@ def test_each_rule_in_its_order(f: FieldPlan, facts: Facts, rule: Rule, value: A
 
 def test_every_rule_of_the_docstring_is_exercised_by_the_table() -> None:
     numbers = {int(case[0].split()[0]) for case in CASES}
-    assert numbers == set(range(1, 13))
+    assert numbers == set(range(1, 14))
 
 
 def test_the_docstring_cites_the_spec_rows_it_implements() -> None:
@@ -153,7 +167,7 @@ SYSTEMS = st.sampled_from((*SOURCES, "idp", None))
 @st.composite
 def question(draw: st.DrawFn) -> tuple[FieldPlan, Facts]:
     sources = tuple(draw(st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)))
-    f = field(*sources, apply=draw(st.sampled_from(list(ApplyMode))))
+    f = field(*sources, apply=draw(st.sampled_from(list(ApplyMode))), keep_blank=draw(st.booleans()))
     golden, decider = draw(VALUES), draw(SYSTEMS)
     kind = draw(st.sampled_from(["change", "pick", "shadows", "target"]))
     if kind == "shadows":
@@ -220,8 +234,8 @@ def test_the_rule_predicates_asked_first_agree_with_decide(q: tuple[FieldPlan, F
     f, facts = q
     verdict = decide(f, facts)
     if facts.target is not None:
-        assert (holds(f, facts.target_has) is None) == verdict.moves
-        assert holds(f, facts.target_has) in (None, verdict.rule)
+        assert (holds(f, facts.target_has, facts.golden) is None) == verdict.moves
+        assert holds(f, facts.target_has, facts.golden) in (None, verdict.rule)
     elif facts.changed is None:
         if stands(f, facts.golden, facts.decided_by, facts.waiting):
             assert verdict.rule is Rule.KEPT and not verdict.moves

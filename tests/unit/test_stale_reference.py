@@ -67,13 +67,15 @@ def test_a_reference_to_an_account_not_linked_yet_is_not_cleared_on_a_first_sync
 def test_a_placeholder_needs_a_single_valued_reference_on_a_mapped_system() -> None:
     import pytest
 
-    from peoplesync.config import load_config
+    from peoplesync.config import ConfigError, load_config
 
     cfg = config()
     cfg["fields"]["title"]["placeholder"] = {"cloud": "x"}
-    with pytest.raises(Exception, match="placeholder"):
+    with pytest.raises(ConfigError) as single:
         load_config(cfg)
+    assert ("fields.title.placeholder", "placeholder is for a single-valued reference field") in single.value.problems
     cfg = config()
     cfg["fields"]["manager"]["placeholder"] = {"hr": "x"}
-    with pytest.raises(Exception, match="does not map: hr"):
+    with pytest.raises(ConfigError) as unmapped:
         load_config(cfg)
+    assert ("fields.manager.placeholder.hr", "'hr' does not map this field") in unmapped.value.problems

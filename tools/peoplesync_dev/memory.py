@@ -99,7 +99,8 @@ class MemoryConnector(Connector):
             raise PermanentError(f"{self.name}: no account {change.key}")
         if change.op == DELETE:
             self.remove(change.key)
-        elif change.op in ("deactivate", "activate"):
+            return WriteResult(key=change.key)  # gone: no marker left to give
+        if change.op in ("deactivate", "activate"):
             self.disable(change.key, change.op == "activate")
         else:
             self.set(change.key, **change.attrs, **self._applied(change))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from .config import load_config as _load_config
-from .ports import Connector, SecretsPort, StateStore
-from .redact import install_log_redaction
+from .ports import Connector, PeoplesyncError, SecretsPort, StateStore
+from .redact import install_log_redaction, scrub
 from .service import handlers
 from .service.runtime import Runtime
 
@@ -32,6 +32,7 @@ install_log_redaction()  # every log record of a process that runs the bridge: k
 __all__ = [
     "ConfigError",
     "LocalBridge",
+    "PeoplesyncError",
     "RunReport",
     "Runtime",
     "aws",
@@ -46,6 +47,7 @@ __all__ = [
     "scim_local",
     "scim_repository_for",
     "scim_webhook",
+    "scrub",
     "serve",
     "system_attributes",
 ]
@@ -53,8 +55,22 @@ __all__ = [
 
 # --- configuration --------------------------------------------------------------------------------------
 def load_config(source: str | Path | dict[str, Any]) -> Config:
-    """A configuration checked completely, connector settings included. Raises ConfigError."""
-    return _load_config(source, settings_problems=_settings_problems)
+    """A configuration checked completely, connector settings and capabilities included. Raises ConfigError."""
+    from .config_checks import plan_problems
+
+    config = _load_config(source, settings_problems=_settings_problems)
+    problems = plan_problems(plan_of(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def validate_file(path: str | Path) -> tuple[Plan, list[tuple[str, str]]]:
+    """`peoplesync validate`: (the plan, warnings); a ConfigError with every problem, the local run's secrets
+    included (a secret or key missing from `secrets.json` beside the file, see `validation.py`)."""
+    from .validation import check_file
+
+    return check_file(Path(path), _settings_problems, _connector_class)
 
 
 def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
@@ -66,7 +82,19 @@ def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[s
 def _plan(config: Config | Plan | str | Path | dict[str, Any]) -> Plan:
     if isinstance(config, Plan):
         return config
-    return compile_config(config if isinstance(config, Config) else load_config(config))
+    return plan_of(config if isinstance(config, Config) else load_config(config))
+
+
+def plan_of(config: Config) -> Plan:
+    """The plan, with what each system's connector can take (`Connector.capabilities`): the engine plans no
+    write a system cannot take, and the connector is built with the plan's `writable` (one rule)."""
+    return compile_config(config, connector_class=_connector_class)
+
+
+def _connector_class(connector: str) -> type[Connector]:
+    from . import connectors
+
+    return connectors.connector_class(connector)
 
 
 # --- connectors -----------------------------------------------------------------------------------------
@@ -80,6 +108,7 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
         config = plan.config.systems[system]
         if base_dir is not None:
             config = _relative_to(config, base_dir, system)
+        config = config.model_copy(update={"writable": plan.systems[system].writable})  # the plan's, one rule
         from .adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
 
         return connectors.connector_class(plan.systems[system].connector).from_system(
@@ -153,6 +182,21 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                  base_dir=path.parent.resolve())
 
 
+def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
+    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
+    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
+    from .service import relink as repair
+
+    bridge.queues.restore()
+    try:
+        if record_id is None:
+            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
+        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
+    finally:
+        bridge.queues.persist()
+        bridge.runtime.close()
+
+
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:
     return Path(state) if state else Path(config_path).parent / ".peoplesync" / "state.sqlite3"
 
@@ -191,7 +235,7 @@ def aws() -> Runtime:
     configuration's version changes."""
     from .adapters import aws as env
 
-    plan = env.load_plan()
+    plan = env.load_plan(connector_class=_connector_class)
     runtime = _current.get("runtime")
     if runtime is None or runtime.plan is not plan:
         secrets = LazySecrets(env.make_secrets)

@@ -1,14 +1,25 @@
 """`peoplesync`: validate a configuration, run the bridge locally, see what it would do and why.
 
-    peoplesync validate CONFIG            every problem with its path; exit 1 if any
+    peoplesync validate CONFIG            every problem with its path
     peoplesync schema                     JSON Schema of the configuration, for editors
-    peoplesync sync CONFIG [--full] [--approve]
-    peoplesync plan CONFIG                what a sync would change, person by person, writing nothing
-    peoplesync explain CONFIG PERSON [FIELD]
+    peoplesync sync CONFIG [--full] [--approve] [--json] [--quiet]
+    peoplesync plan CONFIG [--full] [--approve] [--json] [--verbose]   what a sync would change, writing nothing
+    peoplesync explain CONFIG PERSON [FIELD]   where a person's values came from and why
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
-    peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue
-    peoplesync reviews CONFIG             accounts and runs held for a human
-    peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server
+    peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
+    peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
+    peoplesync reviews CONFIG approve ID  let one held run through at the next sync (also: reviews approve ID CONFIG)
+    peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
+    peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
+    peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
+
+Exit codes (`sync` and `plan`; the other commands use 0 and 1):
+    0  done, or in agreement: nothing left to write
+    1  an error: the configuration, a file, a secret, a missing extra, a wrong argument (one line on stderr)
+    2  something is held: a run by the change guard (max_changes_per_run), or an account for review
+    3  a read failed or was incomplete: nothing was concluded from that system
+    4  writes were dead-lettered (`peoplesync dlq list`)
+When several apply, the first of 3, 4, 2 wins.
 
 Local state lives in `.peoplesync/state.sqlite3` beside the configuration unless `--state` says otherwise.
 """
@@ -17,211 +28,367 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import bootstrap
-from .bootstrap import ConfigError
+from .bootstrap import ConfigError, PeoplesyncError, scrub
+
+EXIT_OK, EXIT_ERROR, EXIT_HELD, EXIT_READ_FAILED, EXIT_DEAD_LETTERED = 0, 1, 2, 3, 4
+
+# module -> the extra that installs it (pyproject.toml's optional-dependencies)
+EXTRAS = {"boto3": "aws", "botocore": "aws", "aws_lambda_powertools": "aws", "ldap3": "connectors",
+          "requests": "connectors", "sqlalchemy": "connectors", "psycopg": "connectors", "scim2_models": "scim",
+          "scim2_server": "scim", "rich": "cli"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="peoplesync", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="check a configuration")
-    p.add_argument("config")
-    sub.add_parser("schema", help="print the configuration's JSON Schema")
-    for name, text in (("sync", "poll, reconcile and deliver once"), ("plan", "show what a sync would change")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("config")
+class CliError(Exception):
+    """A problem the user can fix, said in one line (exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit 2 would read as "held"
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+# --- the commands' arguments ---------------------------------------------------------------------------
+def _config(p: argparse.ArgumentParser, state: bool = True) -> None:
+    p.add_argument("config", help="the configuration (YAML)")
+    if state:
         p.add_argument("--state", help="state database (default: .peoplesync/state.sqlite3 beside CONFIG)")
-        p.add_argument("--full", action="store_true", help="read everything, not only changes")
-        if name == "sync":
-            p.add_argument("--approve", action="store_true", help="apply a run held by max_changes_per_run")
-            p.add_argument("--quiet", action="store_true", help="no progress bar")
-        else:
-            p.add_argument("--verbose", action="store_true", help="every decision, not only the writes")
-    p = sub.add_parser("explain", help="where a person's values came from and why")
-    p.add_argument("config")
-    p.add_argument("person", help="record id, system:key, or a match value (employee id, e-mail)")
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    _config(p, state=False)
+
+
+def _schema_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--full", action="store_true", help="read everything, not only changes")
+    p.add_argument("--approve", action="store_true", help="let every change held by max_changes_per_run through")
+    p.add_argument("--json", action="store_true", help="the result as JSON on stdout, for scripts")
+    p.add_argument("--report", metavar="FILE", help="also write the run's page (HTML, and its data as JSON)")
+
+
+def _sync_args(p: argparse.ArgumentParser) -> None:
+    _run_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _run_args(p)
+    p.add_argument("--verbose", action="store_true", help="every decision, not only the writes")
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
     p.add_argument("field", nargs="?")
-    p.add_argument("--state")
-    p = sub.add_parser("dlq", help="dead-lettered deliveries (local run, or an SQS dead-letter queue)")
+
+
+def _dlq_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["list", "replay"])
     p.add_argument("config", nargs="?", help="local run: its configuration")
     p.add_argument("--state")
     p.add_argument("--dlq-url", help="AWS: the dead-letter queue's URL")
     p.add_argument("--target-url", help="AWS replay: the queue to send the messages back to")
-    p = sub.add_parser("reviews", help="accounts and runs held for a human")
-    p.add_argument("config")
-    p.add_argument("--state")
-    p = sub.add_parser("serve", help="run the SCIM webhook locally")
-    p.add_argument("config")
+
+
+def _reviews_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("action", nargs="?", choices=sorted(REVIEW_ACTIONS), help="approve: let held runs through")
+    p.add_argument("ids", nargs="*", help="the held runs' ids, as `peoplesync reviews CONFIG` lists them")
+    p.add_argument("--json", action="store_true", help="the items as JSON on stdout")
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--state")
-    args = parser.parse_args(argv)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="peoplesync", description=(__doc__ or "").split("\n")[0],
+                  epilog="Exit codes: 0 done or in agreement, 1 error, 2 held, 3 a read failed, 4 dead-lettered.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (text, arguments, _) in COMMANDS.items():
+        arguments(sub.add_parser(name, help=text, description=text))
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 3 and argv[0] == "reviews" and argv[1] in REVIEW_ACTIONS:  # `reviews approve ID CONFIG`
+        argv = ["reviews", argv[-1], *argv[1:-1]]
     try:
-        return int(COMMANDS[args.command](args) or 0)
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a wrong argument (1, said in one line)
+        return int(exc.code or 0)
+    try:
+        return int(COMMANDS[args.command][2](args) or 0)
     except ConfigError as exc:
         for path, reason in exc.problems:
-            print(f"{args.config}: {path}: {reason}", file=sys.stderr)
-        return 1
+            print(f"{getattr(args, 'config', None) or 'configuration'}: {path}: {reason}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"peoplesync {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every other error: one line, never a traceback (PEOPLESYNC_DEBUG=1 shows it)
+        if os.environ.get("PEOPLESYNC_DEBUG", "").strip().lower() in ("1", "true", "yes"):
+            raise
+        print(f"peoplesync {args.command}: {error_line(exc)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def error_line(exc: BaseException) -> str:
+    """What went wrong, in one line, naming the file, the key or the extra to install."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        extra = EXTRAS.get(top)
+        if extra:
+            return (f"this command needs the optional package {top!r}: "
+                    f"pip install 'peoplesync[{extra}]' (or peoplesync[dev] for everything)")
+        return f"a module is missing: {exc.name}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, CliError | PeoplesyncError):
+        return scrub(" ".join(str(exc).split()))
+    return scrub(f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                 f"(PEOPLESYNC_DEBUG=1 shows where)")
+
+
+# --- the commands ---------------------------------------------------------------------------------------
+def _load(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'} (give the configuration file)")
+    return p
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = bootstrap.load_config(Path(args.config))
-    plan = bootstrap.compile_config(config)
+    plan, warnings = bootstrap.validate_file(_load(args.config))
+    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+        print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
+    config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "
           f"match {config.match}, fingerprint {plan.fingerprint}")
-    return 0
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(bootstrap.json_schema(), indent=2))
-    return 0
+    return EXIT_OK
 
 
 def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
-    return bootstrap.local_from_file(args.config, state=getattr(args, "state", None), store=store)
+    return bootstrap.local_from_file(_load(args.config), state=getattr(args, "state", None), store=store)
 
 
 def _sync(args: argparse.Namespace) -> int:
+    bridge = _bridge(args)
+    if args.json:
+        result = bridge.sync(full=args.full, approve=args.approve)
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+        return int(result.exit_code)
     from . import report as out
 
-    bridge = _bridge(args)
     with out.progress(enabled=not args.quiet) as tick:
-        result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
+        if args.report:
+            from .report_page import local as page
+
+            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
+                                         approve=args.approve, progress=tick)
+        else:
+            result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
     out.summary(result)
-    return 2 if result.held_by_guard else 0
+    return int(result.exit_code)
 
 
 def _plan(args: argparse.Namespace) -> int:
-    """A sync on a scratch copy of the state, delivering nothing: what it would write, person by person."""
-    from . import report as out
-
+    """A sync on a scratch copy of the state, delivering nothing: what it would write, person by person, and
+    what it would hold."""
     scratch = bootstrap.memory_store()
     bridge = _bridge(args, store=scratch)
-    copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)), scratch, bridge.plan.systems)
-    result = bridge.sync(full=args.full, deliver=False, approve=True)  # approval is sync's question, not plan's
-    owed = bridge.owed()
-    out.plan(result, [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in owed],
-             _labeller(bridge), verbose=args.verbose, waiting=out.references_owed(bridge.store))
-    return 0
+    bridge.copy_state(bootstrap.sqlite_store(bootstrap.state_path(args.config, args.state)))
+    population, since = sum(1 for _ in scratch.all_ids("person")), time.time()
+    result = bridge.sync(full=args.full, deliver=False, approve=args.approve)
+    owed = [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in bridge.owed()]
+    if args.report:
+        from .report_page import local as page
 
+        page.write(args.report, page.page_data(bridge, title=args.config, kind="plan", result=result,
+                                               made=page.owed_now(bridge), since=since, population=population))
+    labels = {rid: bridge.label(rid) for rid, _, _ in owed}
+    code = result.exit_code
+    if args.json:
+        data = result.to_dict()
+        data["planned"] = [{"record": rid, "person": labels[rid], "system": system, "op": w.op, "attrs": w.attrs}
+                           for rid, system, writes in owed for w in writes]
+        data["status"] = result.status if code or not owed else "writes planned"
+        print(json.dumps(data, indent=2, default=str))
+        return int(code)
+    from . import report as out
 
-def _labeller(bridge: Any) -> Any:
-    """A person as people know them: the first match field's value (an employee id), else the record id."""
-    first_rule = (bridge.plan.match.get("person") or [None])[0]
-
-    def label(record_id: Any) -> str:
-        other = bridge.store.load(record_id) if isinstance(record_id, str) else None
-        value = other.golden.get(first_rule) if other is not None and first_rule else None
-        return str(value) if value else str(record_id)
-
-    return label
-
-
-def copy_state(src: Any, dst: Any, systems: Any) -> None:
-    """Copy records, cursors and the flow's meta, so a plan can run on a scratch copy and write nothing."""
-    for kind in ("person", "group"):
-        for rid in src.all_ids(kind):
-            state = src.load(rid)
-            state.version = 0
-            dst.save(state)
-    for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in systems)]:
-        meta = src.get_meta(name)
-        if meta is not None:
-            dst.put_meta(name, meta)
-    for system in systems:
-        dst.put_cursor(system, src.get_cursor(system))
-
-
-def find_record(store: Any, plan: Any, person: str) -> str | None:
-    if store.load(person) is not None:
-        return person
-    system, _, key = person.partition(":")
-    if key and system in plan.systems:
-        rid = store.by_link("person", system, key)
-        if rid:
-            return str(rid)
-    for kind in ("person", "group"):  # a group by its link or match fields (its name) too
-        if key and system in plan.systems and kind == "group" and store.by_link(kind, system, key):
-            return str(store.by_link(kind, system, key))
-        for rule in plan.match.get(kind, []):
-            f = plan.fields[kind][rule]
-            found = store.by_value(kind, rule, f.norm(person, False))
-            if len(found) == 1:
-                return str(next(iter(found)))
-    return None
+    out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
+             waiting=out.references_owed(bridge.store))
+    return int(code)
 
 
 def _explain(args: argparse.Namespace) -> int:
     from . import report as out
 
     bridge = _bridge(args)
-    rid = find_record(bridge.store, bridge.plan, args.person)
+    rid = bridge.find_record(args.person)
     if rid is None:
-        print(f"no person found for {args.person!r}", file=sys.stderr)
-        return 1
+        raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
+    if args.field and args.field not in bridge.plan.fields.get("person", {}):
+        raise CliError(f"no field {args.field!r} in {args.config} (fields: {', '.join(bridge.plan.fields['person'])})")
     info = bridge.reconciler.explain(rid, args.field)
-    short = _labeller(bridge)
-    first_rule = (bridge.plan.match.get("person") or ["id"])[0]
-
-    def label(record_id: Any) -> str:
-        shown = short(record_id)
-        return repr(record_id) if shown == str(record_id) else f"{record_id} ({first_rule}={shown!r})"
-
-    out.explain(bridge.plan, info["state"], info["decisions"], args.field, label)
-    return 0
+    live = out.live_values(bridge, info["state"])
+    out.explain(bridge.plan, info["state"], info["decisions"], args.field, out.Resolver(bridge.plan, bridge.store),
+                live)
+    return EXIT_OK
 
 
 def _reviews(args: argparse.Namespace) -> int:
-    items = _bridge(args).store.reviews()
-    for item in items:
-        print(f"{item['id']}: {item.get('reason', '')}"
-              + (f" (candidates: {', '.join(item['candidates'])})" if item.get("candidates") else ""))
-    print(f"{len(items)} held for review")
-    return 0
+    bridge = _bridge(args)
+    store = bridge.store
+    if args.action:
+        return int(REVIEW_ACTIONS[args.action](bridge, args))
+    from . import report as out
+
+    items = store.reviews()
+    if args.json:
+        print(json.dumps(items, indent=2, default=str))
+    else:
+        out.reviews(items, out.Resolver(bridge.plan, store))
+    return EXIT_OK
+
+
+def _approve(bridge: Any, args: argparse.Namespace) -> int:
+    if not args.ids:
+        raise CliError("approve which held run? give its id, as `peoplesync reviews CONFIG` lists it")
+    for hold_id in args.ids:
+        try:
+            item = bridge.approve(hold_id)
+        except KeyError:
+            known = ", ".join(h["id"] for h in bridge.holds()) or "none"
+            raise CliError(f"no held run {hold_id!r} (held runs: {known})") from None
+        print(f"approved {hold_id}: {item.get('count')} people in {item.get('system')}; "
+              f"the next `peoplesync sync {args.config}` lets their changes through")
+    return EXIT_OK
+
+
+REVIEW_ACTIONS: dict[str, Callable[[Any, argparse.Namespace], int]] = {"approve": _approve}
 
 
 def _dlq(args: argparse.Namespace) -> int:
     if args.dlq_url:
-        from .bootstrap import list_dead_letters, replay_dead_letters
-
-        if args.action == "list":
-            letters = list_dead_letters(args.dlq_url)
-            for letter in letters:
-                print(f"{letter['id']}  receives={letter.get('receive_count')}  {letter.get('reason') or '-'}  "
-                      f"{letter['body'][:200]}")
-            print(f"{len(letters)} messages in {args.dlq_url}")
-            return 0
-        if not args.target_url:
-            print("replay needs --target-url (the queue the messages came from)", file=sys.stderr)
-            return 2
-        result = replay_dead_letters(args.dlq_url, args.target_url)
-        print(f"replayed {len(result)} messages to {args.target_url}")
-        return 0
+        return _dlq_sqs(args)
     if not args.config:
-        print("give the local configuration, or --dlq-url for an SQS dead-letter queue", file=sys.stderr)
-        return 2
+        raise CliError("give the local configuration, or --dlq-url for an SQS dead-letter queue")
     bridge = _bridge(args)
     if args.action == "list":
         letters = bridge.dead_letters()
         for letter in letters:
             print(f"{letter['record_id']}  {letter['system']}  {letter['reason']}")
         print(f"{len(letters)} dead-lettered deliveries")
-        return 0
+        return EXIT_OK
     report = bridge.replay()
     print(f"replayed: {report.total_writes} writes delivered, {report.dead_letters} dead-lettered again")
-    return 1 if report.dead_letters else 0
+    return EXIT_DEAD_LETTERED if report.dead_letters else EXIT_OK
+
+
+def _dlq_sqs(args: argparse.Namespace) -> int:
+    from .bootstrap import list_dead_letters, replay_dead_letters
+
+    if args.action == "list":
+        letters = list_dead_letters(args.dlq_url)
+        for letter in letters:
+            print(f"{letter['id']}  receives={letter.get('receive_count')}  {letter.get('reason') or '-'}  "
+                  f"{letter['body'][:200]}")
+        print(f"{len(letters)} messages in {args.dlq_url}")
+        return EXIT_OK
+    if not args.target_url:
+        raise CliError("replay needs --target-url (the queue the messages came from)")
+    result = replay_dead_letters(args.dlq_url, args.target_url)
+    print(f"replayed {len(result)} messages to {args.target_url}")
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return bootstrap.serve(_bridge(args), port=args.port)
+    import importlib
+
+    importlib.import_module("scim2_server")  # before anything starts: a missing extra is said at once
+    return EXIT_ERROR if bootstrap.serve(_bridge(args), port=args.port) else EXIT_OK
 
 
-COMMANDS = {"validate": _validate, "schema": _schema, "sync": _sync, "plan": _plan, "explain": _explain,
-            "dlq": _dlq, "reviews": _reviews, "serve": _serve}
+# --- report: the page; link / unlink: repair a wrong match -------------------------------------------------
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("-o", "--output", default="report.html", help="the page (default: report.html)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report_page import local as page
+
+    written = page.write(args.output, page.page_data(_bridge(args), title=args.config))
+    print(f"report written to {written} (data: {written.with_suffix('.json')})")
+    return EXIT_OK
+
+
+def _link_args(p: argparse.ArgumentParser) -> None:
+    _unlink_args(p)
+    p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
+
+
+def _unlink_args(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("account", help="SYSTEM:KEY, the account as its system names it")
+
+
+def _relink(args: argparse.Namespace) -> int:
+    """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
+    bridge = _bridge(args)
+    system, _, key = args.account.partition(":")
+    if not key or system not in bridge.plan.systems:
+        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
+    rid = None
+    if args.command == "link":
+        rid = bridge.find_record(args.person)
+        if rid is None:
+            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
+    done = bootstrap.relink(bridge, system, key, rid)
+    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
+             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
+    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
+          " (see peoplesync plan; peoplesync sync makes them)")
+    return EXIT_OK
+
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+# name -> (help, its arguments, what it does). A new command is one entry here and its two functions.
+COMMANDS: dict[str, Command] = {
+    "validate": ("check a configuration", _validate_args, _validate),
+    "schema": ("print the configuration's JSON Schema", _schema_args, _schema),
+    "sync": ("poll, reconcile and deliver once", _sync_args, _sync),
+    "plan": ("show what a sync would change and hold, writing nothing", _plan_args, _plan),
+    "explain": ("where a person's values came from and why", _explain_args, _explain),
+    "dlq": ("dead-lettered deliveries (local run, or an SQS dead-letter queue)", _dlq_args, _dlq),
+    "reviews": ("runs and accounts held for a human; approve a held run", _reviews_args, _reviews),
+    "serve": ("run the SCIM webhook locally", _serve_args, _serve),
+    "report": ("write the mapping drawn, what is owed, and why each value is what it is (one HTML page)",
+               _report_args, _report),
+    "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
+    "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -15,13 +15,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import normalize
 from .model import GROUP, PERSON, ApplyMode
+
+if TYPE_CHECKING:
+    from .ports import Connector
 
 Apply = Literal["always", "on_create", "if_empty", "add_only"]
 
@@ -121,14 +124,13 @@ class FieldConfig(_Strict):
         default_factory=dict, description="reference fields: system -> value (in that system's form) written "
         "over a stale reference while the person now named has no account there yet (default: cleared)")
 
-    @model_validator(mode="after")
-    def _placeholder(self) -> FieldConfig:
-        if self.placeholder and (self.reference is None or self.multi):
-            raise ValueError("placeholder is for a single-valued reference field")
-        unknown = sorted(set(self.placeholder) - set(self.map))
-        if unknown:
-            raise ValueError(f"placeholder names systems the field does not map: {', '.join(unknown)}")
-        return self
+    on_blank: Literal["clear", "keep"] | None = Field(
+        None, description="A source that blanks the value: clear it in the targets, or let them keep theirs. "
+                          "Default: keep (clear for a multi-valued field: an emptied group empties its copies)")
+
+    @property
+    def clears_blank(self) -> bool:
+        return (self.on_blank or ("clear" if self.multi else "keep")) == "clear"
 
     @property
     def sources(self) -> list[str]:
@@ -255,9 +257,10 @@ def _check_settings(config: Config, settings_problems: SettingsCheck) -> list[tu
 
 
 # --- the compiled plan the engine runs on -----------------------------------------------------------------
-PUSH_CONNECTORS = {"scim"}  # systems that push to us: their fields are enforced when they sync a user
-READ_ONLY_CONNECTORS = {"scim", "workday_raas"}
-DN_CONNECTORS = {"ldap"}  # others (a test directory) say `reference: dn` themselves
+from .config_systems import (  # noqa: E402  (the systems' part of the plan, and what they can take)
+    SystemPlan,
+    system_plan,
+)
 
 
 @dataclass(slots=True)
@@ -277,20 +280,7 @@ class FieldPlan:
     codecs: dict[str, Any] = field(default_factory=dict)  # system -> transform.Codec, for transformed mappings
     default: Any = None
     placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
-
-
-@dataclass(slots=True)
-class SystemPlan:
-    name: str
-    connector: str
-    writable: bool
-    provision: bool
-    reference: str  # "key" | "dn"
-    push: bool
-    fields: dict[str, list[FieldPlan]] = field(default_factory=dict)  # kind -> fields mapped here
-    attr_to_field: dict[str, dict[str, FieldPlan]] = field(default_factory=dict)  # kind -> attr -> field
-    codecs: dict[str, Any] = field(default_factory=dict)  # virtual attribute -> transform.Codec
-    attributes: set[str] = field(default_factory=set)  # the real attributes read and written here
+    keep_blank: bool = False  # on_blank: keep: a blank golden value is not written over a target's value
 
 
 @dataclass(slots=True)
@@ -300,7 +290,18 @@ class Plan:
     fields: dict[str, dict[str, FieldPlan]]  # kind -> name -> field
     match: dict[str, list[str]]  # kind -> ordered rules
     lifecycle: dict[str, tuple[str, ...]]  # kind -> systems whose removal ends the record
-    fingerprint: str
+    semantic: dict[str, Any]  # what the fingerprint digests, but what the systems cannot take
+    _fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The digest of everything that decides what is written: a record decided under another is decided
+        again. It includes what each system cannot take (adding `active_column` later deactivates there those
+        who left meanwhile), so it asks the connectors, on first use (never in the SCIM webhook)."""
+        if self._fingerprint is None:
+            cannot = {n: sorted(sp.cannot) for n, sp in self.systems.items() if sp.cannot}
+            self._fingerprint = _digest({**self.semantic, **({"cannot": cannot} if cannot else {})})
+        return self._fingerprint
 
 
 def system_attributes(plan: Plan, system: str) -> list[str]:
@@ -308,14 +309,13 @@ def system_attributes(plan: Plan, system: str) -> list[str]:
     return sorted(plan.systems[system].attributes)
 
 
-def compile_config(config: Config) -> Plan:
+def compile_config(config: Config, connector_class: Callable[[str], type[Connector]] | None = None) -> Plan:
+    """The plan. `connector_class(name)` (from the composition root) says what each system can take: its
+    default `writable` and its `capabilities(settings)`; a write a system cannot take is never planned."""
     region = config.defaults.phone_region
     systems: dict[str, SystemPlan] = {}
     for name, s in config.systems.items():
-        writable = s.writable if s.writable is not None else s.connector not in READ_ONLY_CONNECTORS
-        reference = s.reference or ("dn" if s.connector in DN_CONNECTORS else "key")
-        systems[name] = SystemPlan(name, s.connector, writable, s.provision, reference,
-                                   s.connector in PUSH_CONNECTORS)
+        systems[name] = system_plan(name, s, connector_class)
 
     def plan_fields(kind: str, fields: dict[str, FieldConfig], default_sources: list[str],
                     default_winner: str | None) -> dict[str, FieldPlan]:
@@ -324,13 +324,17 @@ def compile_config(config: Config) -> Plan:
             sources = f.sources or default_sources
             winner = f.winner or (default_winner if not f.sources else None) or sources[0]
             ordered = (winner, *[s for s in sources if s != winner])
-            dumped = f.model_dump(mode="json", exclude={"placeholder"} if not f.placeholder else None)
-            fp = _digest({"kind": kind, "name": name, **dumped, "sources": ordered})
+            dump = f.model_dump(mode="json")
+            if not dump.get("placeholder"):  # unset: as before the key existed (no remap of every record)
+                dump.pop("placeholder", None)
+            if f.on_blank in (None, "clear" if f.multi else "keep"):  # the default: as before the key existed
+                dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
+            fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
                              ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
                              dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
-                             dict(f.placeholder))
+                             dict(f.placeholder), not f.clears_blank)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)
@@ -359,9 +363,9 @@ def compile_config(config: Config) -> Plan:
     semantic = {
         "fields": {k: {n: f.fingerprint for n, f in v.items()} for k, v in fields.items()},
         "match": match, "lifecycle": lifecycle, "removed": config.policies.removed,
-        "systems": {n: [s.writable, s.provision, s.reference] for n, s in systems.items()},
+        "systems": {n: [s.asks_write, s.asks_provision, s.reference] for n, s in systems.items()},
     }
-    return Plan(config, systems, fields, match, lifecycle, _digest(semantic))
+    return Plan(config, systems, fields, match, lifecycle, semantic)
 
 
 def _digest(obj: Any) -> str:

@@ -10,7 +10,7 @@ from . import normalize
 from .model import GROUP, PERSON
 
 if TYPE_CHECKING:
-    from .config import Config, FieldConfig
+    from .config import Config, FieldConfig, Plan
 
 Problems = list[tuple[str, str]]
 
@@ -88,6 +88,10 @@ class _Checker:
                 self.add(f"{at}.normalize" + (f".{i}" if isinstance(f.normalize, list) else ""), str(exc))
 
     def reference(self, at: str, f: FieldConfig) -> None:
+        if f.placeholder and (f.reference is None or f.multi):
+            self.add(f"{at}.placeholder", "placeholder is for a single-valued reference field")
+        for s in sorted(set(f.placeholder) - set(f.map)):
+            self.add(f"{at}.placeholder.{s}", f"{s!r} does not map this field")
         if f.ref_by and not f.reference:
             self.add(f"{at}.ref_by", "only meaningful with reference: person")
         if not f.reference:
@@ -131,3 +135,37 @@ class _Checker:
         for i, rule in enumerate(g.match):
             if rule not in g.fields:
                 self.add(f"groups.match.{i}", f"unknown group field {rule!r}")
+
+
+# --- what the systems can take (the plan, compiled with the connectors' capabilities) -----------------------
+def plan_problems(plan: Plan) -> Problems:
+    """`writable: true` on a system whose connector cannot write with its settings: an error, never a plan
+    that silently writes nothing (or a run that dead-letters every write)."""
+    return [(f"systems.{name}.writable", f"{sp.connector} cannot write here: "
+             f"{sp.cannot.get('write') or 'not with these settings'}")
+            for name, sp in plan.systems.items() if plan.config.systems[name].writable and not sp.writable]
+
+
+def plan_warnings(plan: Plan) -> Problems:
+    """Writes the configuration asks for that a system cannot take: the plan leaves them out (they would only
+    be dead-lettered, at every sync); `validate` says so, and what would make them possible."""
+    config, out = plan.config, []
+    removed = config.policies.removed
+    lifecycle = {s for sources in plan.lifecycle.values() for s in sources}
+    for name, sp in plan.systems.items():
+        if not sp.writable:
+            continue
+        if config.systems[name].provision and "create" in sp.cannot:
+            out.append((f"systems.{name}.provision", f"{sp.connector} cannot create accounts here "
+                        f"({sp.cannot['create']}): none will be created"))
+        if removed == "ignore" or name in lifecycle or not any(sp.fields.values()):
+            continue
+        if removed == "delete" and not sp.delete:
+            fallback = "deactivated instead" if sp.deactivate else "left as they are"
+            out.append((f"systems.{name}", f"policies.removed is delete, but {sp.connector} cannot delete here "
+                        f"({sp.cannot.get('delete')}): the accounts of people who leave are {fallback}"))
+        if removed == "deactivate" and not sp.deactivate:
+            out.append((f"systems.{name}", f"policies.removed is {removed}, but {sp.connector} cannot deactivate "
+                        f"an account here ({sp.cannot.get('deactivate')}): the accounts of people who leave "
+                        "stay active there"))
+    return out

@@ -217,6 +217,7 @@ class Rule(StrEnum):
     LIFECYCLE = "lifecycle"  # deactivated, reactivated or removed (SPEC row 15)
     CREATE = "create"  # an account will be created
     CREATED = "created"  # an account was created
+    RELINKED = "relinked"  # an administrator attached an account to a person, or detached it (a wrong match)
     # verdicts that change nothing (never recorded as a Decision)
     AGREED = "agreed"  # the source shows the golden value
     KEPT = "kept"  # the golden value stands

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .model import Observation, RecordState, Write
 
@@ -29,6 +29,11 @@ class TransientError(PeoplesyncError):
 
 class PermanentError(PeoplesyncError):
     """The request can never succeed as it is (rejected value, missing account): dead-letter it with why."""
+
+
+class AlreadyExists(PermanentError):
+    """A create the target refused because the account exists already (a 409, "e-mail taken"): the flow
+    looks it up by the record's match keys (`Connector.find_account`), links it and writes to it instead."""
 
 
 class VersionConflict(PeoplesyncError):
@@ -65,6 +70,24 @@ class WriteResult:
     marker: int | float | str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a system can take, as its connector says from its settings alone (no connection is made): the
+    plan leaves out a write the target cannot take (it would only be dead-lettered, every time), and `validate`
+    warns where the configuration asks for one. `why` says, per capability missing, what would give it
+    (e.g. {"deactivate": "set active_column"})."""
+
+    write: bool = True  # any write at all (a SQL system reading a configured query cannot)
+    create: bool = True  # accounts can be created here (`provision: true`)
+    deactivate: bool = True  # deactivate / activate: somewhere to record an account's state
+    delete: bool = True  # delete (`policies.removed: delete`)
+    why: Mapping[str, str] = field(default_factory=dict)
+
+
+#: a connector that only reads (an HR report, an IdP that pushes)
+READ_ONLY = Capabilities(False, False, False, False, {"write": "this connector only reads"})
+
+
 class Connector(ABC):
     """Template-method base for every connector.
 
@@ -75,6 +98,15 @@ class Connector(ABC):
 
     #: how other accounts refer to an account of this system by default ("key" or "dn")
     default_reference = "key"
+    #: may the bridge write here when the system's configuration does not say (`writable:`)? The one rule:
+    #: the plan (what `validate` and `plan` show) and the connector built for a run both take it from here
+    writable_by_default: ClassVar[bool] = True
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        """What a system with these settings (the connector's own keys, as configured) can take. Default:
+        everything. Read by the composition root for the plan and `validate`; never needs a connection."""
+        return Capabilities()
 
     def __init__(self, name: str, settings: Any, attributes: Iterable[str], *, writable: bool = True,
                  secrets: SecretsPort | None = None) -> None:

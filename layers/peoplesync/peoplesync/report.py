@@ -1,9 +1,13 @@
-"""What the command line shows: a progress bar, the run summary, a plan, an explanation (rich)."""
+"""What the command line shows: a progress bar, the run's summary and verdict, a plan, an explanation, the
+review items. People by name and match keys, values as each system stores them, nothing cut at the terminal's
+width (a long DN is printed whole; rich wraps it, a pipe gets it on one line)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,10 +16,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .engine import decode
 from .engine.references import owed_references
 from .model import Write
+from .service import guard
+from .service.describe import person_label, shown
+from .service.local import Status
 
-console = Console()
+console = Console(soft_wrap=True)
+RECORD_ID = re.compile(r"\b[pg]-[0-9a-f]{20}\b")
+
+
+def say(text: str, markup: bool = True) -> None:
+    console.print(text, highlight=False, markup=markup, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -35,13 +48,50 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
         yield tick
 
 
+class Resolver:
+    """Names a record, or a value that refers to one in some system (a DN, a user id, an employee id)."""
+
+    def __init__(self, plan: Any, store: Any) -> None:
+        self.plan, self.store = plan, store
+
+    def person(self, record_id: Any) -> str:
+        if isinstance(record_id, tuple | list):  # a group's members
+            return "[" + ", ".join(map(self.person, record_id)) + "]"
+        state = self.store.load(record_id) if isinstance(record_id, str) else None
+        return person_label(self.plan, state, str(record_id))
+
+    def referenced(self, kind: str, system: str, value: Any) -> str | None:
+        if not isinstance(value, str) or not value:
+            return None
+        rid = self.store.by_link(kind, system, value) or self.store.by_ref(kind, system, value)
+        for rule in self.plan.match.get(kind, []) if rid is None else []:
+            found = self.store.by_value(kind, rule, self.plan.fields[kind][rule].norm(value, False))
+            rid = next(iter(found)) if len(found) == 1 else None
+            if rid:
+                break
+        return self.person(rid) if rid else None
+
+    def value(self, kind: str, system: str, attr: str, value: Any) -> str:
+        """A value as `system` stores it; a reference followed by the person it points to."""
+        f = self.plan.systems[system].attr_to_field.get(kind, {}).get(attr)
+        text = shown(value)
+        if f is not None and f.reference and isinstance(value, tuple | list):  # a group's members
+            return "[" + ", ".join(self.value(kind, system, attr, v) for v in value) + "]"
+        if f is not None and f.reference and value not in (None, ""):
+            who = self.referenced(f.reference, system, value)
+            return f"{text} -> {who}" if who else f"{text} (no known person)"
+        return text
+
+
+# --- sync ---------------------------------------------------------------------------------------------------
 def summary(report: Any) -> None:
     table = Table(title="peoplesync run" + (" (full reconciliation)" if report.full else ""), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [("accounts read", report.seen), ("accounts linked", report.linked),
             ("people created", report.created), ("people changed", report.changed), ("conflicts", report.conflicts),
-            ("held for review", report.held_for_review), ("stale events ignored", report.stale)]
+            ("held for review", report.open_reviews), ("runs held", len(report.holds)),
+            ("stale events ignored", report.stale)]
     rows += [(f"writes to {system}", n) for system, n in sorted(report.writes.items())]
     rows += [("writes (total)", report.total_writes), ("dead-lettered", report.dead_letters),
              ("errors", len(report.errors) + len(report.read_failures))]
@@ -49,40 +99,83 @@ def summary(report: Any) -> None:
         table.add_row(name, str(value))
     console.print(table)
     for system, reason in report.read_failures.items():
-        console.print(f"[yellow]read of {system} failed:[/] {reason}")
+        say(f"[yellow]read of {system} failed:[/] {escape(reason)}")
     for error in report.errors:
-        console.print(f"[red]error:[/] {error}")
-    if report.held_by_guard:
-        console.print(f"[bold red]held:[/] {report.held_by_guard}")
-    if not report.total_writes and not report.held_by_guard and not report.errors:
-        console.print("[green]in agreement: nothing left to write[/]")
+        say(f"[red]error:[/] {escape(error)}")
+    for hold_id in report.released:
+        say(f"[green]released:[/] {hold_id} (its changes were undone, or it was approved)")
+    verdict(report)
 
 
-def plan(report: Any, owed: list[tuple[str, str, list[Write]]], label: Callable[[str], str] = str,
+def verdict(report: Any, planned: int = 0) -> None:
+    """The one line that says how the run went, with its exit code: never "in agreement" when a read failed,
+    writes were dead-lettered or anything is held."""
+    status = report.status
+    for hold in report.holds:
+        say(f"[bold red]held:[/] {hold['id']} ({hold['system']}): {escape(str(hold['reason']))}"
+            + (" [approved: applied at the next sync]" if hold.get("approved") else ""))
+    if status == Status.READ_FAILED:
+        say(f"[bold yellow]incomplete:[/] the read of {', '.join(sorted(report.read_failures))} failed; nothing "
+            f"was concluded from it (exit 3)")
+    elif status == Status.DEAD_LETTERED:
+        say(f"[bold red]dead-lettered:[/] {report.dead_letters} messages set aside; see `peoplesync dlq list`, "
+            f"then `peoplesync dlq replay` (exit 4)")
+    elif status == Status.HELD:
+        held = [f"{len(report.holds)} run(s) held by max_changes_per_run"] if report.holds else []
+        held += [f"{report.open_reviews} account(s) held for review"] if report.open_reviews else []
+        say(f"[bold red]held:[/] {'; '.join(held) or 'held'}; see `peoplesync reviews CONFIG`, approve a run with "
+            f"`peoplesync reviews CONFIG approve ID` (exit 2)")
+    elif planned:
+        say(f"[green]planned:[/] {planned} writes (exit 0)")
+    elif status == Status.DONE:
+        say(f"[green]done:[/] {report.total_writes} writes delivered (exit 0)")
+    elif status == Status.AGREEMENT:
+        say("[green]in agreement: nothing left to write[/]")
+
+
+# --- plan ---------------------------------------------------------------------------------------------------
+def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
          verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None) -> None:
-    """What a sync would write, person by person; every decision behind it with --verbose. `waiting`:
-    (record, field, system, what it names) for references owed until the person named has an account there."""
-    waiting = waiting or []
-    waiting_references(waiting, label)
-    if not owed and not report.decisions:
-        if not waiting:
-            console.print("[green]nothing to do: every system agrees[/]")
-        return
+    """What a sync would write, person by person (values as the target would get them, with what it holds
+    now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
+    system, what it names) for references owed until the person named has an account there."""
+    waiting_references(waiting or [], resolver)
     if verbose:
         for line in report.decisions:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
-    table = Table(title="writes a sync would make")
-    for column in ("person", "system", "operation", "attributes"):
-        table.add_column(column)
-    for rid, system, writes in sorted(owed, key=lambda x: (label(x[0]), x[1])):
-        for w in writes:
-            attrs = ", ".join([f"{k}={v!r}" for k, v in sorted(w.attrs.items())]  # a group's members: +adds -removes
-                              + [f"{k} +{d['add']} -{d['remove']}" for k, d in sorted(w.delta.items())])
-            table.add_row(label(rid), system, w.op, escape(attrs))
-    console.print(table)
-    console.print(f"{sum(len(w) for _, _, w in owed)} writes for {len({r for r, _, _ in owed})} people; "
-                  f"{report.conflicts} conflicts; {report.held_for_review} accounts would be held for review"
-                  + ("" if verbose else "; every decision: peoplesync plan --verbose"))
+            say(line, markup=False)
+    writes = [(rid, system, w) for rid, system, ws in owed for w in ws]
+    if writes:
+        say("[bold]writes a sync would make[/]")
+    for rid, system, w in sorted(writes, key=lambda x: (labels[x[0]], x[1])):
+        state = resolver.store.load(rid)
+        shadow = state.shadows.get(system) if state is not None else None
+        attrs = []
+        for attr, value in sorted(w.attrs.items()):
+            was = shadow.values.get(attr) if shadow is not None and attr in shadow.values else None
+            now = resolver.value(w.kind, system, attr, value)
+            attrs.append(f"{attr}: {resolver.value(w.kind, system, attr, was)} => {now}" if shadow is not None
+                         else f"{attr}: {now}")
+        for attr, change in sorted(w.delta.items()):  # a group's members: who is added, who removed
+            attrs.append(f"{attr}: add {resolver.value(w.kind, system, attr, change['add'])}, remove "
+                         f"{resolver.value(w.kind, system, attr, change['remove'])}")
+        say(f"  {escape(labels[rid])}  {system} {w.op}" + ("\n      " + "\n      ".join(map(escape, attrs))
+                                                            if attrs else ""))
+    people = {rid for rid, _, ws in owed if ws}
+    for item in guard.open_holds(resolver.store):
+        _hold(item)
+    say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
+        f"{report.open_reviews} accounts held for review"
+        + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
+    verdict(report, planned=len(writes))
+
+
+def _hold(item: dict[str, Any]) -> None:
+    say(f"[bold]held run {item['id']}[/] ({item.get('system')}): {escape(str(item.get('reason', '')))}")
+    for p in item.get("people", []):
+        say(f"    {escape(str(p.get('person')))}: {escape(str(p.get('changes')))}")
+    more = int(item.get("count") or 0) - len(item.get("people", []))
+    if more > 0:
+        say(f"    ... and {more} more people")
 
 
 def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
@@ -90,43 +183,124 @@ def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
     return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
 
 
-def waiting_references(waiting: list[tuple[str, str, str, str]], label: Callable[[str], str]) -> None:
-    for rid, name, system, ref in sorted(waiting, key=lambda w: (label(w[0]), w[1], w[2])):
-        console.print(f"owed: {label(rid)} {name} in {system} -> {label(ref)}, once it has a {system} account",
-                      highlight=False, markup=False)
+def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resolver) -> None:
+    for rid, name, system, ref in sorted(waiting, key=lambda w: (resolver.person(w[0]), w[1], w[2])):
+        say(f"owed: {resolver.person(rid)} {name} in {system} -> {resolver.person(ref)}, once they have a "
+            f"{system} account", markup=False)
     if waiting:
-        console.print(f"{len(waiting)} references owed until the person named has an account", highlight=False)
+        say(f"{len(waiting)} references owed until the person named has an account", markup=False)
 
 
-def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None,
-            label: Callable[[Any], str] = repr) -> None:
-    """One block per field: the agreed value, who decides it, and what each system holds; then the
-    decision trail. `label` shows a referenced record (a manager) as a person would recognise it."""
-    console.print(f"[bold]{state.id}[/] ({state.kind}, {'active' if state.active else 'inactive'}); linked: "
-                  + ", ".join(f"{s}={sh.key}" for s, sh in sorted(state.shadows.items())), highlight=False)
+# --- reviews ------------------------------------------------------------------------------------------------
+def reviews(items: list[dict[str, Any]], resolver: Resolver) -> None:
+    for item in items:
+        if item.get("kind") == guard.KIND:
+            _hold(item)
+            say(f"    approve: peoplesync reviews CONFIG approve {item['id']}"
+                + ("   [approved: applied at the next sync]" if item.get("approved") else ""), markup=False)
+            continue
+        candidates = [resolver.person(c) for c in item.get("candidates") or []]
+        say(f"[bold]{escape(item['id'])}[/]: {item.get('system')} account {escape(str(item.get('key')))}: "
+            f"{escape(str(item.get('reason', '')))}"
+            + (f"; candidates: {escape('; '.join(candidates))}" if candidates else ""))
+    runs = sum(1 for i in items if i.get("kind") == guard.KIND)
+    say(f"{runs} runs and {len(items) - runs} accounts held for review", markup=False)
+
+
+# --- explain ------------------------------------------------------------------------------------------------
+def live_values(bridge: Any, state: Any) -> dict[str, dict[str, Any] | str]:
+    """Each linked account as its system holds it now (system -> attributes), or why it was not read; a
+    system that cannot look one account up is left out (its last read is shown instead)."""
+    out: dict[str, dict[str, Any] | str] = {}
+    for system, shadow in state.shadows.items():
+        if system not in bridge.plan.systems or bridge.plan.systems[system].push or shadow.removed:
+            continue
+        try:
+            connector = bridge.runtime.connector(system)
+            read = connector.read_keys([shadow.key])
+            found = [o for o in read.observations if o.key == shadow.key] if read is not None else []
+            if read is None:
+                found = [o for m in bridge.reconciler.match_values(state, system)
+                         for o in [connector.find_account(m)] if o is not None and o.key == shadow.key][:1]
+            if found:
+                out[system] = decode(bridge.plan, found[0]).attrs
+        except Exception as exc:  # a system down must not stop the explanation: its last read is shown
+            out[system] = f"not read now ({type(exc).__name__})"
+    bridge.runtime.close()
+    return out
+
+
+def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str | None, resolver: Resolver,
+            live: dict[str, dict[str, Any] | str] | None = None) -> None:
+    """One block per field: the agreed value, who decides it, and what each system holds (as stored there,
+    read now where the system can look one account up); then the decisions, oldest first."""
+    live = live or {}
+    say(f"[bold]{escape(resolver.person(state.id))}[/] ({state.kind}, {'active' if state.active else 'inactive'}; "
+        f"record {state.id})")
+    say("linked: " + ", ".join(f"{s}={sh.key}" + (f" ({sh.ref})" if sh.ref and sh.ref != sh.key else "")
+                               for s, sh in sorted(state.shadows.items())), markup=False)
     for name, f in plan.fields.get(state.kind, {}).items():
         if field and name != field:
             continue
         value = state.golden.get(name)
-        shown = (", ".join(map(label, value)) if isinstance(value, tuple) else label(value)) \
-            if f.reference and value else repr(value)
-        console.print(f"\n[bold]{name}[/] = {escape(shown)}   source: {', '.join(f.sources)} ({f.apply}); "
-                      f"decided by {state.decided_by.get(name, '-')}", highlight=False)
+        shown_value = resolver.person(value) if f.reference and value else shown(value)
+        say(f"\n[bold]{escape(name)}[/] = {escape(shown_value)}   source: {', '.join(f.sources)} ({f.apply}); "
+            f"decided by {state.decided_by.get(name, '-')}")
         for system, attr in f.map.items():
-            shadow = state.shadows.get(system)
-            if shadow is None:
-                console.print(f"    {system}.{attr}: (no account)", highlight=False, markup=False)
-                continue
-            held = shadow.values.get(attr, "(not read)")
-            pending = f"   -> {shadow.pending[attr]!r} being written" if attr in shadow.pending else ""
-            pending += "".join(f"   (owed: {label(ref)}, once it has a {system} account)"
-                               for fld, s, ref in owed_references(state) if fld == name and s == system)
-            console.print(f"    {system}.{attr} = {held!r}{pending}", highlight=False, markup=False)
+            say(f"    {system}.{attr}: {_held_there(resolver, state, system, attr, live.get(system))}", markup=False)
+    _history(state, decisions, resolver)
+
+
+def _held_there(resolver: Resolver, state: Any, system: str, attr: str, live: dict[str, Any] | str | None) -> str:
+    shadow = state.shadows.get(system)
+    if shadow is None:
+        return "(no account" + (": one will be created)" if system in state.create_pending else ")")
+    if isinstance(live, dict):
+        text = resolver.value(state.kind, system, attr, live.get(attr))
+    else:
+        last = shadow.values.get(attr)
+        text = (resolver.value(state.kind, system, attr, last) if attr in shadow.values else "(never read)") \
+            + f"   (as last read{', ' + live if live else ''})"
+    if attr in shadow.pending:
+        text += f"   being written: {resolver.value(state.kind, system, attr, shadow.pending[attr])}"
+    text += "".join(f"   (owed: {resolver.person(ref)}, once they have a {system} account)"
+                    for fld, s, ref in owed_references(state) if s == system and plan_attr(resolver, state, fld,
+                                                                                            system) == attr)
+    return text
+
+
+def plan_attr(resolver: Resolver, state: Any, field: str, system: str) -> str | None:
+    f = resolver.plan.fields.get(state.kind, {}).get(field)
+    return f.map.get(system) if f is not None else None
+
+
+def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) -> None:
+    """The decisions as they happened: an account planned for creation that turned out to exist is shown as
+    linked, a lifecycle change as the event it was (never `None -> removed`)."""
+    created = {d["system"] for d in decisions if d["rule"] == "created"}
     if decisions:
-        console.print("\n[bold]decisions[/]")
+        say("\n[bold]decisions[/] (oldest first)")
     for d in decisions:
-        new = label(d["new"]) if isinstance(d["new"], str) and d["new"].startswith(("p-", "g-")) else repr(d["new"])
-        line = (f"{d['field']}: add {d['new']}, remove {d['old']} ({d['detail']})" if d["rule"] == "members"
-                else f"{d['field']}: {d['old']!r} -> {new} ({d['detail'] or d['rule']})"
-                if d["old"] != d["new"] else f"{d['field']}: {new} kept ({d['detail'] or d['rule']})")
-        console.print(("[red]conflict[/] " if d["conflict"] else "  ") + escape(line), highlight=False, soft_wrap=True)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["at"])) if d.get("at") else ""
+        if d["rule"] == "create":
+            system = d["new"]
+            if system in created:
+                continue  # the "created" decision says it
+            shadow = state.shadows.get(system)
+            line = (f"(account): {system} account {shadow.key} existed and was linked" if shadow is not None else
+                    f"(account): no {system} account: one will be created" if system in state.create_pending
+                    else f"(account): a {system} account was to be created; no longer needed")
+        elif d["rule"] in ("lifecycle", "created"):
+            line = f"{d['field']}: {d['detail'] or d['new']}"
+        elif d["rule"] == "members":  # old: the members removed, new: those added, in the target's form
+            line = f"{d['field']}: add {shown(d['new'])}, remove {shown(d['old'])} ({d['detail']})"
+        else:
+            f = resolver.plan.fields.get(state.kind, {}).get(d["field"])
+
+            def show(v: Any, f: Any = f) -> str:
+                return resolver.person(v) if f is not None and f.reference and v else shown(v)
+
+            line = (f"{d['field']}: {show(d['old'])} -> {show(d['new'])}" if d["old"] != d["new"]
+                    else f"{d['field']}: {show(d['new'])} kept") + f" ({d['detail'] or d['rule']})"
+        line = RECORD_ID.sub(lambda m: resolver.person(m.group(0)), line)  # engine texts name records by id
+        say(("[red]conflict[/] " if d["conflict"] else "  ") + f"{when}  " + escape(line))

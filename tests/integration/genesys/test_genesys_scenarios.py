@@ -187,6 +187,28 @@ def test_08_a_cloud_edit_of_the_idp_department_stands_until_the_idp_syncs_that_u
     assert w.user(1)["department"] == "Finance"
 
 
+def test_07c_a_create_that_collides_with_a_user_made_meanwhile_links_her_and_writes_to_her_in_a_sync(
+        cloud: Cloud) -> None:
+    cfg = copy.deepcopy(CONFIG)
+    cfg["systems"]["cloud"]["provision"] = True
+    w = World(cloud, cfg)
+    w.hr.put("W1", Employee_ID="E1", Work_Email="p1@corp.example", Name="Person 1")
+    made: list[str] = []
+
+    def an_admin_makes_her_first(method: str, path: str, query: dict[str, list[str]]) -> None:
+        if (method, path) == ("POST", "/api/v2/users") and not made:  # after the run read the cloud
+            made.append(cloud.standin.add_user("P. One", "P1@corp.example"))
+
+    cloud.standin.hooks.append(an_admin_makes_her_first)
+    report = w.sync()
+    assert list(cloud.standin.users) == made  # the create was refused (409) and she was linked instead
+    assert cloud.standin.stats["answered 409"] >= 1
+    her = cloud.standin.user(made[0])
+    assert (her["name"], her["employerInfo"]) == ("Person 1", {"employeeId": "E1"})  # HR's values applied
+    assert w.bridge.dead_letters() == [] and not report.errors
+    assert w.sync().total_writes == 0
+
+
 def test_10_a_second_sync_with_nothing_changed_sends_no_write_request_to_the_cloud(world: World) -> None:
     for n in range(1, 6):
         world.hire(n)

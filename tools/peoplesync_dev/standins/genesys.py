@@ -86,7 +86,7 @@ class GenesysStandin:
         self.stats: Counter[str] = Counter()
         self.audit_events: list[dict[str, Any]] = []
         self._windows: dict[str, deque[float]] = {}
-        self._faults: deque[tuple[int, str | None]] = deque()
+        self._faults: deque[tuple[int, str | None, int | None]] = deque()
         self._lost: deque[tuple[int, str | None]] = deque()
         # called as hook(method, path, query) before each API request is served: a test's way to make
         # something happen "meanwhile" (an agent's edit between the bridge's read and its write)
@@ -130,10 +130,12 @@ class GenesysStandin:
         with self.lock:
             self.tokens.clear()
 
-    def fail_next(self, count: int, status: int = 503, method: str | None = None) -> None:
-        """Answer the next `count` API requests (of `method`, if given) with `status`."""
+    def fail_next(self, count: int, status: int = 503, method: str | None = None,
+                  retry_after: int | None = None) -> None:
+        """Answer the next `count` API requests (of `method`, if given) with `status` (a 429 with
+        `retry_after`: the Retry-After header the platform sends with it)."""
         with self.lock:
-            self._faults.extend([(status, method)] * count)
+            self._faults.extend([(status, method, retry_after)] * count)
 
     def lose_next_answers(self, count: int, status: int = 504, method: str | None = None) -> None:
         """Serve the next `count` API requests (of `method`, if given), then answer `status` instead of the
@@ -230,8 +232,11 @@ class GenesysStandin:
     def fault(self, method: str) -> None:
         with self.lock:
             if self._faults and self._faults[0][1] in (None, method):
-                status, _ = self._faults.popleft()
+                status, _, retry_after = self._faults.popleft()
                 self.stats[f"injected {status}"] += 1
+                if status == 429:
+                    raise ApiError(429, "too.many.requests.retry.after", "Rate limit exceeded the maximum",
+                                   {"Retry-After": str(retry_after)} if retry_after is not None else {})
                 raise ApiError(status, "service.unavailable", "The service is temporarily unavailable")
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any,
@@ -267,6 +272,9 @@ class GenesysStandin:
             m = re.fullmatch(r"/api/v2/locations/([^/]+)", path)
             if m and method == "GET" and m.group(1) in self.locations:
                 return 200, dict(self.locations[m.group(1)])
+            if path.startswith("/api/v2/groups"):  # groups: standins/genesys_groups.py
+                from . import genesys_groups
+                return genesys_groups.handle(self, method, path, query, body)
             raise ApiError(404, "not.found", "The requested operation failed with status 404")
 
     def _page(self, items: list[Any], query: dict[str, list[str]], render: Callable[[Any], Any]) -> dict[str, Any]:
@@ -535,6 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
 
 class StandinServer(ThreadingHTTPServer):

@@ -183,9 +183,13 @@ def load_config(*, clock: Callable[[], float] = time.monotonic) -> Config:
     return _load(clock)[0]
 
 
-def load_plan(*, clock: Callable[[], float] = time.monotonic) -> Plan:
-    """`compile_config(load_config())`, compiled once per configuration version."""
-    return _load(clock)[1]
+def load_plan(*, clock: Callable[[], float] = time.monotonic, connector_class: Any = None) -> Plan:
+    """`compile_config(load_config())`, compiled once per configuration version (`connector_class`: the
+    composition root's, for what each system can take)."""
+    _load(clock)
+    if connector_class is not None and _config.get("classes") is not connector_class:  # once per version
+        _config.update(plan=compile_config(_config["config"], connector_class), classes=connector_class)
+    return _config["plan"]
 
 
 def _load(clock: Callable[[], float]) -> tuple[Config, Plan]:
@@ -203,7 +207,7 @@ def _load(clock: Callable[[], float]) -> tuple[Config, Plan]:
         raise TransientError(f"configuration parameter {s.config_parameter!r} cannot be read: {exc}") from None
     if _config.get("version") != answer["Version"]:
         config = parse_config(answer["Value"], f"ssm:{s.config_parameter}")
-        _config.update(version=answer["Version"], config=config, plan=compile_config(config))
+        _config.update(version=answer["Version"], config=config, plan=compile_config(config), classes=None)
     _config["at"] = now
     return _config["config"], _config["plan"]
 

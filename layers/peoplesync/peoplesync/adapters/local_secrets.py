@@ -18,6 +18,11 @@ from .. import redact
 from ..ports import PermanentError
 
 
+def variable(name: str) -> str:
+    """The environment variable that holds secret `name` locally (overriding the file)."""
+    return "PEOPLESYNC_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name.removeprefix("secret:")).upper()
+
+
 class LocalSecrets:
     def __init__(self, path: str | Path | None = None, environ: dict[str, str] | None = None) -> None:
         self.path = Path(path) if path else None
@@ -29,7 +34,7 @@ class LocalSecrets:
         return value
 
     def _get(self, name: str) -> dict[str, Any]:
-        var = "PEOPLESYNC_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        var = variable(name)
         if var in self.environ:
             try:
                 value = json.loads(self.environ[var])

@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "sql": "peoplesync.connectors.sql",
     "workday_raas": "peoplesync.connectors.workday",
     "genesys_cloud": "peoplesync.connectors.genesys",
+    "graph": "peoplesync.connectors.graph",
     "scim": "peoplesync.connectors.scim_inbound",
     "scim_client": "peoplesync.connectors.scim_client",
 }

@@ -100,8 +100,7 @@ class BaseConnector(Connector):
     credential_keys: ClassVar[tuple[str, ...]] = ()
     #: must the system name a credentials secret?
     credentials_required: ClassVar[bool] = False
-    #: `writable` when the system's configuration does not say
-    writable_by_default: ClassVar[bool] = True
+    # `writable_by_default` and `capabilities(settings)`: see `ports.Connector`
 
     def __init__(self, name: str, settings: Any, attributes: Iterable[str], *, writable: bool = True,
                  credentials: Mapping[str, Any] | None = None, secrets: SecretsPort | None = None,
@@ -137,9 +136,14 @@ class BaseConnector(Connector):
         if secrets is None:
             raise PermanentError(f"system {name!r} names credentials but no secrets store was given")
         secret = dict(secrets.get(secret_name(ref)))
-        if any(secret.get(k) in (None, "") for k in cls.credential_keys):
+        if cls.missing_credentials(secret):
             raise PermanentError(f"system {name!r}: secret {ref!r} must hold {', '.join(cls.credential_keys)}")
         return secret
+
+    @classmethod
+    def missing_credentials(cls, secret: Mapping[str, Any]) -> list[str]:
+        """The keys this connector needs that `secret` lacks (or holds empty); `validate` names them."""
+        return [k for k in cls.credential_keys if secret.get(k) in (None, "")]
 
     # --- the read template ---------------------------------------------------------------------------------
     @final

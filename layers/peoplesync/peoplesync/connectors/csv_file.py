@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
 from ..ports import (
+    Capabilities,
     PeoplesyncError,
     PermanentError,
     ReadFailed,
@@ -65,6 +66,10 @@ class CsvSettings(BaseModel):
     encoding: str = "utf-8-sig"
     active_column: str | None = Field(None, description="Column telling whether the row is active")
     inactive_values: list[str] = Field(default_factory=lambda: ["inactive", "terminated", "false", "0", "no"])
+    inactive_value: str | None = Field(None, description="Written on deactivate; one of inactive_values, so "
+                                       "that it reads back as inactive (default: the first of them)")
+    active_value: str = Field("active", description="Written on activate and on create; not one of "
+                              "inactive_values")
     trailer: str | None = Field(None, description="Regular expression the export's last line (its trailer) "
                                 "matches, with a group (?P<count>...) for the number of rows it declares; the "
                                 "trailer is not a row, and a file without it or with another count is not whole")
@@ -75,6 +80,24 @@ class CsvSettings(BaseModel):
                                   "for and must then be unchanged (size and modification time)")
     neutralise_formulas: bool = Field(True, description="Write cells starting with = + - @ tab CR with a "
                                       "leading single quote (OWASP), and read them back without it")
+
+    @model_validator(mode="after")
+    def _states_read_back(self) -> CsvSettings:
+        """What a deactivation writes must read back as inactive (else every sync deactivates again), and what
+        an activation or a create writes as active."""
+        inactive = {v.strip().lower() for v in self.inactive_values}
+        if not inactive:
+            raise ValueError("inactive_values: name at least one value meaning inactive")
+        if self.inactive_value is not None and self.inactive_value.strip().lower() not in inactive:
+            raise ValueError(f"inactive_value {self.inactive_value!r} is not among inactive_values "
+                             f"{self.inactive_values}: a deactivated row would read back as active")
+        if not self.active_value.strip() or self.active_value.strip().lower() in inactive:
+            raise ValueError(f"active_value {self.active_value!r} must be a value not among inactive_values")
+        return self
+
+    @property
+    def deactivated(self) -> str:
+        return self.inactive_value if self.inactive_value is not None else self.inactive_values[0]
 
     @field_validator("trailer")
     @classmethod
@@ -92,7 +115,14 @@ Settings = CsvSettings  # the name the registry and configuration checks look fo
 
 class CsvConnector(BaseConnector):
     Settings = CsvSettings
-    writable_by_default = False
+    writable_by_default = False  # an export is a source: written to only with `writable: true`
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        if settings.get("active_column"):
+            return Capabilities()
+        return Capabilities(deactivate=False, why={"deactivate": "set active_column, where a deactivation "
+                                                                 "writes inactive_value"})
     cursor_compress = True  # a short hash per row
 
     def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,
@@ -104,6 +134,7 @@ class CsvConnector(BaseConnector):
         self._clock, self._sleep = clock, sleep
         self._version: str | None = None  # the S3 object's ETag as last read: writes are conditional on it
         self._mine: str | None = None  # the file's tag as our last write left it: no need to wait for it
+        self._inactive = frozenset(v.strip().lower() for v in self.s.inactive_values)  # compared lower-cased
 
     # --- file access --------------------------------------------------------------------------------------
     def _load(self, suspect: type[PeoplesyncError] = ReadFailed) -> tuple[list[str], list[dict[str, str]]]:
@@ -154,10 +185,11 @@ class CsvConnector(BaseConnector):
         value = (row.get(self.s.active_column) or "").strip().lower()
         if not value or value in NULLS:
             return None
-        return value not in self.s.inactive_values
+        return value not in self._inactive
 
     def _observation(self, row: dict[str, str]) -> Observation:
-        attrs = {a: (row.get(a) or None) for a in self.attributes}
+        # a column the file lacks is absent from the read, not blank (absent says nothing; blank may clear)
+        attrs = {a: (row.get(a) or None) for a in self.attributes if a in row}
         return Observation(self.name, row[self.s.key], attrs, active=self._active(row) is not False)
 
     def _rows(self) -> tuple[list[dict[str, str]], set[str]]:
@@ -254,7 +286,7 @@ class CsvConnector(BaseConnector):
             if self.s.active_column:  # a created account is active (an empty state would be unknown)
                 if self.s.active_column not in columns:
                     columns.append(self.s.active_column)
-                new.setdefault(self.s.active_column, "active")
+                new.setdefault(self.s.active_column, self.s.active_value)
             index[str(key)] = new
             return WriteResult(key=str(key))
         row = index.get(str(change.key))
@@ -268,7 +300,7 @@ class CsvConnector(BaseConnector):
                 raise PermanentError(f"{self.name}: no active_column configured to {change.op} a row")
             if self.s.active_column not in columns:
                 columns.append(self.s.active_column)
-            row[self.s.active_column] = "active" if change.op == "activate" else "inactive"
+            row[self.s.active_column] = self.s.active_value if change.op == "activate" else self.s.deactivated
         else:
             row.update({k: _cell(v) for k, v in change.attrs.items()})
         return WriteResult(key=change.key)

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
+from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, GROUP, UPDATE, Observation, Write
 from ..ports import (
+    AlreadyExists,
     PermanentError,
     ReadFailed,
     ReadResult,
@@ -30,6 +31,7 @@ from ..ports import (
 )
 from . import genesys_attrs as ga
 from .base import BaseConnector
+from .genesys_groups import GROUP_ONLY, GenesysGroups, GenesysGroupScope
 from .ratelimit import BucketStore, TokenBucket, process_store
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class GenesysSettings(BaseModel):
     max_retries: int = Field(5, ge=0, le=10, description="Retries of a 429 / 5xx before giving up")
     max_retry_after: float = Field(120, gt=0, description="Longer Retry-After: give the write back to the queue")
     timeout: float = Field(10, gt=0, description="Seconds per HTTP request")
+    groups: GenesysGroupScope | None = Field(None, description="Groups in scope (ids, names or name_prefix)")
 
     @model_validator(mode="after")
     def _where(self) -> GenesysSettings:
@@ -108,7 +111,7 @@ class GenesysConnector(BaseConnector):
         if not client_id or not client_secret:
             raise PermanentError(f"system {name!r}: credentials holding client_id and client_secret are required")
         try:
-            self.paths = ga.parse_all(self.attributes)
+            self.paths = ga.parse_all(a for a in self.attributes if not (settings.groups and a in GROUP_ONLY))
         except ValueError as exc:
             raise PermanentError(f"system {name!r}: {exc}") from None
         self.expand = ga.expansions(self.paths.values())
@@ -120,11 +123,14 @@ class GenesysConnector(BaseConnector):
                               max_retry_after=settings.max_retry_after)
         self.client_id = client_id  # the flow tells the bridge's own edits from others' by it
         self._division: str | None = settings.division_id
+        self.groups = GenesysGroups(name, settings.groups, self.api, self.attributes) if settings.groups else None
 
     # --- reads -----------------------------------------------------------------------------------------
     def _read_full(self) -> ReadResult:
         users, complete = self.api.list_users(self.expand, self.settings.page_size)
-        return ReadResult([self.observe(u) for u in users if u.get("state") != "deleted"], complete=complete)
+        groups = self.groups.read() if self.groups else []  # a failed member read raises: nothing concluded
+        return ReadResult([self.observe(u) for u in users if u.get("state") != "deleted"] + groups,
+                          complete=complete)
 
     def read_keys(self, keys: Iterable[str]) -> ReadResult:
         """Re-read some users (a change event named them). A user that is gone is observed as removed."""
@@ -133,8 +139,9 @@ class GenesysConnector(BaseConnector):
             found = self.api.get_users(ids, self.expand)
         except (TransientError, PermanentError) as exc:
             raise ReadFailed(f"{self.name}: {exc}") from exc
-        out = []
-        for uid in ids:
+        groups = self.groups.found(set(ids) - set(found)) if self.groups else {}  # a group's key, not a user's
+        out = list(groups.values())
+        for uid in (i for i in ids if i not in groups):
             user = found.get(uid)
             if user is None or user.get("state") == "deleted":
                 out.append(Observation(self.name, uid, {}, active=False, removed=True,
@@ -187,6 +194,10 @@ class GenesysConnector(BaseConnector):
 
     # --- writes ----------------------------------------------------------------------------------------
     def _apply(self, change: Write) -> WriteResult:
+        if change.kind == GROUP:
+            if self.groups is None:
+                raise PermanentError(f"{self.name}: group writes need `groups:` in this system's settings")
+            return self.groups.apply(change)
         if change.op == CREATE:
             return self._create(change)
         if not change.key:
@@ -295,8 +306,8 @@ class GenesysConnector(BaseConnector):
                 raise  # it did not land: the delivery is retried, and creates it then
             response = landed
         if response.status_code == 409:
-            raise PermanentError(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
-                                 f"deleted): {_err(response)}")
+            raise AlreadyExists(f"{self.name}: a user with e-mail {body['email']!r} already exists (perhaps "
+                                f"deleted): {_err(response)}")
         if response.status_code != 200:
             raise PermanentError(f"{self.name}: create: {_err(response)}")
         user = response.json()

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
-from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from ..ports import AlreadyExists, PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
 from .base import BaseConnector, Page, page_all
 from .ratelimit import BucketStore, TokenBucket, process_store
 
@@ -271,7 +271,7 @@ class ScimClientConnector(BaseConnector):
         # not repeated after a 5xx: the user may exist, and a second POST would answer 409 uniqueness
         response = self.http.request("POST", self._endpoint, json=doc, retry_server_errors=False)
         if response.status_code == 409:
-            raise PermanentError(f"{self.name}: userName {doc['userName']!r} is taken: {_err(response)}")
+            raise AlreadyExists(f"{self.name}: userName {doc['userName']!r} is taken: {_err(response)}")
         if response.status_code not in (200, 201):
             raise PermanentError(f"{self.name}: create: {_err(response)}")
         created = response.json()

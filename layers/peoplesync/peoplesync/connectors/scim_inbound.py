@@ -33,13 +33,13 @@ reconcile function loads it too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import Write
-from ..ports import PermanentError, ReadResult, SecretsPort, WriteResult
+from ..ports import READ_ONLY, Capabilities, PermanentError, ReadResult, SecretsPort, WriteResult
 from ..scim.observations import observation_from_resource, parse_attributes
 from .base import BaseConnector
 
@@ -65,6 +65,10 @@ class ScimInboundConnector(BaseConnector):
 
     Settings = ScimInboundSettings
     writable_by_default = False
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        return READ_ONLY
 
     def __init__(self, name: str, settings: ScimInboundSettings, attributes: Iterable[str], *,
                  secrets: SecretsPort | None = None, repository: Any = None, **_: Any) -> None:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model import Observation, Write
-from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from ..ports import READ_ONLY, Capabilities, PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
 from .base import BaseConnector, ClientCredentials
 from .ratelimit import BucketStore
 from .workday_report import (  # the report helpers, imported from here by tests and benches
@@ -134,6 +134,17 @@ class WorkdayConnector(BaseConnector):
     Settings = WorkdaySettings
     credentials_required = True  # Basic or OAuth: which keys the secret holds decides (`report_auth`)
     writable_by_default = False
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        return READ_ONLY
+
+    @classmethod
+    def missing_credentials(cls, secret: Mapping[str, Any]) -> list[str]:
+        """Basic (username, password) or OAuth (client_id, client_secret, refresh_token): `report_auth`."""
+        keys = ("client_id", "client_secret", "refresh_token") if secret.get("refresh_token") else ("username",
+                                                                                                   "password")
+        return [k for k in keys if secret.get(k) in (None, "")]
 
     def __init__(self, name: str, settings: WorkdaySettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = False,

@@ -96,6 +96,19 @@ class Engine:
         refresh_keys(state, self._keyed.get(state.kind, []), out)
         return out
 
+    def reassert(self, state: RecordState, source: str, target: str, index: RecordIndex) -> Outcome:
+        """A push source's sync re-asserted on one target after that target was read again (its shadow now
+        fresh): every field `source` is a source of is made to hold its golden value there, as `observe`
+        does against the shadow. Nothing when `source` no longer holds the record's account."""
+        out = Outcome(state)
+        held = state.shadows.get(source)
+        if held is None or held.removed:
+            return out
+        for f in self.plan.systems[source].fields.get(state.kind, []):
+            if source in f.sources and f.name in state.golden and target in f.map and target != source:
+                self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
+        return out
+
     def writes_for(self, state: RecordState, system: str, index: RecordIndex) -> list[Write]:
         """The writes still owed to `system` for this record, as of now."""
         return self.outbox.writes_for(state, system, index)

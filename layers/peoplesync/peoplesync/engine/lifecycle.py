@@ -4,6 +4,11 @@
 exists. Disabled or removed there, the person is deactivated (or deleted, by policy) in the other systems, and
 comes back when re-enabled. An account re-enabled behind the bridge's back while the person is inactive is
 disabled again; one disabled locally while the person is active is left alone (a local decision).
+
+Only what a system can take is planned (`SystemPlan.deactivate` / `.delete`, from its connector's
+capabilities): a system that cannot record an account's state (a SQL table without `active_column`) gets no
+deactivation, which it could only dead-letter at every sync (`validate` warns); one that cannot delete is
+deactivated instead, where it can.
 """
 
 from __future__ import annotations
@@ -16,15 +21,11 @@ from .outcome import Outcome
 class Lifecycle:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        # systems where accounts of each kind are created (groups: only those `groups.provision` names)
-        groups = plan.config.groups
-        self._provisioned = {kind: [n for n, sp in plan.systems.items() if sp.writable
-                                    and (n in groups.provision if kind == GROUP and groups else sp.provision)
-                                    and any(n in f.map for f in fields.values())]
-                             for kind, fields in plan.fields.items()}
-        # group targets where a missing group is reported rather than created
-        self._reported = [n for n in sorted({s for f in plan.fields.get(GROUP, {}).values() for s in f.map})
-                          if n not in self._provisioned.get(GROUP, []) and plan.systems[n].writable]
+        # systems where accounts of each kind are created (groups: only those `groups.provision` names), and
+        # group targets where a missing group is reported rather than created: worked out on first use, when
+        # the connectors are asked what they can take
+        self._provisioned: dict[str, list[str]] | None = None
+        self._reported: list[str] = []
 
     def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
         if shadow.active != obs.active or shadow.removed != obs.removed:
@@ -59,15 +60,18 @@ class Lifecycle:
 
     def enforce_state(self, state: RecordState, system: str, out: Outcome) -> None:
         shadow = state.shadows[system]
-        if not self.plan.systems[system].writable or shadow.removed or state.kind == GROUP:
+        sp = self.plan.systems[system]
+        if not sp.writable or shadow.removed or state.kind == GROUP:
             return  # a group gone from its source is recorded, never deleted or disabled elsewhere
         policy = self.plan.config.policies.removed
         if state.active:
             want = ACTIVATE if shadow.active is False or shadow.pending_state else None
-        elif state.removed and policy == "delete":
+        elif state.removed and policy == "delete" and sp.delete:
             want = DELETE
         else:
             want = DEACTIVATE if shadow.active is not False else None
+        if want in (ACTIVATE, DEACTIVATE) and not sp.deactivate:
+            return  # nowhere to record a state there: a write it could only refuse
         if want == ACTIVATE and shadow.pending_state in (DEACTIVATE, DELETE) and shadow.active is not False:
             shadow.pending_state, want = None, None  # a deactivation still in flight is cancelled
             out.changed = True
@@ -79,6 +83,8 @@ class Lifecycle:
     def provision(self, state: RecordState, out: Outcome, *, first: bool = False) -> None:
         if not state.active or state.removed:
             return
+        if self._provisioned is None:
+            self._provisioned, self._reported = self._provisioning()
         if state.kind == GROUP and not self._group_sourced(state, out, first):
             return
         for name in self._provisioned.get(state.kind, ()):
@@ -90,6 +96,17 @@ class Lifecycle:
                     record_id=state.id, field="(account)", old=None, new=name, rule=Rule.CREATE, system=None,
                     detail=f"no {name} account: one will be created"))
 
+    def _provisioning(self) -> tuple[dict[str, list[str]], list[str]]:
+        plan, groups = self.plan, self.plan.config.groups
+        provisioned = {kind: [n for n, sp in plan.systems.items()
+                              if ((n in groups.provision and sp.can.create) if kind == GROUP and groups
+                                  else sp.asks_provision and sp.provision)
+                              and sp.writable and any(n in f.map for f in fields.values())]
+                       for kind, fields in plan.fields.items()}
+        reported = [n for n in sorted({s for f in plan.fields.get(GROUP, {}).values() for s in f.map})
+                    if n not in provisioned.get(GROUP, []) and plan.systems[n].writable]
+        return provisioned, reported
+
     def _group_sourced(self, state: RecordState, out: Outcome, first: bool) -> bool:
         """Is this group linked in one of its sources (only such a group is created elsewhere)? When it is
         first seen there, each target that has no such group and may not have one created is reported."""
@@ -100,7 +117,7 @@ class Lifecycle:
             for name in self._reported:
                 if name not in state.shadows and name not in sources:
                     out.decisions.append(decision(
-                        record_id=state.id, field="(account)", old=None, new=None, rule=Rule.CREATE, system=None,
+                        record_id=state.id, field="(account)", old=None, new=None, rule=Rule.DEFERRED, system=None,
                         detail=f"no {name} group matched when first seen; not created (groups.provision does not "
                                f"name {name}); linked if a matching one appears"))
         return True

@@ -93,14 +93,17 @@ def decide(f: FieldPlan, facts: Facts) -> Verdict:
       8. KEPT        the golden value stands while its decider is still a source and nothing waits.
       9. RE_EVALUATED the first source in priority order that holds a value, else the first that holds a blank;
                      KEPT when no source was read.
-    A target (`facts.target`), by the field's apply mode (SPEC row 19):
+    A target (`facts.target`), by the field's apply mode (SPEC row 19) and its `on_blank`:
      10. ON_CREATE   `apply: on_create`: set when the bridge created the account, then left to its owner.
      11. IF_EMPTY    `apply: if_empty`: only a blank we have read is filled, never a value overwritten.
-     12. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
+     12. KEPT        `on_blank: keep` (the default but for multi-valued fields): a blank golden value (a source
+                     blanked it) is not written: the target keeps what it holds. (An attribute absent from a
+                     read is no blank: it is not absorbed at all, so it never reaches this.)
+     13. `context`   otherwise the target is given the golden value (`moves`): overwritten, propagated, ...
 
-    Rules 1, 8 and 10-11 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
+    Rules 1, 8 and 10-12 are also there alone (`agrees`, `stands`, `holds`): the engine's loops ask them first,
     before gathering the facts, and most fields and targets stop there. Each group of rules is a function this
-    calls with the facts unpacked (1-5 `from_change`, 6-7 `repick`, 8-9 `from_shadows`, 10-12 `for_target`):
+    calls with the facts unpacked (1-5 `from_change`, 6-7 `repick`, 8-9 `from_shadows`, 10-13 `for_target`):
     the engine's hot paths call them directly, without building a `Facts` (the same functions, so the same
     verdicts; tests/unit/test_precedence.py checks it).
     """
@@ -179,29 +182,32 @@ def from_shadows(f: FieldPlan, golden: Any, decider: str | None, shown: Mapping[
     return _verdict((golden, decider, KEPT, False, "no source read yet", False, False))
 
 
-def holds(f: FieldPlan, target_has: Any) -> Rule | None:
-    """Rules 10-11 on their own: the apply mode that keeps the golden value from a target which was last read
-    holding `target_has`, or None. (Enforcing a target asks this first: with None, the verdict is only needed
-    when a write is made.)"""
+def holds(f: FieldPlan, target_has: Any, golden: Any = MISSING) -> Rule | None:
+    """Rules 10-12 on their own: the apply mode (or `on_blank: keep`) that keeps the golden value `golden`
+    from a target which was last read holding `target_has`, or None. (Enforcing a target asks this first:
+    with None, the verdict is only needed when a write is made.)"""
     apply = f.apply
-    if apply == ALWAYS:
-        return None
     if apply == _ON_CREATE:
         return ON_CREATE
     if apply == _IF_EMPTY and not (target_has is not MISSING and blank(target_has)):
         return IF_EMPTY
+    if f.keep_blank and golden is not MISSING and blank(golden):
+        return KEPT
     return None
 
 
 def for_target(f: FieldPlan, golden: Any, decider: str | None, target: str, target_has: Any, context: Rule
-               ) -> Verdict:  # rules 10-12
-    """Rules 10-12, with the facts of a target question as arguments (`decide` unpacks `Facts` into this; the
+               ) -> Verdict:  # rules 10-13
+    """Rules 10-13, with the facts of a target question as arguments (`decide` unpacks `Facts` into this; the
     engine, having asked `holds` first, calls it directly when it makes a write)."""
-    held = holds(f, target_has)
+    held = holds(f, target_has, golden)
     if held is ON_CREATE:
         return _verdict((golden, decider, held, False, f"set when the {target} account was created", False, False))
     if held is IF_EMPTY:
         return _verdict((golden, decider, held, False, f"{target} is not known to be blank", False, False))
+    if held is KEPT:
+        return _verdict((golden, decider, held, False, f"{decider} is blank; {target} keeps its value "
+                                                      "(on_blank: keep)", False, False))
     rule = context
     if rule is OVERWRITTEN:
         reason = f"{decider} is the source; {target}'s edit overwritten"

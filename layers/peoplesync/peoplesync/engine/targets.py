@@ -7,12 +7,14 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .membership import Members, is_members
 from .norms import Norm
-from .outcome import MISSING, Outcome, orig
+from .outcome import MISSING, Outcome, blank, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
@@ -22,7 +24,8 @@ class Targets:
         self.plan = plan
         self._norms = norms
         self.refs = refs
-        self._writable = frozenset(name for name, sp in plan.systems.items() if sp.writable)
+        # asked of each system's plan on first use (its connector's class)
+        self._writable = _OnFirstUse(lambda system: plan.systems[system].writable)
         self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
@@ -30,21 +33,22 @@ class Targets:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or target not in self._writable or name not in state.golden:
+        if shadow is None or shadow.removed or name not in state.golden or not self._writable[target]:
             return
         if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
-            self.members.enforce(state, f, target, index, out, reason)
-            return
+            return self.members.enforce(state, f, target, index, out, reason)
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
-        # decide()'s rules 10-11, asked first (only apply modes other than `always` ever hold a target)
-        held = None if f.apply is ALWAYS else holds(f, have)
+        # decide()'s rules 10-12, asked first (only apply modes other than `always`, or a blank golden value
+        # under `on_blank: keep`, ever hold a target)
+        golden = state.golden[name]
+        held = None if f.apply is ALWAYS and not (f.keep_blank and blank(golden)) else holds(f, have, golden)
         if held is not None:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
             return
         if f.reference is None:  # (what `refs.from_golden` gives for a field that is no reference)
-            want = want_norm = state.golden[name]
+            want = want_norm = golden
             pending = shadow.pending.get(attr, MISSING)
             if want is MISSING or (pending is not MISSING and pending == want):
                 return
@@ -81,3 +85,15 @@ class Targets:
             out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
                 conflict=conflict, detail=why))
+
+
+class _OnFirstUse(dict[str, bool]):
+    """A dict whose missing key is computed once (no method call on the hot path once it is known)."""
+
+    def __init__(self, compute: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> bool:
+        value = self[key] = self._compute(key)
+        return value

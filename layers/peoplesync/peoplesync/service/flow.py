@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import observation_from_dict
-from ..ports import Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
+from ..ports import AlreadyExists, Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
 from ..retry import RetryPolicy
-from . import messages
+from . import messages, push
 from .messages import Poison, Queue
 from .reconcile import Reconciler, Result
 
@@ -59,7 +59,8 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, ports: Po
             raise Poison(f"malformed observation: {exc!r}") from None
         if obs.system not in reconciler.plan.systems:
             raise Poison(f"observation from unknown system {obs.system!r}")
-        return [follow_up(reconciler.observation(obs), ports)]
+        result = reconciler.observation(obs)
+        return [follow_up(result, ports, reassert=(obs.system, push.targets_to_reassert(obs, result, reconciler)))]
     if kind == "reevaluate":
         rid = message.get("record_id")
         if not isinstance(rid, str):
@@ -70,12 +71,16 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, ports: Po
     raise Poison(f"unknown message type {kind!r}")
 
 
-def follow_up(result: Result, ports: Ports) -> Outcome:
+def follow_up(result: Result, ports: Ports, *, reassert: tuple[str, list[str]] = ("", [])) -> Outcome:
     """Queue what a reconcile result owes: one delivery per target, and the records it woke. Every target the
     record still owes is queued, not only those this decision added: a crash between saving a record and
-    queueing its deliveries strands nothing, since the redelivered message (or the next poll) sends them."""
-    for system in sorted(result.writes | result.owed):
-        ports.delivery(system).send([messages.deliver(result.record_id or "", system)])
+    queueing its deliveries strands nothing, since the redelivered message (or the next poll) sends them.
+    `reassert`: (push system, targets) whose delivery re-reads the account and re-asserts that system's
+    fields (`service.push`), owed or not."""
+    source, again = reassert
+    for system in sorted(result.writes | result.owed | set(again)):
+        ports.delivery(system).send([messages.deliver(result.record_id or "", system,
+                                                      reassert=source if system in again else None)])
     if result.wake:
         ports.reconcile.send(messages.reevaluate(result.wake))
     return Outcome({s: 1 for s in result.writes}, result.status, result)
@@ -113,34 +118,56 @@ def deliver_messages(batch: list[dict[str, Any]], reconciler: Reconciler, ports:
     and when something fails after the target may have accepted the batch (recording it, say), the messages
     are not retried here but sent back to their queue (`retry_later`), to be re-read first."""
     results: list[Outcome | Poison | None] = [None] * len(batch)
+    work, by_system = _grouped(batch, reconciler, results)
+    for system, indexes in by_system.items():
+        rids = [work[i]["record_id"] for i in indexes]
+        try:
+            _reread_first([work[i] for i in indexes if maybe_written(work[i]) or work[i].get("reassert")], system,
+                          reconciler, ports)
+            push.reassert_all([work[i] for i in indexes if work[i].get("reassert")], system, reconciler)
+            written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
+        except Exception as exc:  # the target may have taken part of it: back to the queue, to be re-read first
+            for i in indexes:
+                results[i] = _after_batch_failure(work[i], exc, system, reconciler, ports, retries)
+            continue
+        for i, rid in zip(indexes, rids, strict=True):
+            results[i] = _alone(work[i], system, reconciler, ports, retries) if rid in failed \
+                else Outcome({system: written.get(rid, 0)}, "delivered")
+        if wake:
+            ports.reconcile.send(messages.reevaluate(wake))
+    return [r for r in results if r is not None]
+
+
+def _grouped(batch: list[dict[str, Any]], reconciler: Reconciler, results: list[Outcome | Poison | None]
+             ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """The batch's messages by target, each (record, target) once: one queued twice (a re-sent delivery) is
+    answered "duplicate", its re-assert mark carried over to the one kept. Poison goes into `results`."""
+    work = list(batch)
     by_system: dict[str, list[int]] = {}
-    seen: set[tuple[str, str]] = set()
+    kept: dict[tuple[str, str], int] = {}
     for i, message in enumerate(batch):
         try:
             system = _checked(message, reconciler)
         except Poison as exc:
             results[i] = exc
             continue
-        if (message["record_id"], system) in seen:  # queued twice (a re-sent delivery): handled once
+        j = kept.get((message["record_id"], system))
+        if j is not None:
+            if message.get("reassert") and not work[j].get("reassert"):
+                work[j] = dict(work[j], reassert=message["reassert"])
             results[i] = Outcome(status="duplicate")
             continue
-        seen.add((message["record_id"], system))
+        kept[(message["record_id"], system)] = i
         by_system.setdefault(system, []).append(i)
-    for system, indexes in by_system.items():
-        rids = [batch[i]["record_id"] for i in indexes]
-        try:
-            _reread_first([batch[i] for i in indexes if maybe_written(batch[i])], system, reconciler, ports)
-            written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
-        except Exception as exc:  # the target may have taken part of it: back to the queue, to be re-read first
-            for i in indexes:
-                results[i] = _after_batch_failure(batch[i], exc, system, reconciler, ports, retries)
-            continue
-        for i, rid in zip(indexes, rids, strict=True):
-            results[i] = _alone(batch[i], system, reconciler, ports, retries) if rid in failed \
-                else Outcome({system: written.get(rid, 0)}, "delivered")
-        if wake:
-            ports.reconcile.send(messages.reevaluate(wake))
-    return [r for r in results if r is not None]
+    return work, by_system
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The delay a target asked for, also when a connector wrapped its 429 (a re-read's `ReadFailed`)."""
+    for err in (exc, exc.__cause__):
+        if isinstance(err, TransientError) and err.retry_after is not None:
+            return err.retry_after
+    return None
 
 
 def _after_batch_failure(message: dict[str, Any], exc: Exception, system: str, reconciler: Reconciler,
@@ -150,9 +177,8 @@ def _after_batch_failure(message: dict[str, Any], exc: Exception, system: str, r
     attempt = int(message.get("attempt", 1))
     if isinstance(exc, PermanentError):
         return _park(message, ports, system, f"PermanentError: {exc}", reconciler)
-    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-    return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", retry_after, ports, system, retries,
-                          reconciler)
+    return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", _retry_after(exc), ports, system,
+                          retries, reconciler)
 
 
 def _alone(message: dict[str, Any], system: str, reconciler: Reconciler, ports: Ports,
@@ -171,7 +197,9 @@ def maybe_written(message: dict[str, Any]) -> bool:
 def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconciler, ports: Ports) -> None:
     """Read these records' accounts in `system` again and reconcile what they show: a write of ours that
     landed is then confirmed by what it left, and nothing is owed for it any more. An account still to be
-    created is looked up by the record's match keys first: if it landed, it is linked, not created again."""
+    created is looked up by the record's match keys first: if it landed, it is linked, not created again.
+    What a fresh read owes other targets stays in the record's outbox for their own deliveries (queueing them
+    here would overtake a delivery of theirs that waits out a Retry-After or must re-read first)."""
     connector = ports.connector(system)
     keys: list[str] = []
     found = []
@@ -201,6 +229,8 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Port
     connector = ports.connector(system)
     try:
         writes, wake = reconciler.deliver(rid, system, connector)
+    except AlreadyExists as exc:
+        return _link_existing(message, exc, reconciler, ports, retries)
     except PermanentError as exc:
         return _park(message, ports, system, f"PermanentError: {exc}", reconciler)
     except VersionConflict as exc:
@@ -216,11 +246,31 @@ def deliver_message(message: dict[str, Any], reconciler: Reconciler, ports: Port
         return _retry_or_park(message, attempt, f"TransientError: {exc}", exc.retry_after, ports, system, retries,
                               reconciler)
     except (PeoplesyncError, OSError) as exc:
-        return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", None, ports, system, retries,
-                              reconciler)
+        return _retry_or_park(message, attempt, f"{type(exc).__name__}: {exc}", _retry_after(exc), ports, system,
+                              retries, reconciler)
     if wake:
         ports.reconcile.send(messages.reevaluate(wake))
     return Outcome({system: len(writes)}, "delivered")
+
+
+def _link_existing(message: dict[str, Any], exc: AlreadyExists, reconciler: Reconciler, ports: Ports,
+                   retries: RetryPolicy) -> Outcome:
+    """A create the target refused because the account exists (an e-mail taken by a user the bridge never
+    read): that account is found by the record's match keys, linked, and the delivery made again, now as the
+    writes that make it hold the record's values. Dead-lettered only when no single account is found."""
+    system, rid = str(message["system"]), str(message["record_id"])
+    if message.get("linked"):  # linked once already and refused as a duplicate again: not ours to guess
+        return _park(message, ports, system, f"AlreadyExists: {exc}", reconciler)
+    try:
+        _reread_first([message], system, reconciler, ports)  # find_account by the match keys, then linked
+    except (PeoplesyncError, OSError) as err:
+        return _retry_or_park(message, int(message.get("attempt", 1)), f"{type(err).__name__}: {err}",
+                              _retry_after(err), ports, system, retries, reconciler)
+    state = reconciler.store.load(rid)
+    if state is None or system not in state.shadows:
+        return _park(message, ports, system, f"AlreadyExists: {exc}; no single {system} account holds the "
+                                             f"record's match keys, so none was linked", reconciler)
+    return deliver_message(dict(message, linked=True), reconciler, ports, retries)
 
 
 def _checked(message: dict[str, Any], reconciler: Reconciler) -> str:
@@ -260,7 +310,7 @@ def retry_later(message: dict[str, Any], queue: Queue, dead_letter: Queue, exc: 
         reason = f"{reason} (after {attempt} attempts)"
         dead_letter.send([message], attributes=messages.reason(reason))
         return Outcome(status="dead-lettered", dead_letter=reason)
-    delay = math.ceil(retries.delay(attempt))
+    delay = math.ceil(min(retries.cap, retries.delay(attempt, _retry_after(exc))))
     queue.send([dict(message, attempt=attempt + 1)], delay_seconds=delay)
     return Outcome(status=f"retry in {delay}s")
 

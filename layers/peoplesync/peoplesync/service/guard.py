@@ -139,15 +139,15 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
         else:
             keeping.update(dict.fromkeys(held_accounts(item), item))
     still: dict[str, set[str]] = {}
-    candidates = []
+    candidates: list[Observation] = []
     for obs in changed:
-        item = keeping.get(obs.key)
+        held_in = keeping.get(obs.key)
         if obs.key in approved_keys:
             out.flow.append(obs)
-        elif item is not None and account_changed(known.get(obs.key), obs, reconciler):
-            still.setdefault(item["id"], set()).add(obs.key)
+        elif held_in is not None and account_changed(known.get(obs.key), obs, reconciler):
+            still.setdefault(held_in["id"], set()).add(obs.key)
         else:
-            (out.flow if item is not None else candidates).append(obs)
+            (out.flow if held_in is not None else candidates).append(obs)
     _settle_open(store, {i["id"]: i for i in keeping.values()}, still, read, out)
     _judge_new(reconciler, system, candidates, known, approve is True, population, connectors, out)
     out.holds = sorted(out.holds)
@@ -201,8 +201,8 @@ def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation
     if len(people) <= limit:
         out.flow += candidates
         return
-    keys = {o.key for o in changes}
-    out.flow += [o for o in candidates if o.key not in keys]  # news only because a write is still owed
+    keys = {p.key for p in people.values()}  # exactly these: a change that writes nobody anything flows
+    out.flow += [o for o in candidates if o.key not in keys]
     hold_id = f"hold:{system}:{hashlib.blake2b(repr(sorted(keys)).encode(), digest_size=3).hexdigest()}"
     reason = (f"{len(people)} people would change ({len(changes)} changed accounts in {system}), above "
               f"max_changes_per_run={policy} ({limit})")
@@ -261,7 +261,7 @@ def new_writes(before: RecordState | None, after: RecordState) -> set[str]:
             if before is None or t not in owed_targets(before) or owed_digest(after, t) != owed_digest(before, t)}
 
 
-def _add(reconciler: Reconciler, people: dict[str, _Person], obs: Observation, before: RecordState,
+def _add(reconciler: Reconciler, people: dict[str, _Person], obs: Observation, before: RecordState | None,
          after: RecordState) -> None:
     targets = new_writes(before, after)
     if targets:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Observation
-from ..ports import Connector
-from . import flow, messages, queues
+from ..ports import Connector, StateStore
+from . import flow, guard, messages, queues
+from .describe import person_label
 from .guard import Approval, open_holds, people_known
 from .messages import RECONCILE, Poison
 from .poll import poll
@@ -30,8 +31,11 @@ MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each o
 Progress = Callable[[str, int, int], None]
 
 # how a run went, worst first, and the exit code `peoplesync sync` / `plan` give it (docs/operations.md)
-READ_FAILED, DEAD_LETTERED, HELD, DONE, AGREEMENT = "read failed", "dead-lettered", "held", "done", "in agreement"
-EXIT_CODES = {AGREEMENT: 0, DONE: 0, HELD: 2, READ_FAILED: 3, DEAD_LETTERED: 4}
+class Status:
+    READ_FAILED, DEAD_LETTERED, HELD, DONE, AGREEMENT = "read failed", "dead-lettered", "held", "done", "in agreement"
+
+
+EXIT_CODES = {Status.AGREEMENT: 0, Status.DONE: 0, Status.HELD: 2, Status.READ_FAILED: 3, Status.DEAD_LETTERED: 4}
 
 
 @dataclass
@@ -53,18 +57,19 @@ class RunReport:
     open_reviews: int = 0  # accounts held for a human (this run's and earlier ones), after the run
     full: bool = False
     decisions: list[str] = field(default_factory=list)  # one line each, for `plan` and the summary
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> its PollReport (the report page)
 
     @property
     def status(self) -> str:
         """How the run went, the worst first: a read failed (nothing may be concluded from it), writes were
         dead-lettered, something is held (by the guard, or an account for review), writes done, agreement."""
         if self.read_failures:
-            return READ_FAILED
+            return Status.READ_FAILED
         if self.dead_letters:
-            return DEAD_LETTERED
+            return Status.DEAD_LETTERED
         if self.holds or self.held_by_guard or self.open_reviews or self.held_for_review:
-            return HELD
-        return DONE if self.total_writes else AGREEMENT
+            return Status.HELD
+        return Status.DONE if self.total_writes else Status.AGREEMENT
 
     @property
     def exit_code(self) -> int:
@@ -135,6 +140,7 @@ class LocalBridge:
                               self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
                               connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
+                report.polls[system] = polled.to_dict()
                 report.full |= polled.full
                 report.released += polled.released
                 if polled.failed:
@@ -145,6 +151,7 @@ class LocalBridge:
                 self._reconcile(report, progress)
             if deliver:
                 self._deliver(report, progress)
+                queues.settle_dead_letters(self.store, self.queues.clock)  # letters this run made moot
             self._held(report)
         finally:
             self.queues.persist()
@@ -159,6 +166,54 @@ class LocalBridge:
                          "accounts": h.get("accounts"), "reason": h.get("reason"), "approved": bool(h.get("approved"))}
                         for h in open_holds(self.store) if h.get("system") in polled]
         report.open_reviews = sum(1 for r in items if r.get("kind") != "run")
+
+    # --- for the command line: people by name, the guard's holds ------------------------------------------
+    def label(self, record_id: str) -> str:
+        return person_label(self.plan, self.store.load(record_id), record_id)
+
+    def holds(self) -> list[dict[str, Any]]:
+        return open_holds(self.store)
+
+    def approve(self, hold_id: str) -> dict[str, Any]:
+        """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
+        return guard.approve(self.store, hold_id)
+
+    def find_record(self, person: str) -> str | None:
+        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person."""
+        if self.store.load(person) is not None:
+            return person
+        system, _, key = person.partition(":")
+        if key and system in self.plan.systems:
+            rid = self.store.by_link("person", system, key)
+            if rid:
+                return str(rid)
+            rid = self.store.by_link("group", system, key)
+            if rid:
+                return str(rid)
+        for kind in ("person", "group"):  # a group by its match fields (its name, its mail) too
+            for rule in self.plan.match.get(kind, []):
+                found = self.store.by_value(kind, rule, self.plan.fields[kind][rule].norm(person, False))
+                if len(found) == 1:
+                    return str(next(iter(found)))
+        return None
+
+    def copy_state(self, src: StateStore) -> None:
+        """Copy records, cursors, holds and the flow's meta from `src` into this run's store, so a plan can run
+        on a scratch copy and write nothing."""
+        for kind in ("person", "group"):
+            for rid in src.all_ids(kind):
+                state = src.load(rid)
+                if state is not None:
+                    state.version = 0
+                    self.store.save(state)
+        for name in ["queued", "outbox", *(f"fingerprint|{system}" for system in self.plan.systems)]:
+            meta = src.get_meta(name)
+            if meta is not None:
+                self.store.put_meta(name, meta)
+        for system in self.plan.systems:
+            self.store.put_cursor(system, src.get_cursor(system))
+        for item in src.reviews():
+            self.store.add_review(item["id"], {k: v for k, v in item.items() if k != "id"})
 
     def receive(self, obs: Observation) -> Result | None:
         """An event pushed to us (the SCIM webhook): reconciled now; its writes are queued and go out with
@@ -248,6 +303,8 @@ class LocalBridge:
 
     # --- dead letters ---------------------------------------------------------------------------------------
     def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries still owed (those a later run made moot are marked resolved)."""
+        queues.settle_dead_letters(self.store, self.queues.clock)
         return queues.dead_letters(self.store)
 
     def replay(self) -> RunReport:

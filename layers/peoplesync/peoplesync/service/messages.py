@@ -7,7 +7,8 @@ reconcile queue:
 - `{"type": "reread", "system": S, "keys": [...]}`: read these accounts of S again, then reconcile them;
 - `{"type": "event", "system": S, "event": {...}}`: a vendor's change event; S's connector says which keys
   it names (`Connector.event_keys`), which are then re-read. `"genesys.audit"` is accepted as an old name.
-delivery queue of target S: `{"type": "deliver", "record_id": ..., "system": S, "attempt": n}`.
+delivery queue of target S: `{"type": "deliver", "record_id": ..., "system": S, "attempt": n}`, with
+`"reassert": P` when it carries push system P's sync of the record (the account is read again first).
 
 A message that can never be processed is `Poison`: it goes to the dead-letter queue with a `reason`.
 """
@@ -45,8 +46,13 @@ def reevaluate(record_ids: set[str] | list[str]) -> list[dict[str, Any]]:
     return [{"type": "reevaluate", "record_id": rid} for rid in sorted(record_ids)]
 
 
-def deliver(record_id: str, system: str, attempt: int = 1) -> dict[str, Any]:
-    return {"type": "deliver", "record_id": record_id, "system": system, "attempt": attempt}
+def deliver(record_id: str, system: str, attempt: int = 1, *, reassert: str | None = None) -> dict[str, Any]:
+    """`reassert`: the push system whose sync this delivery re-asserts: the account is read again first, and
+    that system's fields compared with what it holds now (`service.push`)."""
+    message: dict[str, Any] = {"type": "deliver", "record_id": record_id, "system": system, "attempt": attempt}
+    if reassert:
+        message["reassert"] = reassert
+    return message
 
 
 def parse(body: str) -> dict[str, Any]:

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ports import StateStore
+from .reconcile import owed_targets
 
 LEFTOVERS = "queued"  # meta item: messages still queued when the last local run ended
 DEAD_LETTERS = "dead_letters"
+RESOLVED = "dead_letters_resolved"  # meta item: dead letters a later run made moot (the last KEEP_RESOLVED)
+KEEP_RESOLVED = 200
 
 
 class LocalQueues:
@@ -29,7 +32,7 @@ class LocalQueues:
         self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
         self._seq = itertools.count()
         self._restored = False
-        self._waiting: set[tuple[str, str, str] | None] = set()  # deliveries queued and not yet taken
+        self._waiting: set[tuple[str, str, str, str] | None] = set()  # deliveries queued and not yet taken
 
     def queue(self, name: str) -> LocalQueue:
         return LocalQueue(self, name)
@@ -97,10 +100,11 @@ class LocalQueues:
             self.store.put_meta(LEFTOVERS, {"items": items})
 
 
-def _dedup_key(name: str, message: dict[str, Any]) -> tuple[str, str, str] | None:
+def _dedup_key(name: str, message: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    # a re-assert is not the same delivery as a plain one: it reads the account again first
     if message.get("type") != "deliver" or int(message.get("attempt", 1)) != 1:
         return None
-    return name, str(message.get("record_id")), str(message.get("system"))
+    return name, str(message.get("record_id")), str(message.get("system")), str(message.get("reassert") or "")
 
 
 class LocalQueue:
@@ -133,6 +137,37 @@ class DeadLetters:
 
 def dead_letters(store: StateStore) -> list[dict[str, Any]]:
     return list((store.get_meta(DEAD_LETTERS) or {}).get("items", []))
+
+
+def settle_dead_letters(store: StateStore, clock: Callable[[], float]) -> int:
+    """Move each dead-lettered delivery that a later run made moot (its record owes that target nothing any
+    more: the write landed on a retry, the account was linked, someone fixed the value) from the dead letters
+    to the resolved ones, with when and why. Returns how many. A delivery still owed stays listed."""
+    letters = dead_letters(store)
+    live: list[dict[str, Any]] = []
+    moot: list[dict[str, Any]] = []
+    for letter in letters:
+        rid, system = letter.get("record_id"), letter.get("system")
+        if not str(letter.get("queue") or "").startswith("deliver:") or not isinstance(rid, str) \
+                or not isinstance(system, str):
+            live.append(letter)
+            continue
+        state = store.load(rid)
+        if state is not None and system in owed_targets(state):
+            live.append(letter)
+        else:
+            moot.append({**letter, "resolved_at": clock(),
+                         "resolution": "moot: a later run left nothing owed" if state is not None
+                         else "moot: the record is gone"})
+    if moot:
+        store.put_meta(DEAD_LETTERS, {"items": live})
+        resolved = list((store.get_meta(RESOLVED) or {}).get("items", []))
+        store.put_meta(RESOLVED, {"items": (resolved + moot)[-KEEP_RESOLVED:]})
+    return len(moot)
+
+
+def resolved_dead_letters(store: StateStore) -> list[dict[str, Any]]:
+    return list((store.get_meta(RESOLVED) or {}).get("items", []))
 
 
 def take_dead_letters(store: StateStore) -> list[dict[str, Any]]:

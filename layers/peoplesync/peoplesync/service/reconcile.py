@@ -47,6 +47,11 @@ def owed_targets(state: RecordState) -> set[str]:
     return owed
 
 
+def detached_key(kind: str, system: str, key: str) -> str:
+    """Meta item of an account an administrator detached (`peoplesync unlink`): not matched by itself again."""
+    return f"detached|{kind}|{system}|{key}"
+
+
 def parked_key(record_id: str, system: str) -> str:
     return f"parked|{record_id}|{system}"
 
@@ -86,6 +91,9 @@ class Reconciler:
     def _observation(self, obs: Observation, *, save: bool = True, loaded: RecordState | None = None) -> Result:
         obs = decode(self.plan, obs)
         match = correlate(self.plan, obs, self.store)
+        if match.outcome != "linked" and self.store.get_meta(detached_key(obs.kind, obs.system, obs.key)):
+            return Result(HELD, None, reason=f"{obs.system}:{obs.key} was detached by an administrator; "
+                                             f"it waits to be linked by hand (peoplesync link)")
         if match.outcome == AMBIGUOUS:
             if self.plan.config.policies.ambiguous == "review":
                 self._review(save, obs, match.reason, list(match.candidates), match.rule)
@@ -114,6 +122,10 @@ class Reconciler:
         if not out.changed and status == UPDATED:
             status = UNCHANGED
         return Result(status, rid, out.writes, out.decisions, out.wake, owed=self._unparked(state, out.writes))
+
+    def owed_after(self, state: RecordState, new: set[str]) -> set[str]:
+        """Every target `state` owes a write after a decision that added `new` (parked ones left out)."""
+        return self._unparked(state, new)
 
     def _unparked(self, state: RecordState, new: set[str]) -> set[str]:
         """Every target the record owes, new writes first; an old write that was dead-lettered (parked) is not
@@ -202,6 +214,21 @@ class Reconciler:
             self.store.record_decisions(out.state.id, [d.to_dict() for d in out.decisions], self.clock())
 
     # --- delivery -------------------------------------------------------------------------------------------
+    def reassert(self, record_id: str, source: str, target: str) -> Result:
+        """Re-assert push source `source`'s fields on `target` (whose account was just read again): what the
+        record now owes `target` for them (`Engine.reassert`), saved."""
+        for _ in range(MAX_RACES):
+            state = self.store.load(record_id)
+            if state is None:
+                return Result(IGNORED, record_id, reason="no such record")
+            out = self.engine.reassert(state, source, target, self.store)
+            try:
+                self._save(out)
+            except VersionConflict:
+                continue
+            return Result(UPDATED if out.changed else UNCHANGED, record_id, out.writes, out.decisions)
+        raise VersionConflict(f"record {record_id} kept changing under us")
+
     def pending(self, record_id: str, system: str) -> list[Write]:
         state = self.store.load(record_id)
         return self.engine.writes_for(state, system, self.store) if state else []

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...model import Observation, Write
-from ...ports import PeoplesyncError, PermanentError, ReadResult, SecretsPort, TransientError, WriteResult
+from ...ports import Capabilities, PeoplesyncError, PermanentError, ReadResult, SecretsPort, TransientError, WriteResult
 from ..base import BaseConnector, Harvest
 from ..ratelimit import BucketStore
 from .engines import engine_for
@@ -39,6 +39,17 @@ class SqlConnector(BaseConnector):
 
     Settings = SqlSettings
     cursor_version = 2
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        """A configured query is read-only; a state needs `active_column`; creates and deletes are opt-in."""
+        if not settings.get("table"):
+            return Capabilities(False, False, False, False, {"write": "name a table (a query is read-only)"})
+        why = {"create": "set insert: true", "deactivate": "set active_column, with active_values and inactive_value",
+               "delete": "set delete: true"}
+        can = {"create": bool(settings.get("insert")), "deactivate": bool(settings.get("active_column")),
+               "delete": bool(settings.get("delete"))}
+        return Capabilities(True, **can, why={k: v for k, v in why.items() if not can[k]})
 
     def __init__(self, name: str, settings: SqlSettings, attributes: Iterable[str], *, writable: bool = True,
                  credentials: Mapping[str, Any] | None = None, secrets: SecretsPort | None = None,
