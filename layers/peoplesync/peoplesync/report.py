@@ -161,12 +161,34 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
         say(f"  {escape(labels[rid])}  {system} {w.op}" + ("\n      " + "\n      ".join(map(escape, attrs))
                                                             if attrs else ""))
     people = {rid for rid, _, ws in owed if ws}
+    for line in groups_missing(resolver):
+        say(line, markup=False)
     for item in guard.open_holds(resolver.store):
         _hold(item)
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
     verdict(report, planned=len(writes))
+
+
+def groups_missing(resolver: Resolver) -> list[str]:
+    """A group linked in its source with no counterpart in a target that maps groups, where `groups.provision`
+    does not let the bridge create it: reported, never created (docs/groups.md)."""
+    groups = resolver.plan.config.groups
+    if groups is None:
+        return []
+    sources = set(resolver.plan.lifecycle.get("group", ()))
+    targets = sorted({s for f in resolver.plan.fields.get("group", {}).values() for s in f.map} - sources)
+    out = []
+    for rid in resolver.store.all_ids("group"):
+        state = resolver.store.load(rid)
+        if state is None or not sources & set(state.shadows):
+            continue
+        for target in targets:
+            if target not in state.shadows and target not in groups.provision:
+                out.append(f"group {resolver.person(rid)}: no {target} group matches it; not created there "
+                           f"(groups.provision does not name {target})")
+    return out
 
 
 def _hold(item: dict[str, Any]) -> None:
@@ -293,7 +315,13 @@ def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) ->
         elif d["rule"] in ("lifecycle", "created"):
             line = f"{d['field']}: {d['detail'] or d['new']}"
         elif d["rule"] == "members":  # old: the members removed, new: those added, in the target's form
-            line = f"{d['field']}: add {shown(d['new'])}, remove {shown(d['old'])} ({d['detail']})"
+            target = d["detail"].partition(":")[0].removeprefix("in ")
+            attr = plan_attr(resolver, state, d["field"], target) if target in resolver.plan.systems else None
+
+            def who(v: Any, target: str = target, attr: str | None = attr) -> str:
+                return resolver.value(state.kind, target, attr, tuple(v)) if attr else shown(v)
+
+            line = f"{d['field']}: add {who(d['new'])}, remove {who(d['old'])} ({d['detail']})"
         else:
             f = resolver.plan.fields.get(state.kind, {}).get(d["field"])
 
