@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import threading
 import time
 from typing import Any
@@ -196,7 +197,7 @@ class Counted:
 
 
 def through_flow(args: argparse.Namespace) -> None:
-    """The same sync through `bootstrap.local` (the local run of the one flow, in-memory state): HR (memory)
+    """The same sync through `bootstrap.local` (the local run of the one flow, SQLite state): HR (memory)
     holds the people, Graph is the source of the group and Genesys Cloud its target; the engine links people
     by employee id and computes `Write.delta`."""
     try:
@@ -205,7 +206,6 @@ def through_flow(args: argparse.Namespace) -> None:
         raise SystemExit("--flow needs the group model of issue 13.1 (engine/membership.py) on this checkout") \
             from None
     from peoplesync import bootstrap
-    from peoplesync.adapters.memory import MemoryStore
     from peoplesync.config import compile_config, load_config, system_attributes
     from peoplesync_dev.memory import MemoryConnector
 
@@ -245,8 +245,9 @@ def through_flow(args: argparse.Namespace) -> None:
         genesys = Counted(GenesysConnector("cloud", GenesysSettings(base_url=genesys_url, groups={
             "ids": [cloud], "page_size": 500}), system_attributes(plan, "cloud"), credentials=creds,
             buckets=MemoryBucketStore(), clock=clock, sleep=clock.sleep))
-        bridge = bootstrap.local(plan, store=MemoryStore(), connectors={"hr": hr, "entra": graph.c,
-                                                                          "cloud": genesys.c}, sleep=clock.sleep)
+        state = tempfile.mkdtemp(prefix="peoplesync-bench-")  # SQLite, as `peoplesync sync` keeps its state
+        bridge = bootstrap.local(plan, store=bootstrap.sqlite_store(f"{state}/state.sqlite3"),
+                                 connectors={"hr": hr, "entra": graph.c, "cloud": genesys.c}, sleep=clock.sleep)
         rows = []
         outside = source[n:]
         for r in range(args.rounds + 1):
@@ -265,7 +266,7 @@ def through_flow(args: argparse.Namespace) -> None:
     finally:
         graph_server.stop()
         genesys_server.stop()
-    print(f"through the flow (bootstrap.local): one {n:,}-member group, Graph -> Genesys Cloud")
+    print(f"through the flow (bootstrap.local, SQLite state): one {n:,}-member group, Graph -> Genesys Cloud")
     for label, row in (("initial", rows[0]), (f"after {k} changes (median of {args.rounds})",
                                               tuple(statistics.median(x[i] for x in rows[1:]) for i in range(6)))):
         print(f"{label}: graph members read {row[0]:,.0f}, genesys members read {row[1]:,.0f}, member writes "
