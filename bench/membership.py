@@ -6,13 +6,16 @@ time, and the simulated time the Genesys budget imposes.
 
     python bench/membership.py                      # 10,000 members, 10 changes, 5 rounds
     python bench/membership.py --members 2000 --changes 10 --rounds 3
+    python bench/membership.py --flow               # through the engine and the local flow
 
-Through the connectors alone: the engine's group model (`groups` helper, issue 13.1) had not landed when this
-was written, so the step between read and write, "which members does the target lack or hold too many of",
-is a set difference here (what `Write.delta` carries), and people are linked by employee id by the bench
-itself. The reads and the writes are the connectors' own, over loopback HTTP.
+Two modes. By default through the connectors alone: what the two APIs cost, with nothing else in the way; the
+step between read and write, "which members does the target lack or hold too many of", is a set difference
+(what `Write.delta` carries), and people are linked by employee id by the bench itself. With `--flow`, the same
+sync through `bootstrap.local` (the local run of the one flow, SQLite state): the engine links the people,
+matches the groups and computes the delta (needs the group model of issue 13.1).
 
-Measured per round after the initial sync: `changes` members changed in Graph (half added, half removed), then
+Measured per round after the initial sync (connectors alone): `changes` members changed in Graph (half added,
+half removed), then
 - delta: the Graph poll with its cursor (groups/delta: only the changed group is read again, whole, through
   /members), the Genesys group read (Genesys has no delta: every poll lists the members), the writes;
 - baseline, in the same round: the Graph poll without a cursor (the delta round from scratch: every user,
