@@ -89,17 +89,9 @@ def _reviews_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.description = SERVE_HELP
+    p.description = bootstrap.serve.__doc__  # where the tokens come from, said once
     _config(p)
     p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
-
-
-SERVE_HELP = """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT
-(under its base_path, default /scim/v2), for an identity provider or a test client. It accepts the bearer tokens
-of the secret the system names (tokens: secret:<name>), read as a local run reads every secret: from
-secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
-PEOPLESYNC_SECRET_<NAME>. Each accepted write is reconciled and delivered at once; the IdP's view is kept in the
-state database, so a restart forgets nothing."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -328,45 +320,20 @@ def _unlink_args(p: argparse.ArgumentParser) -> None:
 
 def _relink(args: argparse.Namespace) -> int:
     """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
-    bridge = _bridge(args)
-    system, _, key = args.account.partition(":")
-    if not key or system not in bridge.plan.systems:
-        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
-    rid = None
-    if args.command == "link":
-        rid = bridge.find_record(args.person)
-        if rid is None:
-            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
-    done = bootstrap.relink(bridge, system, key, rid)
-    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
-             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
-    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
-          " (see peoplesync plan; peoplesync sync makes them)")
+    print(bootstrap.relink(_bridge(args), args.account, getattr(args, "person", None)))
     return EXIT_OK
 
 
-# --- deploy-params: the stack's parameters from the configuration -------------------------------------------
 def _deploy_params_args(p: argparse.ArgumentParser) -> None:
-    p.description = ("Print the template parameters the configuration decides (PollSchedules from each polled "
-                     "system's schedule:, DeliverTargets = the writable systems, ScimTokenSecretName from the SCIM "
-                     "system's tokens:, GenesysSystemName), as words for `sam deploy --parameter-overrides`, or "
-                     "write them into a samconfig.toml (docs/deploy.md).")
     _config(p, state=False)
-    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml's deploy parameters")
+    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml (docs/deploy.md)")
 
 
 def _deploy_params(args: argparse.Namespace) -> int:
     from . import deploy_params
 
-    params, problems = deploy_params.parameters(bootstrap.compile_config(bootstrap.load_config(_load(args.config))))
-    if problems:
-        raise ConfigError(problems)
-    if args.samconfig:
-        deploy_params.update_samconfig(Path(args.samconfig), params, args.config)
-        print(f"{args.samconfig}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
-    else:
-        print(deploy_params.as_words(params))
-    return EXIT_OK
+    return deploy_params.command(bootstrap.compile_config(bootstrap.load_config(_load(args.config))), args.config,
+                                 args.samconfig)
 
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -384,8 +351,9 @@ COMMANDS: dict[str, Command] = {
                _report_args, _report),
     "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
     "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
-    "deploy-params": ("the stack's schedules, targets and token secret, from the configuration",
-                      _deploy_params_args, _deploy_params),
+    "deploy-params": ("the stack's schedules, targets and SCIM token secret, from the configuration, for `sam "
+                      "deploy --parameter-overrides` or written into a samconfig.toml", _deploy_params_args,
+                      _deploy_params),
 }
 
 if __name__ == "__main__":

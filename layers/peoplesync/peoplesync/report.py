@@ -55,6 +55,8 @@ class Resolver:
         self.plan, self.store = plan, store
 
     def person(self, record_id: Any) -> str:
+        if isinstance(record_id, tuple | list):  # a group's members
+            return "[" + ", ".join(map(self.person, record_id)) + "]"
         state = self.store.load(record_id) if isinstance(record_id, str) else None
         return person_label(self.plan, state, str(record_id))
 
@@ -73,6 +75,8 @@ class Resolver:
         """A value as `system` stores it; a reference followed by the person it points to."""
         f = self.plan.systems[system].attr_to_field.get(kind, {}).get(attr)
         text = shown(value)
+        if f is not None and f.reference and isinstance(value, tuple | list):  # a group's members
+            return "[" + ", ".join(self.value(kind, system, attr, v) for v in value) + "]"
         if f is not None and f.reference and value not in (None, ""):
             who = self.referenced(f.reference, system, value)
             return f"{text} -> {who}" if who else f"{text} (no known person)"
@@ -154,12 +158,14 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
             now = resolver.value(w.kind, system, attr, value)
             attrs.append(f"{attr}: {resolver.value(w.kind, system, attr, was)} => {now}" if shadow is not None
                          else f"{attr}: {now}")
-        for attr, d in sorted(w.delta.items()):  # a group's members: who is added, who is removed
-            attrs.append(f"{attr}: add {_members(resolver, w.kind, system, attr, d['add'])}; "
-                         f"remove {_members(resolver, w.kind, system, attr, d['remove'])}")
+        for attr, change in sorted(w.delta.items()):  # a group's members: who is added, who removed
+            attrs.append(f"{attr}: add {resolver.value(w.kind, system, attr, change['add'])}, remove "
+                         f"{resolver.value(w.kind, system, attr, change['remove'])}")
         say(f"  {escape(labels[rid])}  {system} {w.op}" + ("\n      " + "\n      ".join(map(escape, attrs))
                                                             if attrs else ""))
     people = {rid for rid, _, ws in owed if ws}
+    for line in groups_missing(resolver):
+        say(line, markup=False)
     for item in guard.open_holds(resolver.store):
         _hold(item)
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
@@ -168,8 +174,24 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
     verdict(report, planned=len(writes), config=config)
 
 
-def _members(resolver: Resolver, kind: str, system: str, attr: str, values: list[Any]) -> str:
-    return ", ".join(resolver.value(kind, system, attr, v) for v in values) or "nobody"
+def groups_missing(resolver: Resolver) -> list[str]:
+    """A group linked in its source with no counterpart in a target that maps groups, where `groups.provision`
+    does not let the bridge create it: reported, never created (docs/groups.md)."""
+    groups = resolver.plan.config.groups
+    if groups is None:
+        return []
+    sources = set(resolver.plan.lifecycle.get("group", ()))
+    targets = sorted({s for f in resolver.plan.fields.get("group", {}).values() for s in f.map} - sources)
+    out = []
+    for rid in resolver.store.all_ids("group"):
+        state = resolver.store.load(rid)
+        if state is None or not sources & set(state.shadows):
+            continue
+        for target in targets:
+            if target not in state.shadows and target not in groups.provision:
+                out.append(f"group {resolver.person(rid)}: no {target} group matches it; not created there "
+                           f"(groups.provision does not name {target})")
+    return out
 
 
 def _hold(item: dict[str, Any]) -> None:
@@ -296,8 +318,14 @@ def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) ->
                     else f"(account): a {system} account was to be created; no longer needed")
         elif d["rule"] in ("lifecycle", "created"):
             line = f"{d['field']}: {d['detail'] or d['new']}"
-        elif d["rule"] == "members":
-            line = f"{d['field']}: add {d['new']}, remove {d['old']} ({d['detail']})"
+        elif d["rule"] == "members":  # old: the members removed, new: those added, in the target's form
+            target = d["detail"].partition(":")[0].removeprefix("in ")
+            attr = plan_attr(resolver, state, d["field"], target) if target in resolver.plan.systems else None
+
+            def who(v: Any, target: str = target, attr: str | None = attr) -> str:
+                return resolver.value(state.kind, target, attr, tuple(v)) if attr else shown(v)
+
+            line = f"{d['field']}: add {who(d['new'])}, remove {who(d['old'])} ({d['detail']})"
         else:
             f = resolver.plan.fields.get(state.kind, {}).get(d["field"])
 
