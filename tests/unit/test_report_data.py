@@ -26,7 +26,7 @@ def test_owed_writes_take_their_time_at_the_targets_rate_limit() -> None:
     rows = gather.owed_rows(owed, {"cloud": 300.0})
     assert rows == [{"system": "ad", "writes": 2, "people": 1, "per_minute": None, "seconds": None},
                     {"system": "cloud", "writes": 2000, "people": 2000, "per_minute": 300.0, "seconds": 400.0}]
-    assert page._duration(400.0) == "7 min"
+    assert page._duration(400.0) == "7 min" and page._duration(0.2) == "under 1 s"
 
 
 def test_the_rate_comes_from_the_configuration_or_the_connectors_default() -> None:
