@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
 from ..config import load_config as _load_config
-from ..ports import Connector, PeoplesyncError, SecretsPort, StateStore
-from ..redact import install_log_redaction, scrub
+from ..ports import Connector, SecretsPort, StateStore
+from ..redact import install_log_redaction
 from ..service import handlers
 from ..service.runtime import Runtime
 from .scim import (  # the webhook's wiring (bootstrap/scim.py)
@@ -42,7 +42,6 @@ install_log_redaction()  # every log record of a process that runs the bridge: k
 __all__ = [
     "ConfigError",
     "LocalBridge",
-    "PeoplesyncError",
     "RunReport",
     "Runtime",
     "ScimHandler",
@@ -60,7 +59,6 @@ __all__ = [
     "scim_repository_for",
     "scim_tokens",
     "scim_webhook",
-    "scrub",
     "serve",
     "system_attributes",
 ]
