@@ -6,13 +6,16 @@ time, and the simulated time the Genesys budget imposes.
 
     python bench/membership.py                      # 10,000 members, 10 changes, 5 rounds
     python bench/membership.py --members 2000 --changes 10 --rounds 3
+    python bench/membership.py --flow               # through the engine and the local flow
 
-Through the connectors alone: the engine's group model (`groups` helper, issue 13.1) had not landed when this
-was written, so the step between read and write, "which members does the target lack or hold too many of",
-is a set difference here (what `Write.delta` carries), and people are linked by employee id by the bench
-itself. The reads and the writes are the connectors' own, over loopback HTTP.
+Two modes. By default through the connectors alone: what the two APIs cost, with nothing else in the way; the
+step between read and write, "which members does the target lack or hold too many of", is a set difference
+(what `Write.delta` carries), and people are linked by employee id by the bench itself. With `--flow`, the same
+sync through `bootstrap.local` (the local run of the one flow, SQLite state): the engine links the people,
+matches the groups and computes the delta (needs the group model of issue 13.1).
 
-Measured per round after the initial sync: `changes` members changed in Graph (half added, half removed), then
+Measured per round after the initial sync (connectors alone): `changes` members changed in Graph (half added,
+half removed), then
 - delta: the Graph poll with its cursor (groups/delta: only the changed group is read again, whole, through
   /members), the Genesys group read (Genesys has no delta: every poll lists the members), the writes;
 - baseline, in the same round: the Graph poll without a cursor (the delta round from scratch: every user,
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import threading
 import time
 from typing import Any
@@ -196,7 +200,7 @@ class Counted:
 
 
 def through_flow(args: argparse.Namespace) -> None:
-    """The same sync through `bootstrap.local` (the local run of the one flow, in-memory state): HR (memory)
+    """The same sync through `bootstrap.local` (the local run of the one flow, SQLite state): HR (memory)
     holds the people, Graph is the source of the group and Genesys Cloud its target; the engine links people
     by employee id and computes `Write.delta`."""
     try:
@@ -205,7 +209,6 @@ def through_flow(args: argparse.Namespace) -> None:
         raise SystemExit("--flow needs the group model of issue 13.1 (engine/membership.py) on this checkout") \
             from None
     from peoplesync import bootstrap
-    from peoplesync.adapters.memory import MemoryStore
     from peoplesync.config import compile_config, load_config, system_attributes
     from peoplesync_dev.memory import MemoryConnector
 
@@ -245,8 +248,9 @@ def through_flow(args: argparse.Namespace) -> None:
         genesys = Counted(GenesysConnector("cloud", GenesysSettings(base_url=genesys_url, groups={
             "ids": [cloud], "page_size": 500}), system_attributes(plan, "cloud"), credentials=creds,
             buckets=MemoryBucketStore(), clock=clock, sleep=clock.sleep))
-        bridge = bootstrap.local(plan, store=MemoryStore(), connectors={"hr": hr, "entra": graph.c,
-                                                                          "cloud": genesys.c}, sleep=clock.sleep)
+        state = tempfile.mkdtemp(prefix="peoplesync-bench-")  # SQLite, as `peoplesync sync` keeps its state
+        bridge = bootstrap.local(plan, store=bootstrap.sqlite_store(f"{state}/state.sqlite3"),
+                                 connectors={"hr": hr, "entra": graph.c, "cloud": genesys.c}, sleep=clock.sleep)
         rows = []
         outside = source[n:]
         for r in range(args.rounds + 1):
@@ -265,7 +269,7 @@ def through_flow(args: argparse.Namespace) -> None:
     finally:
         graph_server.stop()
         genesys_server.stop()
-    print(f"through the flow (bootstrap.local): one {n:,}-member group, Graph -> Genesys Cloud")
+    print(f"through the flow (bootstrap.local, SQLite state): one {n:,}-member group, Graph -> Genesys Cloud")
     for label, row in (("initial", rows[0]), (f"after {k} changes (median of {args.rounds})",
                                               tuple(statistics.median(x[i] for x in rows[1:]) for i in range(6)))):
         print(f"{label}: graph members read {row[0]:,.0f}, genesys members read {row[1]:,.0f}, member writes "

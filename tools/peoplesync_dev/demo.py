@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(target: Path | None = None, then: Callable[[str, Any], None] | None = None) -> int:
     """`then(config_path, workday_standin)`, if given, runs after the story while the stand-ins are still up
     (tests)."""
+    from .standins import genesys_groups
     from .standins.genesys import start_standin
     from .standins.workday import start_standin as start_workday
 
@@ -44,11 +45,13 @@ def run(target: Path | None = None, then: Callable[[str, Any], None] | None = No
     try:
         seed = json.loads((target / "cloud-users.json").read_text())
         users = {u["email"]: server.standin.add_user(**u) for u in seed["users"]}
+        for g in seed.get("groups", ()):  # the cloud's groups, members by e-mail
+            genesys_groups.add_group(server.standin, g["name"], members=[users[m] for m in g["members"]])
         config = target / "peoplesync.yaml"
         text = re.sub(r'base_url: "http://127\.0\.0\.1:\d+"', f'base_url: "{base_url}"', config.read_text())
         config.write_text(re.sub(r'url: "http://127\.0\.0\.1:\d+/ccx/service/customreport2/[^"]+"',
                                  f'url: "{report_url}"', text))
-        status = _story(str(config), server, users)
+        status = _story(str(config), server, users) or _membership(str(config), server)
         if then is not None:
             then(str(config), hr.standin)
         return status
@@ -115,6 +118,33 @@ def report_page(config: str) -> int:
     status = main(["report", config, "-o", str(page)])
     print(f"   {page.resolve().as_uri()}")
     return status
+
+
+def _membership(config: str, server: Any) -> int:
+    """Group membership (SPEC 17): the directory's Support group is the source of the cloud's."""
+    from . import ldap_memory
+    from .standins import genesys_groups
+
+    standin = server.standin
+    [gid] = [g for g in standin.groups if standin.groups[g]["name"] == "Support"]
+    names = {uid: u["name"] for uid, u in standin.users.items()}
+
+    def cloud_members() -> str:
+        return ", ".join(sorted(names[m] for m in genesys_groups.group(standin, gid)["members"]))
+
+    print(f"\n== group membership: the cloud's Support group now holds {cloud_members()} (the first sync added "
+          "Grace, a member of the directory's Support group)")
+    seed = str(Path(config).parent / "data" / "directory.json")
+    ldap_memory.edit(seed, "cn=Support,ou=groups,dc=example,dc=org",
+                     add=["cn=Alan Turing,ou=people,dc=example,dc=org"],
+                     remove=["cn=Ada Lovelace,ou=people,dc=example,dc=org"])
+    print("== an administrator adds Alan to the directory's Support group and removes Ada; the next sync writes "
+          "one add and one remove to the cloud group (never the whole member list)")
+    if main(["sync", config, "--quiet"]):
+        return 1
+    print(f"   the cloud's Support group: {cloud_members()}")
+    print("\n== the Support group explained (peoplesync explain ... Support)")
+    return main(["explain", config, "Support"])
 
 
 if __name__ == "__main__":

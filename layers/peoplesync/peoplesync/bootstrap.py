@@ -184,19 +184,11 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                  base_dir=path.parent.resolve())
 
 
-def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
-    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
-    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
-    from .service import relink as repair
+def relink(bridge: LocalBridge, account: str, person: str | None) -> str:
+    """`peoplesync link` / `unlink` on the local run (`service/relink.py`): the line to print."""
+    from .service.relink import command
 
-    bridge.queues.restore()
-    try:
-        if record_id is None:
-            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
-        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
-    finally:
-        bridge.queues.persist()
-        bridge.runtime.close()
+    return command(bridge, account, person)
 
 
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:
@@ -305,9 +297,7 @@ def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Call
     from .scim.apigw import lambda_handler
     from .scim.app import build_app
 
-    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
-    if system is None:
-        raise ValueError("the configuration has no system with connector: scim")
+    system = _scim_system(plan)
     settings = Settings.model_validate(plan.config.systems[system].settings)
     app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
                     on_change=on_change, max_body_bytes=settings.max_body_bytes)
@@ -315,23 +305,19 @@ def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Call
 
 
 def scim_tokens(plan: Plan, secrets: SecretsPort | None) -> list[str]:
-    """The bearer tokens the configured SCIM system accepts: read from the secret its configuration names
-    (`tokens: secret:<name>`, required and checked by `validate`). Raises ValueError (no SCIM system, or no
-    secrets to read it from) or the secrets port's error (the secret or its key missing), each one line."""
-    from .connectors.scim_inbound import Settings
-    from .scim.guard import token_list
+    """The bearer tokens the configured SCIM system accepts, from the secret its `tokens:` names: one function
+    for the webhook Lambda and `peoplesync serve`. Raises ValueError or the secrets port's error, one line each."""
+    from .connectors.scim_inbound import read_tokens
 
+    system = _scim_system(plan)
+    return read_tokens(system, plan.config.systems[system].settings, secrets)
+
+
+def _scim_system(plan: Plan) -> str:
     system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
     if system is None:
         raise ValueError("the configuration has no system with connector: scim")
-    secret = Settings.model_validate(plan.config.systems[system].settings).tokens
-    if secret is None or secrets is None:
-        raise ValueError(f"systems.{system}.tokens: name the secret holding the bearer tokens (tokens: secret:<name>)")
-    tokens = token_list(secrets.get(secret))
-    if not tokens:
-        raise ValueError(f"systems.{system}.tokens: the secret {secret!r} holds no token "
-                         '(expected {"tokens": ["<token>", ...]})')
-    return tokens
+    return system
 
 
 def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
@@ -401,9 +387,13 @@ def scim_repository_for(store: StateStore) -> Any:
 
 
 def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:
-    """`peoplesync serve`: the SCIM webhook on loopback, accepting the tokens of the secret the SCIM system's
-    configuration names (`tokens: secret:<name>`: locally in `secrets.json` beside the configuration, or the
-    environment variable PEOPLESYNC_SECRET_<NAME>), exactly as the deployed webhook reads them."""
+    """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT (under its
+    base_path, default /scim/v2), for an identity provider or a test client (`peoplesync serve`). It accepts the
+    bearer tokens of the secret the system names (tokens: secret:<name>), read as a local run reads every secret:
+    from secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
+    PEOPLESYNC_SECRET_<NAME>; the deployed webhook reads the same name in Secrets Manager. Each accepted write is
+    reconciled and delivered in the background; the IdP's view is kept in the state database, so a restart
+    forgets nothing."""
     import sys
 
     from .ports import PeoplesyncError

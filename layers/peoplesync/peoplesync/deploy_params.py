@@ -14,7 +14,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from .config import Plan
+from .config import ConfigError, Plan
 
 GENERATED = ("PollSchedules", "DeliverTargets", "ScimTokenSecretName", "GenesysSystemName")
 
@@ -71,3 +71,17 @@ def update_samconfig(path: Path, params: dict[str, str], source: str) -> None:
     if _OVERRIDES.search(text) is None:
         raise ValueError(f"{path}: no parameter_overrides = [...] in [default.deploy.parameters]")
     path.write_text(_OVERRIDES.sub(lambda _: block, text, count=1))
+
+
+def command(plan: Plan, source: str, samconfig: str | None) -> int:
+    """`peoplesync deploy-params CONFIG [--samconfig FILE]`: the words on stdout, or the file rewritten. Raises
+    ConfigError naming each system the stack could not schedule."""
+    params, problems = parameters(plan)
+    if problems:
+        raise ConfigError(problems)
+    if samconfig:
+        update_samconfig(Path(samconfig), params, source)
+        print(f"{samconfig}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    else:
+        print(as_words(params))
+    return 0

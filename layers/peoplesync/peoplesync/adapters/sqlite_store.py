@@ -94,6 +94,10 @@ class SqliteStore(LoadedLookups):
         # manager is resolved for each of ten reports: one decode, not ten); current while the batch holds
         # the write lock, forgotten when it ends
         self._batch_lookups: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
+        # a record decoded inside the batch only to answer `ref_of`/`value_of` (correlation asks whether a
+        # candidate has an account here, then reconcile loads that same candidate): handed to the next `load`
+        # of it instead of decoding it again; nobody else holds it, and its version is checked
+        self._handoff: dict[str, RecordState] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -135,6 +139,7 @@ class SqliteStore(LoadedLookups):
             self._in_batch = False
             self._batch_versions.clear()
             self._batch_lookups.clear()
+            self._handoff.clear()
             self._lock.release()
 
     @contextmanager
@@ -154,6 +159,10 @@ class SqliteStore(LoadedLookups):
 
     # --- records ----------------------------------------------------------------------------------------
     def load(self, record_id: str) -> RecordState | None:
+        with self._lock:
+            handed = self._handoff.pop(record_id, None) if self._in_batch else None
+            if handed is not None and self._batch_versions.get(record_id) == handed.version:
+                return handed
         row = self._one("SELECT data, version FROM records WHERE id = ?", (record_id,))
         return self._state(row) if row else None
 
@@ -187,20 +196,32 @@ class SqliteStore(LoadedLookups):
                                              dict(state.golden))
 
     def ref_of(self, record_id: str, system: str) -> str | None:
-        with self._lock:
-            hit = self._batch_lookups.get(record_id) if self._in_batch else None
+        hit = self._lookups(record_id)
         return hit[0].get(system) if hit is not None else super().ref_of(record_id, system)
 
     def value_of(self, record_id: str, field: str) -> Any:
-        with self._lock:
-            hit = self._batch_lookups.get(record_id) if self._in_batch else None
+        hit = self._lookups(record_id)
         return hit[1].get(field) if hit is not None else super().value_of(record_id, field)
+
+    def _lookups(self, record_id: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """What a lookup reads off the record, inside a batch (None outside one, or if there is no record)."""
+        with self._lock:
+            if not self._in_batch:
+                return None
+            hit = self._batch_lookups.get(record_id)
+            if hit is None:
+                state = self.load(record_id)
+                if state is not None:
+                    self._handoff[record_id] = state
+                hit = self._batch_lookups.get(record_id, ({}, {}))
+            return hit
 
     def save(self, state: RecordState) -> None:
         data = state.to_dict()
         data.pop("version", None)
         new = index_entries(state)
         with self._transaction() as db:
+            self._handoff.pop(state.id, None)
             old = self._stored_entries(db, state)
             links = new[0] - old[0]
             for kind, system, key in links:

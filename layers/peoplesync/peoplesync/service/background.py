@@ -39,8 +39,8 @@ class _Stopping(BaseException):
 
 
 class Background:
-    def __init__(self, bridge: LocalBridge, inbox: Inbox, *, idle: float = 1.0) -> None:
-        self.bridge, self.inbox, self.idle = bridge, inbox, idle
+    def __init__(self, bridge: LocalBridge, inbox: Inbox, *, idle: float = 1.0, linger: float = 0.2) -> None:
+        self.bridge, self.inbox, self.idle, self.linger = bridge, inbox, idle, linger
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,9 +86,16 @@ class Background:
             raise _Stopping
 
     def _run(self) -> None:
+        rest = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.idle)
+            # let changes gather, at least as long as the last step took: under a stream of requests each step
+            # carries many writes (one CSV rewrite for all of them) and the worker takes at most about half
+            # of the interpreter from the requests it runs beside
+            if self._stop.wait(max(self.linger, rest)):
+                break
             self._wake.clear()
+            started = time.monotonic()
             try:
                 self.step()
             except _Stopping:
@@ -96,6 +103,7 @@ class Background:
             except Exception:  # a store or target failure the flow did not absorb: try again later
                 log.exception("background delivery failed; retrying in %.0f s", self.idle)
                 self._stop.wait(self.idle)
+            rest = min(self.idle * 5, time.monotonic() - started)
 
     def step(self) -> RunReport:
         """Reconcile everything in the inbox, then deliver what is owed."""

@@ -176,23 +176,29 @@ class LocalBridge:
     def holds(self) -> list[dict[str, Any]]:
         return open_holds(self.store)
 
+    def reviews(self) -> list[dict[str, Any]]:
+        """Every item held for a human; a held run with the keys of the accounts it holds (`account_keys`)."""
+        return [{k: v for k, v in dict(item, account_keys=sorted(guard.held_accounts(item))).items()
+                 if k != "accounts_z"} if item.get("kind") == guard.KIND else item for item in self.store.reviews()]
+
     def approve(self, hold_id: str) -> dict[str, Any]:
         """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
         return guard.approve(self.store, hold_id)
 
     def find_record(self, person: str) -> str | None:
-        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person."""
+        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person;
+        a group the same way (its link, or its name)."""
         if self.store.load(person) is not None:
             return person
         system, _, key = person.partition(":")
-        if key and system in self.plan.systems:
-            rid = self.store.by_link("person", system, key)
+        for kind in self.plan.fields:  # people first, then groups
+            rid = self.store.by_link(kind, system, key) if key and system in self.plan.systems else None
             if rid:
                 return str(rid)
-        for rule in self.plan.match.get("person", []):
-            found = self.store.by_value("person", rule, self.plan.fields["person"][rule].norm(person, False))
-            if len(found) == 1:
-                return str(next(iter(found)))
+            for rule in self.plan.match.get(kind, []):
+                found = self.store.by_value(kind, rule, self.plan.fields[kind][rule].norm(person, False))
+                if len(found) == 1:
+                    return str(next(iter(found)))
         return None
 
     def copy_state(self, src: StateStore) -> None:
