@@ -140,3 +140,5 @@ def test_a_group_is_created_in_the_groups_container_when_provisioned(directory) 
     assert made.key and made.ref
     assert members(console, made.ref) == {p.lower() for p in people}
     assert groups_of(conn.read())["New Team"].key == made.key
+    again = conn.write(Write("dir", "create", "g-1", None, {"cn": "New Team", "member": tuple(people)}, "group"))
+    assert again.key == made.key  # a create delivered twice finds the group it made

@@ -202,7 +202,12 @@ class Groups:
                 attrs["groupType"] = [str(self.s.group_type)]
         dn = f"{rdn('cn', name)},{container}"
         self.c.stats["modifies"] += 1
-        d.check(d.conn.add(dn, classes, {**attrs, "cn": [name]}), f"create group {dn!r}")
+        added = d.conn.add(dn, classes, {**attrs, "cn": [name]})
+        if not added and (d.conn.result or {}).get("result") == 68:  # entryAlreadyExists: a create made twice
+            if not d.entries(dn, self.filter, ["cn"], scope="BASE", paged=False, allow_missing_base=True):
+                raise PermanentError(f"{self.c.name}: {dn!r} exists and is not a group in scope; not created")
+        else:
+            d.check(added, f"create group {dn!r}")
         found = d.entries(dn, "(objectClass=*)", [self.c.anchor_attr, self.c.marker_attr], scope="BASE",
                           paged=False)
         key = text(self.c.anchor_attr, found[0]["raw"][self.c.anchor_attr.lower()][0])
