@@ -3,6 +3,7 @@ marker, member adds and removes as one modify, a delivery made twice, an Exchang
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -22,8 +23,8 @@ def add_group(console: Any, parent: str, name: str, members: list[str], **attrs:
     values = {k: v for k, v in attrs.items() if v is not None}
     if members:
         values["member"] = members
-    if ad:
-        values.setdefault("sAMAccountName", name.replace(" ", "")[:20])
+    if ad:  # unique in the domain: tests in other OUs use the same group names
+        values.setdefault("sAMAccountName", f"{name.replace(' ', '')[:12]}-{uuid.uuid4().hex[:6]}")
     assert console.conn.add(dn, ["top", "group"] if ad else ["top", "groupOfNames"], values), console.conn.result
     return dn
 
