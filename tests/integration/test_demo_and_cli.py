@@ -39,6 +39,9 @@ def test_the_demo_runs_twice_and_the_second_run_has_nothing_to_do(tmp_path: Path
     assert badges["E100"] == ("ada.lovelace@example.com", 1)
     assert badges["E104"][1] == 0  # terminated in HR: deactivated in the badge system too
     assert book["E102"]["badge"] == "100102"
+    # group membership (SPEC 17): the directory's Support group drives the cloud's, as one add and one remove
+    assert "the cloud's Support group now holds Ada Lovelace, Grace Hopper" in out
+    assert "the cloud's Support group: Alan Turing, Grace Hopper" in out
 
 
 def test_plan_shows_a_change_and_writes_nothing_then_sync_applies_it(tmp_path: Path,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from peoplesync.model import Observation
+from peoplesync.report import Resolver, groups_missing
 from tests.unit.conftest import World, config, hire
 
 DN = "CN=Person {n},OU=Staff,DC=corp"
@@ -142,7 +143,9 @@ def test_a_group_missing_in_the_target_is_reported_unless_provision_names_it() -
     ad_group(w, 1, 2)
     report = w.sync()
     assert not [a for a in w["cloud"].accounts.values() if a["kind"] == "group"]
-    assert any("no cloud group matched when first seen; not created" in line for line in report.decisions)
+    assert report.total_writes == 0
+    assert groups_missing(Resolver(w.plan, w.store)) == [  # what `peoplesync plan` reports
+        "group Agents: no cloud group matches it; not created there (groups.provision does not name cloud)"]
 
     w = group_world(provision=["cloud"])
     ad_group(w, 1, 2)

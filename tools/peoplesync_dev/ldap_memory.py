@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,26 @@ def entries(seed: str) -> dict[str, dict[str, Any]]:
     conn = _directories[seed]
     return {dn: {k: [x.decode() if isinstance(x, bytes) else x for x in v] for k, v in e.items()}
             for dn, e in conn.strategy.entries.items()}
+
+
+def edit(seed: str, dn: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+    """An administrator's change to a group's members (the demo's narration): `member` values added and removed,
+    and the entry's modifyTimestamp moved on, as a real server would."""
+    import time
+
+    from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
+
+    with _lock:
+        conn = _directories.get(seed) or _directories.setdefault(seed, _load(seed))
+        if conn.closed:
+            conn.open()
+            conn.bind()
+        changes: dict[str, Any] = {"modifyTimestamp": [(MODIFY_REPLACE, [time.strftime("%Y%m%d%H%M%SZ",
+                                                                                     time.gmtime())])]}
+        changes["member"] = [(op, list(values)) for op, values in ((MODIFY_ADD, add), (MODIFY_DELETE, remove))
+                             if values]
+        if not conn.modify(dn, changes):
+            raise RuntimeError(f"in-memory directory: {conn.result}")
 
 
 def forget(seed: str) -> None:

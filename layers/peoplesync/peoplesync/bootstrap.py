@@ -36,6 +36,7 @@ __all__ = [
     "RunReport",
     "Runtime",
     "aws",
+    "background_for",
     "compile_config",
     "connector_factory",
     "handlers",
@@ -46,6 +47,7 @@ __all__ = [
     "scim_handler",
     "scim_local",
     "scim_repository_for",
+    "scim_tokens",
     "scim_webhook",
     "scrub",
     "serve",
@@ -182,19 +184,11 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                  base_dir=path.parent.resolve())
 
 
-def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
-    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
-    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
-    from .service import relink as repair
+def relink(bridge: LocalBridge, account: str, person: str | None) -> str:
+    """`peoplesync link` / `unlink` on the local run (`service/relink.py`): the line to print."""
+    from .service.relink import command
 
-    bridge.queues.restore()
-    try:
-        if record_id is None:
-            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
-        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
-    finally:
-        bridge.queues.persist()
-        bridge.runtime.close()
+    return command(bridge, account, person)
 
 
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:
@@ -303,49 +297,60 @@ def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Call
     from .scim.apigw import lambda_handler
     from .scim.app import build_app
 
-    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
-    if system is None:
-        raise ValueError("the configuration has no system with connector: scim")
+    system = _scim_system(plan)
     settings = Settings.model_validate(plan.config.systems[system].settings)
     app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
                     on_change=on_change, max_body_bytes=settings.max_body_bytes)
     return lambda_handler(app.handle, settings.base_path), settings.base_path, system
 
 
-def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
-    """The webhook Lambda's handler: bearer tokens from Secrets Manager, the IdP's view in DynamoDB (unless a
-    repository is given), each accepted write queued for reconcile."""
-    from .connectors.scim_inbound import Settings
-    from .scim.guard import token_list
-    from .service.messages import observed
+def scim_tokens(plan: Plan, secrets: SecretsPort | None) -> list[str]:
+    """The bearer tokens the configured SCIM system accepts, from the secret its `tokens:` names: one function
+    for the webhook Lambda and `peoplesync serve`. Raises ValueError or the secrets port's error, one line each."""
+    from .connectors.scim_inbound import read_tokens
 
-    system = next((n for n, s in rt.plan.systems.items() if s.connector == "scim"), None)
+    system = _scim_system(plan)
+    return read_tokens(system, plan.config.systems[system].settings, secrets)
+
+
+def _scim_system(plan: Plan) -> str:
+    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
     if system is None:
         raise ValueError("the configuration has no system with connector: scim")
-    config = rt.plan.config.systems[system]
-    secret = Settings.model_validate(config.settings).tokens or config.credentials
-    if not secret or rt.secrets is None:
-        raise ValueError(f"systems.{system}: name the secret holding the bearer tokens (tokens: secret:<name>)")
+    return system
+
+
+def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
+    """The webhook Lambda's handler: bearer tokens from the secret the SCIM system's configuration names (in
+    Secrets Manager), the IdP's view in DynamoDB (unless a repository is given), each accepted write queued for
+    reconcile."""
+    from .service.messages import observed
+
+    tokens = scim_tokens(rt.plan, rt.secrets)
     if repository is None:
         from .adapters import aws as env
         from .adapters.scim_dynamodb import DynamoScimRepository
 
         repository = DynamoScimRepository(env.settings().table, env.client("dynamodb"))
     reconcile = rt.queue("reconcile")
-    handler, _, _ = scim_handler(rt.plan, token_list(rt.secrets.get(secret)), repository,
-                                 lambda o: reconcile.send(observed([o])))
+    handler, _, _ = scim_handler(rt.plan, tokens, repository, lambda o: reconcile.send(observed([o])))
     return handler
 
 
-def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -> tuple[ScimHandler, str, str]:
-    """The same handler for `peoplesync serve` and the tests: each accepted write reconciled and delivered at
-    once by the local run. The IdP's view is kept where the run keeps its state (`scim_repository_for`), so a
-    restarted server still knows what the IdP created."""
+def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None, background: Any = None
+               ) -> tuple[ScimHandler, str, str]:
+    """The same handler for `peoplesync serve` and the tests. With a `background` worker (`serve`), each
+    accepted write goes to its inbox and the answer does not wait for the targets; without, it is reconciled
+    and delivered before the answer. The IdP's view is kept where the run keeps its state
+    (`scim_repository_for`), so a restarted server still knows what the IdP created."""
     import threading
 
     lock = threading.Lock()
 
     def on_change(observation: Any) -> None:
+        if background is not None:
+            background.submit(observation)
+            return
         with lock:  # the local run is not thread-safe; the server is
             bridge.receive(observation)
             bridge.deliver_owed()
@@ -353,6 +358,18 @@ def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -
     if repository is None:
         repository = scim_repository_for(bridge.store)
     return scim_handler(bridge.plan, tokens, repository, on_change)
+
+
+def background_for(bridge: LocalBridge) -> Any:
+    """`serve`'s background worker, its inbox beside the local run's state (in memory for a memory store)."""
+    from .adapters.local_inbox import MemoryInbox, SqliteInbox
+    from .adapters.sqlite_store import SqliteStore
+    from .service.background import Background
+
+    store = bridge.store
+    if isinstance(store, SqliteStore) and store.path != ":memory:":
+        return Background(bridge, SqliteInbox(store.path))
+    return Background(bridge, MemoryInbox())
 
 
 def scim_repository_for(store: StateStore) -> Any:
@@ -370,27 +387,30 @@ def scim_repository_for(store: StateStore) -> Any:
 
 
 def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:
-    """`peoplesync serve`: the SCIM webhook on loopback. Tokens: `PEOPLESYNC_SCIM_TOKENS` if set, else one
-    made for this run and printed once on the terminal (never logged)."""
-    import os
-    import secrets
+    """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT (under its
+    base_path, default /scim/v2), for an identity provider or a test client (`peoplesync serve`). It accepts the
+    bearer tokens of the secret the system names (tokens: secret:<name>), read as a local run reads every secret:
+    from secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
+    PEOPLESYNC_SECRET_<NAME>; the deployed webhook reads the same name in Secrets Manager. Each accepted write is
+    reconciled and delivered in the background; the IdP's view is kept in the state database, so a restart
+    forgets nothing."""
     import sys
 
+    from .ports import PeoplesyncError
     from .scim.devserver import serve as run_server
-    from .scim.guard import token_list
 
-    tokens = token_list(os.environ.get("PEOPLESYNC_SCIM_TOKENS", ""))
-    made = not tokens
-    if made:
-        tokens = [secrets.token_urlsafe(32)]
+    background = background_for(bridge)
     try:
-        handler, base_path, system = scim_local(bridge, tokens)
-    except ValueError as exc:
+        tokens = scim_tokens(bridge.plan, bridge.runtime.secrets)
+        handler, base_path, system = scim_local(bridge, tokens, background=background)
+    except (ValueError, PeoplesyncError) as exc:
         print(f"peoplesync serve: {exc}", file=sys.stderr)
-        return 2
-    print(f"SCIM webhook for system {system!r}: http://{host}:{port}{base_path}", file=sys.stderr)
-    if made:
-        print(f"bearer token (made for this run; set PEOPLESYNC_SCIM_TOKENS to choose): {tokens[0]}",
-              file=sys.stderr)
-    run_server(handler, host=host, port=port)
+        return 1
+    print(f"SCIM webhook for system {system!r}: http://{host}:{port}{base_path} "
+          f"({len(tokens)} bearer token(s) accepted)", file=sys.stderr)
+    background.start()  # delivers what an earlier run left queued, then each change as it comes
+    try:
+        run_server(handler, host=host, port=port)
+    finally:
+        background.stop()  # the step under way ends; what is still queued stays in the state for next time
     return 0

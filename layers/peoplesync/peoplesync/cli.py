@@ -4,7 +4,7 @@
     peoplesync schema                     JSON Schema of the configuration, for editors
     peoplesync sync CONFIG [--full] [--approve] [--json] [--quiet]
     peoplesync plan CONFIG [--full] [--approve] [--json] [--verbose]   what a sync would change, writing nothing
-    peoplesync explain CONFIG PERSON [FIELD]   where a person's values came from and why
+    peoplesync explain CONFIG PERSON [FIELD] [--cached]   where a person's values came from and why
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
@@ -12,6 +12,7 @@
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
     peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
     peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
+    peoplesync deploy-params CONFIG [--samconfig FILE]   the stack's schedules and targets, from the configuration
 
 Exit codes (`sync` and `plan`; the other commands use 0 and 1):
     0  done, or in agreement: nothing left to write
@@ -93,6 +94,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
     p.add_argument("field", nargs="?")
+    p.add_argument("--cached", action="store_true", help="values as last read, without reading the systems now")
 
 
 def _dlq_args(p: argparse.ArgumentParser) -> None:
@@ -111,8 +113,9 @@ def _reviews_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.description = bootstrap.serve.__doc__  # where the tokens come from, said once
     _config(p)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,21 +196,24 @@ def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
 
 def _sync(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    if args.json:
-        result = bridge.sync(full=args.full, approve=args.approve)
+
+    def run(progress: Any = None) -> Any:
+        if args.report:
+            from .report_page import local as page
+
+            return page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
+                                       approve=args.approve, progress=progress)
+        return bridge.sync(full=args.full, approve=args.approve, progress=progress)
+
+    if args.json:  # no output library needed: a script's run
+        result = run()
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
 
     with out.progress(enabled=not args.quiet) as tick:
-        if args.report:
-            from .report_page import local as page
-
-            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
-                                         approve=args.approve, progress=tick)
-        else:
-            result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
-    out.summary(result)
+        result = run(tick)
+    out.summary(result, config=args.config)
     return int(result.exit_code)
 
 
@@ -237,7 +243,7 @@ def _plan(args: argparse.Namespace) -> int:
     from . import report as out
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
-             waiting=out.references_owed(bridge.store))
+             waiting=out.references_owed(bridge.store), config=args.config)
     return int(code)
 
 
@@ -251,7 +257,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.field and args.field not in bridge.plan.fields.get("person", {}):
         raise CliError(f"no field {args.field!r} in {args.config} (fields: {', '.join(bridge.plan.fields['person'])})")
     info = bridge.reconciler.explain(rid, args.field)
-    live = out.live_values(bridge, info["state"])
+    live = {} if args.cached else out.live_values(bridge, info["state"])
     out.explain(bridge.plan, info["state"], info["decisions"], args.field, out.Resolver(bridge.plan, bridge.store),
                 live)
     return EXIT_OK
@@ -259,16 +265,15 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _reviews(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    store = bridge.store
     if args.action:
         return int(REVIEW_ACTIONS[args.action](bridge, args))
     from . import report as out
 
-    items = store.reviews()
+    items = bridge.reviews()
     if args.json:
         print(json.dumps(items, indent=2, default=str))
     else:
-        out.reviews(items, out.Resolver(bridge.plan, store))
+        out.reviews(items, out.Resolver(bridge.plan, bridge.store), config=args.config)
     return EXIT_OK
 
 
@@ -356,21 +361,20 @@ def _unlink_args(p: argparse.ArgumentParser) -> None:
 
 def _relink(args: argparse.Namespace) -> int:
     """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
-    bridge = _bridge(args)
-    system, _, key = args.account.partition(":")
-    if not key or system not in bridge.plan.systems:
-        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
-    rid = None
-    if args.command == "link":
-        rid = bridge.find_record(args.person)
-        if rid is None:
-            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
-    done = bootstrap.relink(bridge, system, key, rid)
-    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
-             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
-    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
-          " (see peoplesync plan; peoplesync sync makes them)")
+    print(bootstrap.relink(_bridge(args), args.account, getattr(args, "person", None)))
     return EXIT_OK
+
+
+def _deploy_params_args(p: argparse.ArgumentParser) -> None:
+    _config(p, state=False)
+    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml (docs/deploy.md)")
+
+
+def _deploy_params(args: argparse.Namespace) -> int:
+    from . import deploy_params
+
+    return deploy_params.command(bootstrap.compile_config(bootstrap.load_config(_load(args.config))), args.config,
+                                 args.samconfig)
 
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -388,6 +392,9 @@ COMMANDS: dict[str, Command] = {
                _report_args, _report),
     "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
     "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
+    "deploy-params": ("the stack's schedules, targets and SCIM token secret, from the configuration, for `sam "
+                      "deploy --parameter-overrides` or written into a samconfig.toml", _deploy_params_args,
+                      _deploy_params),
 }
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ class Resolver:
         self.plan, self.store = plan, store
 
     def person(self, record_id: Any) -> str:
+        if isinstance(record_id, tuple | list):  # a group's members
+            return "[" + ", ".join(map(self.person, record_id)) + "]"
         state = self.store.load(record_id) if isinstance(record_id, str) else None
         return person_label(self.plan, state, str(record_id))
 
@@ -73,6 +75,8 @@ class Resolver:
         """A value as `system` stores it; a reference followed by the person it points to."""
         f = self.plan.systems[system].attr_to_field.get(kind, {}).get(attr)
         text = shown(value)
+        if f is not None and f.reference and isinstance(value, tuple | list):  # a group's members
+            return "[" + ", ".join(self.value(kind, system, attr, v) for v in value) + "]"
         if f is not None and f.reference and value not in (None, ""):
             who = self.referenced(f.reference, system, value)
             return f"{text} -> {who}" if who else f"{text} (no known person)"
@@ -80,7 +84,7 @@ class Resolver:
 
 
 # --- sync ---------------------------------------------------------------------------------------------------
-def summary(report: Any) -> None:
+def summary(report: Any, config: str = "CONFIG") -> None:
     table = Table(title="peoplesync run" + (" (full reconciliation)" if report.full else ""), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -100,10 +104,10 @@ def summary(report: Any) -> None:
         say(f"[red]error:[/] {escape(error)}")
     for hold_id in report.released:
         say(f"[green]released:[/] {hold_id} (its changes were undone, or it was approved)")
-    verdict(report)
+    verdict(report, config=config)
 
 
-def verdict(report: Any, planned: int = 0) -> None:
+def verdict(report: Any, planned: int = 0, config: str = "CONFIG") -> None:
     """The one line that says how the run went, with its exit code: never "in agreement" when a read failed,
     writes were dead-lettered or anything is held."""
     status = report.status
@@ -119,8 +123,10 @@ def verdict(report: Any, planned: int = 0) -> None:
     elif status == Status.HELD:
         held = [f"{len(report.holds)} run(s) held by max_changes_per_run"] if report.holds else []
         held += [f"{report.open_reviews} account(s) held for review"] if report.open_reviews else []
-        say(f"[bold red]held:[/] {'; '.join(held) or 'held'}; see `peoplesync reviews CONFIG`, approve a run with "
-            f"`peoplesync reviews CONFIG approve ID` (exit 2)")
+        ids = [h["id"] for h in report.holds if not h.get("approved")]
+        hint = f"; approve a run with `peoplesync reviews {config} approve {ids[0] if len(ids) == 1 else 'ID'}`" \
+            if ids else ""
+        say(f"[bold red]held:[/] {'; '.join(held) or 'held'}; see `peoplesync reviews {config}`{hint} (exit 2)")
     elif planned:
         say(f"[green]planned:[/] {planned} writes (exit 0)")
     elif status == Status.DONE:
@@ -131,7 +137,8 @@ def verdict(report: Any, planned: int = 0) -> None:
 
 # --- plan ---------------------------------------------------------------------------------------------------
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
-         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None) -> None:
+         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None,
+         config: str = "CONFIG") -> None:
     """What a sync would write, person by person (values as the target would get them, with what it holds
     now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
     system, what it names) for references owed until the person named has an account there."""
@@ -151,15 +158,40 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
             now = resolver.value(w.kind, system, attr, value)
             attrs.append(f"{attr}: {resolver.value(w.kind, system, attr, was)} => {now}" if shadow is not None
                          else f"{attr}: {now}")
+        for attr, change in sorted(w.delta.items()):  # a group's members: who is added, who removed
+            attrs.append(f"{attr}: add {resolver.value(w.kind, system, attr, change['add'])}, remove "
+                         f"{resolver.value(w.kind, system, attr, change['remove'])}")
         say(f"  {escape(labels[rid])}  {system} {w.op}" + ("\n      " + "\n      ".join(map(escape, attrs))
                                                             if attrs else ""))
     people = {rid for rid, _, ws in owed if ws}
+    for line in groups_missing(resolver):
+        say(line, markup=False)
     for item in guard.open_holds(resolver.store):
         _hold(item)
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
-    verdict(report, planned=len(writes))
+    verdict(report, planned=len(writes), config=config)
+
+
+def groups_missing(resolver: Resolver) -> list[str]:
+    """A group linked in its source with no counterpart in a target that maps groups, where `groups.provision`
+    does not let the bridge create it: reported, never created (docs/groups.md)."""
+    groups = resolver.plan.config.groups
+    if groups is None:
+        return []
+    sources = set(resolver.plan.lifecycle.get("group", ()))
+    targets = sorted({s for f in resolver.plan.fields.get("group", {}).values() for s in f.map} - sources)
+    out = []
+    for rid in resolver.store.all_ids("group"):
+        state = resolver.store.load(rid)
+        if state is None or not sources & set(state.shadows):
+            continue
+        for target in targets:
+            if target not in state.shadows and target not in groups.provision:
+                out.append(f"group {resolver.person(rid)}: no {target} group matches it; not created there "
+                           f"(groups.provision does not name {target})")
+    return out
 
 
 def _hold(item: dict[str, Any]) -> None:
@@ -185,11 +217,11 @@ def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resol
 
 
 # --- reviews ------------------------------------------------------------------------------------------------
-def reviews(items: list[dict[str, Any]], resolver: Resolver) -> None:
+def reviews(items: list[dict[str, Any]], resolver: Resolver, config: str = "CONFIG") -> None:
     for item in items:
         if item.get("kind") == guard.KIND:
             _hold(item)
-            say(f"    approve: peoplesync reviews CONFIG approve {item['id']}"
+            say(f"    approve: peoplesync reviews {config} approve {item['id']}"
                 + ("   [approved: applied at the next sync]" if item.get("approved") else ""), markup=False)
             continue
         candidates = [resolver.person(c) for c in item.get("candidates") or []]
@@ -236,7 +268,8 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
         if field and name != field:
             continue
         value = state.golden.get(name)
-        shown_value = resolver.person(value) if f.reference and value else shown(value)
+        shown_value = (", ".join(map(resolver.person, value)) if isinstance(value, tuple) else
+                       resolver.person(value)) if f.reference and value else shown(value)
         say(f"\n[bold]{escape(name)}[/] = {escape(shown_value)}   source: {', '.join(f.sources)} ({f.apply}); "
             f"decided by {state.decided_by.get(name, '-')}")
         for system, attr in f.map.items():
@@ -285,6 +318,14 @@ def _history(state: Any, decisions: list[dict[str, Any]], resolver: Resolver) ->
                     else f"(account): a {system} account was to be created; no longer needed")
         elif d["rule"] in ("lifecycle", "created"):
             line = f"{d['field']}: {d['detail'] or d['new']}"
+        elif d["rule"] == "members":  # old: the members removed, new: those added, in the target's form
+            target = d["detail"].partition(":")[0].removeprefix("in ")
+            attr = plan_attr(resolver, state, d["field"], target) if target in resolver.plan.systems else None
+
+            def who(v: Any, target: str = target, attr: str | None = attr) -> str:
+                return resolver.value(state.kind, target, attr, tuple(v)) if attr else shown(v)
+
+            line = f"{d['field']}: add {who(d['new'])}, remove {who(d['old'])} ({d['detail']})"
         else:
             f = resolver.plan.fields.get(state.kind, {}).get(d["field"])
 

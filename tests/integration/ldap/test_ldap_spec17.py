@@ -141,3 +141,117 @@ def test_17_a_distribution_group_in_samba_ad_receives_members_sourced_from_the_c
     world.sync()
     assert members(world.console, dl) == {world.dn[2].lower(), world.dn[3].lower()}
     assert world.sync().total_writes == 0
+
+
+def test_13_4_a_scim_group_pushed_by_the_idp_reaches_the_samba_ad_group_and_the_cloud_group(
+        ad_system, ad_secrets, ad_console, ad_ou) -> None:
+    import json
+
+    from peoplesync.scim.app import build_app
+    from peoplesync.scim.http import ScimRequest
+    from peoplesync.scim.repository import MemoryScimRepository
+
+    config = {"systems": {"ad": {**ad_system, "groups": {}}, "cloud": {"connector": "memory"},
+                          "idp": {"connector": "scim"}},
+              "fields": {"email.work": {"source": "ad", "normalize": ["trim", "lower"],
+                                        "map": {"ad": "mail", "cloud": "email", "idp": "userName"}}},
+              "match": ["email.work"], "policies": {"max_changes_per_run": None},
+              "groups": {"source": "idp", "match": ["name"], "fields": {
+                  "name": {"map": {"idp": "displayName", "ad": "cn", "cloud": "name"}},
+                  "members": {"map": {"idp": "members", "ad": "member", "cloud": "members"},
+                              "reference": "person", "multi": True}}}}
+    cloud = MemoryConnector("cloud", ["email", "name", "members"])
+    bridge = bootstrap.local(config, store=MemoryStore(), secrets=ad_secrets, connectors={"cloud": cloud},
+                             sleep=lambda s: None)
+    dns = {n: ad_console.add_user(ad_ou, f"Person {n}", mail=f"p{n}@example.test") for n in (1, 2)}
+    for n in (1, 2):
+        cloud.put(f"u{n}", email=f"p{n}@example.test")
+    group = add_group(ad_console, ad_ou, "Agents", [])
+    cloud.put("grp-1", kind="group", name="Agents", members=())
+    bridge.sync()
+    app = build_app(MemoryScimRepository(), ["t0k3n"], system="idp", attributes=["userName", "displayName",
+                    "members"], on_change=bridge.receive)
+
+    def idp(method: str, path: str, body: Any) -> Any:
+        response = app.handle(ScimRequest(method, path, {}, {"Authorization": "Bearer t0k3n"},
+                                          json.dumps(body).encode()))
+        assert response.status < 300, response.body
+        bridge.deliver_owed()
+        return response.body
+
+    ids = [idp("POST", "/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                  "userName": f"p{n}@example.test"})["id"] for n in (1, 2)]
+    idp("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Agents",
+                            "members": [{"value": i} for i in ids]})
+    assert members(ad_console, group) == {dns[1].lower(), dns[2].lower()}
+    assert cloud.members("grp-1", "members") == {"u1", "u2"}
+
+
+class _Secrets:
+    def __init__(self, *stores: Any, **more: dict[str, Any]) -> None:
+        self.stores, self.more = stores, more
+
+    def get(self, name: str) -> dict[str, Any]:
+        if name in self.more:
+            return dict(self.more[name])
+        return next(s.get(name) for s in self.stores if name in getattr(s, "secrets", {}))
+
+
+def test_17_an_ad_group_in_samba_drives_a_genesys_cloud_group_through_the_stand_in(
+        ad_system, ad_secrets, ad_console, ad_ou) -> None:
+    directory_drives_genesys(ad_system, ad_secrets, ad_console, ad_ou)
+
+
+def test_17_an_openldap_group_drives_a_genesys_cloud_group_through_the_stand_in(
+        slapd, ol_secrets, ol_console, ol_ou) -> None:
+    system = {"connector": "ldap", "credentials": "secret:peoplesync/ol", "url": slapd.ldaps_url,
+              "flavor": "openldap", "base_dn": ol_ou, "ca_file": slapd.ca_file}
+    directory_drives_genesys(system, ol_secrets, ol_console, ol_ou)
+
+
+def directory_drives_genesys(ad_system: dict[str, Any], ad_secrets: Any, ad_console: Any, ad_ou: str) -> None:
+    """Given people in HR, the directory and Genesys Cloud, and an `Agents` group in the directory and in the
+    cloud: the cloud group follows the directory group's members, as adds and removes."""
+    from peoplesync.connectors.genesys_api import reset_caches
+    from peoplesync_dev.standins import genesys_groups as gg
+    from peoplesync_dev.standins.genesys import start_standin
+
+    employee_attr = "employeeID" if ad_console.flavor == "ad" else "employeeNumber"
+    people = copy.deepcopy(PEOPLE)
+    people["employee_id"]["map"]["ad"] = employee_attr
+    reset_caches()
+    base_url, server = start_standin(clients={"bridge": "bridge-secret"})
+    try:
+        standin = server.standin
+        config = {"systems": {"hr": {"connector": "memory", "writable": False}, "ad": {**ad_system, "groups": {}},
+                              "cloud": {"connector": "genesys_cloud", "base_url": base_url,
+                                        "credentials": "secret:genesys", "groups": {"names": ["Agents"]}}},
+                  "fields": people, "match": ["employee_id", "email.work"],
+                  "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None},
+                  "groups": {"source": "ad", "match": ["name"], "fields": {
+                      "name": {"map": {"ad": "cn", "cloud": "name"}},
+                      "members": {"map": {"ad": "member", "cloud": "members"}, "reference": "person",
+                                  "multi": True}}}}
+        hr = MemoryConnector("hr", ["Employee_ID", "Work_Email"], writable=False)
+        secrets = _Secrets(ad_secrets, genesys={"client_id": "bridge", "client_secret": "bridge-secret"})
+        bridge = bootstrap.local(config, store=MemoryStore(), secrets=secrets, connectors={"hr": hr},
+                                 sleep=lambda s: None)
+        dns, uids = {}, {}
+        for n in (1, 2, 3):
+            hr.put(f"W{n}", Employee_ID=f"E{n}", Work_Email=f"p{n}@example.test")
+            dns[n] = ad_console.add_user(ad_ou, f"Person {n}", mail=f"p{n}@example.test",
+                                         **{employee_attr: f"E{n}"})
+            uids[n] = standin.add_user(f"Person {n}", f"p{n}@example.test",
+                                       employerInfo={"employeeId": f"E{n}"})
+        group = add_group(ad_console, ad_ou, "Agents", [dns[1], dns[2]])
+        gid = gg.add_group(standin, "Agents", members=[uids[1]])
+        first = bridge.sync()
+        assert not first.errors and not first.read_failures
+        assert set(gg.group(standin, gid)["members"]) == {uids[1], uids[2]}
+
+        ad_console.conn.modify(group, {"member": [("MODIFY_ADD", [dns[3]]), ("MODIFY_DELETE", [dns[1]])]})
+        bridge.sync()
+        assert set(gg.group(standin, gid)["members"]) == {uids[2], uids[3]}
+        assert bridge.sync().total_writes == 0
+    finally:
+        server.stop()

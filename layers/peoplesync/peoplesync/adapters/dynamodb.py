@@ -31,6 +31,7 @@ missing from it for a moment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -144,6 +145,11 @@ class DynamoStore(LoadedLookups):
                 state = self._state(item)
                 found[state.id] = state
         return found
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each save is its own conditional write (one record's transaction at most): a batch groups nothing
+        (see `ports.StateStore.batch`)."""
+        return contextlib.nullcontext()
 
     def save(self, state: RecordState) -> None:
         new = index_entries(state)

@@ -82,7 +82,7 @@ class Engine:
             out.wake |= self.refs.waiters(state, obs.system, index)
         if remapped:
             self.golden.full_pass(state, index, out)
-        self.lifecycle.provision(state, out, first=first)
+        self.lifecycle.provision(state, out)
         keyed = self._keyed_names.get(obs.kind, ())
         if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
             refresh_keys(state, self._keyed.get(state.kind, []), out)

@@ -21,11 +21,9 @@ from .outcome import Outcome
 class Lifecycle:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        # systems where accounts of each kind are created (groups: only those `groups.provision` names), and
-        # group targets where a missing group is reported rather than created: worked out on first use, when
-        # the connectors are asked what they can take
+        # systems where accounts of each kind are created (groups: only those `groups.provision` names):
+        # worked out on first use, when the connectors are asked what they can take
         self._provisioned: dict[str, list[str]] | None = None
-        self._reported: list[str] = []
 
     def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
         if shadow.active != obs.active or shadow.removed != obs.removed:
@@ -46,9 +44,14 @@ class Lifecycle:
                 state.active, state.removed = active, removed
                 out.changed = True
                 verb = "reactivated" if active else ("removed" if removed else "deactivated")
+                # said where `explain` shows it: the systems that cannot record it keep their account as it is
+                unable = [s for s in state.shadows if s not in sources and state.kind != GROUP
+                          and self.plan.systems[s].writable and not self.plan.systems[s].deactivate
+                          and not (removed and policy == "delete" and self.plan.systems[s].delete)]
+                kept = f"; {', '.join(unable)} cannot record it: left as it is there" if unable else ""
                 out.decisions.append(decision(
                     record_id=state.id, field="(state)", old=None, new="active" if active else verb,
-                    rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}"))
+                    rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}{kept}"))
                 for system in state.shadows:
                     if system not in sources:
                         self.enforce_state(state, system, out)
@@ -80,12 +83,12 @@ class Lifecycle:
             out.writes.add(system)
             out.changed = True
 
-    def provision(self, state: RecordState, out: Outcome, *, first: bool = False) -> None:
+    def provision(self, state: RecordState, out: Outcome) -> None:
         if not state.active or state.removed:
             return
         if self._provisioned is None:
-            self._provisioned, self._reported = self._provisioning()
-        if state.kind == GROUP and not self._group_sourced(state, out, first):
+            self._provisioned = self._provisioning()
+        if state.kind == GROUP and not self._group_sourced(state):
             return
         for name in self._provisioned.get(state.kind, ()):
             if name not in state.shadows and name not in state.create_pending:
@@ -96,27 +99,17 @@ class Lifecycle:
                     record_id=state.id, field="(account)", old=None, new=name, rule=Rule.CREATE, system=None,
                     detail=f"no {name} account: one will be created"))
 
-    def _provisioning(self) -> tuple[dict[str, list[str]], list[str]]:
+    def _provisioning(self) -> dict[str, list[str]]:
         plan, groups = self.plan, self.plan.config.groups
-        provisioned = {kind: [n for n, sp in plan.systems.items() if sp.asks_provision and sp.writable
-                              and (n in groups.provision if kind == GROUP and groups else sp.provision)
-                              and any(n in f.map for f in fields.values())]
+        provisioned = {kind: [n for n, sp in plan.systems.items()
+                              if ((n in groups.provision and sp.can.create) if kind == GROUP and groups
+                                  else sp.asks_provision and sp.provision)
+                              and sp.writable and any(n in f.map for f in fields.values())]
                        for kind, fields in plan.fields.items()}
-        reported = [n for n in sorted({s for f in plan.fields.get(GROUP, {}).values() for s in f.map})
-                    if n not in provisioned.get(GROUP, []) and plan.systems[n].writable]
-        return provisioned, reported
+        return provisioned
 
-    def _group_sourced(self, state: RecordState, out: Outcome, first: bool) -> bool:
-        """Is this group linked in one of its sources (only such a group is created elsewhere)? When it is
-        first seen there, each target that has no such group and may not have one created is reported."""
-        sources = self.plan.lifecycle.get(GROUP, ())
-        if not any(s in state.shadows for s in sources):
-            return False
-        if first:
-            for name in self._reported:
-                if name not in state.shadows and name not in sources:
-                    out.decisions.append(decision(
-                        record_id=state.id, field="(account)", old=None, new=None, rule=Rule.CREATE, system=None,
-                        detail=f"no {name} group matched when first seen; not created (groups.provision does not "
-                               f"name {name}); linked if a matching one appears"))
-        return True
+    def _group_sourced(self, state: RecordState) -> bool:
+        """Is this group linked in one of its sources? Only such a group is created elsewhere (a target's group
+        that no source has is never copied back into the others). A target where it may not be created is
+        reported by `plan` (report.groups_missing)."""
+        return any(s in state.shadows for s in self.plan.lifecycle.get(GROUP, ()))

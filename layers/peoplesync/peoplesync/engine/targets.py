@@ -7,6 +7,9 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
@@ -22,7 +25,8 @@ class Targets:
         self.plan = plan
         self._norms = norms
         self.refs = refs
-        self._writable: dict[str, bool] = {}  # asked of each system's plan on first use (its connector's class)
+        # asked of each system's plan on first use (its connector's class)
+        self._writable = _OnFirstUse(lambda system: plan.systems[system].writable)
         self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
@@ -30,16 +34,10 @@ class Targets:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or name not in state.golden:
-            return
-        writable = self._writable.get(target)
-        if writable is None:
-            writable = self._writable[target] = self.plan.systems[target].writable
-        if not writable:
+        if shadow is None or shadow.removed or name not in state.golden or not self._writable[target]:
             return
         if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
-            self.members.enforce(state, f, target, index, out, reason)
-            return
+            return self.members.enforce(state, f, target, index, out, reason)
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
         # decide()'s rules 10-12, asked first (only apply modes other than `always`, or a blank golden value
@@ -77,10 +75,7 @@ class Targets:
         out.writes.add(target)
         out.changed = True
         if f.reference is not None and interim:
-            out.decisions.append(decision(
-                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
-                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
-                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            out.decisions.append(_deferred(state, name, target, have, want))
             return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
@@ -88,3 +83,24 @@ class Targets:
             out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
                 conflict=conflict, detail=why))
+
+
+def _deferred(state: RecordState, name: str, target: str, have: Any, want: Any) -> Any:
+    """The decision to clear (or replace by the placeholder) a stale reference while the person now named has
+    no account in `target` yet."""
+    instead = "replaced by the placeholder" if want else "cleared"
+    return decision(record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                    system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                    f"the reference to someone else {instead} until it has")
+
+
+class _OnFirstUse(dict[str, bool]):
+    """A dict whose missing key is computed once (no method call on the hot path once it is known)."""
+
+    def __init__(self, compute: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> bool:
+        value = self[key] = self._compute(key)
+        return value

@@ -47,5 +47,6 @@ def person_label(plan: Plan, state: RecordState | None, fallback: str = "") -> s
 
 def write_text(write: Write) -> str:
     """"cloud update title=Head of Hut 8, mail=a@b" / "ad deactivate" / "cloud create name=..."."""
-    attrs = ", ".join(f"{k}={shown(v)}" for k, v in sorted(write.attrs.items()))
+    attrs = ", ".join([f"{k}={shown(v)}" for k, v in sorted(write.attrs.items())]  # group members: +adds -removes
+                      + [f"{k} +{shown(d['add'])} -{shown(d['remove'])}" for k, d in sorted(write.delta.items())])
     return f"{write.system} {write.op}" + (f" {attrs}" if attrs else "")

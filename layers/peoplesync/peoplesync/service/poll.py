@@ -148,11 +148,8 @@ def _known(store: StateStore, plan: Plan, system: str, observations: list[Observ
 
 
 def load_all(store: StateStore, ids: list[str]) -> list[RecordState]:
-    """Records by id, in batches where the store can (DynamoDB: BatchGetItem of 100)."""
-    load_many = getattr(store, "load_many", None)
-    if load_many is None:
-        return [s for s in map(store.load, ids) if s is not None]
+    """Records by id, in batches (DynamoDB: BatchGetItem of 100; SQLite: one query per 500)."""
     out: list[RecordState] = []
-    for i in range(0, len(ids), 100):
-        out += list(load_many(ids[i:i + 100]).values())
+    for i in range(0, len(ids), 500):
+        out += list(store.load_many(ids[i:i + 500]).values())
     return out

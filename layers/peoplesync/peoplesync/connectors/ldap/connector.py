@@ -22,7 +22,7 @@ from ...ports import (
     WriteResult,
 )
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
-from .dn import dn_key, dn_within, encode, esc, rdn, text, values_of
+from .dn import dn_key, dn_within, encode, esc, new_name, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .groups import Groups
 from .search import Directory, Dropped, Entry, NotFound
@@ -46,9 +46,8 @@ class LdapConnector(BaseConnector):
     @classmethod
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
         """AD records an account's state in userAccountControl; another server only in `disable_attribute`."""
-        if settings.get("flavor") == "active_directory" or settings.get("disable_attribute"):
-            return Capabilities()
-        return Capabilities(deactivate=False, why={"deactivate": "set disable_attribute and disabled_value"})
+        able = settings.get("flavor") == "active_directory" or bool(settings.get("disable_attribute"))
+        return Capabilities(deactivate=able, why={"deactivate": "set disable_attribute and disabled_value"})
 
     def __init__(self, name: str, settings: LdapSettings | Mapping[str, Any], attributes: Iterable[str], *,
                  writable: bool = True, credentials: Mapping[str, Any] | None = None,
@@ -388,12 +387,7 @@ class LdapConnector(BaseConnector):
 
     def _new_name(self, attrs: dict[str, Any]) -> str:
         """The value naming a new account: the first of rdn_attribute, then rdn_from, that has one."""
-        lower = {a.lower(): a for a in attrs}
-        for candidate in [self.s.rdn_attribute, *self.s.rdn_from]:
-            values = values_of(attrs.get(lower.get(candidate.lower(), "")))
-            if values:
-                return values[0]
-        raise PermanentError(f"{self.name}: cannot name the new account: none of {self.s.rdn_from} has a value")
+        return new_name(self.name, attrs, [self.s.rdn_attribute, *self.s.rdn_from])
 
 
 def _quiet_unbind(conn: Any) -> None:

@@ -121,3 +121,15 @@ def encode(attr: str, value: str) -> Any:
     if attr.lower() in BINARY_ATTRIBUTES:
         return base64.b64decode(value)
     return value
+
+
+def new_name(system: str, attrs: dict[str, Any], candidates: list[str]) -> str:
+    """The value naming a new entry: the first of `candidates` (attribute names) that has one."""
+    from ...ports import PermanentError
+
+    lower = {a.lower(): a for a in attrs}
+    for candidate in candidates:
+        values = values_of(attrs.get(lower.get(candidate.lower(), "")))
+        if values:
+            return values[0]
+    raise PermanentError(f"{system}: cannot name the new account: none of {candidates[1:]} has a value")
