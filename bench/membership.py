@@ -6,13 +6,16 @@ time, and the simulated time the Genesys budget imposes.
 
     python bench/membership.py                      # 10,000 members, 10 changes, 5 rounds
     python bench/membership.py --members 2000 --changes 10 --rounds 3
+    python bench/membership.py --flow               # through the engine and the local flow
 
-Through the connectors alone: the engine's group model (`groups` helper, issue 13.1) had not landed when this
-was written, so the step between read and write, "which members does the target lack or hold too many of",
-is a set difference here (what `Write.delta` carries), and people are linked by employee id by the bench
-itself. The reads and the writes are the connectors' own, over loopback HTTP.
+Two modes. By default through the connectors alone: what the two APIs cost, with nothing else in the way; the
+step between read and write, "which members does the target lack or hold too many of", is a set difference
+(what `Write.delta` carries), and people are linked by employee id by the bench itself. With `--flow`, the same
+sync through `bootstrap.local` (the local run of the one flow, SQLite state): the engine links the people,
+matches the groups and computes the delta (needs the group model of issue 13.1).
 
-Measured per round after the initial sync: `changes` members changed in Graph (half added, half removed), then
+Measured per round after the initial sync (connectors alone): `changes` members changed in Graph (half added,
+half removed), then
 - delta: the Graph poll with its cursor (groups/delta: only the changed group is read again, whole, through
   /members), the Genesys group read (Genesys has no delta: every poll lists the members), the writes;
 - baseline, in the same round: the Graph poll without a cursor (the delta round from scratch: every user,
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import threading
 import time
 from typing import Any
@@ -69,7 +73,12 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--flow", action="store_true", help="through the engine and the local flow (needs the "
+                                                             "group model of issue 13.1)")
     args = parser.parse_args()
+    if args.flow:
+        through_flow(args)
+        return
     n = args.members
 
     reset_caches()
@@ -162,6 +171,109 @@ def main() -> None:
           f"{med(baselines, 'wall s'):.2f} s; delta/baseline graph requests "
           f"{med(rounds, 'graph requests') / med(baselines, 'graph requests'):.2f}, graph poll wall "
           f"{med(rounds, 'graph wall s') / med(baselines, 'wall s'):.2f}")
+
+
+class Counted:
+    """Counts what a connector read (group members) and wrote (member changes, requests) in the flow."""
+
+    def __init__(self, connector: Any) -> None:
+        self.c, self.members_read, self.member_writes = connector, 0, 0
+        read, write = connector.read, connector.write
+
+        def counted_read(*a: Any, **kw: Any) -> Any:
+            result = read(*a, **kw)
+            self.members_read += sum(len(o.attrs.get("members") or ()) for o in result.observations
+                                     if o.kind == "group")
+            return result
+
+        def counted_write(change: Write) -> Any:
+            self.member_writes += sum(len(d.get("add", ())) + len(d.get("remove", ())) for d in change.delta.values())
+            return write(change)
+
+        connector.read, connector.write = counted_read, counted_write
+
+    def take(self) -> tuple[int, int, int]:
+        out = (self.members_read, self.member_writes, requests(self.c))
+        self.members_read = self.member_writes = 0
+        self.c.api.http.stats["requests"] = 0
+        return out
+
+
+def through_flow(args: argparse.Namespace) -> None:
+    """The same sync through `bootstrap.local` (the local run of the one flow, SQLite state): HR (memory)
+    holds the people, Graph is the source of the group and Genesys Cloud its target; the engine links people
+    by employee id and computes `Write.delta`."""
+    try:
+        import peoplesync.engine.membership  # noqa: F401  (the group model, issue 13.1)
+    except ImportError:
+        raise SystemExit("--flow needs the group model of issue 13.1 (engine/membership.py) on this checkout") \
+            from None
+    from peoplesync import bootstrap
+    from peoplesync.config import compile_config, load_config, system_attributes
+    from peoplesync_dev.memory import MemoryConnector
+
+    n, k = args.members, args.changes
+    reset_caches()
+    forget_tokens()
+    clock = SimClock()
+    graph_url, graph_server = start_graph(clients={CLIENT: SECRET}, clock=clock, delta_page=200, member_slice=500)
+    genesys_url, genesys_server = start_genesys(clients={CLIENT: SECRET}, budget_per_minute=300, clock=clock)
+    try:
+        g, gen = graph_server.standin, genesys_server.standin
+        source = [g.add_user(displayName=f"P{i:05d}", employeeId=f"E{i}") for i in range(n + k * args.rounds)]
+        for i in range(n + k * args.rounds):
+            gen.add_user(f"P{i:05d}", f"p{i}@corp.example", employerInfo={"employeeId": f"E{i}"})
+        entra = g.add_group("All agents", members=source[:n])
+        cloud = gg.add_group(gen, "All agents")
+        plan = compile_config(load_config({
+            "systems": {"hr": {"connector": "memory", "writable": False},
+                        "entra": {"connector": "graph", "tenant_id": g.tenant, "writable": False},
+                        "cloud": {"connector": "genesys_cloud", "base_url": genesys_url}},
+            "fields": {"employee_id": {"source": "hr", "map": {"hr": "Employee_ID", "entra": "employeeId",
+                                                                 "cloud": "employerInfo.employeeId"}}},
+            "match": ["employee_id"], "lifecycle": {"source": "hr"},
+            "policies": {"max_changes_per_run": None},
+            "groups": {"source": "entra", "match": ["name"], "fields": {
+                "name": {"map": {"entra": "displayName", "cloud": "name"}},
+                "members": {"map": {"entra": "members", "cloud": "members"}, "reference": "person",
+                            "multi": True}}}}))
+        hr = MemoryConnector("hr", system_attributes(plan, "hr"), writable=False)
+        for i in range(n + k * args.rounds):
+            hr.put(f"H{i}", Employee_ID=f"E{i}")
+        creds = {"client_id": CLIENT, "client_secret": SECRET}
+        graph = Counted(GraphConnector("entra", GraphSettings(
+            tenant_id=g.tenant, graph_url=f"{graph_url}/v1.0", login_url=graph_url, groups={"ids": [entra]}),
+            system_attributes(plan, "entra"), credentials=creds, writable=False, buckets=MemoryBucketStore(),
+            clock=clock, sleep=clock.sleep))
+        genesys = Counted(GenesysConnector("cloud", GenesysSettings(base_url=genesys_url, groups={
+            "ids": [cloud], "page_size": 500}), system_attributes(plan, "cloud"), credentials=creds,
+            buckets=MemoryBucketStore(), clock=clock, sleep=clock.sleep))
+        state = tempfile.mkdtemp(prefix="peoplesync-bench-")  # SQLite, as `peoplesync sync` keeps its state
+        bridge = bootstrap.local(plan, store=bootstrap.sqlite_store(f"{state}/state.sqlite3"),
+                                 connectors={"hr": hr, "entra": graph.c, "cloud": genesys.c}, sleep=clock.sleep)
+        rows = []
+        outside = source[n:]
+        for r in range(args.rounds + 1):
+            if r:
+                inside = g.member_ids(entra)
+                joining, outside = outside[:k - k // 2], outside[k - k // 2:]
+                g.edit_members(entra, add=joining, remove=inside[(r - 1) * (k // 2):r * (k // 2)])
+            wall = time.perf_counter()
+            report = bridge.sync()
+            wall = time.perf_counter() - wall
+            graph_read, _, graph_requests = graph.take()
+            genesys_read, writes, genesys_requests = genesys.take()
+            want = n if r == 0 else k
+            assert writes == want and not report.errors, f"round {r}: {writes} member changes written, {report.errors}"
+            rows.append((graph_read, genesys_read, writes, graph_requests, genesys_requests, wall))
+    finally:
+        graph_server.stop()
+        genesys_server.stop()
+    print(f"through the flow (bootstrap.local, SQLite state): one {n:,}-member group, Graph -> Genesys Cloud")
+    for label, row in (("initial", rows[0]), (f"after {k} changes (median of {args.rounds})",
+                                              tuple(statistics.median(x[i] for x in rows[1:]) for i in range(6)))):
+        print(f"{label}: graph members read {row[0]:,.0f}, genesys members read {row[1]:,.0f}, member writes "
+              f"{row[2]:,.0f}, graph requests {row[3]:.0f}, genesys requests {row[4]:.0f}, wall {row[5]:.1f} s")
 
 
 if __name__ == "__main__":

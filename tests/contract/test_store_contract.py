@@ -300,3 +300,92 @@ def test_given_recorded_decisions_when_the_caller_changes_what_it_passed_or_got_
 
     assert store.decisions("p1") == [dict(field="groups", old=["a"], new=["a", "b"], rule="source", system="ad",
                                           at=1.0)]
+
+
+# --- batches: load_many and batch ------------------------------------------------------------------------
+def test_given_saved_records_when_loaded_together_then_each_is_there_and_missing_ones_are_absent(store):
+    for n in range(3):
+        store.save(person(f"p{n}", ad=Shadow(key=f"u{n}")))
+
+    loaded = store.load_many(["p2", "p0", "nobody", "p0"])
+
+    assert sorted(loaded) == ["p0", "p2"]
+    assert loaded["p2"].shadows["ad"].key == "u2" and loaded["p2"].version == 1
+
+
+def test_given_a_batch_when_saves_are_made_inside_then_reads_inside_and_after_see_them(store):
+    with store.batch():
+        store.save(person("p1", ad=Shadow(key="u1")))
+        again = store.load("p1")
+        assert again is not None and again.version == 1
+        assert store.by_link(PERSON, "ad", "u1") == "p1"
+        again.shadows["ad"] = Shadow(key="u9")
+        store.save(again)
+        store.record_decisions("p1", [{"field": "title", "rule": "source"}], at=1.0)
+
+    assert store.load("p1").version == 2
+    assert store.by_link(PERSON, "ad", "u9") == "p1" and store.by_link(PERSON, "ad", "u1") is None
+    assert [d["rule"] for d in store.decisions("p1")] == ["source"]
+
+
+def test_given_a_batch_when_a_save_loses_a_race_inside_then_it_is_refused_and_the_others_stand(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    stale = store.load("p1")
+    with store.batch():
+        fresh = store.load("p1")
+        fresh.golden["title"] = "Manager"
+        store.save(fresh)
+        with pytest.raises(VersionConflict):
+            store.save(stale)
+        store.save(person("p2", ad=Shadow(key="u2")))
+        with pytest.raises(VersionConflict):  # u2 is p2's: a link is never taken from the record holding it
+            store.save(person("p3", ad=Shadow(key="u2")))
+
+    assert store.load("p1").golden["title"] == "Manager"
+    assert store.by_link(PERSON, "ad", "u2") == "p2" and store.load("p3") is None
+
+
+def test_given_a_batch_when_an_error_leaves_it_then_the_error_reaches_the_caller_and_earlier_work_stands(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    with pytest.raises(RuntimeError), store.batch():
+        store.save(person("p2", ad=Shadow(key="u2")))
+        raise RuntimeError("crash mid-chunk")
+
+    # the block's saves are all undone (SQLite) or all kept (stores that write each save at once): never half
+    p2 = store.load("p2")
+    assert (p2 is None and store.by_link(PERSON, "ad", "u2") is None) or \
+        (p2 is not None and store.by_link(PERSON, "ad", "u2") == "p2")
+    assert store.load("p1").version == 1
+    store.save(person("p3", ad=Shadow(key="u3")))  # the store is usable afterwards
+    assert store.by_link(PERSON, "ad", "u3") == "p3"
+
+
+def test_given_a_batch_when_a_record_changes_inside_then_ref_of_and_value_of_answer_its_latest_save(store):
+    store.save(person("p1", ad=Shadow(key="u1", ref="CN=Ann,OU=Staff")))
+    with store.batch():
+        assert store.ref_of("p1", "ad") == "CN=Ann,OU=Staff" and store.value_of("p1", "title") == "Engineer"
+        state = store.load("p1")
+        state.shadows["ad"].ref = "CN=Ann,OU=Managers"
+        state.golden["title"] = "Manager"
+        store.save(state)
+        state.golden["title"] = "changed after the save, never saved"
+        assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"
+        assert store.ref_of("p1", "cloud") is None and store.ref_of("nobody", "ad") is None
+    assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"
+
+
+def test_given_records_linked_in_several_systems_then_linked_ids_lists_at_least_those_linked_in_one(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    store.save(person("p2", cloud=Shadow(key="c2")))
+    store.save(person("p3", ad=Shadow(key="u3"), cloud=Shadow(key="c3")))
+    store.save(RecordState(id="g1", kind=GROUP, shadows={"ad": Shadow(key="G1")}))
+    moved = store.load("p1")
+    moved.shadows = {"cloud": Shadow(key="c1")}  # unlinked from ad since
+    store.save(moved)
+
+    listed = list(store.linked_ids(PERSON, "ad"))
+
+    assert "p3" in listed and "g1" not in listed
+    assert listed == sorted(set(listed))
+    if not isinstance(store, DynamoStore):  # it lists every record of the kind (see DynamoStore.linked_ids)
+        assert listed == ["p3"]

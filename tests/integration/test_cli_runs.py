@@ -146,6 +146,7 @@ def test_a_held_run_is_approved_by_its_id_and_then_applied(site: Site) -> None:
     assert site.run("sync", "--quiet")[0] == 2
     holds = json.loads(site.run("reviews", "--json")[1])
     assert [h["kind"] for h in holds] == ["run"] and holds[0]["count"] == 3
+    assert holds[0]["account_keys"] == ["E1", "E2", "E3"] and holds[0]["system"] == "hr"
     code, _, err = site.run("reviews", "approve", "hold:hr:nosuch")
     assert code == 1 and err.count("\n") == 1 and holds[0]["id"] in err
     site.capsys.readouterr()
@@ -154,6 +155,17 @@ def test_a_held_run_is_approved_by_its_id_and_then_applied(site: Site) -> None:
     code, out, _ = site.run("sync", "--quiet")
     assert code == 0 and [site.badge(f"E{n}")[2] for n in (1, 2, 3, 4)] == [0, 0, 0, 1]
     assert json.loads(site.run("reviews", "--json")[1]) == []
+
+
+def test_an_account_held_for_review_makes_the_run_exit_2_and_is_listed(site: Site) -> None:
+    (site.root / "peoplesync.yaml").write_text(CONFIG.replace('removed: deactivate', 'removed: deactivate, '
+                                                              'unmatched: report'))
+    with sqlite3.connect(site.root / "badges.sqlite3") as db:  # a badge nobody in HR has
+        db.execute("INSERT INTO holders VALUES (99, 'E99', 'Visitor', 'Guest', 1)")
+    code, out, _ = site.run("sync", "--quiet")
+    assert code == 2 and "1 account(s) held for review" in out and "in agreement" not in out
+    code, out, _ = site.run("reviews")
+    assert "badges account 99: unmatched" in out and "0 runs and 1 accounts held for review" in out
 
 
 def test_plan_shows_values_as_stored_whole_and_people_by_name(site: Site) -> None:

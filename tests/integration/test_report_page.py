@@ -184,3 +184,37 @@ def test_the_page_fetches_nothing_and_is_the_same_for_the_same_state(report: Pat
     from peoplesync.report_page import render
 
     assert render(data) == html  # the JSON beside the page holds everything it shows
+
+
+def test_sync_and_plan_write_the_page_from_the_command_line(tmp_path: Path) -> None:
+    """`sync --report` and `plan --report` as typed: the page and its JSON, with the run's numbers per system."""
+    import json
+
+    from peoplesync.cli import main
+
+    config = tmp_path / "peoplesync.yaml"
+    config.write_text("""
+systems:
+  hr: {connector: memory, writable: false, accounts: {"1": {id: E1, mail: ada@example.com},
+                                                      "2": {id: E2, mail: alan@example.com}}}
+  ad: {connector: memory, provision: true, accounts: {"a1": {employeeID: E1, mail: ADA@example.com}}}
+fields:
+  employee_id: {source: hr, map: {hr: id, ad: employeeID}}
+  email.work: {source: hr, normalize: [trim, lower], map: {hr: mail, ad: mail}}
+match: [employee_id]
+""")
+    assert main(["plan", str(config), "--report", str(tmp_path / "plan.html")]) == 0
+    planned = json.loads((tmp_path / "plan.json").read_text())
+    assert planned["run"]["kind"] == "plan"
+    assert {s["name"]: s["ops"] for s in planned["run"]["systems"]} == {"hr": {}, "ad": {"create": 1}}
+    assert main(["sync", str(config), "--quiet", "--report", str(tmp_path / "sync.html")]) == 0
+    synced = json.loads((tmp_path / "sync.json").read_text())
+    assert synced["run"]["kind"] == "sync"
+    rows = {s["name"]: s for s in synced["run"]["systems"]}
+    assert rows["hr"]["read"] == 2 and rows["ad"]["ops"] == {"create": 1}
+    assert 'data-system="ad"' in (tmp_path / "sync.html").read_text()
+    people = {p["label"]: p for p in synced["people"]}
+    assert set(people) == {"E1", "E2"}
+    e2 = {(f["field"], f["rule"]): f for f in people["E2"]["fields"]}
+    assert e2[("email.work", "source")]["new"] == "alan@example.com" and e2[("email.work", "source")]["system"] == "hr"
+    assert ("(account)", "create") in e2  # why the account in ad was made

@@ -131,6 +131,8 @@ def test_a_leaver_is_deactivated_where_a_state_can_be_recorded_and_nowhere_else(
 
     assert report.dead_letters == 0 and not report.errors
     assert [x.op for x in w["ad"].writes] == [DEACTIVATE] and w["ad"].accounts["ad2"]["active"] is False
+    said = w.store.decisions(w.store.by_link("person", "hr", "hr2"), "(state)")[-1]["detail"]
+    assert said == "deactivated in hr; badges cannot record it: left as it is there"  # what `explain` shows
     assert w["badges"].writes == [] and w["badges"].accounts["badges2"]["active"] is True
     w["badges"].set("badges2", name="Robert")  # a later edit there is still put back: only the state is left
     assert w.sync().writes["badges"] == 1 and w["badges"].get("badges2", "name") == "Bob"

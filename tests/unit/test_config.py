@@ -18,7 +18,7 @@ systems:
   hr:     {connector: memory, writable: false}
   badges: {connector: memory}
   cloud:  {connector: memory, provision: true}
-  idp:    {connector: scim}
+  idp:    {connector: scim, tokens: "secret:scim-tokens"}
 fields:
   title:          {source: ad,     map: {ad: title, cloud: title, idp: title}}
   department:     {source: idp,    map: {idp: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", ad: department, cloud: department}}

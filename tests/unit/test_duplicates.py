@@ -66,3 +66,12 @@ def test_a_disabled_duplicate_is_left_alone() -> None:
     w["cloud"].put("u1-old", active=False, **{"employerInfo.employeeId": "E1"})
     report = w.sync()
     assert report.held_for_review == 0 and len(list(w.store.all_ids("person"))) == 1
+
+
+def test_a_second_cloud_user_with_a_linked_employee_id_is_a_duplicate_whatever_its_email() -> None:
+    w = World(config())
+    hire(w, 1)
+    w.sync()
+    w["cloud"].put("u1-copy", **{"employerInfo.employeeId": "E1", "email": "someone.else@corp.example"})
+    report = w.sync()
+    assert report.held_for_review == 1 and len(list(w.store.all_ids("person"))) == 1

@@ -110,3 +110,12 @@ def test_a_new_field_counts_the_people_whose_value_differs_not_everyone_re_evalu
     world.bridge.approve(item["id"])
     report = world.sync()
     assert report.writes == {"cloud": 5} and world["cloud"].get("u1", "department") == "Dept 1"
+
+
+def test_a_hold_left_by_an_older_version_is_dropped_and_its_changes_judged_again() -> None:
+    world = staff()
+    # the old guard held a whole poll and kept its cursor: its changes are simply read again
+    world.store.add_review("run|hr", {"kind": "run", "system": "hr", "reason": "9 people would change"})
+    world["ad"].set("guid-9", title="Promoted")
+    report = world.sync()
+    assert holds(world) == [] and report.status == "done" and world["cloud"].get("u9", "title") == "Promoted"

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from peoplesync import bootstrap
-from peoplesync.service.relink import RelinkError
+from peoplesync.service.relink import RelinkError, command
 from tests.unit.conftest import World, config, hire
 
 
@@ -30,8 +29,8 @@ def person(w: World, eid: str) -> str:
 def test_link_moves_an_account_to_the_right_person_recorded_and_delivered_by_the_next_sync() -> None:
     w = wrongly_matched()
     assert w.record_of("cloud", "u9").id == person(w, "E2")
-    done = bootstrap.relink(w.bridge, "cloud", "u9", person(w, "E1"))
-    assert (done.detached_from, done.attached_to) == (person(w, "E2"), person(w, "E1"))
+    said = command(w.bridge, "cloud:u9", "E1")
+    assert said.startswith("cloud:u9: detached from E2, p2@corp.example; linked to E1, p1@corp.example; writes owed to cloud")
     assert w.record_of("cloud", "u9").id == person(w, "E1")
     assert "cloud" not in w.store.load(person(w, "E2")).shadows
     assert w["cloud"].get("u9", "email") == "p2@corp.example"  # nothing written yet: the next sync does it
@@ -48,14 +47,13 @@ def test_link_moves_an_account_to_the_right_person_recorded_and_delivered_by_the
 
 def test_unlink_detaches_and_the_account_is_held_rather_than_matched_again() -> None:
     w = wrongly_matched()
-    done = bootstrap.relink(w.bridge, "cloud", "u9", None)
-    assert done.detached_from == person(w, "E2")
+    assert command(w.bridge, "cloud:u9", None).startswith("cloud:u9: detached from E2, p2@corp.example;")
     assert w.record_of("cloud", "u9") is None
     w["cloud"].set("u9", title="Edited")  # read again: still not matched by its e-mail
     w.sync()
     assert w.record_of("cloud", "u9") is None
     assert [r["key"] for r in w.store.reviews()] == ["u9"]
-    bootstrap.relink(w.bridge, "cloud", "u9", person(w, "E1"))
+    command(w.bridge, "cloud:u9", "E1")
     w.sync()
     assert w.record_of("cloud", "u9").id == person(w, "E1")
     assert w["cloud"].get("u9", "employerInfo.employeeId") == "E1"
@@ -67,12 +65,16 @@ def test_link_refuses_a_person_who_has_an_account_there_already_and_an_account_t
     hire(w, 2)
     w.sync()
     with pytest.raises(RelinkError, match="already has cloud account u2"):
-        bootstrap.relink(w.bridge, "cloud", "u1", person(w, "E2"))
-    bootstrap.relink(w.bridge, "cloud", "u2", None)
+        command(w.bridge, "cloud:u1", "E2")
+    command(w.bridge, "cloud:u2", None)
     with pytest.raises(RelinkError, match="no account 'nope'"):
-        bootstrap.relink(w.bridge, "cloud", "nope", person(w, "E2"))
+        command(w.bridge, "cloud:nope", "E2")
     with pytest.raises(RelinkError, match="linked to nobody"):
-        bootstrap.relink(w.bridge, "cloud", "nope", None)
+        command(w.bridge, "cloud:nope", None)
+    with pytest.raises(RelinkError, match="give the account as SYSTEM:KEY"):
+        command(w.bridge, "nowhere:u1", None)
+    with pytest.raises(RelinkError, match="no person found for 'E9'"):
+        command(w.bridge, "cloud:u1", "E9")
     assert w.record_of("cloud", "u1").id == person(w, "E1")
 
 
@@ -83,8 +85,8 @@ def test_a_held_duplicate_is_linked_by_hand_after_its_twin_is_unlinked() -> None
     w["cloud"].put("u1-new", **{"employerInfo.employeeId": "E1", "email": "p1@corp.example"})
     w.sync()
     assert [r["key"] for r in w.store.reviews()] == ["u1-new"]
-    bootstrap.relink(w.bridge, "cloud", "u1", None)
-    bootstrap.relink(w.bridge, "cloud", "u1-new", person(w, "E1"))
+    command(w.bridge, "cloud:u1", None)
+    command(w.bridge, "cloud:u1-new", "E1")
     w.sync()
     assert w.record_of("cloud", "u1-new").id == person(w, "E1")
     assert w["cloud"].get("u1-new", "title") == "Title 1"

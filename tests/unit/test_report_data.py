@@ -26,7 +26,7 @@ def test_owed_writes_take_their_time_at_the_targets_rate_limit() -> None:
     rows = gather.owed_rows(owed, {"cloud": 300.0})
     assert rows == [{"system": "ad", "writes": 2, "people": 1, "per_minute": None, "seconds": None},
                     {"system": "cloud", "writes": 2000, "people": 2000, "per_minute": 300.0, "seconds": 400.0}]
-    assert page._duration(400.0) == "7 min"
+    assert page._duration(400.0) == "7 min" and page._duration(0.2) == "under 1 s"
 
 
 def test_the_rate_comes_from_the_configuration_or_the_connectors_default() -> None:
@@ -39,3 +39,24 @@ def test_the_rate_comes_from_the_configuration_or_the_connectors_default() -> No
         "fields": {"id": {"source": "hr", "map": {"hr": "id", "cloud": "employerInfo.employeeId",
                                                   "fast": "employerInfo.employeeId"}}}}))
     assert rates(plan) == {"cloud": 300.0, "fast": 1200.0}
+
+
+def test_groups_are_drawn_as_rows_of_their_own_below_the_people() -> None:
+    from peoplesync.report_page import render
+
+    plan = bootstrap.compile_config(bootstrap.load_config({
+        "systems": {"ad": {"connector": "memory"}, "cloud": {"connector": "memory"}},
+        "fields": {"email": {"source": "ad", "map": {"ad": "mail", "cloud": "email"}}},
+        "match": ["email"],
+        "groups": {"source": "ad", "match": ["name"], "fields": {
+            "name": {"map": {"ad": "cn", "cloud": "name"}},
+            "members": {"map": {"ad": "member", "cloud": "members"}, "reference": "person", "multi": True}}}}))
+    data = gather.report_data(plan, title="groups")
+    assert [k["kind"] for k in data["mapping"]["kinds"]] == ["person", "group"]
+    members = data["mapping"]["kinds"][1]["fields"][1]
+    assert members["arrows"] == [{"from": "ad", "to": "cloud", "two_way": False, "written": True}]
+    assert "multi-valued" in members["badges"] and "reference: person" in members["badges"]
+    html = render(data)
+    assert '<text class="kind" x="8"' in html and ">groups</text>" in html
+    assert 'data-field="members" data-kind="group"' in html
+    assert "groups: matched by name; lifecycle (who exists) from ad" in html

@@ -332,7 +332,7 @@ DEPT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
 
 def idp_world() -> World:
     cfg = config()
-    cfg["systems"]["idp"] = {"connector": "scim"}
+    cfg["systems"]["idp"] = {"connector": "scim", "tokens": "secret:scim-tokens"}
     cfg["fields"]["department"] = {"source": "idp", "map": {"idp": DEPT, "ad": "department",
                                                             "cloud": "department"}}
     cfg["fields"]["email.work"]["map"]["idp"] = "userName"

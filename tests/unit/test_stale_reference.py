@@ -79,3 +79,20 @@ def test_a_placeholder_needs_a_single_valued_reference_on_a_mapped_system() -> N
     with pytest.raises(ConfigError) as unmapped:
         load_config(cfg)
     assert ("fields.manager.placeholder.hr", "'hr' does not map this field") in unmapped.value.problems
+
+
+def test_a_new_manager_whose_account_is_created_in_the_same_run_replaces_the_old_one_without_a_blank() -> None:
+    cfg = config()
+    cfg["systems"]["cloud"]["provision"] = True
+    w = World(cfg)
+    hire(w, 1)
+    hire(w, 2, ad={"manager": "CN=Person 1,OU=Staff,DC=corp"}, cloud={"manager": "u1"})
+    w.sync()
+    w["hr"].put("W3", Employee_ID="E3", Work_Email="p3@corp.example")  # hired today, reports moved to them
+    w["ad"].put("guid-3", ref="CN=Person 3,OU=Staff,DC=corp", employeeID="E3", mail="p3@corp.example")
+    w["ad"].set("guid-2", manager="CN=Person 3,OU=Staff,DC=corp")
+    w.sync()
+    new_id = w.record_of("ad", "guid-3").shadows["cloud"].key
+    assert w["cloud"].get("u2", "manager") == new_id
+    assert [x.attrs["manager"] for x in w["cloud"].writes if x.key == "u2" and "manager" in x.attrs] == [new_id]
+    assert w.sync().total_writes == 0

@@ -1,10 +1,13 @@
 """`make demo`: copy examples/demo to .peoplesync-demo/, create its badge database (SQLite), start the
 Workday and Genesys Cloud stand-ins on 127.0.0.1, and sync: what a first sync would do, the sync itself, a
 second sync with nothing to do, then an agent editing their own profile in the cloud and the next sync
-carrying it to the phone directory (two-way), and finally where one person's values came from."""
+carrying it to the phone directory (two-way), a conflict on that two-way field settled by its `winner`, where one
+person's values came from, and finally the report page (report.html: the mapping drawn, every decision
+searchable)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -79,8 +82,42 @@ def _story(config: str, server: object, users: dict[str, str]) -> int:
         {"mediaType": "PHONE", "type": "WORK", "address": "+1 317 555 0199"},
         {"mediaType": "EMAIL", "type": "HOME", "address": "grace@navy.example"}]})
     main(["sync", config, "--quiet"])
+    winner_conflict(config, standin, users["ada.lovelace@example.com"])
     print("\n== where Grace's values came from (peoplesync explain ... E101)")
-    return main(["explain", config, "E101"])
+    status = main(["explain", config, "E101"])
+    return status or report_page(config)
+
+
+def winner_conflict(config: str, standin: Any, ada: str) -> None:
+    """Both sides of a two-way field change between two syncs: the field's `winner` settles it. phone.work is
+    two-way between the phone directory and the cloud with `winner: phonebook`, so the directory's number stays
+    and the cloud's is overwritten (and shown as the losing value in `explain` and on the report page)."""
+    print("\n== Ada's work phone is changed in the phone directory AND in her cloud profile before the next sync: "
+          "phone.work is two-way with winner: phonebook, so the directory's number wins")
+    book = Path(config).parent / "data" / "phonebook.csv"
+    with book.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["employee_id"] == "E100":
+            row["phone"] = "+1 317 555 0142"
+    with book.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    standin.edit_user(ada, {"addresses": [
+        {"mediaType": "PHONE", "type": "WORK", "address": "+1 317 555 0177"},
+        {"mediaType": "EMAIL", "type": "HOME", "address": "ada@analytical.example"}]})
+    main(["sync", config, "--quiet"])
+    main(["explain", config, "E100", "phone.work"])
+
+
+def report_page(config: str) -> int:
+    """The report page: the mapping drawn, and why each value is what it is, searchable; one HTML file."""
+    page = Path(config).parent / "report.html"
+    print("\n== the report page (peoplesync report ... -o report.html): open it in a browser")
+    status = main(["report", config, "-o", str(page)])
+    print(f"   {page.resolve().as_uri()}")
+    return status
 
 
 def _membership(config: str, server: Any) -> int:

@@ -4,7 +4,7 @@
     peoplesync schema                     JSON Schema of the configuration, for editors
     peoplesync sync CONFIG [--full] [--approve] [--json] [--quiet]
     peoplesync plan CONFIG [--full] [--approve] [--json] [--verbose]   what a sync would change, writing nothing
-    peoplesync explain CONFIG PERSON [FIELD]   where a person's values came from and why
+    peoplesync explain CONFIG PERSON [FIELD] [--cached]   where a person's values came from and why
     peoplesync dlq list|replay CONFIG     dead-lettered deliveries of the local run
     peoplesync dlq list|replay --dlq-url URL [--target-url URL]   ... of an SQS dead-letter queue (extra: aws)
     peoplesync reviews CONFIG [--json]    runs held by the change guard, accounts held for a human
@@ -12,6 +12,7 @@
     peoplesync serve CONFIG --port N      the SCIM webhook behind a local HTTP server (extra: scim)
     peoplesync report CONFIG [-o FILE]    the mapping drawn, what is owed, and why each value is what it is (HTML)
     peoplesync link CONFIG SYSTEM:KEY PERSON / unlink CONFIG SYSTEM:KEY   repair a wrong match
+    peoplesync deploy-params CONFIG [--samconfig FILE]   the stack's schedules and targets, from the configuration
 
 Exit codes (`sync` and `plan`; the other commands use 0 and 1):
     0  done, or in agreement: nothing left to write
@@ -33,27 +34,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from . import bootstrap
-from .bootstrap import ConfigError, PeoplesyncError, scrub
-
-EXIT_OK, EXIT_ERROR, EXIT_HELD, EXIT_READ_FAILED, EXIT_DEAD_LETTERED = 0, 1, 2, 3, 4
-
-# module -> the extra that installs it (pyproject.toml's optional-dependencies)
-EXTRAS = {"boto3": "aws", "botocore": "aws", "aws_lambda_powertools": "aws", "ldap3": "connectors",
-          "requests": "connectors", "sqlalchemy": "connectors", "psycopg": "connectors", "scim2_models": "scim",
-          "scim2_server": "scim", "rich": "cli"}
-
-
-class CliError(Exception):
-    """A problem the user can fix, said in one line (exit 1)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own exit 2 would read as "held"
-        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(EXIT_ERROR)
+from .bootstrap import ConfigError
+from .cli_errors import EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK, CliError, Parser, error_line
 
 
 # --- the commands' arguments ---------------------------------------------------------------------------
@@ -61,14 +46,6 @@ def _config(p: argparse.ArgumentParser, state: bool = True) -> None:
     p.add_argument("config", help="the configuration (YAML)")
     if state:
         p.add_argument("--state", help="state database (default: .peoplesync/state.sqlite3 beside CONFIG)")
-
-
-def _validate_args(p: argparse.ArgumentParser) -> None:
-    _config(p, state=False)
-
-
-def _schema_args(p: argparse.ArgumentParser) -> None:
-    pass
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -93,6 +70,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("person", help="system:key, a match value (employee id, e-mail), or a record id")
     p.add_argument("field", nargs="?")
+    p.add_argument("--cached", action="store_true", help="values as last read, without reading the systems now")
 
 
 def _dlq_args(p: argparse.ArgumentParser) -> None:
@@ -111,14 +89,15 @@ def _reviews_args(p: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.description = bootstrap.serve.__doc__  # where the tokens come from, said once
     _config(p)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="peoplesync", description=(__doc__ or "").split("\n")[0],
+    top = Parser(prog="peoplesync", description=(__doc__ or "").split("\n")[0],
                   epilog="Exit codes: 0 done or in agreement, 1 error, 2 held, 3 a read failed, 4 dead-lettered.")
-    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (text, arguments, _) in COMMANDS.items():
         arguments(sub.add_parser(name, help=text, description=text))
     return top
@@ -145,23 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"peoplesync {args.command}: {error_line(exc)}", file=sys.stderr)
     return EXIT_ERROR
-
-
-def error_line(exc: BaseException) -> str:
-    """What went wrong, in one line, naming the file, the key or the extra to install."""
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        top = exc.name.split(".")[0]
-        extra = EXTRAS.get(top)
-        if extra:
-            return (f"this command needs the optional package {top!r}: "
-                    f"pip install 'peoplesync[{extra}]' (or peoplesync[dev] for everything)")
-        return f"a module is missing: {exc.name}"
-    if isinstance(exc, OSError) and exc.filename:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    if isinstance(exc, CliError | PeoplesyncError):
-        return scrub(" ".join(str(exc).split()))
-    return scrub(f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())} "
-                 f"(PEOPLESYNC_DEBUG=1 shows where)")
 
 
 # --- the commands ---------------------------------------------------------------------------------------
@@ -193,21 +155,24 @@ def _bridge(args: argparse.Namespace, store: Any = None) -> Any:
 
 def _sync(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    if args.json:
-        result = bridge.sync(full=args.full, approve=args.approve)
+
+    def run(progress: Any = None) -> Any:
+        if args.report:
+            from .report_page import local as page
+
+            return page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
+                                       approve=args.approve, progress=progress)
+        return bridge.sync(full=args.full, approve=args.approve, progress=progress)
+
+    if args.json:  # no output library needed: a script's run
+        result = run()
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
 
     with out.progress(enabled=not args.quiet) as tick:
-        if args.report:
-            from .report_page import local as page
-
-            result = page.sync_with_page(bridge, args.report, title=args.config, full=args.full,
-                                         approve=args.approve, progress=tick)
-        else:
-            result = bridge.sync(full=args.full, approve=args.approve, progress=tick)
-    out.summary(result)
+        result = run(tick)
+    out.summary(result, config=args.config)
     return int(result.exit_code)
 
 
@@ -237,7 +202,7 @@ def _plan(args: argparse.Namespace) -> int:
     from . import report as out
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
-             waiting=out.references_owed(bridge.store))
+             waiting=out.references_owed(bridge.store), config=args.config)
     return int(code)
 
 
@@ -251,7 +216,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.field and args.field not in bridge.plan.fields.get("person", {}):
         raise CliError(f"no field {args.field!r} in {args.config} (fields: {', '.join(bridge.plan.fields['person'])})")
     info = bridge.reconciler.explain(rid, args.field)
-    live = out.live_values(bridge, info["state"])
+    live = {} if args.cached else out.live_values(bridge, info["state"])
     out.explain(bridge.plan, info["state"], info["decisions"], args.field, out.Resolver(bridge.plan, bridge.store),
                 live)
     return EXIT_OK
@@ -259,16 +224,15 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _reviews(args: argparse.Namespace) -> int:
     bridge = _bridge(args)
-    store = bridge.store
     if args.action:
         return int(REVIEW_ACTIONS[args.action](bridge, args))
     from . import report as out
 
-    items = store.reviews()
+    items = bridge.reviews()
     if args.json:
         print(json.dumps(items, indent=2, default=str))
     else:
-        out.reviews(items, out.Resolver(bridge.plan, store))
+        out.reviews(items, out.Resolver(bridge.plan, bridge.store), config=args.config)
     return EXIT_OK
 
 
@@ -356,28 +320,27 @@ def _unlink_args(p: argparse.ArgumentParser) -> None:
 
 def _relink(args: argparse.Namespace) -> int:
     """`link` / `unlink`: one decision, recorded; the writes it makes owed go out with the next sync."""
-    bridge = _bridge(args)
-    system, _, key = args.account.partition(":")
-    if not key or system not in bridge.plan.systems:
-        raise CliError(f"{args.account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
-    rid = None
-    if args.command == "link":
-        rid = bridge.find_record(args.person)
-        if rid is None:
-            raise CliError(f"no person found for {args.person!r} (give system:key, an employee id, an e-mail)")
-    done = bootstrap.relink(bridge, system, key, rid)
-    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
-             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
-    print(f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to {', '.join(sorted(done.owed)) or 'none'}"
-          " (see peoplesync plan; peoplesync sync makes them)")
+    print(bootstrap.relink(_bridge(args), args.account, getattr(args, "person", None)))
     return EXIT_OK
+
+
+def _deploy_params_args(p: argparse.ArgumentParser) -> None:
+    _config(p, state=False)
+    p.add_argument("--samconfig", metavar="FILE", help="write them into this samconfig.toml (docs/deploy.md)")
+
+
+def _deploy_params(args: argparse.Namespace) -> int:
+    from . import deploy_params
+
+    return deploy_params.command(bootstrap.compile_config(bootstrap.load_config(_load(args.config))), args.config,
+                                 args.samconfig)
 
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 # name -> (help, its arguments, what it does). A new command is one entry here and its two functions.
 COMMANDS: dict[str, Command] = {
-    "validate": ("check a configuration", _validate_args, _validate),
-    "schema": ("print the configuration's JSON Schema", _schema_args, _schema),
+    "validate": ("check a configuration", lambda p: _config(p, state=False), _validate),
+    "schema": ("print the configuration's JSON Schema", lambda p: None, _schema),
     "sync": ("poll, reconcile and deliver once", _sync_args, _sync),
     "plan": ("show what a sync would change and hold, writing nothing", _plan_args, _plan),
     "explain": ("where a person's values came from and why", _explain_args, _explain),
@@ -388,6 +351,9 @@ COMMANDS: dict[str, Command] = {
                _report_args, _report),
     "link": ("attach an account to a person (repair a wrong match)", _link_args, _relink),
     "unlink": ("detach an account from its person (repair a wrong match)", _unlink_args, _relink),
+    "deploy-params": ("the stack's schedules, targets and SCIM token secret, from the configuration, for `sam "
+                      "deploy --parameter-overrides` or written into a samconfig.toml", _deploy_params_args,
+                      _deploy_params),
 }
 
 if __name__ == "__main__":

@@ -195,7 +195,8 @@ class Config(_Strict):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
     systems: dict[str, SystemConfig]
-    fields: dict[str, FieldConfig]
+    fields: dict[str, FieldConfig] = Field(default_factory=dict, description="The people's fields (may be empty: "
+                                                                              "a system only linked, or groups only)")
     match: list[str] = Field(default_factory=list, description="Ordered correlation rules (field names)")
     lifecycle: Lifecycle | None = None
     policies: Policies = Field(default_factory=Policies)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -198,9 +199,26 @@ class StateStore(RecordIndex, Protocol):
 
     def load(self, record_id: str) -> RecordState | None: ...
 
+    def load_many(self, record_ids: Iterable[str]) -> dict[str, RecordState]:
+        """Several records at once (id -> state; missing ids absent), in as few calls as the store can."""
+        ...
+
     def save(self, state: RecordState) -> None: ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """A chunk of work (the local run's batch of messages): what is saved inside may be committed together
+        when the block ends (SQLite: one transaction), and reads inside see it. An exception leaving the
+        block may undo all of the block's writes (SQLite) or none (the memory and DynamoDB stores write each
+        save at once): either way the caller treats the chunk as not done and hands it back to its queue,
+        which is safe because reconciling again is."""
+        ...
+
     def all_ids(self, kind: str) -> Iterator[str]: ...
+
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        """At least every record of `kind` holding an account in `system` (a complete poll's "who do we know
+        there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""
+        ...
 
     def get_cursor(self, system: str) -> str | None: ...
 

@@ -84,7 +84,7 @@ class Resolver:
 
 
 # --- sync ---------------------------------------------------------------------------------------------------
-def summary(report: Any) -> None:
+def summary(report: Any, config: str = "CONFIG") -> None:
     table = Table(title="peoplesync run" + (" (full reconciliation)" if report.full else ""), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -104,10 +104,10 @@ def summary(report: Any) -> None:
         say(f"[red]error:[/] {escape(error)}")
     for hold_id in report.released:
         say(f"[green]released:[/] {hold_id} (its changes were undone, or it was approved)")
-    verdict(report)
+    verdict(report, config=config)
 
 
-def verdict(report: Any, planned: int = 0) -> None:
+def verdict(report: Any, planned: int = 0, config: str = "CONFIG") -> None:
     """The one line that says how the run went, with its exit code: never "in agreement" when a read failed,
     writes were dead-lettered or anything is held."""
     status = report.status
@@ -123,8 +123,10 @@ def verdict(report: Any, planned: int = 0) -> None:
     elif status == Status.HELD:
         held = [f"{len(report.holds)} run(s) held by max_changes_per_run"] if report.holds else []
         held += [f"{report.open_reviews} account(s) held for review"] if report.open_reviews else []
-        say(f"[bold red]held:[/] {'; '.join(held) or 'held'}; see `peoplesync reviews CONFIG`, approve a run with "
-            f"`peoplesync reviews CONFIG approve ID` (exit 2)")
+        ids = [h["id"] for h in report.holds if not h.get("approved")]
+        hint = f"; approve a run with `peoplesync reviews {config} approve {ids[0] if len(ids) == 1 else 'ID'}`" \
+            if ids else ""
+        say(f"[bold red]held:[/] {'; '.join(held) or 'held'}; see `peoplesync reviews {config}`{hint} (exit 2)")
     elif planned:
         say(f"[green]planned:[/] {planned} writes (exit 0)")
     elif status == Status.DONE:
@@ -135,7 +137,8 @@ def verdict(report: Any, planned: int = 0) -> None:
 
 # --- plan ---------------------------------------------------------------------------------------------------
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
-         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None) -> None:
+         verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None,
+         config: str = "CONFIG") -> None:
     """What a sync would write, person by person (values as the target would get them, with what it holds
     now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
     system, what it names) for references owed until the person named has an account there."""
@@ -168,7 +171,7 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
-    verdict(report, planned=len(writes))
+    verdict(report, planned=len(writes), config=config)
 
 
 def groups_missing(resolver: Resolver) -> list[str]:
@@ -214,11 +217,11 @@ def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resol
 
 
 # --- reviews ------------------------------------------------------------------------------------------------
-def reviews(items: list[dict[str, Any]], resolver: Resolver) -> None:
+def reviews(items: list[dict[str, Any]], resolver: Resolver, config: str = "CONFIG") -> None:
     for item in items:
         if item.get("kind") == guard.KIND:
             _hold(item)
-            say(f"    approve: peoplesync reviews CONFIG approve {item['id']}"
+            say(f"    approve: peoplesync reviews {config} approve {item['id']}"
                 + ("   [approved: applied at the next sync]" if item.get("approved") else ""), markup=False)
             continue
         candidates = [resolver.person(c) for c in item.get("candidates") or []]
@@ -265,7 +268,8 @@ def explain(plan: Any, state: Any, decisions: list[dict[str, Any]], field: str |
         if field and name != field:
             continue
         value = state.golden.get(name)
-        shown_value = resolver.person(value) if f.reference and value else shown(value)
+        shown_value = (", ".join(map(resolver.person, value)) if isinstance(value, tuple) else
+                       resolver.person(value)) if f.reference and value else shown(value)
         say(f"\n[bold]{escape(name)}[/] = {escape(shown_value)}   source: {', '.join(f.sources)} ({f.apply}); "
             f"decided by {state.decided_by.get(name, '-')}")
         for system, attr in f.map.items():

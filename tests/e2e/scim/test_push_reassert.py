@@ -38,7 +38,7 @@ MOBILE = "addresses[mediaType=PHONE,type=MOBILE]"
 
 def config(base_url: str) -> dict[str, Any]:
     return {
-        "systems": {"idp": {"connector": "scim"}, "ad": {"connector": "memory"},
+        "systems": {"idp": {"connector": "scim", "tokens": "secret:scim-tokens"}, "ad": {"connector": "memory"},
                     "cloud": {"connector": "genesys_cloud", "base_url": base_url, "credentials": "secret:genesys",
                               "provision": True}},
         "fields": {

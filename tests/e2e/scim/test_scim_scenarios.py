@@ -20,7 +20,7 @@ TOKEN = "e2e-token-8c1d"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 DEPT = f"{ENTERPRISE}:department"
 CONFIG: dict[str, Any] = {
-    "systems": {"ad": {"connector": "memory"}, "cloud": {"connector": "memory"}, "idp": {"connector": "scim"}},
+    "systems": {"ad": {"connector": "memory"}, "cloud": {"connector": "memory"}, "idp": {"connector": "scim", "tokens": "secret:scim-tokens"}},
     "fields": {
         "email.work": {"source": "ad", "normalize": ["trim", "lower"],
                        "map": {"ad": "mail", "cloud": "email", "idp": "userName"}},
@@ -136,3 +136,34 @@ def test_given_peoplesync_serve_wiring_when_the_idp_posts_then_the_bridge_delive
     result = handler(event, None)
     assert (result["statusCode"], system) == (201, "idp")
     assert world.value("cloud", "u1", "department") == "Finance"
+
+
+def test_08_without_a_poll_between_the_cloud_edit_and_the_idp_sync_the_idp_still_wins(world: World) -> None:
+    user = provision(world, "Finance")
+    world.systems["cloud"].set("u1", department="Marketing")  # no poll follows: the shadow still says Finance
+    world.systems["ad"].set("guid-1", department="Ops")
+    world.idp("PUT", f"/Users/{user}", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "userName": "P1@corp.example", ENTERPRISE: {"department": "Finance"}})
+    assert world.value("cloud", "u1", "department") == "Finance"
+    assert world.value("ad", "guid-1", "department") == "Finance"
+    rid = world.bridge.store.by_link("person", "cloud", "u1")
+    assert rid is not None
+    assert any(d["rule"] == "re-asserted" and d["field"] == "department"
+               for d in world.bridge.store.decisions(rid, "department"))  # `explain` says why
+
+
+def test_a_plain_delivery_and_a_re_assert_of_the_same_record_in_one_batch_re_assert_once() -> None:
+    from peoplesync.service import flow, messages
+
+    world = World()
+    user = provision(world, "Finance")
+    world.systems["cloud"].set("u1", department="Marketing")
+    rid = world.bridge.store.by_link("person", "cloud", "u1")
+    assert rid is not None and world.bridge.store.by_link("person", "idp", user) == rid
+    before = len(world.systems["cloud"].writes)
+    outcomes = flow.deliver_messages([messages.deliver(rid, "cloud"), messages.deliver(rid, "cloud", reassert="idp")],
+                                     world.bridge.reconciler, world.bridge.runtime.ports)
+    assert [o.status for o in outcomes] == ["delivered", "duplicate"]  # type: ignore[union-attr]
+    assert world.value("cloud", "u1", "department") == "Finance"
+    assert len(world.systems["cloud"].writes) == before + 1

@@ -27,7 +27,7 @@ TOKEN = "serve-restart-token-5b1e9c0d7a"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CONFIG = f"""
 systems:
-  idp:       {{connector: scim}}
+  idp:       {{connector: scim, tokens: "secret:scim-tokens"}}
   phonebook: {{connector: csv, path: phonebook.csv, key: id, writable: true, provision: true}}
 fields:
   email.work:  {{source: idp, normalize: [trim, lower], map: {{idp: userName, phonebook: email}}}}
@@ -60,7 +60,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        env = {**os.environ, "PEOPLESYNC_SCIM_TOKENS": TOKEN, "PYTHONPATH": os.pathsep.join(
+        env = {**os.environ, "PEOPLESYNC_SECRET_SCIM_TOKENS": json.dumps({"tokens": [TOKEN]}), "PYTHONPATH": os.pathsep.join(
             [str(ROOT / "layers" / "peoplesync"), str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")])}
         log = self.config.parent / "serve.log"
         with log.open("ab") as out:  # the child keeps its own copy of the handle
@@ -120,13 +120,23 @@ def phonebook(folder: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def delivered(folder: Path, title: str, seconds: float = 20) -> list[dict[str, str]]:
+    """The directory once the write carrying `title` landed: serve answers first and delivers in the
+    background (docs/scim.md)."""
+    deadline = time.monotonic() + seconds
+    while not (rows := phonebook(folder)) or rows[-1]["title"] != title:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+    return rows
+
+
 def test_given_serve_restarted_when_entra_posts_the_same_user_again_then_no_second_person_or_row(
         server: Server) -> None:
     folder = server.config.parent
     server.start()
     status, created = server.request("POST", "/Users", CREATE)
     assert status == 201, created
-    [row] = phonebook(folder)
+    [row] = delivered(folder, "Engineer")
     assert (row["email"], row["title"], row["employee_id"]) == (USER_NAME.lower(), "Engineer", "E1001")
     server.stop()
 
@@ -142,6 +152,6 @@ def test_given_serve_restarted_when_entra_posts_the_same_user_again_then_no_seco
     patch = json.loads(entra("entra-user-patch-replace")["body"])
     status, patched = server.request("PATCH", f"/Users/{created['id']}", patch)
     assert status == 200 and patched["title"] == "Senior Engineer", patched
-    [updated] = phonebook(folder)
+    [updated] = delivered(folder, "Senior Engineer")
     assert (updated["id"], updated["title"]) == (row["id"], "Senior Engineer")
     assert (folder / ".peoplesync" / "state.sqlite3").is_file()

@@ -133,8 +133,10 @@ def test_a_rename_is_written_with_the_version(cloud: Cloud) -> None:
 
 
 def test_a_group_write_to_a_system_without_groups_is_refused(cloud: Cloud) -> None:
-    with pytest.raises(PermanentError, match="groups"):
+    with pytest.raises(PermanentError, match="members"):  # members is not mapped where groups are not set
         cloud.connector(["name", "email"]).write(members_write("g1", add=["u1"]))
+    with pytest.raises(PermanentError, match="groups"):
+        cloud.connector(["name", "email"]).write(Write("cloud", "update", "g", "g1", {"name": "x"}, kind="group"))
 
 
 def test_a_group_key_re_read_is_observed_as_a_group_not_a_removed_user(cloud: Cloud) -> None:
@@ -143,3 +145,31 @@ def test_a_group_key_re_read_is_observed_as_a_group_not_a_removed_user(cloud: Cl
     result = cloud.connector(ATTRS, groups={"ids": [gid]}).read_keys([gid, uid])
     kinds = {o.key: (o.kind, o.removed) for o in result.observations}
     assert kinds == {gid: ("group", False), uid: ("person", False)}
+
+
+def test_the_batch_limit_of_50_is_kept_by_the_settings_and_by_the_stand_in(cloud: Cloud) -> None:
+    from peoplesync.connectors import settings_problems
+
+    problems = settings_problems("genesys_cloud", {"base_url": cloud.base_url, "groups": {"ids": ["g"],
+                                                                                         "batch_size": 51}})
+    assert [p[0] for p in problems] == ["groups.batch_size"]
+    assert settings_problems("genesys_cloud", {"base_url": cloud.base_url, "groups": {}})[0][0] == "groups"
+    ids = [cloud.hire(n) for n in range(51)]
+    gid = gg.add_group(cloud.standin, "Agents")
+    c = cloud.connector(ATTRS, groups={"ids": [gid]})
+    response = c.api.http.request("POST", f"/api/v2/groups/{gid}/members", json={"memberIds": ids, "version": 1})
+    assert response.status_code == 400 and "maximum of 50" in response.json()["message"]
+
+
+def test_a_whole_member_set_is_refused_never_applied(cloud: Cloud) -> None:
+    ids = [cloud.hire(n) for n in range(3)]
+    gid = gg.add_group(cloud.standin, "Agents", members=ids)
+    with pytest.raises(PermanentError, match="adds and removes"):
+        cloud.connector(ATTRS, groups={"ids": [gid]}).write(Write("cloud", "update", "g", gid,
+                                                                  {"members": (ids[0],)}, kind="group"))
+    assert gg.group(cloud.standin, gid)["members"] == ids
+
+
+def test_an_attribute_neither_users_nor_groups_have_is_named_with_both(cloud: Cloud) -> None:
+    with pytest.raises(PermanentError, match=r"unknown Genesys Cloud user attribute 'mail'.*a group has name"):
+        cloud.connector(["name", "members", "mail"], groups={"ids": ["g"]})

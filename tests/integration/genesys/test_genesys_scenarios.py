@@ -154,7 +154,7 @@ def test_05_both_sides_change_the_phone_between_syncs_and_ads_value_ends_on_both
 
 def idp_world(cloud: Cloud) -> World:
     cfg = copy.deepcopy(CONFIG)
-    cfg["systems"]["idp"] = {"connector": "scim"}
+    cfg["systems"]["idp"] = {"connector": "scim", "tokens": "secret:scim-tokens"}
     cfg["fields"]["department"] = {"source": "idp", "map": {"idp": DEPT, "ad": "department",
                                                             "cloud": "department"}}
     cfg["fields"]["email.work"]["map"]["idp"] = "userName"

@@ -18,7 +18,7 @@ from scim2_server.utils import load_default_provider
 
 from peoplesync.connectors.scim_client import ScimClientConnector, Settings
 from peoplesync.model import Write
-from peoplesync.ports import PermanentError
+from peoplesync.ports import AlreadyExists, PermanentError
 
 TOKEN = "scim-test-token"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -145,3 +145,23 @@ def test_given_a_deleted_user_then_a_second_delete_is_harmless(provider: Provide
     c.write(Write("apps", "delete", "r", uid, {}))
     with pytest.raises(PermanentError, match="does not exist"):
         c.write(Write("apps", "update", "r", uid, {"title": "x"}))
+
+
+def test_given_a_taken_user_name_then_the_account_is_found_by_its_match_values_and_read_again(
+        provider: Provider) -> None:
+    c = connector(provider)
+    uid = create(c, "ivy@corp.example", title="Agent", **{WORK_EMAIL: "Ivy@corp.example"})
+    with pytest.raises(AlreadyExists, match="taken"):  # the flow then links what it collided with
+        create(c, "ivy@corp.example")
+    found = c.find_account({"userName": "ivy@corp.example"})
+    assert found is not None and (found.key, found.attrs["title"]) == (uid, "Agent")
+    by_mail = c.find_account({WORK_EMAIL: "ivy@corp.example"})
+    assert by_mail is not None and by_mail.key == uid
+    assert c.find_account({"userName": 'ivy@corp.example" or userName pr or title eq "x'}) is None  # quoted
+    assert c.find_account({"userName": "nobody@corp.example"}) is None
+    c.write(Write("apps", "update", "r", uid, {"title": "Lead"}))
+    [now] = c.read_keys([uid]).observations  # what a push re-asserts against
+    assert (now.key, now.attrs["title"], now.removed) == (uid, "Lead", False)
+    c.write(Write("apps", "delete", "r", uid, {}))
+    [gone] = c.read_keys([uid]).observations
+    assert gone.removed

@@ -213,3 +213,76 @@ def test_keys_read_again_tell_groups_from_users_and_gone_users(tenant: Tenant) -
     assert seen[gid].attrs["members"] == (ids[0],)  # type: ignore[attr-defined]
     assert (seen[ids[0]].kind, seen[ids[0]].removed) == ("person", False)  # type: ignore[attr-defined]
     assert (seen[ids[1]].kind, seen[ids[1]].removed) == ("person", True)  # type: ignore[attr-defined]
+
+
+def test_more_than_50_groups_are_read_in_several_delta_queries_and_followed_each(tenant: Tenant) -> None:
+    ids = tenant.people(3)
+    groups = [tenant.g.add_group(f"G{i}", members=ids[: i % 3 + 1]) for i in range(60)]
+    c = tenant.connector(groups={"ids": groups})
+    first = c.read()
+    assert len([o for o in first.observations if o.kind == "group"]) == 60  # type: ignore[attr-defined]
+    tenant.g.edit_members(groups[55], add=[ids[2]])
+    tenant.g.edit_members(groups[3], remove=[ids[0]])
+    changed = by_key(c.read(first.cursor))
+    assert set(changed) == {groups[55], groups[3]}
+
+
+def test_the_stand_in_keeps_graphs_limits(tenant: Tenant) -> None:
+    import requests
+
+    token = requests.post(f"{tenant.base_url}/{tenant.g.tenant}/oauth2/v2.0/token", timeout=5, data={
+        "grant_type": "client_credentials", "client_id": "peoplesync-app", "client_secret": "app-secret",
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    root = f"{tenant.base_url}/v1.0"
+    too_big = requests.get(f"{root}/users", params={"$top": 1000}, headers=auth, timeout=5)
+    assert too_big.status_code == 400 and "between 1 and 999" in too_big.json()["error"]["message"]
+    batch = {"requests": [{"id": str(i), "method": "GET", "url": "/users"} for i in range(21)]}
+    assert requests.post(f"{root}/$batch", json=batch, headers=auth, timeout=5).status_code == 400
+    ids = " or ".join(f"id eq 'g{i}'" for i in range(51))
+    assert requests.get(f"{root}/groups/delta", params={"$filter": ids}, headers=auth, timeout=5).status_code == 400
+    refused = requests.post(f"{tenant.base_url}/{tenant.g.tenant}/oauth2/v2.0/token", timeout=5, data={
+        "grant_type": "client_credentials", "client_id": "peoplesync-app", "client_secret": "app-secret",
+        "scope": "User.Read"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+
+def test_validate_says_graph_creates_and_deactivates_nothing(tenant: Tenant) -> None:
+    from peoplesync import bootstrap
+
+    config = {"systems": {"hr": {"connector": "csv", "path": "hr.csv", "key": "id"},
+                          "entra": {"connector": "graph", "tenant_id": tenant.g.tenant, "provision": True}},
+              "fields": {"employee_id": {"source": "hr", "map": {"hr": "id", "entra": "employeeId"}}},
+              "match": ["employee_id"]}
+    plan = bootstrap.plan_of(bootstrap.load_config(config))
+    assert plan.systems["entra"].writable and not plan.systems["entra"].provision
+    assert "creates neither users nor groups" in plan.systems["entra"].cannot["create"]
+
+
+def test_a_group_that_comes_to_match_the_filter_joins_at_the_next_poll_with_all_its_members(tenant: Tenant) -> None:
+    ids = tenant.people(130)
+    tenant.g.add_group("Team A", members=ids[:2], mailEnabled=True, groupTypes=["Unified"])
+    c = tenant.connector(groups={"filter": "groupTypes/any(c:c eq 'Unified')"})
+    first = c.read()
+    late = tenant.g.add_group("Team B", members=ids[2:130], mailEnabled=True, groupTypes=["Unified"])
+    second = c.read(first.cursor)
+    assert set(by_key(second)) == {late}
+    assert by_key(second)[late].attrs["members"] == tuple(sorted(ids[2:130]))  # type: ignore[attr-defined]
+    tenant.g.edit_members(late, remove=[ids[2]])
+    assert by_key(c.read(second.cursor))[late].attrs["members"] == tuple(sorted(ids[3:130]))  # type: ignore[attr-defined]
+
+
+def test_a_whole_member_set_is_refused_never_applied(tenant: Tenant) -> None:
+    ids = tenant.people(3)
+    gid = tenant.g.add_group("Agents", members=ids)
+    with pytest.raises(PermanentError, match="adds and removes"):
+        tenant.connector(groups={"ids": [gid]}).write(Write("entra", "update", "g", gid, {"members": (ids[0],)},
+                                                            kind="group"))
+    assert tenant.g.member_ids(gid) == ids
+
+
+def test_a_smaller_batch_size_is_kept(tenant: Tenant) -> None:
+    ids = tenant.people(50)
+    gid = tenant.g.add_group("Agents")
+    tenant.connector(groups={"ids": [gid]}, batch_size=7).write(members(gid, add=ids))
+    assert tenant.g.stats["batches"] == 8 and sorted(tenant.g.member_ids(gid)) == sorted(ids)

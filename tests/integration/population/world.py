@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ from ldap3 import SUBTREE, Connection
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from peoplesync import bootstrap
-from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors.genesys_api import reset_caches
 from peoplesync_dev.standins.genesys import start_standin
 
@@ -86,7 +86,7 @@ def configuration(hr_path: Path, slapd: Any, ou: str, pg_url: str, cloud_url: st
             "badges": {"connector": "sql", "url": pg_url, "table": "badge_holders", "key": "badge_holder_id",
                        "credentials": "secret:population/badges"},
             "cloud": {"connector": "genesys_cloud", "base_url": cloud_url, "credentials": "secret:population/cloud",
-                      "provision": True},
+                      "provision": True, "requests_per_minute": 60000},  # the stand-in sets no budget
         },
         "fields": {
             "employee_id": {"source": "hr", "map": {"hr": "Employee_ID", "directory": "employeeNumber",
@@ -142,7 +142,7 @@ class Population:
                            "population/badges": self.pg.credentials,
                            "population/cloud": {"client_id": CLIENT[0], "client_secret": CLIENT[1]}})
         self.config = configuration(self.workdir / "hr.csv", self.slapd, self.ou, self.pg.url, self.cloud_url)
-        self.store = MemoryStore()
+        self.store = bootstrap.sqlite_store(self.workdir / "state.sqlite3")  # the local run's own store
         self.bridge = bootstrap.local(self.config, store=self.store, secrets=secrets)
         return self
 
@@ -241,6 +241,10 @@ def dn_key(dn: str) -> tuple[tuple[str, str], ...]:
     return tuple((a.lower(), v.lower()) for a, v, _ in parse_dn(dn, escape=False))
 
 
+def digits(phone: str | None) -> str | None:
+    return re.sub(r"\D", "", phone)[-10:] if phone else None
+
+
 def mismatches(pop: Population) -> dict[str, list[Any]]:
     """Every (system, field) where a target does not hold its source's value, with examples."""
     bad: dict[str, list[Any]] = {}
@@ -261,8 +265,10 @@ def mismatches(pop: Population) -> dict[str, list[Any]]:
         check("cloud: account", u is not None, True, p)
         if e is not None:
             for attr, want in (("displayName", p.name), ("mail", p.email), ("title", p.title),
-                               ("telephoneNumber", p.e164), ("roomNumber", p.badge)):
+                               ("roomNumber", p.badge)):
                 check(f"directory.{attr}", e.get(attr), want, p)
+            # one number in any spelling: a seeded entry keeps HR's format (equal after E.164: no write)
+            check("directory.telephoneNumber", digits(e.get("telephoneNumber")), digits(p.e164), p)
             want_dn = entries[manager.eid]["dn"] if manager and manager.eid in entries else None
             check("directory.manager", e.get("manager") and dn_key(e["manager"]),
                   want_dn and dn_key(want_dn), p)

@@ -99,7 +99,7 @@ def test_given_the_webhook_store_a_full_read_lists_everyone_it_holds(client: Cli
                                                                       ) -> None:
     client.user("a", title="A")
     client.user("b")
-    connector = scim_inbound.ScimInboundConnector("idp", scim_inbound.Settings(), ["title"], repository=repo)
+    connector = scim_inbound.ScimInboundConnector("idp", scim_inbound.Settings(tokens="secret:scim-tokens"), ["title"], repository=repo)
     result = connector.read(full=True)
     assert result.complete and sorted(o.attrs["title"] or "" for o in result.observations) == ["", "A"]
 

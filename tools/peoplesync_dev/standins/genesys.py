@@ -581,7 +581,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET",
                         help="an OAuth client the token endpoint accepts (repeatable)")
     parser.add_argument("--budget", type=int, default=None, help="requests per minute per client")
-    parser.add_argument("--seed", help="a JSON file: {users: [{name, email, ...}], locations: [name, ...]}")
+    parser.add_argument("--seed", help="a JSON file: {users: [{name, email, ...}], locations: [name, ...], "
+                                       "groups: [{name, members: [email, ...]}]}")
     args = parser.parse_args(argv)
     clients = dict(c.split(":", 1) for c in args.client) or None
     base_url, server = start_standin(port=args.port, clients=clients, budget_per_minute=args.budget)
@@ -592,6 +593,8 @@ def main(argv: list[str] | None = None) -> None:
             server.standin.add_location(name)
         for u in seed.get("users", ()):
             server.standin.add_user(**u)
+        from . import genesys_groups  # {"groups": [{"name", "members": [e-mail, ...]}]}
+        genesys_groups.seed(server.standin, seed.get("groups", ()))
     print(f"Genesys Cloud stand-in on {base_url} (clients: {', '.join(server.standin.clients)})", flush=True)
     try:
         while True:

@@ -57,6 +57,14 @@ def add_group(standin: GenesysStandin, name: str, *, members: Sequence[str] = ()
         return gid
 
 
+def seed(standin: GenesysStandin, groups: Sequence[dict[str, Any]]) -> list[str]:
+    """Groups from a seed file (`--seed`: `{"groups": [{"name", "members": [e-mail or user id], ...}]}`)."""
+    by_email = {u["email"].lower(): uid for uid, u in standin.users.items()}
+    return [add_group(standin, g["name"], description=g.get("description", ""),
+                      members=[by_email.get(str(m).lower(), str(m)) for m in g.get("members", ())])
+            for g in groups]
+
+
 def group(standin: GenesysStandin, gid: str) -> dict[str, Any]:
     with standin.lock:
         return dict(_state(standin)[gid], members=list(_state(standin)[gid]["members"]))

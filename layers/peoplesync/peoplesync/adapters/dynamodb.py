@@ -31,6 +31,7 @@ missing from it for a moment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -145,6 +146,11 @@ class DynamoStore(LoadedLookups):
                 found[state.id] = state
         return found
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each save is its own conditional write (one record's transaction at most): a batch groups nothing
+        (see `ports.StateStore.batch`)."""
+        return contextlib.nullcontext()
+
     def save(self, state: RecordState) -> None:
         new = index_entries(state)
         old = self._old_entries(state)
@@ -169,6 +175,11 @@ class DynamoStore(LoadedLookups):
         pages = self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
                             ExpressionAttributeValues={":k": _s(f"kind#{kind}")}, consistent=False)
         return iter([item["gsk"]["S"] for item in pages])
+
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        """Every record of the kind: each link is an item of its own partition, so listing one system's would
+        be a table scan."""
+        return self.all_ids(kind)
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:

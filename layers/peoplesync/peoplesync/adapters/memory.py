@@ -11,10 +11,11 @@ Index semantics, derived from each saved record and nothing else:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..model import RecordState
@@ -69,6 +70,13 @@ class MemoryStore:
         d = self._records.get(record_id)
         return RecordState.from_dict(copy.deepcopy(d)) if d is not None else None
 
+    def load_many(self, record_ids: Iterable[str]) -> dict[str, RecordState]:
+        return {rid: s for rid in dict.fromkeys(record_ids) if (s := self.load(rid)) is not None}
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Each save is applied at once: a batch groups nothing here (see `ports.StateStore.batch`)."""
+        return contextlib.nullcontext()
+
     def save(self, state: RecordState) -> None:
         with self._lock:
             old = self._records.get(state.id)
@@ -111,6 +119,10 @@ class MemoryStore:
 
     def all_ids(self, kind: str) -> Iterator[str]:
         return iter(sorted(rid for rid, d in self._records.items() if d.get("kind") == kind))
+
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        with self._lock:
+            return iter(sorted({rid for (k, s, _), rid in self._links.items() if k == kind and s == system}))
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:

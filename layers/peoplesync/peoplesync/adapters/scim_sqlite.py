@@ -76,9 +76,9 @@ class SqliteScimRepository(ScimRepository):
         return iter([self._stored(type_, r) for r in rows])
 
     def find(self, type_: str, attr: str, value: str) -> builtins.list[Stored]:
-        with self._lock:
+        with self._lock:  # CROSS JOIN: the index first; else SQLite walks every resource in id order (O(n))
             rows = self._db.execute(
-                "SELECT r.id, r.raw, r.version, r.seq, r.keys FROM scim_index i JOIN scim_resources r "
+                "SELECT r.id, r.raw, r.version, r.seq, r.keys FROM scim_index i CROSS JOIN scim_resources r "
                 "ON r.type = i.type AND r.id = i.id WHERE i.type = ? AND i.attr = ? AND i.value = ? ORDER BY r.id",
                 (type_, attr, value)).fetchall()
         return [self._stored(type_, r) for r in rows]

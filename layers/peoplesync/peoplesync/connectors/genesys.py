@@ -4,7 +4,8 @@ Reads list every user (active and inactive) with the expansions the mapped attri
 key is the user id, its marker the user's `version`, `active` is state == "active". Writes PATCH only the
 mapped attributes that differ, with the version last seen; a version conflict re-reads the user and
 decides again (see `_update`). Attribute paths: `genesys_attrs`; HTTP, auth and caches: `genesys_api`;
-change events: `genesys_events`. Configuration and simplifications: docs/genesys.md.
+change events: `genesys_events`; groups and their membership (with `groups:` set): `genesys_groups`.
+Configuration and simplifications: docs/genesys.md.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class GenesysConnector(BaseConnector):
         try:
             self.paths = ga.parse_all(a for a in self.attributes if not (settings.groups and a in GROUP_ONLY))
         except ValueError as exc:
-            raise PermanentError(f"system {name!r}: {exc}") from None
+            hint = "; a group has name, description and members" if settings.groups else ""
+            raise PermanentError(f"system {name!r}: {exc}{hint}") from None
         self.expand = ga.expansions(self.paths.values())
         api_url, login_url = settings.urls()
         self.bucket = TokenBucket(f"genesys:{api_url}:{client_id}", settings.requests_per_minute,

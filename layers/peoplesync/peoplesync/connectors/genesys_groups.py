@@ -150,12 +150,16 @@ class GenesysGroups:
             return self._create(change, adds)
         if change.op != UPDATE or not change.key:
             raise PermanentError(f"{self.system}: group {change.op} is not supported (only update and create)")
+        if "members" in change.attrs:  # a whole set would drop members others added: refused, never applied
+            raise PermanentError(f"{self.system}: group members are written as adds and removes (Write.delta), "
+                                 "never as a whole set")
         self._remove(change.key, removes)  # first: removes take no version, and move it on
-        group = self._group(change.key)
         named = {k: v for k, v in change.attrs.items() if k in ("name", "description")}
-        if named and any(group.get(k) != v for k, v in named.items()):
-            group = self._rename(group, named)
-        self._add(group, adds)
+        if adds or named:
+            group = self._group(change.key)
+            if named and any(group.get(k) != v for k, v in named.items()):
+                group = self._rename(group, named)
+            self._add(group, adds)
         return WriteResult(change.key)
 
     def _group(self, gid: str) -> dict[str, Any]:

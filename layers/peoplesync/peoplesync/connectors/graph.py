@@ -21,12 +21,20 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..model import GROUP, Observation, Write
-from ..ports import PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from ..ports import (
+    Capabilities,
+    PermanentError,
+    ReadFailed,
+    ReadResult,
+    SecretsPort,
+    TransientError,
+    WriteResult,
+)
 from ..retry import RetryPolicy
 from .base import BaseConnector, Harvest
 from .graph_api import BATCH_LIMIT, GraphApi, graph_error
@@ -76,6 +84,10 @@ class GraphSettings(BaseModel):
     page_size: int = Field(999, ge=1, le=999, description="$top of listings (Graph allows 1..999)")
     batch_size: int = Field(BATCH_LIMIT, ge=1, le=BATCH_LIMIT, description="Requests per $batch (Graph: <= 20)")
     requests_per_minute: float = Field(6000, gt=0, description="Budget shared by every caller of this client")
+    budget_store: Literal["process", "dynamodb"] = Field(
+        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas); "
+                               "the runtime passes the DynamoDB store in (connectors never build it)")
+    budget_table: str | None = Field(None, description="DynamoDB table for budget_store: dynamodb")
     max_retries: int = Field(5, ge=0, le=10, description="Retries of a 429 / 5xx before giving up")
     max_retry_after: float = Field(120, gt=0, description="Longer Retry-After: give the write back to the queue")
     timeout: float = Field(30, gt=0, description="Seconds per HTTP request")
@@ -92,6 +104,12 @@ class GraphSettings(BaseModel):
             raise ValueError(f"{url!r}: plain http is allowed only on loopback (a local stand-in)")
         return url.rstrip("/")
 
+    @model_validator(mode="after")
+    def _budget(self) -> GraphSettings:
+        if self.budget_store == "dynamodb" and not self.budget_table:
+            raise ValueError("budget_store: dynamodb needs budget_table")
+        return self
+
 
 Settings = GraphSettings
 
@@ -101,6 +119,13 @@ class GraphConnector(BaseConnector):
     credential_keys = ("client_id", "client_secret")
     credentials_required = True
     cursor_version = 1
+
+    @classmethod
+    def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
+        """Group membership is written; users are only read, and nothing is created, disabled or deleted."""
+        return Capabilities(True, False, False, False, {
+            "create": "the graph connector creates neither users nor groups: create them in Entra ID",
+            "deactivate": "users are only read through Microsoft Graph", "delete": "users are only read"})
 
     def __init__(self, name: str, settings: GraphSettings, attributes: Iterable[str], *,
                  credentials: Mapping[str, Any] | None = None, writable: bool = True,
@@ -121,7 +146,7 @@ class GraphConnector(BaseConnector):
                                           rng=rng or random.Random())
         self.api = GraphApi(settings.graph_url, f"{settings.login_url}/{settings.tenant_id}/oauth2/v2.0/token",
                             client_id, client_secret, bucket=self.bucket, policy=policy, clock=clock, sleep=sleep,
-                            timeout=settings.timeout, name=name)
+                            timeout=settings.timeout, name=name, batch_size=settings.batch_size)
         g = settings.groups
         self.groups = None if g is None else GraphGroups(
             name, self.api, self.attributes, ids=g.ids, filter=g.filter, page_size=settings.page_size,
@@ -178,11 +203,14 @@ class GraphConnector(BaseConnector):
         """Users and groups read again now. A key that is no user (404) may be a group's: a group is never
         mistaken for a removed user."""
         out = []
-        for obs in self._users(sorted(set(keys))):
-            if obs.removed and self.groups is not None:
-                group = self.groups.reread(obs.key)
-                obs = obs if group.removed else group
-            out.append(obs)
+        try:
+            for obs in self._users(sorted(set(keys))):
+                if obs.removed and self.groups is not None:
+                    group = self.groups.reread(obs.key)
+                    obs = obs if group.removed else group
+                out.append(obs)
+        except (TransientError, PermanentError) as exc:  # outside the read template: said as a read failure
+            raise ReadFailed(f"{self.name}: {exc}") from None
         return ReadResult(out, complete=False)
 
     def _user_select(self) -> str:
@@ -206,8 +234,8 @@ class GraphConnector(BaseConnector):
     def _translate(self, exc: Exception) -> Any:
         import requests
 
-        if isinstance(exc, requests.RequestException):
-            return ReadFailed(f"{self.name}: {type(exc).__name__}")
+        if isinstance(exc, requests.RequestException):  # reads turn it into a ReadFailed; writes are retried
+            return TransientError(f"{self.name}: {type(exc).__name__}")
         return None
 
 

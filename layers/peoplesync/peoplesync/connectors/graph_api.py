@@ -68,11 +68,13 @@ def graph_error(response: Any) -> str:
 class GraphApi:
     def __init__(self, graph_url: str, token_url: str, client_id: str, client_secret: str, *,
                  bucket: TokenBucket | None, policy: RetryPolicy, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] | None = None, timeout: float = 30.0, name: str = "graph") -> None:
+                 sleep: Callable[[float], None] | None = None, timeout: float = 30.0, name: str = "graph",
+                 batch_size: int = BATCH_LIMIT) -> None:
         session = new_session()
         self.root = graph_url.rstrip("/")
         self.name = name
         self.policy = policy
+        self.batch_size = min(batch_size, BATCH_LIMIT)
         self.sleep = sleep or time.sleep
         self.credentials = GraphCredentials(token_url, client_id, client_secret, session=session, clock=clock,
                                             timeout=timeout, default_life=3599, name=name)
@@ -138,8 +140,8 @@ class GraphApi:
         while pending:
             retry: list[dict[str, Any]] = []
             waits: list[float] = []
-            for i in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[i:i + BATCH_LIMIT]
+            for i in range(0, len(pending), self.batch_size):
+                chunk = pending[i:i + self.batch_size]
                 for req, answer in zip(chunk, self._send_batch(chunk), strict=True):
                     status = int(answer.get("status") or 0)
                     if status == 429 or status >= 500:

@@ -83,6 +83,11 @@ class GraphGroups:
     # --- reads -----------------------------------------------------------------------------------------------
     def read_full(self) -> tuple[list[Observation], dict[str, Any]]:
         ids = self.scope_ids()
+        observed, links = self._first_rounds(ids)
+        return observed, {"ids": ids, "links": links}
+
+    def _first_rounds(self, ids: list[str]) -> tuple[list[Observation], list[str]]:
+        """The first delta round of these groups (every member), 50 ids a query: observations and links."""
         links: list[str] = []
         groups: dict[str, dict[str, Any]] = {}
         select = ",".join((*PROPS, "members"))
@@ -94,14 +99,14 @@ class GraphGroups:
                 raise ReadFailed(f"{self.system}: a first groups/delta round was refused as expired")
             merge(entries, groups)
             links.append(link)
-        observed = [self.observe(g, tuple(sorted(g["members"]))) for g in groups.values() if not g["removed"]]
         for gid in set(ids) - set(groups):
             log.warning("%s: group %s is in scope but Graph did not return it (deleted? no permission?)",
                         self.system, gid)
-        return observed, {"ids": ids, "links": links}
+        return [self.observe(g, tuple(sorted(g["members"]))) for g in groups.values() if not g["removed"]], links
 
     def read_delta(self, state: dict[str, Any]) -> tuple[list[Observation], dict[str, Any]] | None:
-        """The groups changed since the cursor's delta links, read again whole; None: a link expired."""
+        """The groups changed since the cursor's delta links, read again whole, and the groups that came into
+        the filter's scope since (their first round); None: a link expired."""
         changed: dict[str, dict[str, Any]] = {}
         links: list[str] = []
         for link in state.get("links") or ():
@@ -111,14 +116,22 @@ class GraphGroups:
                 return None
             merge(entries, changed)
             links.append(nxt)
-        scope = set(state.get("ids") or ())
+        ids = list(state.get("ids") or [])
+        scope = set(ids)
         out = []
         for gid in sorted(set(changed) & scope):
             if changed[gid]["removed"]:
                 out.append(Observation(self.system, gid, {}, active=False, removed=True, kind=GROUP))
             else:
                 out.append(self.reread(gid))
-        return out, {"ids": state.get("ids") or [], "links": links}
+        if self.filter:  # one cheap listing of ids: a group that newly matches joins without a full read
+            joined = [gid for gid in self.scope_ids() if gid not in scope]
+            if joined:
+                observed, more = self._first_rounds(joined)
+                out += observed
+                ids += joined
+                links += more
+        return out, {"ids": ids, "links": links}
 
     def scope_ids(self) -> list[str]:
         ids = dict.fromkeys(self.ids)
@@ -158,6 +171,9 @@ class GraphGroups:
                                  f"the group in Entra ID and put its id in `groups.ids`")
         if change.op != UPDATE or not change.key:
             raise PermanentError(f"{self.system}: group {change.op} is not supported (membership and names only)")
+        if "members" in change.attrs:  # a whole set would drop members others added: refused, never applied
+            raise PermanentError(f"{self.system}: group members are written as adds and removes (Write.delta), "
+                                 "never as a whole set")
         gid = change.key
         group = self._group(gid)
         d = change.delta.get("members") or {}

@@ -197,6 +197,43 @@ class ScimClientConnector(BaseConnector):
         after = start + len(resources)
         return Page(resources, total, after if resources and (total is None or after <= total) else None)
 
+    def read_keys(self, keys: list[str]) -> ReadResult:
+        """These resources as they are now (`GET /<resource>/{id}` each; a push re-asserts against this read);
+        one that is gone (404) is observed as removed."""
+        out = []
+        for key in dict.fromkeys(keys):
+            response = self.http.request("GET", f"{self._endpoint}/{key}")
+            if response.status_code == 404:
+                out.append(Observation(self.name, key, {}, active=False, removed=True))
+            elif response.status_code != 200:
+                raise ReadFailed(f"{self.name}: read {key}: {_err(response)}")
+            else:
+                out.append(self.observe(response.json()))
+        return ReadResult(out)
+
+    def find_account(self, match: Mapping[str, Any]) -> Observation | None:
+        """The one resource holding these values, by one filtered `GET` (RFC 7644 3.4.2.2: `userName eq "x"`,
+        `emails[type eq "work" and value eq "x"]`, ANDed), then checked against every value (strings without
+        case): what a create refused as `uniqueness` collided with. None: none, several, or a value that is no
+        string (no filter is built for it)."""
+        terms = []
+        for attr, value in match.items():
+            path = self.paths.get(attr)
+            if path is None or not isinstance(value, str) or path.schema or (path.sub and not path.filter_key):
+                return None
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            terms.append(f'{path.name}[{path.filter_key} eq "{path.filter_value}" and {path.sub} eq {quoted}]'
+                         if path.filter_key else f"{path.name} eq {quoted}")
+        if not terms:
+            return None
+        response = self.http.request("GET", self._endpoint, params={"filter": " and ".join(terms), "count": 2})
+        if response.status_code != 200:
+            raise ReadFailed(f"{self.name}: look-up: {_err(response)}")
+        found = [self.observe(r) for r in response.json().get("Resources") or ()
+                 if all(str(read_path(r, self.paths[a]) or "").casefold() == str(v).casefold()
+                        for a, v in match.items())]
+        return found[0] if len(found) == 1 else None
+
     def observe(self, resource: Mapping[str, Any]) -> Observation:
         attrs = {a: read_path(resource, p) for a, p in self.paths.items()}
         return Observation(self.name, str(resource["id"]), attrs, active=resource.get("active", True) is not False,

@@ -47,15 +47,31 @@ from .base import BaseConnector
 class ScimInboundSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tokens: str | None = Field(
-        None, description='secret:<name> holding the accepted bearer tokens: {"tokens": ["...", "..."]}. '
-                          "Default: the system's credentials")
+    tokens: str = Field(
+        pattern=r"^secret:\S+$",
+        description='secret:<name> holding the accepted bearer tokens: {"tokens": ["...", "..."]} (several, '
+                    "so a rotation never breaks the IdP). Read by the webhook (deployed, and `peoplesync serve`)")
     base_path: str = Field("/scim/v2", description="The path prefix the SCIM endpoints are served under")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=6_291_456,
                                 description="Largest request body accepted (API Gateway's cap is 6 MiB)")
 
 
 Settings = ScimInboundSettings  # the name the registry and configuration checks look for
+
+
+def read_tokens(system: str, settings: dict[str, Any], secrets: SecretsPort | None) -> list[str]:
+    """The bearer tokens the webhook accepts: the secret `tokens: secret:<name>` names (Secrets Manager when
+    deployed, secrets.json locally), as `{"tokens": [...]}`, `{"token": ...}`, a list or one per line."""
+    from ..scim.guard import token_list
+
+    secret = Settings.model_validate(settings).tokens
+    if secrets is None:
+        raise ValueError(f"systems.{system}.tokens: no secrets to read {secret!r} from")
+    tokens = token_list(secrets.get(secret))
+    if not tokens:
+        raise ValueError(f"systems.{system}.tokens: the secret {secret!r} holds no token "
+                         '(expected {"tokens": ["<token>", ...]})')
+    return tokens
 
 
 # --- the connector ---------------------------------------------------------------------------------------
@@ -65,6 +81,13 @@ class ScimInboundConnector(BaseConnector):
 
     Settings = ScimInboundSettings
     writable_by_default = False
+    secret_settings = ("tokens",)
+
+    @classmethod
+    def missing_credentials(cls, secret: Mapping[str, Any], key: str = "credentials") -> list[str]:
+        from ..scim.guard import token_list
+
+        return ["tokens"] if key == "tokens" and not token_list(secret) else []
 
     @classmethod
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:

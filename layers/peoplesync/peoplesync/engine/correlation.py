@@ -50,7 +50,7 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         candidates = index.by_value(obs.kind, rule, value)
         found = {rid for rid in candidates if index.ref_of(rid, obs.system) is None}
         if candidates and not found:
-            same = sorted(rid for rid in candidates if not _contradicted(plan, obs, rid, index))
+            same = sorted(rid for rid in candidates if not _contradicted(plan, obs, rid, rule, index))
             if same:
                 return Match(DUPLICATE, None, tuple(same), rule,
                              f"{rule}={value!r} is already linked to another {obs.system} account")
@@ -64,11 +64,14 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
     return Match(UNMATCHED, reason="no match rule found a record")
 
 
-def _contradicted(plan: Plan, obs: Observation, rid: str, index: RecordIndex) -> bool:
-    """Another match key of the account names someone other than record `rid` (two workers sharing an
-    e-mail, with different employee ids, are two people, not a duplicate)."""
+def _contradicted(plan: Plan, obs: Observation, rid: str, found_by: str, index: RecordIndex) -> bool:
+    """A match key ranked above `found_by` names someone other than record `rid` in the account (two workers
+    sharing an e-mail, with different employee ids, are two people; a second account carrying a linked employee
+    id is a duplicate whatever its e-mail says)."""
     fields = plan.fields.get(obs.kind, {})
     for rule in plan.match.get(obs.kind, []):
+        if rule == found_by:
+            return False
         f = fields[rule]
         attr = f.map.get(obs.system)
         if attr is None or attr not in obs.attrs:

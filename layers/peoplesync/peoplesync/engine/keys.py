@@ -8,7 +8,7 @@ from typing import Any
 from ..config import FieldPlan, Plan
 from ..model import RecordState
 from .outcome import Outcome
-from .references import WAIT
+from .references import CREATING, WAIT
 
 
 def keyed_fields(plan: Plan) -> dict[str, list[FieldPlan]]:
@@ -51,6 +51,8 @@ def refresh_keys(state: RecordState, keyed: list[FieldPlan], out: Outcome) -> No
         waits = sorted({e for entries in state.waiting.values() for e in entries})
         if waits:
             keys[WAIT] = waits
+    if state.create_pending:
+        keys[CREATING] = sorted(state.create_pending)
     if keys != state.keys:
         state.keys = keys
         out.changed = True

@@ -44,9 +44,14 @@ class Lifecycle:
                 state.active, state.removed = active, removed
                 out.changed = True
                 verb = "reactivated" if active else ("removed" if removed else "deactivated")
+                # said where `explain` shows it: the systems that cannot record it keep their account as it is
+                unable = [s for s in state.shadows if s not in sources and state.kind != GROUP
+                          and self.plan.systems[s].writable and not self.plan.systems[s].deactivate
+                          and not (removed and policy == "delete" and self.plan.systems[s].delete)]
+                kept = f"; {', '.join(unable)} cannot record it: left as it is there" if unable else ""
                 out.decisions.append(decision(
                     record_id=state.id, field="(state)", old=None, new="active" if active else verb,
-                    rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}"))
+                    rule=Rule.LIFECYCLE, system=obs.system, detail=f"{verb} in {obs.system}{kept}"))
                 for system in state.shadows:
                     if system not in sources:
                         self.enforce_state(state, system, out)

@@ -15,6 +15,7 @@ from ..ports import RecordIndex
 from .outcome import MISSING, Outcome, blank
 
 WAIT = "@wait"  # index field under which records waiting for a reference are found
+CREATING = "@creating"  # index field: the systems where a record's account is being created
 
 
 class References:
@@ -125,7 +126,8 @@ class References:
         """What `target` is given while the person the golden value names has no account there (MISSING:
         nothing, the record waits). A reference there to someone else (the old manager) is stale: it is cleared,
         or replaced by the field's placeholder for that system. A reference there that names no known account
-        is left as it is: it may be the new person's own account, not linked yet (a first sync)."""
+        is left as it is: it may be the new person's own account, not linked yet (a first sync); so is one while
+        the person named has an account being created there (it is written as soon as that lands)."""
         if f.multi or have is MISSING or blank(have):
             return MISSING
         by = f.ref_by.get(target)
@@ -134,7 +136,8 @@ class References:
             rid = next(iter(found)) if len(found) == 1 else None
         else:
             rid = index.by_ref(f.reference, target, str(have))  # type: ignore[arg-type]
-        if rid is None or rid == state.golden.get(f.name):
+        named = state.golden.get(f.name)
+        if rid is None or rid == named or named in index.by_value(f.reference, CREATING, target):  # type: ignore
             return MISSING
         return f.placeholder.get(target)
 

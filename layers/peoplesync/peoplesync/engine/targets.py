@@ -8,6 +8,7 @@ it already nor has it in flight; a write in flight that is no longer wanted is d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..config import FieldPlan, Plan
 from ..model import RecordState, Rule, decision
@@ -74,10 +75,7 @@ class Targets:
         out.writes.add(target)
         out.changed = True
         if f.reference is not None and interim:
-            out.decisions.append(decision(
-                record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
-                system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
-                f"the reference to someone else {'replaced by the placeholder' if want else 'cleared'} until it has"))
+            out.decisions.append(_deferred(state, name, target, have, want))
             return
         value, decider, rule, conflict, why, _, recorded = for_target(
             f, state.golden[name], state.decided_by.get(name), target, have, reason)
@@ -85,6 +83,15 @@ class Targets:
             out.decisions.append(decision(
                 record_id=state.id, field=name, old=orig(have), new=value, rule=rule, system=decider,
                 conflict=conflict, detail=why))
+
+
+def _deferred(state: RecordState, name: str, target: str, have: Any, want: Any) -> Any:
+    """The decision to clear (or replace by the placeholder) a stale reference while the person now named has
+    no account in `target` yet."""
+    instead = "replaced by the placeholder" if want else "cleared"
+    return decision(record_id=state.id, field=name, old=orig(have), new=want, rule=Rule.DEFERRED,
+                    system=state.decided_by.get(name), detail=f"{state.golden[name]} has no {target} account yet: "
+                    f"the reference to someone else {instead} until it has")
 
 
 class _OnFirstUse(dict[str, bool]):

@@ -129,6 +129,8 @@ def _lists(run: dict[str, Any]) -> list[str]:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -133,7 +133,8 @@ def _cell(row: dict[str, Any], system: str, cx: int, cy: int) -> str:
                 f'never written</title><rect x="{left}" y="{top}" width="{CELL_W}" height="{CELL_H}" rx="5"/>'
                 f'<text x="{cx}" y="{cy + 4}">never touched</text></g>')
     winner = row["winner"] == system
-    label = ("\u2605 " if winner else "") + _short(cell["attr"], 13 if winner else 17)
+    room = 13 if winner or cell["role"] == "source" else 17  # bold text is wider
+    label = ("\u2605 " if winner else "") + _short(cell["attr"], room)
     title = f"{system}.{cell['attr']}: {cell['role']}"
     if winner:
         title += " (wins a conflict)"

@@ -126,6 +126,8 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
     store = reconciler.store
     holds = open_holds(store, system)
     out = Judgement()
+    if isinstance(approve, str):  # one id, not its characters
+        approve = [approve]
     approved_keys: set[str] = set()
     keeping: dict[str, dict[str, Any]] = {}  # account key -> its open hold
     for item in holds:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,7 @@ class LocalBridge:
         self.sleep = sleep
         self.plan, self.store, self.reconciler = runtime.plan, runtime.store, runtime.reconciler
         self._reevaluated: Counter[str] = Counter()
+        self.chunked = True  # each chunk of messages in one store batch (`peoplesync serve` turns it off)
 
     @property
     def connectors(self) -> dict[str, Connector]:
@@ -174,23 +176,25 @@ class LocalBridge:
     def holds(self) -> list[dict[str, Any]]:
         return open_holds(self.store)
 
+    def reviews(self) -> list[dict[str, Any]]:
+        """Every item held for a human; a held run with the keys of the accounts it holds (`account_keys`)."""
+        return [{k: v for k, v in dict(item, account_keys=sorted(guard.held_accounts(item))).items()
+                 if k != "accounts_z"} if item.get("kind") == guard.KIND else item for item in self.store.reviews()]
+
     def approve(self, hold_id: str) -> dict[str, Any]:
         """Approve one held run (KeyError: no such hold): the next sync lets its changes through."""
         return guard.approve(self.store, hold_id)
 
     def find_record(self, person: str) -> str | None:
-        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person."""
+        """A record by its id, `system:key`, or a match value (an employee id, an e-mail) held by one person;
+        a group the same way (its link, or its name)."""
         if self.store.load(person) is not None:
             return person
         system, _, key = person.partition(":")
-        if key and system in self.plan.systems:
-            rid = self.store.by_link("person", system, key)
+        for kind in self.plan.fields:  # people first, then groups
+            rid = self.store.by_link(kind, system, key) if key and system in self.plan.systems else None
             if rid:
                 return str(rid)
-            rid = self.store.by_link("group", system, key)
-            if rid:
-                return str(rid)
-        for kind in ("person", "group"):  # a group by its match fields (its name, its mail) too
             for rule in self.plan.match.get(kind, []):
                 found = self.store.by_value(kind, rule, self.plan.fields[kind][rule].norm(person, False))
                 if len(found) == 1:
@@ -227,6 +231,19 @@ class LocalBridge:
         finally:
             self.queues.persist()
 
+    def reconcile_messages(self, batch: list[dict[str, Any]]) -> RunReport:
+        """Reconcile-queue messages handed in (the webhook's inbox): reconciled now, their deliveries queued and
+        kept in the state when this returns (they go out with `deliver_owed()` or the next `sync`)."""
+        report = RunReport()
+        self.queues.restore()
+        try:
+            for message in batch:
+                self.queues.put(RECONCILE, message)
+            self._reconcile(report, None)
+        finally:
+            self.queues.persist()
+        return report
+
     def deliver_owed(self) -> RunReport:
         report = RunReport()
         self.queues.restore()
@@ -245,24 +262,42 @@ class LocalBridge:
     def _reconcile(self, report: RunReport, progress: Progress | None) -> None:
         """Handle the reconcile queue until it is empty (wakes and re-reads included)."""
         while batch := self.queues.take(RECONCILE, BATCH):
-            for message in batch:
-                if self._looping(message):
-                    continue
-                try:
-                    for outcome in flow.reconcile_message(message, self.reconciler, self.runtime.ports):
-                        report.tally(outcome)
-                except Poison as exc:
-                    self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
-                    report.errors.append(f"reconcile: {exc}")
-                    report.dead_letters += 1
-                except Exception as exc:  # as the reconcile function does: again later, then parked with why
-                    outcome = flow.retry_later(message, self.runtime.queue(RECONCILE), self.runtime.dlq(RECONCILE),
-                                               exc)
-                    if outcome.dead_letter:
-                        report.errors.append(f"reconcile: {outcome.dead_letter}")
-                        report.dead_letters += 1
+            with self._chunk(RECONCILE, batch):
+                for message in batch:
+                    self._reconcile_one(message, report)
             if progress:
                 progress("reconcile", report.seen, 0)
+
+    def _reconcile_one(self, message: dict[str, Any], report: RunReport) -> None:
+        if self._looping(message):
+            return
+        try:
+            for outcome in flow.reconcile_message(message, self.reconciler, self.runtime.ports):
+                report.tally(outcome)
+        except Poison as exc:
+            self.runtime.dlq(RECONCILE).send([message], attributes=messages.reason(str(exc)))
+            report.errors.append(f"reconcile: {exc}")
+            report.dead_letters += 1
+        except Exception as exc:  # as the reconcile function does: again later, then parked with why
+            outcome = flow.retry_later(message, self.runtime.queue(RECONCILE), self.runtime.dlq(RECONCILE), exc)
+            if outcome.dead_letter:
+                report.errors.append(f"reconcile: {outcome.dead_letter}")
+                report.dead_letters += 1
+
+    @contextmanager
+    def _chunk(self, name: str, batch: list[dict[str, Any]]) -> Iterator[None]:
+        """One chunk of messages in one store batch (SQLite: one transaction, one commit). If anything escapes
+        it (the store failing to commit, an interrupt, a crash the flow does not catch), the chunk's saves are
+        undone and its messages go back to their queue, which the run keeps in the state on the way out:
+        nothing taken is lost. A delivery handed back may have reached its target: it re-reads first."""
+        try:
+            with self.store.batch() if self.chunked else nullcontext():
+                yield
+        except BaseException:
+            again = [dict(m, redelivered=True) if name.startswith("deliver:") else m for m in batch]
+            for message in again:
+                self.queues.put(name, message)
+            raise
 
     def _looping(self, message: dict[str, Any]) -> bool:
         if message.get("type") != "reevaluate":
@@ -280,7 +315,8 @@ class LocalBridge:
         while True:
             for name in self.queues.names("deliver:"):
                 while batch := self.queues.take(name, BATCH):
-                    self._deliver_batch(batch, report)
+                    with self._chunk(name, batch):
+                        self._deliver_batch(batch, report)
                     done += len(batch)
                     if progress:
                         progress("deliver", done, 0)

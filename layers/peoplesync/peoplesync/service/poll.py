@@ -139,20 +139,18 @@ def _is_news(state: RecordState | None, system: str, obs: Observation, fingerpri
 def _known(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,
            complete: bool) -> dict[str, RecordState]:
     """What we hold of this system's accounts (account key -> record), read in batches: for a complete read
-    every linked record (to find those that are gone), else only the records of the accounts read."""
-    if complete:
-        ids = [rid for kind in plan.fields for rid in store.all_ids(kind)]
+    every record linked in the system (to find those that are gone), else only the records of the accounts
+    read."""
+    if complete:  # the records linked there (a first read of a system loads nobody)
+        ids = [rid for kind in plan.fields for rid in store.linked_ids(kind, system)]
     else:
         ids = [rid for rid in (store.by_link(o.kind, system, o.key) for o in observations) if rid]
     return {s.shadows[system].key: s for s in load_all(store, ids) if system in s.shadows}
 
 
 def load_all(store: StateStore, ids: list[str]) -> list[RecordState]:
-    """Records by id, in batches where the store can (DynamoDB: BatchGetItem of 100)."""
-    load_many = getattr(store, "load_many", None)
-    if load_many is None:
-        return [s for s in map(store.load, ids) if s is not None]
+    """Records by id, in batches (DynamoDB: BatchGetItem of 100; SQLite: one query per 500)."""
     out: list[RecordState] = []
-    for i in range(0, len(ids), 100):
-        out += list(load_many(ids[i:i + 100]).values())
+    for i in range(0, len(ids), 500):
+        out += list(store.load_many(ids[i:i + 500]).values())
     return out

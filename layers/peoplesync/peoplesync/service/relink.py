@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..engine import decode
 from ..model import Observation, RecordState, Rule, decision
 from ..ports import PeoplesyncError, VersionConflict
 from .flow import Ports, follow_up
 from .reconcile import IGNORED, UPDATED, Reconciler, Result, detached_key
+
+if TYPE_CHECKING:
+    from .local import LocalBridge
 
 
 class RelinkError(PeoplesyncError):
@@ -32,6 +36,30 @@ class Relinked:
     detached_from: str | None = None  # the record the account left
     attached_to: str | None = None  # the record it joined
     owed: set[str] = field(default_factory=set)  # systems owed a write now, for either record
+
+
+def command(bridge: LocalBridge, account: str, person: str | None) -> str:
+    """`peoplesync link CONFIG SYSTEM:KEY PERSON` (person given) / `unlink CONFIG SYSTEM:KEY` on the local run:
+    the move made and recorded, what it makes owed queued for the next `sync`; the line to print. A request
+    that cannot be made raises `RelinkError` saying why."""
+    system, _, key = account.partition(":")
+    if not key or system not in bridge.plan.systems:
+        raise RelinkError(f"{account!r}: give the account as SYSTEM:KEY with one of {', '.join(bridge.plan.systems)}")
+    rid = None if person is None else bridge.find_record(person)
+    if person is not None and rid is None:
+        raise RelinkError(f"no person found for {person!r} (give system:key, an employee id, an e-mail)")
+    bridge.queues.restore()
+    try:
+        ports = bridge.runtime.ports
+        done = unlink(bridge.reconciler, ports, system, key) if rid is None else \
+            link(bridge.reconciler, ports, system, key, rid)
+    finally:
+        bridge.queues.persist()
+        bridge.runtime.close()
+    moved = [f"detached from {bridge.label(done.detached_from)}" if done.detached_from else "",
+             f"linked to {bridge.label(done.attached_to)}" if done.attached_to else ""]
+    return (f"{done.account}: {'; '.join(m for m in moved if m)}; writes owed to "
+            f"{', '.join(sorted(done.owed)) or 'none'} (see peoplesync plan; peoplesync sync makes them)")
 
 
 def unlink(reconciler: Reconciler, ports: Ports, system: str, key: str, *, kind: str = "person") -> Relinked:

@@ -46,9 +46,8 @@ class LdapConnector(BaseConnector):
     @classmethod
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:
         """AD records an account's state in userAccountControl; another server only in `disable_attribute`."""
-        if settings.get("flavor") == "active_directory" or settings.get("disable_attribute"):
-            return Capabilities()
-        return Capabilities(deactivate=False, why={"deactivate": "set disable_attribute and disabled_value"})
+        able = settings.get("flavor") == "active_directory" or bool(settings.get("disable_attribute"))
+        return Capabilities(deactivate=able, why={"deactivate": "set disable_attribute and disabled_value"})
 
     def __init__(self, name: str, settings: LdapSettings | Mapping[str, Any], attributes: Iterable[str], *,
                  writable: bool = True, credentials: Mapping[str, Any] | None = None,

@@ -17,25 +17,36 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
-from .config import load_config as _load_config
-from .ports import Connector, PeoplesyncError, SecretsPort, StateStore
-from .redact import install_log_redaction, scrub
-from .service import handlers
-from .service.runtime import Runtime
+from ..config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
+from ..config import load_config as _load_config
+from ..ports import Connector, SecretsPort, StateStore
+from ..redact import install_log_redaction
+from ..service import handlers
+from ..service.runtime import Runtime
+from .scim import (  # the webhook's wiring (bootstrap/scim.py)
+    ScimHandler,
+    background_for,
+    scim_handler,
+    scim_local,
+    scim_repository_for,
+    scim_tokens,
+    scim_webhook,
+    serve,
+)
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
-    from .service.local import LocalBridge, RunReport
+    from ..service.local import LocalBridge, RunReport
 
 install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
 
 __all__ = [
     "ConfigError",
     "LocalBridge",
-    "PeoplesyncError",
     "RunReport",
     "Runtime",
+    "ScimHandler",
     "aws",
+    "background_for",
     "compile_config",
     "connector_factory",
     "handlers",
@@ -46,8 +57,8 @@ __all__ = [
     "scim_handler",
     "scim_local",
     "scim_repository_for",
+    "scim_tokens",
     "scim_webhook",
-    "scrub",
     "serve",
     "system_attributes",
 ]
@@ -56,7 +67,7 @@ __all__ = [
 # --- configuration --------------------------------------------------------------------------------------
 def load_config(source: str | Path | dict[str, Any]) -> Config:
     """A configuration checked completely, connector settings and capabilities included. Raises ConfigError."""
-    from .config_checks import plan_problems
+    from ..config_checks import plan_problems
 
     config = _load_config(source, settings_problems=_settings_problems)
     problems = plan_problems(plan_of(config))
@@ -68,13 +79,13 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
 def validate_file(path: str | Path) -> tuple[Plan, list[tuple[str, str]]]:
     """`peoplesync validate`: (the plan, warnings); a ConfigError with every problem, the local run's secrets
     included (a secret or key missing from `secrets.json` beside the file, see `validation.py`)."""
-    from .validation import check_file
+    from ..validation import check_file
 
     return check_file(Path(path), _settings_problems, _connector_class)
 
 
 def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
-    from . import connectors
+    from .. import connectors
 
     return connectors.settings_problems(connector, settings)
 
@@ -92,7 +103,7 @@ def plan_of(config: Config) -> Plan:
 
 
 def _connector_class(connector: str) -> type[Connector]:
-    from . import connectors
+    from .. import connectors
 
     return connectors.connector_class(connector)
 
@@ -103,13 +114,13 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
     """Builds a system's connector on first use: its module is imported only then."""
 
     def make(system: str) -> Connector:
-        from . import connectors
+        from .. import connectors
 
         config = plan.config.systems[system]
         if base_dir is not None:
             config = _relative_to(config, base_dir, system)
         config = config.model_copy(update={"writable": plan.systems[system].writable})  # the plan's, one rule
-        from .adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
+        from ..adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
 
         return connectors.connector_class(plan.systems[system].connector).from_system(
             system, config, system_attributes(plan, system), secrets=secrets, buckets=buckets or buckets_for(config))
@@ -155,12 +166,12 @@ def local(config: Config | Plan | str | Path | dict[str, Any], *, store: StateSt
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
           base_dir: Path | None = None) -> LocalBridge:
     """The one flow in one process: given connectors replace the configured ones (tests)."""
-    from .service.local import LocalBridge
-    from .service.queues import LocalQueues
+    from ..service.local import LocalBridge
+    from ..service.queues import LocalQueues
 
     plan = _plan(config)
     if store is None:
-        from .adapters.memory import MemoryStore
+        from ..adapters.memory import MemoryStore
 
         store = MemoryStore()
     queues = LocalQueues(store, clock)
@@ -173,7 +184,7 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                     ) -> LocalBridge:
     """`peoplesync ... CONFIG`: state in `.peoplesync/state.sqlite3` beside the configuration (or `state`),
     secrets from `secrets.json` beside it or the environment, relative paths relative to it."""
-    from .adapters.local_secrets import LocalSecrets
+    from ..adapters.local_secrets import LocalSecrets
 
     path = Path(path)
     if store is None:
@@ -182,19 +193,11 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                  base_dir=path.parent.resolve())
 
 
-def relink(bridge: LocalBridge, system: str, key: str, record_id: str | None) -> Any:
-    """`peoplesync link` (record_id given) / `unlink` (None): the account system:key attached to that record or
-    detached from its own, recorded as a decision; what it makes owed is queued for the next `sync`."""
-    from .service import relink as repair
+def relink(bridge: LocalBridge, account: str, person: str | None) -> str:
+    """`peoplesync link` / `unlink` on the local run (`service/relink.py`): the line to print."""
+    from ..service.relink import command
 
-    bridge.queues.restore()
-    try:
-        if record_id is None:
-            return repair.unlink(bridge.reconciler, bridge.runtime.ports, system, key)
-        return repair.link(bridge.reconciler, bridge.runtime.ports, system, key, record_id)
-    finally:
-        bridge.queues.persist()
-        bridge.runtime.close()
+    return command(bridge, account, person)
 
 
 def state_path(config_path: str | Path, state: str | Path | None = None) -> Path:
@@ -202,26 +205,26 @@ def state_path(config_path: str | Path, state: str | Path | None = None) -> Path
 
 
 def sqlite_store(path: str | Path) -> StateStore:
-    from .adapters.sqlite_store import SqliteStore
+    from ..adapters.sqlite_store import SqliteStore
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SqliteStore(str(path))
 
 
 def list_dead_letters(dlq_url: str) -> list[dict[str, Any]]:
-    from .adapters.sqs import list_dead_letters as listed
+    from ..adapters.sqs import list_dead_letters as listed
 
     return listed(dlq_url)
 
 
 def replay_dead_letters(dlq_url: str, target_url: str) -> list[Any]:
-    from .adapters.sqs import replay_dead_letters as replayed
+    from ..adapters.sqs import replay_dead_letters as replayed
 
     return list(replayed(dlq_url, target_url))
 
 
 def memory_store() -> StateStore:
-    from .adapters.memory import MemoryStore
+    from ..adapters.memory import MemoryStore
 
     return MemoryStore()
 
@@ -233,7 +236,7 @@ _current: dict[str, Runtime] = {}
 def aws() -> Runtime:
     """The Lambda process's Runtime, built from the environment (see `adapters/aws.py`) and rebuilt when the
     configuration's version changes."""
-    from .adapters import aws as env
+    from ..adapters import aws as env
 
     plan = env.load_plan(connector_class=_connector_class)
     runtime = _current.get("runtime")
@@ -289,108 +292,3 @@ class LazySecrets:
         if attr.startswith("_"):
             raise AttributeError(attr)
         return getattr(self._secrets(), attr)
-
-
-# --- SCIM -----------------------------------------------------------------------------------------------
-ScimHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Callable[[Any], None]
-                 ) -> tuple[ScimHandler, str, str]:
-    """(API Gateway handler, base path, system name) of the configured SCIM system: the SCIM protocol over
-    the IdP's stored view (`repository`), each accepted write handed to `on_change` as an observation."""
-    from .connectors.scim_inbound import Settings
-    from .scim.apigw import lambda_handler
-    from .scim.app import build_app
-
-    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
-    if system is None:
-        raise ValueError("the configuration has no system with connector: scim")
-    settings = Settings.model_validate(plan.config.systems[system].settings)
-    app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
-                    on_change=on_change, max_body_bytes=settings.max_body_bytes)
-    return lambda_handler(app.handle, settings.base_path), settings.base_path, system
-
-
-def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
-    """The webhook Lambda's handler: bearer tokens from Secrets Manager, the IdP's view in DynamoDB (unless a
-    repository is given), each accepted write queued for reconcile."""
-    from .connectors.scim_inbound import Settings
-    from .scim.guard import token_list
-    from .service.messages import observed
-
-    system = next((n for n, s in rt.plan.systems.items() if s.connector == "scim"), None)
-    if system is None:
-        raise ValueError("the configuration has no system with connector: scim")
-    config = rt.plan.config.systems[system]
-    secret = Settings.model_validate(config.settings).tokens or config.credentials
-    if not secret or rt.secrets is None:
-        raise ValueError(f"systems.{system}: name the secret holding the bearer tokens (tokens: secret:<name>)")
-    if repository is None:
-        from .adapters import aws as env
-        from .adapters.scim_dynamodb import DynamoScimRepository
-
-        repository = DynamoScimRepository(env.settings().table, env.client("dynamodb"))
-    reconcile = rt.queue("reconcile")
-    handler, _, _ = scim_handler(rt.plan, token_list(rt.secrets.get(secret)), repository,
-                                 lambda o: reconcile.send(observed([o])))
-    return handler
-
-
-def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None) -> tuple[ScimHandler, str, str]:
-    """The same handler for `peoplesync serve` and the tests: each accepted write reconciled and delivered at
-    once by the local run. The IdP's view is kept where the run keeps its state (`scim_repository_for`), so a
-    restarted server still knows what the IdP created."""
-    import threading
-
-    lock = threading.Lock()
-
-    def on_change(observation: Any) -> None:
-        with lock:  # the local run is not thread-safe; the server is
-            bridge.receive(observation)
-            bridge.deliver_owed()
-
-    if repository is None:
-        repository = scim_repository_for(bridge.store)
-    return scim_handler(bridge.plan, tokens, repository, on_change)
-
-
-def scim_repository_for(store: StateStore) -> Any:
-    """The IdP's view beside the local run's state: in the same SQLite file (tables of its own) when the store
-    is SQLite, else in memory for this process only."""
-    from .adapters.sqlite_store import SqliteStore
-
-    if isinstance(store, SqliteStore) and store.path != ":memory:":
-        from .adapters.scim_sqlite import SqliteScimRepository
-
-        return SqliteScimRepository(store.path)
-    from .scim.repository import MemoryScimRepository
-
-    return MemoryScimRepository()
-
-
-def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:
-    """`peoplesync serve`: the SCIM webhook on loopback. Tokens: `PEOPLESYNC_SCIM_TOKENS` if set, else one
-    made for this run and printed once on the terminal (never logged)."""
-    import os
-    import secrets
-    import sys
-
-    from .scim.devserver import serve as run_server
-    from .scim.guard import token_list
-
-    tokens = token_list(os.environ.get("PEOPLESYNC_SCIM_TOKENS", ""))
-    made = not tokens
-    if made:
-        tokens = [secrets.token_urlsafe(32)]
-    try:
-        handler, base_path, system = scim_local(bridge, tokens)
-    except ValueError as exc:
-        print(f"peoplesync serve: {exc}", file=sys.stderr)
-        return 2
-    print(f"SCIM webhook for system {system!r}: http://{host}:{port}{base_path}", file=sys.stderr)
-    if made:
-        print(f"bearer token (made for this run; set PEOPLESYNC_SCIM_TOKENS to choose): {tokens[0]}",
-              file=sys.stderr)
-    run_server(handler, host=host, port=port)
-    return 0
