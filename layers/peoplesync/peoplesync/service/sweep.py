@@ -66,7 +66,7 @@ class Snapshot:
         return dict(self.__dict__)
 
 
-def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int = CHUNK) -> Snapshot:
+def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | None = None) -> Snapshot:
     """Read system number `index` (lifecycle sources first) fully and write its accounts as chunks. A read that
     fails or returns nothing writes no chunk (SPEC 20: nothing is concluded from it); the sweep goes on."""
     systems = rt.polled_systems()
@@ -80,7 +80,7 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int = CH
         shot.failed = f"{type(exc).__name__}: {exc}"
         log.warning("sweep snapshot of %s failed: %s", system, shot.failed)
         return shot
-    for part in _chunks(result.observations, chunk):
+    for part in _chunks(result.observations, chunk or CHUNK):
         blobs.put(f"{shot.prefix}{shot.chunks:06d}.jsonl", encode(part))
         shot.chunks += 1
         shot.accounts += len(part)
@@ -125,7 +125,10 @@ class Processed:
 
 
 def item_keys(event: dict[str, Any]) -> list[str]:
-    """The chunk keys of a Distributed Map child's event: {"Items": [{"Key": ...}, ...], "BatchInput": ...}."""
+    """The chunk keys of a Distributed Map child's event: {"Items": [{"Key": ...}, ...], "BatchInput": ...} from
+    the ItemBatcher, or one listed object {"Key": ...} when the Map hands items one by one."""
+    if isinstance(event, dict) and "Items" not in event and isinstance(event.get("Key"), str):
+        return [event["Key"]]
     items = event.get("Items") if isinstance(event, dict) else None
     if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("Key"), str) for i in items):
         raise ValueError("a sweep batch needs Items: [{Key: <chunk object key>}, ...] (the Map's ItemBatcher)")
@@ -151,7 +154,7 @@ def process(keys: list[str], blobs: Blobs, rt: Runtime, meter: Any = None) -> Pr
     return done
 
 
-def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 10, chunk: int = CHUNK,
+def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int | None = None,
               then: Callable[[Runtime], Any] | None = None) -> list[Snapshot]:
     """The state machine's loop in-process: each system snapshotted, then its chunks processed in batches of
     `batch` keys (the ItemBatcher's MaxItemsPerBatch). `then(rt)` runs once every system is reconciled (the
