@@ -420,7 +420,7 @@ def sweep_machine(template: dict[str, Any]) -> dict[str, Any]:
 def test_given_the_full_sweep_then_a_distributed_map_reads_the_snapshot_chunks_in_batches(template):
     props = sweep_machine(template)
     states = props["Definition"]["States"]
-    [(name, map_state)] = [(n, s) for n, s in states.items() if s["Type"] == "Map"]
+    [map_state] = [s for s in states.values() if s["Type"] == "Map"]
     assert map_state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     reader = map_state["ItemReader"]
     assert reader["Resource"] == "arn:aws:states:::s3:listObjectsV2"

@@ -19,6 +19,7 @@ from rich.table import Table
 from .engine import decode
 from .engine.references import owed_references
 from .model import Write
+from .report_page.gather import duration
 from .service import guard
 from .service.describe import person_label, shown
 from .service.local import Status
@@ -32,7 +33,9 @@ def say(text: str, markup: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+def progress(enabled: bool = True, rates: dict[str, float] | None = None
+             ) -> Iterator[Callable[[str, int, int], None]]:
+    """A bar per stage; a delivery's ("deliver:<target>") shows the time left at the target's rate limit."""
     if not enabled or not sys.stderr.isatty():
         yield lambda stage, done, total: None
         return
@@ -43,9 +46,36 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
         def tick(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total or None)
-            bar.update(tasks[stage], completed=done)
+            bar.update(tasks[stage], completed=done, total=total or None,
+                       description=_left(stage, total - done, (rates or {}).get(stage.removeprefix("deliver:"))))
 
         yield tick
+
+
+def _left(stage: str, remaining: int, rate: float | None) -> str:
+    if not stage.startswith("deliver:"):
+        return stage
+    target = stage.removeprefix("deliver:")
+    if not rate or remaining <= 0:
+        return f"deliver to {target}"
+    return f"deliver to {target}: {remaining} left, about {duration(remaining * 60 / rate)} at {rate:g}/min"
+
+
+def pacing(rows: list[dict[str, Any]], *, first_load: bool) -> None:
+    """Per target: the writes owed and how long they take at its rate limit (`report_page.gather.owed_rows`);
+    a warning when a first load is bound by the slowest of them."""
+    if not rows:
+        return
+    say("[bold]time per target at its rate limit[/]")
+    for r in rows:
+        pace = (f"at {r['per_minute']:g} requests/min: about {duration(r['seconds'])}" if r.get("seconds") is not None
+                else "no rate limit configured")
+        say(f"  {r['system']}: {r['writes']:,} writes for {r['people']:,} people, {pace}", markup=False)
+    slowest = max((r for r in rows if r.get("seconds") is not None), key=lambda r: r["seconds"], default=None)
+    if first_load and slowest is not None and slowest["seconds"] >= 60:
+        say(f"warning: this first load is bound by {slowest['system']}'s rate limit: {slowest['writes']:,} writes "
+            f"at {slowest['per_minute']:g} requests/min take about {duration(slowest['seconds'])} (one request a "
+            f"write, the least a write costs); `sync` shows the time left as it delivers", markup=False)
 
 
 class Resolver:
