@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 
 from peoplesync import bootstrap
-from peoplesync.adapters import aws as env
 
 logger = Logger(service="peoplesync-sweep")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
@@ -21,4 +20,4 @@ metrics = Metrics(namespace="peoplesync", service="peoplesync-sweep")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None,
             blobs: Any = None) -> dict[str, Any]:
-    return bootstrap.handlers.sweep_batch_event(event, rt or bootstrap.aws(), blobs or env.make_blobs(), metrics)
+    return bootstrap.handlers.sweep_batch_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots(), metrics)

@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from peoplesync import bootstrap
-from peoplesync.adapters import aws as env
 
 logger = Logger(service="peoplesync-sweep-snapshot")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
@@ -19,4 +18,4 @@ tracer = bootstrap.tracer("peoplesync-sweep-snapshot")  # powertools Tracer if T
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None,
             blobs: Any = None) -> dict[str, Any]:
-    return bootstrap.handlers.sweep_snapshot_event(event, rt or bootstrap.aws(), blobs or env.make_blobs())
+    return bootstrap.handlers.sweep_snapshot_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots())

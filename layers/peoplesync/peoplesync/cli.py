@@ -210,9 +210,7 @@ def _sync(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
-    from .report_page.local import rates
-
-    with out.progress(enabled=not args.quiet, rates=rates(bridge.plan)) as tick:
+    with out.progress(enabled=not args.quiet, rates=out.rates(bridge.plan)) as tick:
         result = run(tick)
     out.summary(result, config=args.config)
     return int(result.exit_code)
@@ -234,12 +232,8 @@ def _plan(args: argparse.Namespace) -> int:
                                                made=page.owed_now(bridge), since=since, population=population))
     labels = {rid: bridge.label(rid) for rid, _, _ in owed}
     code = result.exit_code
-    from .report_page import gather, local
-
-    pacing = gather.owed_rows(owed, local.rates(bridge.plan))  # writes and time per target at its rate
     if args.json:
         data = result.to_dict()
-        data["pacing"] = pacing
         data["planned"] = [{"record": rid, "person": labels[rid], "system": system, "op": w.op, "attrs": w.attrs}
                            for rid, system, writes in owed for w in writes]
         data["status"] = result.status if code or not owed else "writes planned"
@@ -249,7 +243,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
              waiting=out.references_owed(bridge.store), config=args.config)
-    out.pacing(pacing, first_load=population == 0)
+    out.pacing(out.owed_at_rates(bridge.plan, owed), first_load=population == 0)
     return int(code)
 
 

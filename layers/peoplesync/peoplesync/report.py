@@ -19,7 +19,8 @@ from rich.table import Table
 from .engine import decode
 from .engine.references import owed_references
 from .model import Write
-from .report_page.gather import duration
+from .report_page.gather import duration, owed_rows
+from .report_page.local import rates
 from .service import guard
 from .service.describe import person_label, shown
 from .service.local import Status
@@ -59,6 +60,11 @@ def _left(stage: str, remaining: int, rate: float | None) -> str:
     if not rate or remaining <= 0:
         return f"deliver to {target}"
     return f"deliver to {target}: {remaining} left, about {duration(remaining * 60 / rate)} at {rate:g}/min"
+
+
+def owed_at_rates(plan: Any, owed: list[tuple[str, str, list[Write]]]) -> list[dict[str, Any]]:
+    """Per target: writes owed and their time at its rate limit, as the report page computes them."""
+    return owed_rows(owed, rates(plan))
 
 
 def pacing(rows: list[dict[str, Any]], *, first_load: bool) -> None:
