@@ -372,3 +372,20 @@ def test_given_a_batch_when_a_record_changes_inside_then_ref_of_and_value_of_ans
         assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"
         assert store.ref_of("p1", "cloud") is None and store.ref_of("nobody", "ad") is None
     assert store.ref_of("p1", "ad") == "CN=Ann,OU=Managers" and store.value_of("p1", "title") == "Manager"
+
+
+def test_given_records_linked_in_several_systems_then_linked_ids_lists_at_least_those_linked_in_one(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    store.save(person("p2", cloud=Shadow(key="c2")))
+    store.save(person("p3", ad=Shadow(key="u3"), cloud=Shadow(key="c3")))
+    store.save(RecordState(id="g1", kind=GROUP, shadows={"ad": Shadow(key="G1")}))
+    moved = store.load("p1")
+    moved.shadows = {"cloud": Shadow(key="c1")}  # unlinked from ad since
+    store.save(moved)
+
+    listed = list(store.linked_ids(PERSON, "ad"))
+
+    assert "p3" in listed and "g1" not in listed
+    assert listed == sorted(set(listed))
+    if not isinstance(store, DynamoStore):  # it lists every record of the kind (see DynamoStore.linked_ids)
+        assert listed == ["p3"]

@@ -167,6 +167,19 @@ def test_16b_a_hold_names_its_people_lifts_once_undone_lets_other_changes_throug
     assert [r["id"] for r in cloud.store.reviews() if r.get("kind") == "run"] == [ad_hold]
 
 
+def test_16c_a_new_field_counts_the_people_whose_value_differs_at_the_target(aws_env: None) -> None:
+    cfg = config(policies={"max_changes_per_run": "10%"})
+    cloud = Cloud(cfg)
+    for n in range(1, 21):  # the cloud already holds the department of all but 2
+        hire(cloud, n, ad={"department": f"Dept {n}"}, cloud={"department": "Old" if n <= 2 else f"Dept {n}"})
+    cloud.sync()
+    cfg["fields"]["department"] = {"source": "ad", "map": {"ad": "department", "cloud": "department"}}
+    cloud.reconfigure(cfg)
+    reports = {r["system"]: r for r in cloud.sync()}  # 20 re-evaluated, 2 writes: within the limit of 2
+    assert all(not r["held"] for r in reports.values())
+    assert [cloud["cloud"].get(f"u{n}", "department") for n in (1, 2, 3)] == ["Dept 1", "Dept 2", "Dept 3"]
+
+
 def test_18_a_rate_limited_target_retries_then_dead_letters_and_replay_delivers(aws_env: None) -> None:
     from peoplesync.adapters.sqs import replay_dead_letters
     from peoplesync.ports import TransientError

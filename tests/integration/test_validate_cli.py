@@ -112,3 +112,14 @@ def test_a_secret_from_the_environment_is_checked_too(tmp_path: Path, capsys: py
 def test_without_local_secrets_a_deployment_configuration_is_not_asked_for_them(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert validate(tmp_path, capsys)[0] == 0  # secrets in Secrets Manager: not looked for here
+
+
+def test_the_scim_systems_token_secret_is_checked_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = CONFIG.replace("fields:", '  idp:    {connector: scim, tokens: "secret:scim-tokens"}\nfields:')
+    secrets = {"workday": {"username": "isu", "password": "pw"}, "ad": {"bind_dn": "cn=x", "password": "pw"},
+               "scim-tokens": {"tokens": []}}
+    code, _, err = validate(tmp_path, capsys, config, secrets)
+    assert code == 1
+    assert [line for line in err.splitlines() if "warning" not in line] == [
+        f"{tmp_path / 'peoplesync.yaml'}: systems.idp.tokens: secret 'scim-tokens' (in "
+        f"{tmp_path / 'secrets.json'}) has no key 'tokens', which scim needs"]

@@ -13,9 +13,11 @@ from tests.unit.conftest import World, config, hire
 DN = "CN=Person {n},OU=Staff,DC=corp"
 
 
-def group_world(*, apply: str = "always", provision: list[str] | None = None, guard: Any = None) -> World:
+def group_world(*, apply: str = "always", provision: list[str] | None = None, guard: Any = None,
+                source: Any = "ad") -> World:
     cfg = config()
-    cfg["groups"] = {"source": "ad", "match": ["name"], "provision": provision or [], "fields": {
+    cfg["groups"] = {"source": source, "winner": "ad" if isinstance(source, list) else None, "match": ["name"],
+                     "provision": provision or [], "fields": {
         "name": {"map": {"ad": "cn", "cloud": "name"}},
         "members": {"map": {"ad": "member", "cloud": "members"}, "reference": "person", "multi": True,
                     "apply": apply},
@@ -202,3 +204,19 @@ def test_a_membership_write_delivered_twice_or_out_of_order_changes_nothing_more
     # an older read of the AD group arriving late changes nothing (no member goes back in time)
     b.receive(Observation("ad", "G1", old.attrs, marker=0, ref=old.ref, kind="group"))
     assert b.deliver_owed().total_writes == 0 and w["cloud"].members("grp-1", "members") == {"u1", "u2"}
+
+
+def test_two_way_membership_with_a_winner_carries_either_sides_change_to_the_other() -> None:
+    w = group_world(source=["ad", "cloud"])
+    ad_group(w, 1)
+    cloud_group(w, "u1")
+    w.sync()
+    w["cloud"].set("grp-1", members=("u1", "u3"))  # added in the cloud
+    w.sync()
+    assert {m.lower() for m in w["ad"].members("G1", "member")} == {DN.format(n=1).lower(), DN.format(n=3).lower()}
+    assert [x.delta for x in w["ad"].writes if x.kind == "group"] == [
+        {"member": {"add": [DN.format(n=3)], "remove": []}}]
+    set_ad_members(w, 3)  # removed in AD
+    w.sync()
+    assert w["cloud"].members("grp-1", "members") == {"u3"}
+    assert w.sync().total_writes == 0

@@ -23,7 +23,7 @@ from peoplesync_dev.memory import MemoryConnector
 
 TOKEN = "background-token-3c9d1f"
 CONFIG: dict[str, Any] = {
-    "systems": {"idp": {"connector": "scim"},
+    "systems": {"idp": {"connector": "scim", "tokens": "secret:idp-tokens"},
                 "phonebook": {"connector": "memory", "writable": True, "provision": True}},
     "fields": {"email.work": {"source": "idp", "normalize": ["trim", "lower"],
                               "map": {"idp": "userName", "phonebook": "email"}},

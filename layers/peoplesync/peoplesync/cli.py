@@ -34,27 +34,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from . import bootstrap
-from .bootstrap import ConfigError, PeoplesyncError, scrub
-
-EXIT_OK, EXIT_ERROR, EXIT_HELD, EXIT_READ_FAILED, EXIT_DEAD_LETTERED = 0, 1, 2, 3, 4
-
-# module -> the extra that installs it (pyproject.toml's optional-dependencies)
-EXTRAS = {"boto3": "aws", "botocore": "aws", "aws_lambda_powertools": "aws", "ldap3": "connectors",
-          "requests": "connectors", "sqlalchemy": "connectors", "psycopg": "connectors", "scim2_models": "scim",
-          "scim2_server": "scim", "rich": "cli"}
-
-
-class CliError(Exception):
-    """A problem the user can fix, said in one line (exit 1)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own exit 2 would read as "held"
-        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(EXIT_ERROR)
+from .bootstrap import ConfigError
+from .cli_errors import EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK, CliError, Parser, error_line
 
 
 # --- the commands' arguments ---------------------------------------------------------------------------
@@ -62,14 +46,6 @@ def _config(p: argparse.ArgumentParser, state: bool = True) -> None:
     p.add_argument("config", help="the configuration (YAML)")
     if state:
         p.add_argument("--state", help="state database (default: .peoplesync/state.sqlite3 beside CONFIG)")
-
-
-def _validate_args(p: argparse.ArgumentParser) -> None:
-    _config(p, state=False)
-
-
-def _schema_args(p: argparse.ArgumentParser) -> None:
-    pass
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -119,9 +95,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="peoplesync", description=(__doc__ or "").split("\n")[0],
+    top = Parser(prog="peoplesync", description=(__doc__ or "").split("\n")[0],
                   epilog="Exit codes: 0 done or in agreement, 1 error, 2 held, 3 a read failed, 4 dead-lettered.")
-    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, (text, arguments, _) in COMMANDS.items():
         arguments(sub.add_parser(name, help=text, description=text))
     return top
@@ -148,23 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"peoplesync {args.command}: {error_line(exc)}", file=sys.stderr)
     return EXIT_ERROR
-
-
-def error_line(exc: BaseException) -> str:
-    """What went wrong, in one line, naming the file, the key or the extra to install."""
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        top = exc.name.split(".")[0]
-        extra = EXTRAS.get(top)
-        if extra:
-            return (f"this command needs the optional package {top!r}: "
-                    f"pip install 'peoplesync[{extra}]' (or peoplesync[dev] for everything)")
-        return f"a module is missing: {exc.name}"
-    if isinstance(exc, OSError) and exc.filename:
-        return f"{exc.filename}: {exc.strerror or exc}"
-    if isinstance(exc, CliError | PeoplesyncError):
-        return scrub(" ".join(str(exc).split()))
-    return scrub(f"unexpected error: {type(exc).__name__}: {' '.join(str(exc).split())} "
-                 f"(PEOPLESYNC_DEBUG=1 shows where)")
 
 
 # --- the commands ---------------------------------------------------------------------------------------
@@ -380,8 +339,8 @@ def _deploy_params(args: argparse.Namespace) -> int:
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 # name -> (help, its arguments, what it does). A new command is one entry here and its two functions.
 COMMANDS: dict[str, Command] = {
-    "validate": ("check a configuration", _validate_args, _validate),
-    "schema": ("print the configuration's JSON Schema", _schema_args, _schema),
+    "validate": ("check a configuration", lambda p: _config(p, state=False), _validate),
+    "schema": ("print the configuration's JSON Schema", lambda p: None, _schema),
     "sync": ("poll, reconcile and deliver once", _sync_args, _sync),
     "plan": ("show what a sync would change and hold, writing nothing", _plan_args, _plan),
     "explain": ("where a person's values came from and why", _explain_args, _explain),

@@ -32,21 +32,24 @@ def secret_problems(config: Config, secrets_file: Path, connector_class: Callabl
     present = secrets_file.is_file()
     out: Problems = []
     for name, system in config.systems.items():
-        ref = system.credentials
-        if not ref:
-            continue
-        secret = ref.removeprefix("secret:")
-        if not present and variable(secret) not in secrets.environ:
-            continue  # not a local secret: Secrets Manager's, in AWS
-        try:
-            held = secrets.get(secret)
-        except PeoplesyncError as exc:
-            out.append((f"systems.{name}.credentials", str(exc)))
-            continue
-        missing: list[str] = getattr(connector_class(system.connector), "missing_credentials", lambda s: [])(held)
-        where = f"${variable(secret)}" if variable(secret) in secrets.environ else str(secrets_file)
-        out += [(f"systems.{name}.credentials", f"secret {secret!r} (in {where}) has no key {key!r}, which "
-                 f"{system.connector} needs") for key in missing]
+        cls = connector_class(system.connector)
+        named = {"credentials": system.credentials,
+                 **{k: system.settings.get(k) for k in getattr(cls, "secret_settings", ())}}
+        for at, ref in named.items():
+            if not isinstance(ref, str) or not ref:
+                continue
+            secret = ref.removeprefix("secret:")
+            if not present and variable(secret) not in secrets.environ:
+                continue  # not a local secret: Secrets Manager's, in AWS
+            try:
+                held = secrets.get(secret)
+            except PeoplesyncError as exc:
+                out.append((f"systems.{name}.{at}", str(exc)))
+                continue
+            missing: list[str] = getattr(cls, "missing_credentials", lambda s, k: [])(held, at)
+            where = f"${variable(secret)}" if variable(secret) in secrets.environ else str(secrets_file)
+            out += [(f"systems.{name}.{at}", f"secret {secret!r} (in {where}) has no key {key!r}, which "
+                     f"{system.connector} needs") for key in missing]
     return out
 
 

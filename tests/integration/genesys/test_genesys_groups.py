@@ -133,8 +133,10 @@ def test_a_rename_is_written_with_the_version(cloud: Cloud) -> None:
 
 
 def test_a_group_write_to_a_system_without_groups_is_refused(cloud: Cloud) -> None:
-    with pytest.raises(PermanentError, match="groups"):
+    with pytest.raises(PermanentError, match="members"):  # members is not mapped where groups are not set
         cloud.connector(["name", "email"]).write(members_write("g1", add=["u1"]))
+    with pytest.raises(PermanentError, match="groups"):
+        cloud.connector(["name", "email"]).write(Write("cloud", "update", "g", "g1", {"name": "x"}, kind="group"))
 
 
 def test_a_group_key_re_read_is_observed_as_a_group_not_a_removed_user(cloud: Cloud) -> None:

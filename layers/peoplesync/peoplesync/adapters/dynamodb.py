@@ -176,6 +176,11 @@ class DynamoStore(LoadedLookups):
                             ExpressionAttributeValues={":k": _s(f"kind#{kind}")}, consistent=False)
         return iter([item["gsk"]["S"] for item in pages])
 
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        """Every record of the kind: each link is an item of its own partition, so listing one system's would
+        be a table scan."""
+        return self.all_ids(kind)
+
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         item = self._get(_link_key(kind, system, key))

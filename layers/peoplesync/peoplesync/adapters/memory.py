@@ -120,6 +120,10 @@ class MemoryStore:
     def all_ids(self, kind: str) -> Iterator[str]:
         return iter(sorted(rid for rid, d in self._records.items() if d.get("kind") == kind))
 
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        with self._lock:
+            return iter(sorted({rid for (k, s, _), rid in self._links.items() if k == kind and s == system}))
+
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         return self._links.get((kind, system, key))

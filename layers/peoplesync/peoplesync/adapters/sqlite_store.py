@@ -277,6 +277,10 @@ class SqliteStore(LoadedLookups):
         # BINARY collation orders by UTF-8 bytes, which is code-point order: the same as sorted()
         return iter([r[0] for r in self._all("SELECT id FROM records WHERE kind = ? ORDER BY id", (kind,))])
 
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        rows = self._all("SELECT DISTINCT rid FROM links WHERE kind = ? AND system = ? ORDER BY rid", (kind, system))
+        return iter([r[0] for r in rows])
+
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         row = self._one("SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?", (kind, system, key))

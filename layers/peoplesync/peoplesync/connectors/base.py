@@ -100,6 +100,8 @@ class BaseConnector(Connector):
     credential_keys: ClassVar[tuple[str, ...]] = ()
     #: must the system name a credentials secret?
     credentials_required: ClassVar[bool] = False
+    #: the connector's own settings that name a secret besides `credentials` (`validate` checks them too)
+    secret_settings: ClassVar[tuple[str, ...]] = ()
     # `writable_by_default` and `capabilities(settings)`: see `ports.Connector`
 
     def __init__(self, name: str, settings: Any, attributes: Iterable[str], *, writable: bool = True,
@@ -141,8 +143,9 @@ class BaseConnector(Connector):
         return secret
 
     @classmethod
-    def missing_credentials(cls, secret: Mapping[str, Any]) -> list[str]:
-        """The keys this connector needs that `secret` lacks (or holds empty); `validate` names them."""
+    def missing_credentials(cls, secret: Mapping[str, Any], key: str = "credentials") -> list[str]:
+        """The keys this connector needs that `secret` lacks (or holds empty); `validate` names them. `key`:
+        the system's key that named the secret (`credentials`, or one of `secret_settings`)."""
         return [k for k in cls.credential_keys if secret.get(k) in (None, "")]
 
     # --- the read template ---------------------------------------------------------------------------------

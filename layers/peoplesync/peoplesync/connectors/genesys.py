@@ -4,7 +4,8 @@ Reads list every user (active and inactive) with the expansions the mapped attri
 key is the user id, its marker the user's `version`, `active` is state == "active". Writes PATCH only the
 mapped attributes that differ, with the version last seen; a version conflict re-reads the user and
 decides again (see `_update`). Attribute paths: `genesys_attrs`; HTTP, auth and caches: `genesys_api`;
-change events: `genesys_events`. Configuration and simplifications: docs/genesys.md.
+change events: `genesys_events`; groups and their membership (with `groups:` set): `genesys_groups`.
+Configuration and simplifications: docs/genesys.md.
 """
 
 from __future__ import annotations

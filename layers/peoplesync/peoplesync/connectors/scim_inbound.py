@@ -81,6 +81,13 @@ class ScimInboundConnector(BaseConnector):
 
     Settings = ScimInboundSettings
     writable_by_default = False
+    secret_settings = ("tokens",)
+
+    @classmethod
+    def missing_credentials(cls, secret: Mapping[str, Any], key: str = "credentials") -> list[str]:
+        from ..scim.guard import token_list
+
+        return ["tokens"] if key == "tokens" and not token_list(secret) else []
 
     @classmethod
     def capabilities(cls, settings: Mapping[str, Any]) -> Capabilities:

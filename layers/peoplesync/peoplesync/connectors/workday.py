@@ -140,7 +140,7 @@ class WorkdayConnector(BaseConnector):
         return READ_ONLY
 
     @classmethod
-    def missing_credentials(cls, secret: Mapping[str, Any]) -> list[str]:
+    def missing_credentials(cls, secret: Mapping[str, Any], key: str = "credentials") -> list[str]:
         """Basic (username, password) or OAuth (client_id, client_secret, refresh_token): `report_auth`."""
         keys = ("client_id", "client_secret", "refresh_token") if secret.get("refresh_token") else ("username",
                                                                                                    "password")

@@ -105,7 +105,8 @@ class Members:
         """A member set read from a system; True if the system itself changed it (not our write landing)."""
         added = shadow.added.get(attr)
         if added:
-            still = tuple(a for a in added if a in set(value or ()))  # removed there: no longer ours
+            now = set(value or ())
+            still = tuple(a for a in added if a in now)  # removed there: no longer ours
             if still != tuple(added):
                 if still:
                     shadow.added[attr] = still

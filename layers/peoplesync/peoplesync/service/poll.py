@@ -139,9 +139,10 @@ def _is_news(state: RecordState | None, system: str, obs: Observation, fingerpri
 def _known(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,
            complete: bool) -> dict[str, RecordState]:
     """What we hold of this system's accounts (account key -> record), read in batches: for a complete read
-    every linked record (to find those that are gone), else only the records of the accounts read."""
-    if complete:
-        ids = [rid for kind in plan.fields for rid in store.all_ids(kind)]
+    every record linked in the system (to find those that are gone), else only the records of the accounts
+    read."""
+    if complete:  # the records linked there (a first read of a system loads nobody)
+        ids = [rid for kind in plan.fields for rid in store.linked_ids(kind, system)]
     else:
         ids = [rid for rid in (store.by_link(o.kind, system, o.key) for o in observations) if rid]
     return {s.shadows[system].key: s for s in load_all(store, ids) if system in s.shadows}

@@ -196,13 +196,17 @@ class Groups:
         attrs = {a: v for a, v in attrs.items() if v and a.lower() != "cn"}
         flavor = self.c.s.flavor
         classes = (self.s.object_classes if self.s else None) or DEFAULT_CLASSES.get(flavor, ["top", "groupOfNames"])
-        if flavor == "active_directory":
-            attrs.setdefault("sAMAccountName", [name[:64]])
-            if self.s and self.s.group_type is not None:
-                attrs["groupType"] = [str(self.s.group_type)]
+        if flavor == "active_directory" and self.s and self.s.group_type is not None:
+            attrs["groupType"] = [str(self.s.group_type)]  # (sAMAccountName: the directory makes a unique one)
         dn = f"{rdn('cn', name)},{container}"
         self.c.stats["modifies"] += 1
-        d.check(d.conn.add(dn, classes, {**attrs, "cn": [name]}), f"create group {dn!r}")
+        added = d.conn.add(dn, classes, {**attrs, "cn": [name]})
+        if not added and (d.conn.result or {}).get("result") == 68:  # entryAlreadyExists: a create made twice
+            if not d.entries(dn, self.filter, ["cn"], scope="BASE", paged=False, allow_missing_base=True):
+                raise PermanentError(f"{self.c.name}: group {dn!r} not created: an entry of that name (or "
+                                     f"account name) exists and is not a group in scope")
+        else:
+            d.check(added, f"create group {dn!r}")
         found = d.entries(dn, "(objectClass=*)", [self.c.anchor_attr, self.c.marker_attr], scope="BASE",
                           paged=False)
         key = text(self.c.anchor_attr, found[0]["raw"][self.c.anchor_attr.lower()][0])

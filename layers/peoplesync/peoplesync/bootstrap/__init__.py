@@ -17,24 +17,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
-from .config import load_config as _load_config
-from .ports import Connector, PeoplesyncError, SecretsPort, StateStore
-from .redact import install_log_redaction, scrub
-from .service import handlers
-from .service.runtime import Runtime
+from ..config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
+from ..config import load_config as _load_config
+from ..ports import Connector, SecretsPort, StateStore
+from ..redact import install_log_redaction
+from ..service import handlers
+from ..service.runtime import Runtime
+from .scim import (  # the webhook's wiring (bootstrap/scim.py)
+    ScimHandler,
+    background_for,
+    scim_handler,
+    scim_local,
+    scim_repository_for,
+    scim_tokens,
+    scim_webhook,
+    serve,
+)
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
-    from .service.local import LocalBridge, RunReport
+    from ..service.local import LocalBridge, RunReport
 
 install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
 
 __all__ = [
     "ConfigError",
     "LocalBridge",
-    "PeoplesyncError",
     "RunReport",
     "Runtime",
+    "ScimHandler",
     "aws",
     "background_for",
     "compile_config",
@@ -49,7 +59,6 @@ __all__ = [
     "scim_repository_for",
     "scim_tokens",
     "scim_webhook",
-    "scrub",
     "serve",
     "system_attributes",
 ]
@@ -58,7 +67,7 @@ __all__ = [
 # --- configuration --------------------------------------------------------------------------------------
 def load_config(source: str | Path | dict[str, Any]) -> Config:
     """A configuration checked completely, connector settings and capabilities included. Raises ConfigError."""
-    from .config_checks import plan_problems
+    from ..config_checks import plan_problems
 
     config = _load_config(source, settings_problems=_settings_problems)
     problems = plan_problems(plan_of(config))
@@ -70,13 +79,13 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
 def validate_file(path: str | Path) -> tuple[Plan, list[tuple[str, str]]]:
     """`peoplesync validate`: (the plan, warnings); a ConfigError with every problem, the local run's secrets
     included (a secret or key missing from `secrets.json` beside the file, see `validation.py`)."""
-    from .validation import check_file
+    from ..validation import check_file
 
     return check_file(Path(path), _settings_problems, _connector_class)
 
 
 def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
-    from . import connectors
+    from .. import connectors
 
     return connectors.settings_problems(connector, settings)
 
@@ -94,7 +103,7 @@ def plan_of(config: Config) -> Plan:
 
 
 def _connector_class(connector: str) -> type[Connector]:
-    from . import connectors
+    from .. import connectors
 
     return connectors.connector_class(connector)
 
@@ -105,13 +114,13 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
     """Builds a system's connector on first use: its module is imported only then."""
 
     def make(system: str) -> Connector:
-        from . import connectors
+        from .. import connectors
 
         config = plan.config.systems[system]
         if base_dir is not None:
             config = _relative_to(config, base_dir, system)
         config = config.model_copy(update={"writable": plan.systems[system].writable})  # the plan's, one rule
-        from .adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
+        from ..adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
 
         return connectors.connector_class(plan.systems[system].connector).from_system(
             system, config, system_attributes(plan, system), secrets=secrets, buckets=buckets or buckets_for(config))
@@ -157,12 +166,12 @@ def local(config: Config | Plan | str | Path | dict[str, Any], *, store: StateSt
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
           base_dir: Path | None = None) -> LocalBridge:
     """The one flow in one process: given connectors replace the configured ones (tests)."""
-    from .service.local import LocalBridge
-    from .service.queues import LocalQueues
+    from ..service.local import LocalBridge
+    from ..service.queues import LocalQueues
 
     plan = _plan(config)
     if store is None:
-        from .adapters.memory import MemoryStore
+        from ..adapters.memory import MemoryStore
 
         store = MemoryStore()
     queues = LocalQueues(store, clock)
@@ -175,7 +184,7 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
                     ) -> LocalBridge:
     """`peoplesync ... CONFIG`: state in `.peoplesync/state.sqlite3` beside the configuration (or `state`),
     secrets from `secrets.json` beside it or the environment, relative paths relative to it."""
-    from .adapters.local_secrets import LocalSecrets
+    from ..adapters.local_secrets import LocalSecrets
 
     path = Path(path)
     if store is None:
@@ -186,7 +195,7 @@ def local_from_file(path: str | Path, *, state: str | Path | None = None, store:
 
 def relink(bridge: LocalBridge, account: str, person: str | None) -> str:
     """`peoplesync link` / `unlink` on the local run (`service/relink.py`): the line to print."""
-    from .service.relink import command
+    from ..service.relink import command
 
     return command(bridge, account, person)
 
@@ -196,26 +205,26 @@ def state_path(config_path: str | Path, state: str | Path | None = None) -> Path
 
 
 def sqlite_store(path: str | Path) -> StateStore:
-    from .adapters.sqlite_store import SqliteStore
+    from ..adapters.sqlite_store import SqliteStore
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SqliteStore(str(path))
 
 
 def list_dead_letters(dlq_url: str) -> list[dict[str, Any]]:
-    from .adapters.sqs import list_dead_letters as listed
+    from ..adapters.sqs import list_dead_letters as listed
 
     return listed(dlq_url)
 
 
 def replay_dead_letters(dlq_url: str, target_url: str) -> list[Any]:
-    from .adapters.sqs import replay_dead_letters as replayed
+    from ..adapters.sqs import replay_dead_letters as replayed
 
     return list(replayed(dlq_url, target_url))
 
 
 def memory_store() -> StateStore:
-    from .adapters.memory import MemoryStore
+    from ..adapters.memory import MemoryStore
 
     return MemoryStore()
 
@@ -227,7 +236,7 @@ _current: dict[str, Runtime] = {}
 def aws() -> Runtime:
     """The Lambda process's Runtime, built from the environment (see `adapters/aws.py`) and rebuilt when the
     configuration's version changes."""
-    from .adapters import aws as env
+    from ..adapters import aws as env
 
     plan = env.load_plan(connector_class=_connector_class)
     runtime = _current.get("runtime")
@@ -289,134 +298,3 @@ class LazySecrets:
         if attr.startswith("_"):
             raise AttributeError(attr)
         return getattr(self._secrets(), attr)
-
-
-# --- SCIM -----------------------------------------------------------------------------------------------
-ScimHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Callable[[Any], None]
-                 ) -> tuple[ScimHandler, str, str]:
-    """(API Gateway handler, base path, system name) of the configured SCIM system: the SCIM protocol over
-    the IdP's stored view (`repository`), each accepted write handed to `on_change` as an observation."""
-    from .connectors.scim_inbound import Settings
-    from .scim.apigw import lambda_handler
-    from .scim.app import build_app
-
-    system = _scim_system(plan)
-    settings = Settings.model_validate(plan.config.systems[system].settings)
-    app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
-                    on_change=on_change, max_body_bytes=settings.max_body_bytes)
-    return lambda_handler(app.handle, settings.base_path), settings.base_path, system
-
-
-def scim_tokens(plan: Plan, secrets: SecretsPort | None) -> list[str]:
-    """The bearer tokens the configured SCIM system accepts, from the secret its `tokens:` names: one function
-    for the webhook Lambda and `peoplesync serve`. Raises ValueError or the secrets port's error, one line each."""
-    from .connectors.scim_inbound import read_tokens
-
-    system = _scim_system(plan)
-    return read_tokens(system, plan.config.systems[system].settings, secrets)
-
-
-def _scim_system(plan: Plan) -> str:
-    system = next((n for n, s in plan.systems.items() if s.connector == "scim"), None)
-    if system is None:
-        raise ValueError("the configuration has no system with connector: scim")
-    return system
-
-
-def scim_webhook(rt: Runtime, repository: Any = None) -> ScimHandler:
-    """The webhook Lambda's handler: bearer tokens from the secret the SCIM system's configuration names (in
-    Secrets Manager), the IdP's view in DynamoDB (unless a repository is given), each accepted write queued for
-    reconcile."""
-    from .service.messages import observed
-
-    tokens = scim_tokens(rt.plan, rt.secrets)
-    if repository is None:
-        from .adapters import aws as env
-        from .adapters.scim_dynamodb import DynamoScimRepository
-
-        repository = DynamoScimRepository(env.settings().table, env.client("dynamodb"))
-    reconcile = rt.queue("reconcile")
-    handler, _, _ = scim_handler(rt.plan, tokens, repository, lambda o: reconcile.send(observed([o])))
-    return handler
-
-
-def scim_local(bridge: LocalBridge, tokens: list[str], repository: Any = None, background: Any = None
-               ) -> tuple[ScimHandler, str, str]:
-    """The same handler for `peoplesync serve` and the tests. With a `background` worker (`serve`), each
-    accepted write goes to its inbox and the answer does not wait for the targets; without, it is reconciled
-    and delivered before the answer. The IdP's view is kept where the run keeps its state
-    (`scim_repository_for`), so a restarted server still knows what the IdP created."""
-    import threading
-
-    lock = threading.Lock()
-
-    def on_change(observation: Any) -> None:
-        if background is not None:
-            background.submit(observation)
-            return
-        with lock:  # the local run is not thread-safe; the server is
-            bridge.receive(observation)
-            bridge.deliver_owed()
-
-    if repository is None:
-        repository = scim_repository_for(bridge.store)
-    return scim_handler(bridge.plan, tokens, repository, on_change)
-
-
-def background_for(bridge: LocalBridge) -> Any:
-    """`serve`'s background worker, its inbox beside the local run's state (in memory for a memory store)."""
-    from .adapters.local_inbox import MemoryInbox, SqliteInbox
-    from .adapters.sqlite_store import SqliteStore
-    from .service.background import Background
-
-    store = bridge.store
-    if isinstance(store, SqliteStore) and store.path != ":memory:":
-        return Background(bridge, SqliteInbox(store.path))
-    return Background(bridge, MemoryInbox())
-
-
-def scim_repository_for(store: StateStore) -> Any:
-    """The IdP's view beside the local run's state: in the same SQLite file (tables of its own) when the store
-    is SQLite, else in memory for this process only."""
-    from .adapters.sqlite_store import SqliteStore
-
-    if isinstance(store, SqliteStore) and store.path != ":memory:":
-        from .adapters.scim_sqlite import SqliteScimRepository
-
-        return SqliteScimRepository(store.path)
-    from .scim.repository import MemoryScimRepository
-
-    return MemoryScimRepository()
-
-
-def serve(bridge: LocalBridge, port: int = 8080, host: str = "127.0.0.1") -> int:
-    """The SCIM 2.0 webhook of the configuration's `connector: scim` system on http://127.0.0.1:PORT (under its
-    base_path, default /scim/v2), for an identity provider or a test client (`peoplesync serve`). It accepts the
-    bearer tokens of the secret the system names (tokens: secret:<name>), read as a local run reads every secret:
-    from secrets.json beside the configuration ({"<name>": {"tokens": ["<token>"]}}) or the environment variable
-    PEOPLESYNC_SECRET_<NAME>; the deployed webhook reads the same name in Secrets Manager. Each accepted write is
-    reconciled and delivered in the background; the IdP's view is kept in the state database, so a restart
-    forgets nothing."""
-    import sys
-
-    from .ports import PeoplesyncError
-    from .scim.devserver import serve as run_server
-
-    background = background_for(bridge)
-    try:
-        tokens = scim_tokens(bridge.plan, bridge.runtime.secrets)
-        handler, base_path, system = scim_local(bridge, tokens, background=background)
-    except (ValueError, PeoplesyncError) as exc:
-        print(f"peoplesync serve: {exc}", file=sys.stderr)
-        return 1
-    print(f"SCIM webhook for system {system!r}: http://{host}:{port}{base_path} "
-          f"({len(tokens)} bearer token(s) accepted)", file=sys.stderr)
-    background.start()  # delivers what an earlier run left queued, then each change as it comes
-    try:
-        run_server(handler, host=host, port=port)
-    finally:
-        background.stop()  # the step under way ends; what is still queued stays in the state for next time
-    return 0
