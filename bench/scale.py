@@ -101,9 +101,9 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=sweep.CHUNK, help="accounts per chunk object")
     parser.add_argument("--batch", type=int, default=5, help="chunk keys per child (MaxItemsPerBatch)")
     parser.add_argument("--concurrency", type=int, default=8, help="the Map's MaxConcurrency, for the projection")
-    parser.add_argument("--aws-factor", type=float, default=4.0,
-                        help="how much slower a child is in Lambda than here (DynamoDB round trips instead of "
-                             "SQLite); 4 is an assumption, see docs/performance.md")
+    parser.add_argument("--aws-ms", type=float, default=120.0,
+                        help="DynamoDB round trips per new person in a Lambda child, one after another (about 8 "
+                             "GetItem + 10 Query + the writes at ~5 ms: an estimate, docs/performance.md)")
     args = parser.parse_args()
     rows = [measure(p, args.chunk, args.batch) for p in args.people]
     print(f"{'people':>10} {'s per 10k':>10} {'peak MB / batch':>16}  (samples)       batch = "
@@ -114,9 +114,9 @@ def main() -> int:
     per_10k = statistics.median(r["per_10k"] for r in rows)
     for people in (100_000, 1_000_000):
         local = per_10k * people / 10_000
-        aws = local * args.aws_factor / args.concurrency
+        aws = people * (per_10k / 10_000 + args.aws_ms / 1000) / args.concurrency
         print(f"projected {people:>9,}: {local / 60:6.1f} min on one core here; in AWS at MaxConcurrency "
-              f"{args.concurrency} and {args.aws_factor:g}x per child: {aws / 60:6.1f} min of reconciling")
+              f"{args.concurrency} (compute + {args.aws_ms:g} ms of DynamoDB per person): {aws / 3600:5.2f} h")
     return 0
 
 

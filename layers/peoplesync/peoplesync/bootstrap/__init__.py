@@ -250,7 +250,7 @@ def aws() -> Runtime:
 
 def snapshots() -> Any:
     """The full sweep's snapshot bucket in S3 (`PEOPLESYNC_SNAPSHOT_BUCKET`; `service/sweep.py`)."""
-    from .adapters import aws as env
+    from ..adapters import aws as env
     return env.make_blobs()
 
 

@@ -12,7 +12,9 @@ A child is idempotent: reconciling an account again decides nothing new, and a d
 answered "duplicate" or finds nothing owed. So a failed child, a redriven Map run or a whole sweep run again
 writes nothing twice. What the sweep does not do: conclude who vanished (a complete read's vanished rule needs
 every linked record; the paged poll, issue 14 item 2, owns that) and apply the poll's change guard
-(`max_changes_per_run`): a sweep is started by an operator, like `sync --approve`.
+(`max_changes_per_run`): a sweep is started by an operator, like `sync --approve`. In AWS the deliveries are
+consumed while the sweep runs; on a first load into targets that already hold accounts, pause the targets'
+delivery (docs/deploy.md): `run_local` delivers only once every system is reconciled, as `sync` does.
 """
 
 from __future__ import annotations
