@@ -9,7 +9,9 @@ local runtime (memory store, in-process queues, the CSV connectors) and S3 blobs
 run one at a time (a lock), since the in-process runtime is one process's, not DynamoDB.
 
 What a user checks: the execution succeeds, every directory row holds HR's title once, each child got at most
-MaxItemsPerBatch chunk keys, and a second execution writes nothing.
+MaxItemsPerBatch chunk keys, and a second execution writes nothing; a child whose invocation fails after its
+work (a timeout after writing) is run again by the definition's Retry, and nothing is written twice.
+ToleratedFailurePercentage is parsed but not evaluated by moto ("declarations currently have no effect").
 
 One key is taken out before moto sees the definition: `ItemBatcher`. moto 5.2.1's ASL grammar
 (moto/stepfunctions/parser/asl/antlr) has no ItemBatcher (CreateStateMachine answers "ASLParserException ...
@@ -67,18 +69,19 @@ def credentials(monkeypatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any) -> tuple[dict[str, Any], list[int],
-                                                                                       list[str]]:
+def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_after: str | None = None
+            ) -> tuple[dict[str, Any], list[int], list[str]]:
     """One execution of the template's definition in a fresh moto (a second execution in the same moto fails
     inside it: it deep-copies the state machine, and after a Distributed Map run that holds a lock, "cannot
-    pickle '_thread.RLock'"). The bridge's state lives outside moto and carries over. Returns the execution,
-    the number of chunk keys each child got, and the snapshot's object keys."""
+    pickle '_thread.RLock'"). The bridge's state lives outside moto and carries over. `die_after`: the child
+    given this chunk key does its work, then its invocation fails once (a Lambda that timed out after writing).
+    Returns the execution, the number of chunk keys each child got, and the snapshot's object keys."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         blobs = S3Blobs(s3, BUCKET)
         snap, child = load_function("sweep_snapshot"), load_function("sweep")
-        lock, batches = threading.Lock(), []
+        lock, batches, died = threading.Lock(), [], []
 
         def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
             event = json.loads(parameters["Payload"])
@@ -88,6 +91,10 @@ def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any) -> t
                 else:
                     batches.append(len(event.get("Items", [event])))
                     answer = child.handler(event, Context(), rt=bridge.runtime, blobs=blobs)
+                    if die_after and event.get("Key") == die_after and not died:
+                        died.append(die_after)
+                        return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
+                                "Payload": {"errorType": "Sandbox.Timedout", "errorMessage": "timed out"}}
             return {"StatusCode": 200, "Payload": answer, "ExecutedVersion": "$LATEST"}
 
         monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", invoke)
@@ -95,7 +102,9 @@ def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any) -> t
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name="full-sweep", definition=text,
                                            roleArn="arn:aws:iam::123456789012:role/sweep")["stateMachineArn"]
-        return run(sfn, machine, run_name), batches, blobs.keys(f"runs/{run_name}/")
+        execution = run(sfn, machine, run_name)
+        assert died == ([die_after] if die_after else [])
+        return execution, batches, blobs.keys(f"runs/{run_name}/")
 
 
 def test_given_the_template_definition_when_moto_executes_it_then_every_target_holds_its_source(
@@ -116,6 +125,20 @@ def test_given_the_template_definition_when_moto_executes_it_then_every_target_h
     second, _, _ = execute(bridge, "run-2", monkeypatch)
     assert second["status"] == "SUCCEEDED", second
     assert bridge.deliver_owed().total_writes == 0
+    assert directory(config) == EXPECTED
+
+
+def test_given_a_child_that_dies_after_its_work_when_the_map_retries_it_then_nothing_is_written_twice(
+        credentials, tmp_path: Path, monkeypatch) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local(bootstrap.load_config(config), base_dir=tmp_path)
+    monkeypatch.setattr("peoplesync.service.sweep.CHUNK", 4)
+
+    execution, batches, _ = execute(bridge, "run-1", monkeypatch, die_after="runs/run-1/00-hr/000001.jsonl")
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert len(batches) == 6 + 1 + 3  # 6 HR chunks, one of them twice (the retry), 3 directory chunks
+    assert bridge.deliver_owed().total_writes == 11 + 4
     assert directory(config) == EXPECTED
 
 
