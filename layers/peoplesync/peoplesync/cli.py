@@ -201,8 +201,7 @@ def _plan(args: argparse.Namespace) -> int:
     from . import report as out
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
-             waiting=out.references_owed(bridge.store), config=args.config)
-    out.pacing(out.owed_at_rates(bridge.plan, owed), first_load=population == 0)
+             waiting=out.references_owed(bridge.store), config=args.config, first_load=population == 0)
     return int(code)
 
 

@@ -174,10 +174,11 @@ def verdict(report: Any, planned: int = 0, config: str = "CONFIG") -> None:
 # --- plan ---------------------------------------------------------------------------------------------------
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
          verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None,
-         config: str = "CONFIG") -> None:
+         config: str = "CONFIG", first_load: bool = False) -> None:
     """What a sync would write, person by person (values as the target would get them, with what it holds
-    now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
-    system, what it names) for references owed until the person named has an account there."""
+    now), what it would hold and why, and how long each target takes at its rate limit; every decision behind
+    it with --verbose. `waiting`: (record, field, system, what it names) for references owed until the person
+    named has an account there. `first_load`: nobody was known before (a rate-bound target is warned of)."""
     waiting_references(waiting or [], resolver)
     if verbose:
         for line in report.decisions:
@@ -207,6 +208,7 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
+    pacing(owed_at_rates(resolver.plan, owed), first_load=first_load)
     verdict(report, planned=len(writes), config=config)
 
 
