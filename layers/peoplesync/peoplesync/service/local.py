@@ -26,7 +26,7 @@ from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Result
 from .runtime import Runtime
 
 log = logging.getLogger("peoplesync")
-BATCH = 500  # deliveries handed to a connector at once (one transaction, one file rewrite)
+BATCH = 2000  # messages per chunk: one store transaction; for deliveries one connector call (one file rewrite)
 MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
 
 Progress = Callable[[str, int, int], None]
