@@ -1,5 +1,6 @@
 """The full sweep's snapshot step (FullSweep state machine): read system number `index` (lifecycle sources
-first) fully and write its accounts to the snapshot bucket as JSON Lines chunks (`peoplesync.service.sweep`)."""
+first) fully and write its accounts to the snapshot bucket as JSON Lines chunks (`peoplesync.service.sweep`); and,
+as the machine's last step, the run's report page to the same bucket under `reports/`."""
 
 from __future__ import annotations
 
@@ -18,4 +19,7 @@ tracer = bootstrap.tracer("peoplesync-sweep-snapshot")  # powertools Tracer if T
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None,
             blobs: Any = None) -> dict[str, Any]:
+    if event.get("report"):  # the state machine's last step: the run's page to the bucket's reports/ prefix
+        return bootstrap.handlers.sweep_report_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots(),
+                                                     logger)
     return bootstrap.handlers.sweep_snapshot_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots())

@@ -50,3 +50,33 @@ def test_given_stale_targets_when_swept_then_they_hold_the_sources_values_and_a_
     cloud.drain()
     assert cloud.writes() == before
     assert cloud.dead_letters("reconcile") == []
+
+
+def test_given_a_finished_sweep_when_the_report_step_runs_then_its_page_is_in_the_bucket_and_names_the_change(
+        aws_env: None, monkeypatch) -> None:
+    """The state machine's last step (Report) through the snapshot function: the run's page and its JSON under
+    reports/, as <run>.html and latest.html, showing every system and the decision the sweep made."""
+    import json
+
+    cloud = Cloud(config())
+    for n in range(1, 4):
+        hire(cloud, n, cloud={"title": "Self-promoted"})
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="snapshots")
+    blobs = S3Blobs(s3, "snapshots")
+    sweep(cloud, blobs, "run-1")
+    cloud.drain()
+
+    written = load_function("sweep_snapshot").handler(
+        {"run": "run-1", "report": True, "since": "2000-01-01T00:00:00.000Z"}, Context(), rt=cloud.runtime,
+        blobs=blobs)
+
+    assert written == {"html": "s3://snapshots/reports/run-1.html", "json": "s3://snapshots/reports/run-1.json"}
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="snapshots", Prefix="reports/")["Contents"])
+    assert keys == ["reports/latest.html", "reports/latest.json", "reports/run-1.html", "reports/run-1.json"]
+    page = s3.get_object(Bucket="snapshots", Key="reports/run-1.html")["Body"].read().decode()
+    for system in cloud.systems:
+        assert f'data-system="{system}"' in page
+    data = json.loads(s3.get_object(Bucket="snapshots", Key="reports/latest.json")["Body"].read())
+    titles = [f for p in data["people"] for f in p["fields"] if f.get("field") == "title"]
+    assert any("Self-promoted" in json.dumps(f) for f in titles)  # the cloud's own edit, put back, with why

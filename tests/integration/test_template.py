@@ -445,7 +445,11 @@ def test_given_the_full_sweep_then_each_system_is_snapshotted_before_its_map_and
     [choice] = states["MoreSystems"]["Choices"]
     assert choice == {"Variable": "$.snapshot.more", "BooleanEquals": True, "Next": "NextSystem"}
     assert states["NextSystem"] == {"Type": "Pass", "Parameters": {"index.$": "$.snapshot.next"}, "Next": "Snapshot"}
-    assert states[states["MoreSystems"]["Default"]]["Type"] == "Succeed"
+    report = states[states["MoreSystems"]["Default"]]  # after the last system: the run's report page, then done
+    assert report["Parameters"]["FunctionName"] == "${SnapshotFunctionArn}"
+    assert report["Parameters"]["Payload"] == {"run.$": "$$.Execution.Name", "since.$": "$$.Execution.StartTime",
+                                               "report": True}
+    assert states[report["Next"]]["Type"] == "Succeed"
 
 
 def test_given_the_sweep_roles_then_each_touches_only_the_run_prefix_it_needs(template):
@@ -453,7 +457,8 @@ def test_given_the_sweep_roles_then_each_touches_only_the_run_prefix_it_needs(te
         return [r for g in granted(template, function, action) for r in as_list(g["Resource"])]
 
     run_prefix = {"Fn::Sub": "${SnapshotBucket.Arn}/runs/*"}
-    assert s3("SweepSnapshotFunction", "s3:PutObject") == [run_prefix]
+    reports = {"Fn::Sub": "${SnapshotBucket.Arn}/reports/*"}  # the report step's page (functions/sweep_snapshot)
+    assert s3("SweepSnapshotFunction", "s3:PutObject") == [run_prefix, reports]
     assert s3("SweepSnapshotFunction", "s3:GetObject") == []
     assert s3("SweepFunction", "s3:GetObject") == [run_prefix]
     assert s3("SweepFunction", "s3:PutObject") == []
@@ -465,3 +470,18 @@ def test_given_the_sweep_roles_then_each_touches_only_the_run_prefix_it_needs(te
     bucket = template["Resources"]["SnapshotBucket"]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
     assert bucket["LifecycleConfiguration"]["Rules"][0]["Prefix"] == "runs/"
+
+
+def test_given_a_full_sweep_schedule_then_the_scheduler_may_start_only_that_machine(template):
+    """`FullSweepSchedule` (empty by default: started by hand) starts the FullSweep state machine, whose last step
+    writes the report page; the scheduler's role may start that machine and nothing else."""
+    resources = template["Resources"]
+    assert template["Parameters"]["FullSweepSchedule"]["Default"] == ""
+    schedule = resources["ScheduledFullSweep"]
+    assert schedule["Condition"] == "HasSweepSchedule" and resources["SweepSchedulerRole"]["Condition"] == "HasSweepSchedule"
+    assert schedule["Properties"]["Target"]["Arn"] == {"Ref": "FullSweepStateMachine"}
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "FullSweepSchedule"}
+    [policy] = resources["SweepSchedulerRole"]["Properties"]["Policies"]
+    actions = {st["Action"]: st["Resource"] for st in policy["PolicyDocument"]["Statement"]}
+    assert actions == {"states:StartExecution": {"Ref": "FullSweepStateMachine"},
+                       "sqs:SendMessage": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}

@@ -163,6 +163,26 @@ def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs) -> dict[st
     return sweep.snapshot(rt, blobs, event["run"], int(event.get("index") or 0)).to_dict()
 
 
+def sweep_report_event(event: Any, rt: Runtime, blobs: Any, log: Any = None) -> dict[str, str]:
+    """The state machine's last step: the run's report page written to the snapshot bucket under `reports/`
+    (`report_page/aws.py`), its address logged. `{"run": <execution name>, "report": true, "since": <start>}`."""
+    from ..report_page.aws import sweep_report
+
+    since = event.get("since") if isinstance(event, dict) else None
+    written = sweep_report(rt, blobs.client, blobs.bucket, str(event["run"]),
+                           since=_epoch(since) if since else None)
+    if log is not None:
+        log.info("full sweep report written", extra={"report": written})
+    return written
+
+
+def _epoch(when: Any) -> float:
+    """Step Functions' `$$.Execution.StartTime` (ISO 8601, e.g. 2026-11-29T06:00:00.123Z) as epoch seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
+
+
 def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter | None = None) -> dict[str, Any]:
     """The Distributed Map's item processor: a batch of chunk keys, each account reconciled as the reconcile
     function would (`sweep.process`)."""
