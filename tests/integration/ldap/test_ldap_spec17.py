@@ -1,7 +1,7 @@
 """SPEC 17 through `peoplesync sync` (the local run: poll, reconcile, deliver) with a real Samba AD DC: group
 membership sourced from AD reaches the matching cloud group, and a distribution group in AD receives members
 sourced from another system. HR and the cloud are in-memory systems (MemoryConnector); AD is built from the
-configuration through the registry. The deployed shape (handlers on moto) is tests/e2e/test_groups_through_handlers.py.
+configuration through the registry. The deployed shape (handlers on moto): test_ldap_spec17_handlers.py.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def test_13_4_a_scim_group_pushed_by_the_idp_reaches_the_samba_ad_group_and_the_
     from peoplesync.scim.repository import MemoryScimRepository
 
     config = {"systems": {"ad": {**ad_system, "groups": {}}, "cloud": {"connector": "memory"},
-                          "idp": {"connector": "scim"}},
+                          "idp": {"connector": "scim", "tokens": "secret:scim"}},
               "fields": {"email.work": {"source": "ad", "normalize": ["trim", "lower"],
                                         "map": {"ad": "mail", "cloud": "email", "idp": "userName"}}},
               "match": ["email.work"], "policies": {"max_changes_per_run": None},
