@@ -248,6 +248,13 @@ def aws() -> Runtime:
     return runtime
 
 
+def hand_over(function_arn: str, event: dict[str, Any]) -> None:
+    """The poll's hand-over: the poll function invoked again, asynchronously, with the run to resume."""
+    from ..adapters.lambda_invoke import invoke_async
+
+    invoke_async(function_arn, event)
+
+
 def tracer(service: str) -> Any:
     """powertools' `Tracer` (X-Ray subsegments for every AWS call) when `PEOPLESYNC_TRACE_AWS_CALLS` is true,
     else a stand-in whose decorators change nothing. Why a switch: the X-Ray SDK builds its own sampling client
