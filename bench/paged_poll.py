@@ -88,9 +88,11 @@ def main(n: int, page_size: int) -> None:
     print(f"accounts in the file: {n}; page size {page_size}; invocations (hand-overs + 1): {invocations}")
     print(f"read {read}; queued {queue.sent}; distinct keys queued {queue.distinct()}; repeats {queue.repeats}; "
           f"missed {n - queue.distinct()}")
-    print(f"peak traced memory per invocation, KiB (median): first third {statistics.median(peaks[:third]) / 1024:.0f}, "
-          f"middle {statistics.median(peaks[third:2 * third]) / 1024:.0f}, "
-          f"last third {statistics.median(peaks[-third:]) / 1024:.0f}; max {max(peaks) / 1024:.0f}")
+    kib = [p / 1024 for p in peaks]
+    print(f"peak traced memory per invocation, KiB (median): first third {statistics.median(kib[:third]):.0f}, "
+          f"middle {statistics.median(kib[third:2 * third]):.0f}, last third {statistics.median(kib[-third:]):.0f}; "
+          f"max of the pages before the last {max(kib[:-1], default=0):.0f}; the last page with the sweep "
+          f"{kib[-1]:.0f}")
     print(f"wall time {elapsed:.1f} s under tracemalloc ({n / elapsed:,.0f} accounts/s)")
     ok = read == n == queue.distinct() == queue.sent and queue.repeats == 0
     print("OK: every account read and queued once" if ok else "MISMATCH")

@@ -154,30 +154,35 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
     run = run or _begin(reconciler, system, full, judge, opts.page_size is not None)
     judge.asked_full = run.asked_full
     report.full, report.run = run.start is None, run.run
-    try:
-        for page in _pages(connector, run, opts.page_size):
-            if page.restarted:  # the source changed under the position: what was read before counts for nothing
-                run = _Run(uuid.uuid4().hex, run.start, run.mapping, run.asked_full, run.population)
-                report.run = run.run
-            report.pages += 1
-            if _take(reconciler, system, page, run, reconcile, report, judge):
-                return report
-            _save(store, system, run)
-            if stop_at is not None and opts.clock() >= stop_at:
-                report.more = True
-                return report
-    except (PeoplesyncError, OSError) as exc:
-        report.failed = scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("poll of %s failed; nothing concluded: %s", system, report.failed)
-    return report
+    pages = _pages(connector, run, opts.page_size)
+    while True:
+        try:  # only the read's own failures conclude nothing here; the store's and the queue's cut the poll short
+            page = next(pages, None)
+        except (PeoplesyncError, OSError) as exc:
+            report.failed = scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("poll of %s failed; nothing concluded: %s", system, report.failed)
+            return report
+        if page is None:
+            return report
+        if page.restarted:  # the source changed under the position: what was read before counts for nothing
+            run = _Run(uuid.uuid4().hex, run.start, run.mapping, run.asked_full, run.population)
+            report.run = run.run
+        report.pages += 1
+        if _take(reconciler, system, page, run, reconcile, report, judge):
+            return report
+        _save(store, system, run)
+        if stop_at is not None and opts.clock() >= stop_at:
+            report.more = True
+            return report
 
 
 def _pages(connector: Connector, run: _Run, page_size: int | None) -> Iterator[ReadPage]:
     paged = getattr(connector, "read_pages", None)
     if paged is None:  # a connector not on the base: its whole read as one page
         result = connector.read(run.start, full=run.start is None)
-        return iter([ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)])
-    return paged(run.start, full=run.start is None, page_size=page_size, start=run.position)
+        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+        return
+    yield from paged(run.start, full=run.start is None, page_size=page_size, start=run.position)
 
 
 def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconcile: Queue, report: PollReport,
@@ -189,7 +194,8 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
     whole = run.pages == 0 and page.last  # the read was one page: judged and swept as one
     if page.last and page.complete and run.seen + len(observations) == 0:
         report.failed = "the read returned no accounts; nobody is deactivated because of it"
-        _save(store, system, None)
+        if not whole or page.restarted:  # a checkpoint was written: the run is over
+            _save(store, system, None)
         return True
     known = _known(store, plan, system, observations, complete=whole and page.complete)
     if whole and page.complete:
@@ -208,7 +214,8 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
     store.put_cursor(system, page.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
-    _save(store, system, None)
+    if not whole or page.restarted:  # a one-page read wrote no checkpoint (no store call spent on it)
+        _save(store, system, None)
     return True
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
+import heapq
 import zlib
 from array import array
 from collections.abc import Container, Iterable
@@ -53,13 +54,15 @@ class Seen(Container[str]):
 
     @classmethod
     def load(cls, store: StateStore, system: str, run: str, chunks: int) -> Seen:
-        values = array("Q")
+        parts: list[array] = []
         for n in range(chunks):
             item = store.get_meta(chunk_key(system, n)) or {}
             if item.get("run") != run:
                 raise Incomplete(f"seen chunk {n} of {system} is not run {run}'s")
-            values.frombytes(zlib.decompress(base64.b64decode(item["z"])))
-        return cls(digests=array("Q", sorted(values)))
+            part = array("Q")
+            part.frombytes(zlib.decompress(base64.b64decode(item["z"])))
+            parts.append(part)
+        return cls(digests=array("Q", heapq.merge(*parts)))  # each chunk is sorted: merged, no list of ints
 
     def __contains__(self, key: object) -> bool:
         if self.keys is not None:
