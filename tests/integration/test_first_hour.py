@@ -28,13 +28,15 @@ def test_the_demo_ends_with_its_report_page_showing_the_mapping_and_the_winners_
     config = bootstrap.load_config(ROOT / "examples" / "demo" / "peoplesync.yaml")
     with browser.page(page.as_uri()) as tab:
         systems = tab.eval_on_selector_all("svg.mapping g.system", "gs => gs.map(g => g.dataset.system)")
-        fields = tab.eval_on_selector_all("svg.mapping g.field", "gs => gs.map(g => g.dataset.field)")
+        fields = tab.eval_on_selector_all("svg.mapping g.field", "gs => gs.map(g => [g.dataset.kind, g.dataset.field])")
         two_way = tab.eval_on_selector_all("svg.mapping path.arrow.two-way",
                                            "ps => ps.map(p => [p.dataset.field, p.dataset.from, p.dataset.to])")
         tab.fill("#search", "E100 phone.work conflict")
         conflicts = [r.inner_text() for r in tab.locator("#decisions tbody tr").all() if r.is_visible()]
         tab.locator("svg.mapping").screenshot(path=str(tmp_path / "demo-mapping.png"))
-    assert systems == list(config.systems) and fields == list(config.fields)
+    groups = [["group", name] for name in (config.groups.fields if config.groups else {})]
+    assert systems == list(config.systems) and fields == [["person", name] for name in config.fields] + groups
+    assert groups, "the demo syncs a group's membership: its rows are drawn too"
     assert two_way == [["phone.work", "phonebook", "cloud"]]
     assert len(conflicts) == 1 and "+13175550177" in conflicts[0] and "phonebook prevails" in conflicts[0]
     artifacts = ROOT / "artifacts"

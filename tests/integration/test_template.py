@@ -211,7 +211,8 @@ def statements(policies: list[Any]) -> Iterator[dict[str, Any]]:
 
 def test_given_the_functions_then_each_has_its_own_role_and_no_wildcard_resource(template):
     functions = of_type(template, "AWS::Serverless::Function")
-    assert set(functions) == {"ScimWebhookFunction", "PollFunction", "ReconcileFunction", "DeliverFunction"}
+    assert set(functions) == {"ScimWebhookFunction", "PollFunction", "ReconcileFunction", "DeliverFunction",
+                              "SweepSnapshotFunction", "SweepFunction"}
     for name, function in functions.items():
         props = function["Properties"]
         assert "Role" not in props, f"{name} must get a role of its own"
@@ -269,7 +270,8 @@ def test_given_the_code_locations_then_each_builds_with_sam(template):
 
 # --- least privilege, as a security reviewer reads it ------------------------------------------------------
 ROLES = {"ScimWebhookFunctionRole": "ScimWebhookFunction", "PollFunctionRole": "PollFunction",
-         "ReconcileFunctionRole": "ReconcileFunction", "DeliverFunctionRole": "DeliverFunction"}
+         "ReconcileFunctionRole": "ReconcileFunction", "DeliverFunctionRole": "DeliverFunction",
+         "SweepFunctionRole": "SweepFunction"}
 SECRET_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
 
 
@@ -330,12 +332,15 @@ def test_given_the_delivery_queues_then_each_target_is_consumed_by_deliver_and_f
                                                         "DeliverDeadLetterQueue&{Target}"}
     assert sqs("ReconcileFunction", "sqs:SendMessage") == {"ReconcileQueue", "ReconcileDeadLetterQueue",
                                                           "DeliverQueue&{Target}"}
+    # the full sweep's child is the reconcile step over snapshot chunks: the same queues
+    assert sqs("SweepFunction", "sqs:SendMessage") == sqs("ReconcileFunction", "sqs:SendMessage")
+    assert sqs("SweepSnapshotFunction", "sqs:SendMessage") == set()
     assert sqs("PollFunction", "sqs:SendMessage") == sqs("ScimWebhookFunction", "sqs:SendMessage") == {
         "ReconcileQueue"}
     assert sqs("PollFunction", "sqs:ReceiveMessage") == sqs("ScimWebhookFunction", "sqs:ReceiveMessage") == set()
     # the per-target policies are in the delivery loop, and a target's queue is mapped only once its policy is there
     loop = template["Resources"]["Fn::ForEach::Deliver"][2]
-    assert {"DeliverQueueAccess&{Target}", "ReconcileQueueAccess&{Target}"} <= set(loop)
+    assert {"DeliverQueueAccess&{Target}", "ReconcileQueueAccess&{Target}", "SweepQueueAccess&{Target}"} <= set(loop)
     assert loop["DeliverMapping&{Target}"]["DependsOn"] == "DeliverQueueAccess&{Target}"
 
 
@@ -385,7 +390,8 @@ def test_given_the_functions_then_each_reads_only_the_secrets_of_the_systems_it_
     token = SECRET_ARN + "${ScimTokenSecretName}-??????"  # the name and Secrets Manager's 6-character suffix
     under_prefix = SECRET_ARN + "${SecretPrefix}*"
     assert secrets("ScimWebhookFunction") == {(token, None)}
-    for function in ("PollFunction", "DeliverFunction"):  # the systems' credentials, never the IdP's tokens
+    assert secrets("SweepFunction") == set()  # reconciles snapshot chunks: talks to no system
+    for function in ("PollFunction", "DeliverFunction", "SweepSnapshotFunction"):  # never the IdP's tokens
         assert secrets(function) == {(under_prefix, None)}
         assert secrets(function, "Deny") == {(token, None)}
     # reconcile talks to a system only to answer a Genesys audit event (it re-reads that user)
@@ -404,3 +410,78 @@ def test_given_the_secret_parameters_then_a_name_cannot_widen_what_a_role_may_re
             assert not re.fullmatch(pattern, widened), (name, widened)
     # the webhook asks Secrets Manager through the same prefix check as every function
     assert parameters["ScimTokenSecretName"]["Default"].startswith(parameters["SecretPrefix"]["Default"])
+
+
+# --- the full sweep: a Distributed Map over the snapshots (issue 14 item 3) -------------------------------
+def sweep_machine(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]["FullSweepStateMachine"]["Properties"]
+
+
+def test_given_the_full_sweep_then_a_distributed_map_reads_the_snapshot_chunks_in_batches(template):
+    props = sweep_machine(template)
+    states = props["Definition"]["States"]
+    [map_state] = [s for s in states.values() if s["Type"] == "Map"]
+    assert map_state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    reader = map_state["ItemReader"]
+    assert reader["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert reader["Parameters"] == {"Bucket": "${SnapshotBucket}", "Prefix.$": "$.snapshot.prefix"}
+    assert props["DefinitionSubstitutions"]["SnapshotBucket"] == {"Ref": "SnapshotBucket"}
+    assert 1 <= map_state["ItemBatcher"]["MaxItemsPerBatch"] <= 10
+    assert 0 < map_state["ToleratedFailurePercentage"] < 100
+    assert map_state["ResultPath"] is None  # a million people's tallies are not carried in the state
+    # the concurrency the docs explain is the one deployed
+    performance = (ROOT / "docs" / "performance.md").read_text()
+    assert f"MaxConcurrency {map_state['MaxConcurrency']}" in performance
+    child = map_state["ItemProcessor"]["States"]["ReconcileChunks"]
+    assert child["Parameters"]["FunctionName"] == "${SweepFunctionArn}"
+    assert props["DefinitionSubstitutions"]["SweepFunctionArn"] == {"Fn::GetAtt": ["SweepFunction", "Arn"]}
+    assert any("States.ALL" in r["ErrorEquals"] for r in child["Retry"])  # a failed batch is tried again
+
+
+def test_given_the_full_sweep_then_each_system_is_snapshotted_before_its_map_and_the_loop_ends(template):
+    states = sweep_machine(template)["Definition"]["States"]
+    assert states["FirstSystem"]["Parameters"] == {"index": 0}
+    assert states["Snapshot"]["Next"] == "Reconcile" and states["Reconcile"]["Next"] == "MoreSystems"
+    [choice] = states["MoreSystems"]["Choices"]
+    assert choice == {"Variable": "$.snapshot.more", "BooleanEquals": True, "Next": "NextSystem"}
+    assert states["NextSystem"] == {"Type": "Pass", "Parameters": {"index.$": "$.snapshot.next"}, "Next": "Snapshot"}
+    report = states[states["MoreSystems"]["Default"]]  # after the last system: the run's report page, then done
+    assert report["Parameters"]["FunctionName"] == "${SnapshotFunctionArn}"
+    assert report["Parameters"]["Payload"] == {"run.$": "$$.Execution.Name", "since.$": "$$.Execution.StartTime",
+                                               "report": True}
+    assert states[report["Next"]]["Type"] == "Succeed"
+
+
+def test_given_the_sweep_roles_then_each_touches_only_the_run_prefix_it_needs(template):
+    def s3(function: str, action: str) -> list[Any]:
+        return [r for g in granted(template, function, action) for r in as_list(g["Resource"])]
+
+    run_prefix = {"Fn::Sub": "${SnapshotBucket.Arn}/runs/*"}
+    reports = {"Fn::Sub": "${SnapshotBucket.Arn}/reports/*"}  # the report step's page (functions/sweep_snapshot)
+    assert s3("SweepSnapshotFunction", "s3:PutObject") == [run_prefix, reports]
+    assert s3("SweepSnapshotFunction", "s3:GetObject") == []
+    assert s3("SweepFunction", "s3:GetObject") == [run_prefix]
+    assert s3("SweepFunction", "s3:PutObject") == []
+    machine = [st for st in statements(sweep_machine(template)["Policies"])]
+    listing = [st for st in machine if st["Action"] == "s3:ListBucket"]
+    assert listing == [{"Sid": "ListSnapshots", "Effect": "Allow", "Action": "s3:ListBucket",
+                        "Resource": {"Fn::GetAtt": ["SnapshotBucket", "Arn"]},
+                        "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}}]
+    bucket = template["Resources"]["SnapshotBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["Prefix"] == "runs/"
+
+
+def test_given_a_full_sweep_schedule_then_the_scheduler_may_start_only_that_machine(template):
+    """`FullSweepSchedule` (empty by default: started by hand) starts the FullSweep state machine, whose last step
+    writes the report page; the scheduler's role may start that machine and nothing else."""
+    resources = template["Resources"]
+    assert template["Parameters"]["FullSweepSchedule"]["Default"] == ""
+    schedule = resources["ScheduledFullSweep"]
+    assert schedule["Condition"] == "HasSweepSchedule" and resources["SweepSchedulerRole"]["Condition"] == "HasSweepSchedule"
+    assert schedule["Properties"]["Target"]["Arn"] == {"Ref": "FullSweepStateMachine"}
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "FullSweepSchedule"}
+    [policy] = resources["SweepSchedulerRole"]["Properties"]["Policies"]
+    actions = {st["Action"]: st["Resource"] for st in policy["PolicyDocument"]["Statement"]}
+    assert actions == {"states:StartExecution": {"Ref": "FullSweepStateMachine"},
+                       "sqs:SendMessage": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}

@@ -169,8 +169,7 @@ def _sync(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return int(result.exit_code)
     from . import report as out
-
-    with out.progress(enabled=not args.quiet) as tick:
+    with out.progress(enabled=not args.quiet, rates=out.rates(bridge.plan)) as tick:
         result = run(tick)
     out.summary(result, config=args.config)
     return int(result.exit_code)
@@ -202,7 +201,7 @@ def _plan(args: argparse.Namespace) -> int:
     from . import report as out
 
     out.plan(result, owed, labels, out.Resolver(bridge.plan, bridge.store), verbose=args.verbose,
-             waiting=out.references_owed(bridge.store), config=args.config)
+             waiting=out.references_owed(bridge.store), config=args.config, first_load=population == 0)
     return int(code)
 
 

@@ -143,7 +143,8 @@ class Connector(ABC):
             raise PermanentError(f"system {self.name!r} is read-only; refusing {change.op}")
         unknown = (set(change.attrs) | set(change.delta)) - set(self.attributes)
         if unknown:
-            raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}")
+            raise PermanentError(f"system {self.name!r}: refusing to write unmapped attributes {sorted(unknown)}"
+                                 + (" of a group (are groups configured there?)" if change.kind != "person" else ""))
         return self._apply(change)
 
     def write_batch(self, changes: list[Write]) -> list[WriteResult | PeoplesyncError]:

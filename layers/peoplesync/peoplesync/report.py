@@ -19,6 +19,8 @@ from rich.table import Table
 from .engine import decode
 from .engine.references import owed_references
 from .model import Write
+from .report_page.gather import duration, owed_rows
+from .report_page.local import rates
 from .service import guard
 from .service.describe import person_label, shown
 from .service.local import Status
@@ -32,7 +34,9 @@ def say(text: str, markup: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+def progress(enabled: bool = True, rates: dict[str, float] | None = None
+             ) -> Iterator[Callable[[str, int, int], None]]:
+    """A bar per stage; a delivery's ("deliver:<target>") shows the time left at the target's rate limit."""
     if not enabled or not sys.stderr.isatty():
         yield lambda stage, done, total: None
         return
@@ -43,9 +47,41 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
         def tick(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total or None)
-            bar.update(tasks[stage], completed=done)
+            bar.update(tasks[stage], completed=done, total=total or None,
+                       description=_left(stage, total - done, (rates or {}).get(stage.removeprefix("deliver:"))))
 
         yield tick
+
+
+def _left(stage: str, remaining: int, rate: float | None) -> str:
+    if not stage.startswith("deliver:"):
+        return stage
+    target = stage.removeprefix("deliver:")
+    if not rate or remaining <= 0:
+        return f"deliver to {target}"
+    return f"deliver to {target}: {remaining} left, about {duration(remaining * 60 / rate)} at {rate:g}/min"
+
+
+def owed_at_rates(plan: Any, owed: list[tuple[str, str, list[Write]]]) -> list[dict[str, Any]]:
+    """Per target: writes owed and their time at its rate limit, as the report page computes them."""
+    return owed_rows(owed, rates(plan))
+
+
+def pacing(rows: list[dict[str, Any]], *, first_load: bool) -> None:
+    """Per target: the writes owed and how long they take at its rate limit (`report_page.gather.owed_rows`);
+    a warning when a first load is bound by the slowest of them."""
+    if not rows:
+        return
+    say("[bold]time per target at its rate limit[/]")
+    for r in rows:
+        pace = (f"at {r['per_minute']:g} requests/min: about {duration(r['seconds'])}" if r.get("seconds") is not None
+                else "no rate limit configured")
+        say(f"  {r['system']}: {r['writes']:,} writes for {r['people']:,} people, {pace}", markup=False)
+    slowest = max((r for r in rows if r.get("seconds") is not None), key=lambda r: r["seconds"], default=None)
+    if first_load and slowest is not None and slowest["seconds"] >= 60:
+        say(f"warning: this first load is bound by {slowest['system']}'s rate limit: {slowest['writes']:,} writes "
+            f"at {slowest['per_minute']:g} requests/min take about {duration(slowest['seconds'])} (one request a "
+            f"write, the least a write costs); `sync` shows the time left as it delivers", markup=False)
 
 
 class Resolver:
@@ -138,10 +174,11 @@ def verdict(report: Any, planned: int = 0, config: str = "CONFIG") -> None:
 # --- plan ---------------------------------------------------------------------------------------------------
 def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str, str], resolver: Resolver,
          verbose: bool = False, waiting: list[tuple[str, str, str, str]] | None = None,
-         config: str = "CONFIG") -> None:
+         config: str = "CONFIG", first_load: bool = False) -> None:
     """What a sync would write, person by person (values as the target would get them, with what it holds
-    now), what it would hold and why; every decision behind it with --verbose. `waiting`: (record, field,
-    system, what it names) for references owed until the person named has an account there."""
+    now), what it would hold and why, and how long each target takes at its rate limit; every decision behind
+    it with --verbose. `waiting`: (record, field, system, what it names) for references owed until the person
+    named has an account there. `first_load`: nobody was known before (a rate-bound target is warned of)."""
     waiting_references(waiting or [], resolver)
     if verbose:
         for line in report.decisions:
@@ -171,6 +208,7 @@ def plan(report: Any, owed: list[tuple[str, str, list[Write]]], labels: dict[str
     say(f"{len(writes)} writes for {len(people)} people; {report.conflicts} conflicts; "
         f"{report.open_reviews} accounts held for review"
         + ("" if verbose else "; every decision: peoplesync plan --verbose"), markup=False)
+    pacing(owed_at_rates(resolver.plan, owed), first_load=first_load)
     verdict(report, planned=len(writes), config=config)
 
 

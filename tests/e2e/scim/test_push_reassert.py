@@ -6,6 +6,7 @@ left alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -76,6 +77,7 @@ class World:
     ad: MemoryConnector
     bridge: LocalBridge
     port: int
+    background: Any = None  # `peoplesync serve`'s worker: the answer does not wait for the targets
 
     def scim(self, method: str, path: str, payload: Any = None) -> tuple[int, dict[str, Any]]:
         """What the IdP sends, over HTTP to the webhook on loopback."""
@@ -98,10 +100,13 @@ class World:
         return next((a["address"] for a in self.standin.user(uid)["addresses"] if a["type"] == "MOBILE"), None)
 
     def idle(self) -> None:
+        if self.background is not None:
+            eventually(lambda: self.background.wait_idle(1.0) and self.bridge.queues.waiting() is None,
+                       "the background worker done")
         eventually(lambda: not self.bridge.owed(), "every delivery done")
 
 
-def build(**cloud_settings: Any) -> Iterator[World]:
+def build(background: bool = False, **cloud_settings: Any) -> Iterator[World]:
     reset_caches()
     base_url, server = start_standin(clients=dict([CLIENT]))
     plan = compile_config(load_config(config(base_url)))
@@ -109,20 +114,24 @@ def build(**cloud_settings: Any) -> Iterator[World]:
                              credentials={"client_id": CLIENT[0], "client_secret": CLIENT[1]})
     ad = MemoryConnector("ad", system_attributes(plan, "ad"))
     bridge = bootstrap.local(plan, store=MemoryStore(), connectors={"cloud": cloud, "ad": ad}, sleep=lambda s: None)
-    handler, _, _ = bootstrap.scim_local(bridge, [TOKEN], MemoryScimRepository())
+    worker = bootstrap.background_for(bridge).start() if background else None
+    handler, _, _ = bootstrap.scim_local(bridge, [TOKEN], MemoryScimRepository(), background=worker)
     webhook = serve(handler, port=0, block=False, quiet=True)
     try:
-        yield World(server.standin, cloud, ad, bridge, int(webhook.server_address[1]))
+        yield World(server.standin, cloud, ad, bridge, int(webhook.server_address[1]), worker)
     finally:
+        if worker is not None:
+            worker.stop()
         webhook.shutdown()
         webhook.server_close()
         server.stop()
         reset_caches()
 
 
-@pytest.fixture
-def world() -> Iterator[World]:
-    yield from build()
+@pytest.fixture(params=["in the request", "in the background"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    """`serve` delivering in the background (as `peoplesync serve` does), or before it answers."""
+    yield from build(background=request.param == "in the background")
 
 
 def known_agent(w: World) -> str:
@@ -217,20 +226,23 @@ def test_given_a_user_made_in_the_cloud_before_the_bridge_knew_her_when_okta_cre
     assert world.bridge.dead_letters() == []
 
 
-def test_given_a_429_when_the_cloud_is_read_again_then_the_delivery_waits_as_asked_and_then_applies() -> None:
-    for w in build(max_retries=0):  # the connector gives the 429 back at once: the flow's retry is what is tested
+@pytest.mark.parametrize("background", [False, True], ids=["in the request", "in the background"])
+def test_given_a_429_when_the_cloud_is_read_again_then_the_delivery_waits_as_asked_and_then_applies(
+        background: bool) -> None:
+    wait = 1 if background else 7  # the background worker waits in real time
+    for w in build(background, max_retries=0):  # the connector gives the 429 back at once: the flow's retry is what is tested
         uid = known_agent(w)
         status, user = w.scim("POST", "/Users", entra_create("Finance"))
         assert status == 201
         eventually(lambda: w.department(uid) == "Finance", "the first sync")
         w.standin.edit_user(uid, {"department": "Marketing"})
-        w.standin.fail_next(1, 429, method="GET", retry_after=7)  # the re-read is refused: over the budget
+        w.standin.fail_next(1, 429, method="GET", retry_after=wait)  # the re-read is refused: over the budget
         status, _ = w.scim("PATCH", f"/Users/{user['id']}", entra_replace("Finance"))
         assert status == 200
         eventually(lambda: w.department(uid) == "Finance", "applied once the Retry-After passed")
         w.idle()
         assert w.standin.stats["injected 429"] == 1
-        assert w.bridge.queues.now >= 7  # waited what the cloud asked (the local run's clock), not less
+        assert w.bridge.queues.now >= wait  # waited what the cloud asked (the local run's clock), not less
         assert w.bridge.dead_letters() == []
 
 
@@ -246,9 +258,11 @@ def test_given_the_same_re_assert_delivered_twice_then_the_cloud_is_written_once
     patches = world.standin.stats["PATCH requests"]
     twice = [messages.deliver(rid, "cloud", reassert="idp"), dict(messages.deliver(rid, "cloud", reassert="idp"),
                                                                   redelivered=True)]
+    world.idle()
     for message in twice:  # SQS's at-least-once: the second copy arrives after the first was handled
-        world.bridge.queues.put("deliver:cloud", message)
-        world.bridge.deliver_owed()
+        with world.background.lock if world.background is not None else contextlib.nullcontext():
+            world.bridge.queues.put("deliver:cloud", message)
+            world.bridge.deliver_owed()
     assert world.department(uid) == "Finance"
     assert world.standin.stats["PATCH requests"] == patches + 1
 

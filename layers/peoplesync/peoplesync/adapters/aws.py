@@ -17,6 +17,7 @@ Environment variables (template.yaml sets them on every function; see docs/deplo
 | `PEOPLESYNC_DELIVER_TARGETS`          | comma-separated systems that have a delivery queue         | none       |
 | `PEOPLESYNC_TRACE_AWS_CALLS`          | X-Ray subsegments for AWS calls (powertools Tracer)        | false      |
 | `PEOPLESYNC_MAX_RECEIVE_COUNT`        | the queues' redrive count (park with a reason before it)   | none       |
+| `PEOPLESYNC_SNAPSHOT_BUCKET`          | the full sweep's snapshot bucket (sweep functions only)    | none       |
 
 Queue names for `make_queue` / `queue_url`: `"reconcile"` or `"deliver:<system>"`; `dlq=True` for the
 dead-letter side. Clients, settings and the configuration live at module level, so a warm Lambda reuses them;
@@ -64,6 +65,7 @@ class AwsSettings(BaseModel):
     # template's environment stays checked
     trace_aws_calls: bool = Field(False, alias="PEOPLESYNC_TRACE_AWS_CALLS")
     max_receive_count: int | None = Field(None, alias="PEOPLESYNC_MAX_RECEIVE_COUNT", ge=1)
+    snapshot_bucket: str | None = Field(None, alias="PEOPLESYNC_SNAPSHOT_BUCKET")
 
     @field_validator("deliver_targets", mode="before")
     @classmethod
@@ -163,6 +165,16 @@ def make_queue(name: str, *, dlq: bool = False) -> SqsQueue:
     from .sqs import SqsQueue
 
     return SqsQueue(settings().queue_url(name, dlq=dlq), client("sqs"))
+
+
+def make_blobs() -> Any:
+    """The full sweep's snapshot bucket (`service/sweep.py`)."""
+    from .blobs import S3Blobs
+
+    bucket = settings().snapshot_bucket
+    if not bucket:
+        raise SettingsError("PEOPLESYNC_SNAPSHOT_BUCKET is not set (only the sweep functions have it)")
+    return S3Blobs(client("s3"), bucket)
 
 
 def make_secrets() -> SecretsManagerSecrets:

@@ -255,6 +255,12 @@ def hand_over(function_arn: str, event: dict[str, Any]) -> None:
     invoke_async(function_arn, event)
 
 
+def snapshots() -> Any:
+    """The full sweep's snapshot bucket in S3 (`PEOPLESYNC_SNAPSHOT_BUCKET`; `service/sweep.py`)."""
+    from ..adapters import aws as env
+    return env.make_blobs()
+
+
 def tracer(service: str) -> Any:
     """powertools' `Tracer` (X-Ray subsegments for every AWS call) when `PEOPLESYNC_TRACE_AWS_CALLS` is true,
     else a stand-in whose decorators change nothing. Why a switch: the X-Ray SDK builds its own sampling client

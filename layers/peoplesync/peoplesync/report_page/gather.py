@@ -54,6 +54,17 @@ def owed_rows(owed: Owed, rates: dict[str, float]) -> list[dict[str, Any]]:
     return rows
 
 
+def duration(seconds: float) -> str:
+    """A time owed at a rate, as the page and `peoplesync plan` show it."""
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def run_section(plan: Plan, result: Any, *, kind: str, made: Owed, owed: Owed, population: int,
                 reviews: list[dict[str, Any]], dead_letters: list[dict[str, Any]], rates: dict[str, float]
                 ) -> dict[str, Any]:

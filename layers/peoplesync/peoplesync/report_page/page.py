@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from . import style
+from .gather import duration as _duration
 from .svg import draw
 
 
@@ -126,16 +127,6 @@ def _lists(run: dict[str, Any]) -> list[str]:
     for error in run.get("errors") or []:
         out.append(f'<p class="bad">error: {_q(error)}</p>')
     return out
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under 1 s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _people(people: list[dict[str, Any]]) -> list[str]:

@@ -2,7 +2,7 @@
 the handlers in `functions/*/app.py` are powertools decorators around these (through `peoplesync.bootstrap`).
 
 Metrics (CloudWatch EMF through powertools, namespace `peoplesync`): `Writes`, `Conflicts`, `HeldForReview`,
-`HeldRuns`, `DeadLettered`, `ReadFailures`, `AccountsQueued`.
+`HeldRuns`, `DeadLettered`, `ReadFailures`, `AccountsQueued`, `SweepAccounts`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import flow, messages
+from . import flow, messages, sweep
 from .messages import RECONCILE, Poison
 from .poll import poll
 from .reconcile import HELD
@@ -164,6 +164,42 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
             raise failed[message_id]
 
     return settle
+
+
+def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs) -> dict[str, Any]:
+    """The state machine's snapshot step: `{"run": <execution name>, "index": <system number>}` -> where that
+    system's chunks are, how many, and whether another system follows (`service/sweep.py`)."""
+    if not isinstance(event, dict) or not isinstance(event.get("run"), str) or not event["run"]:
+        raise ValueError('the snapshot step needs {"run": <the execution\'s name>, "index": <n>}')
+    return sweep.snapshot(rt, blobs, event["run"], int(event.get("index") or 0)).to_dict()
+
+
+def sweep_report_event(event: Any, rt: Runtime, blobs: Any, log: Any = None) -> dict[str, str]:
+    """The state machine's last step: the run's report page written to the snapshot bucket under `reports/`
+    (`report_page/aws.py`), its address logged. `{"run": <execution name>, "report": true, "since": <start>}`."""
+    from ..report_page.aws import sweep_report
+
+    since = event.get("since") if isinstance(event, dict) else None
+    written = sweep_report(rt, blobs.client, blobs.bucket, str(event["run"]),
+                           since=_epoch(since) if since else None)
+    if log is not None:
+        log.info("full sweep report written", extra={"report": written})
+    return written
+
+
+def _epoch(when: Any) -> float:
+    """Step Functions' `$$.Execution.StartTime` (ISO 8601, e.g. 2026-11-29T06:00:00.123Z) as epoch seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
+
+
+def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter | None = None) -> dict[str, Any]:
+    """The Distributed Map's item processor: a batch of chunk keys, each account reconciled as the reconcile
+    function would (`sweep.process`)."""
+    done = sweep.process(sweep.item_keys(event), blobs, rt, meter)
+    count(meter, "SweepAccounts", done.accounts)
+    return done.to_dict()
 
 
 def _system_of(record: dict[str, Any]) -> str:

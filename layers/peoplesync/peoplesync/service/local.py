@@ -26,7 +26,7 @@ from .reconcile import CREATED, HELD, LINKED, MATCHED, STALE, Result
 from .runtime import Runtime
 
 log = logging.getLogger("peoplesync")
-BATCH = 500  # deliveries handed to a connector at once (one transaction, one file rewrite)
+BATCH = 2000  # messages per chunk: one store transaction; for deliveries one connector call (one file rewrite)
 MAX_REEVALUATIONS = 10  # per record and run: references that keep waking each other stop here
 
 Progress = Callable[[str, int, int], None]
@@ -311,15 +311,15 @@ class LocalBridge:
 
     def _deliver(self, report: RunReport, progress: Progress | None) -> None:
         """Hand every delivery queue to its target in batches, waiting out retry delays, until all is done."""
-        done = 0
+        done: Counter[str] = Counter()
         while True:
             for name in self.queues.names("deliver:"):
                 while batch := self.queues.take(name, BATCH):
                     with self._chunk(name, batch):
                         self._deliver_batch(batch, report)
-                    done += len(batch)
-                    if progress:
-                        progress("deliver", done, 0)
+                    done[name] += len(batch)
+                    if progress:  # per target, with what is still queued for it (the bar's time left)
+                        progress(name, done[name], done[name] + self.queues.depth(name))
             self._reconcile(report, progress)  # records woken by a create, re-reads after a version conflict
             if not self.queues.wait(self.sleep):  # retries wait out their delay, as on SQS
                 return

@@ -58,6 +58,10 @@ class LocalQueues:
             out.append(message)
         return out
 
+    def depth(self, name: str) -> int:
+        """Messages queued under `name`, ready or delayed (the progress bar's remaining work)."""
+        return len(self._heaps.get(name, []))
+
     def names(self, prefix: str = "") -> list[str]:
         return sorted(n for n, heap in self._heaps.items() if heap and n.startswith(prefix))
 

@@ -1,0 +1,175 @@
+"""A full reconciliation in pieces: the steps of the Step Functions state machine `FullSweep` (template.yaml),
+run the same way in-process by the tests and `bench/scale.py`.
+
+    snapshot(system i)  one system read fully, written as JSON Lines chunks under runs/<run>/<i>-<system>/
+    Distributed Map     lists those chunk objects (s3:listObjectsV2); each child gets a batch of chunk keys
+    process(batch)      every account of the chunks through the reconcile step (`handlers.reconcile_body`,
+                        what the reconcile Lambda does per message), so decisions, guards against loops,
+                        dead letters and the deliveries queued (one queue per target) are the same
+    then system i+1, lifecycle sources first (`Runtime.polled_systems`), until none is left.
+
+A child is idempotent: reconciling an account again decides nothing new, and a delivery queued twice is
+answered "duplicate" or finds nothing owed. So a failed child, a redriven Map run or a whole sweep run again
+writes nothing twice. What the sweep does not do: conclude who vanished (a complete read's vanished rule needs
+every linked record; the paged poll, issue 14 item 2, owns that) and apply the poll's change guard
+(`max_changes_per_run`): a sweep is started by an operator, like `sync --approve`. In AWS the deliveries are
+consumed while the sweep runs; on a first load into targets that already hold accounts, pause the targets'
+delivery (docs/deploy.md): `run_local` delivers only once every system is reconciled, as `sync` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..model import Observation, observation_to_dict
+from ..ports import Connector
+from .runtime import Runtime
+
+log = logging.getLogger("peoplesync")
+
+CHUNK = 1000  # accounts per chunk object: about 0.5 MB of JSON Lines, one child reads a batch of them
+PREFIX = "runs"
+
+
+class Blobs(Protocol):
+    """Where snapshots are kept: S3 in AWS (`adapters/blobs.S3Blobs`), a folder or memory locally."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def keys(self, prefix: str) -> list[str]: ...
+
+
+def run_prefix(run: str) -> str:
+    return f"{PREFIX}/{run}/"
+
+
+def system_prefix(run: str, index: int, system: str) -> str:
+    """runs/<run>/<index>-<system>/: one prefix per system, listed by its own Map run."""
+    return f"{run_prefix(run)}{index:02d}-{system}/"
+
+
+@dataclass
+class Snapshot:
+    system: str
+    prefix: str
+    accounts: int = 0
+    chunks: int = 0
+    next: int = 0  # the index of the next system to snapshot
+    more: bool = False  # another system follows
+    failed: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | None = None) -> Snapshot:
+    """Read system number `index` (lifecycle sources first) fully and write its accounts as chunks. A read that
+    fails or returns nothing writes no chunk (SPEC 20: nothing is concluded from it); the sweep goes on."""
+    systems = rt.polled_systems()
+    if not 0 <= index < len(systems):
+        raise ValueError(f"no polled system number {index}; there are {len(systems)}")
+    system = systems[index]
+    shot = Snapshot(system, system_prefix(run, index, system), next=index + 1, more=index + 1 < len(systems))
+    try:
+        result = rt.connector(system).read(None, full=True)
+    except Exception as exc:  # a target down must not stop the other systems' sweep
+        shot.failed = f"{type(exc).__name__}: {exc}"
+        log.warning("sweep snapshot of %s failed: %s", system, shot.failed)
+        return shot
+    for part in _chunks(result.observations, chunk or CHUNK):
+        blobs.put(f"{shot.prefix}{shot.chunks:06d}.jsonl", encode(part))
+        shot.chunks += 1
+        shot.accounts += len(part)
+    return shot
+
+
+def snapshot_connector(connector: Connector, blobs: Blobs, prefix: str, *, chunk: int = CHUNK) -> int:
+    """One connector's full read written under `prefix` (the bench and tests); returns the accounts written."""
+    n = 0
+    for i, part in enumerate(_chunks(connector.read(None, full=True).observations, chunk)):
+        blobs.put(f"{prefix}{i:06d}.jsonl", encode(part))
+        n += len(part)
+    return n
+
+
+def _chunks(items: Iterable[Observation], size: int) -> Iterator[list[Observation]]:
+    part: list[Observation] = []
+    for item in items:
+        part.append(item)
+        if len(part) >= size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+def encode(observations: list[Observation]) -> bytes:
+    return "".join(json.dumps(observation_to_dict(o), separators=(",", ":")) + "\n"
+                   for o in observations).encode()
+
+
+@dataclass
+class Processed:
+    """What one child did: the Map's result per batch (kept small: the Map discards it, ResultPath null)."""
+
+    chunks: int = 0
+    accounts: int = 0
+    keys: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunks": self.chunks, "accounts": self.accounts}
+
+
+def item_keys(event: dict[str, Any]) -> list[str]:
+    """The chunk keys of a Distributed Map child's event: {"Items": [{"Key": ...}, ...], "BatchInput": ...} from
+    the ItemBatcher, or one listed object {"Key": ...} when the Map hands items one by one."""
+    if isinstance(event, dict) and "Items" not in event and isinstance(event.get("Key"), str):
+        return [event["Key"]]
+    items = event.get("Items") if isinstance(event, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("Key"), str) for i in items):
+        raise ValueError("a sweep batch needs Items: [{Key: <chunk object key>}, ...] (the Map's ItemBatcher)")
+    return [i["Key"] for i in items]
+
+
+def process(keys: list[str], blobs: Blobs, rt: Runtime, meter: Any = None) -> Processed:
+    """The item processor: every account of the chunks through the reconcile step, one store batch per chunk.
+    A message the step cannot handle is parked or sent back to the reconcile queue by `reconcile_body`, as the
+    reconcile Lambda's are, so one bad account never fails the child; what escapes (the chunk unreadable, the
+    queue unreachable) fails the child, which Step Functions retries and the Map's tolerance counts."""
+    from .handlers import reconcile_body
+
+    done = Processed(keys=list(keys))
+    for key in keys:
+        lines = blobs.get(key).decode().splitlines()
+        with rt.store.batch():
+            for line in lines:
+                if line.strip():
+                    reconcile_body(f'{{"type":"observation","observation":{line}}}', rt, meter)
+                    done.accounts += 1
+        done.chunks += 1
+    return done
+
+
+def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int | None = None,
+              then: Callable[[Runtime], Any] | None = None) -> list[Snapshot]:
+    """The state machine's loop in-process: each system snapshotted, then its chunks processed in batches of
+    `batch` keys (the ItemBatcher's MaxItemsPerBatch). `then(rt)` runs once every system is reconciled (the
+    local run delivers there, as `sync` does: a target's accounts are correlated before anything is created
+    in it)."""
+    shots, index, more = [], 0, True
+    while more:
+        shot = snapshot(rt, blobs, run, index, chunk=chunk)
+        shots.append(shot)
+        keys = sorted(blobs.keys(shot.prefix))
+        for i in range(0, len(keys), batch):
+            process(keys[i:i + batch], blobs, rt)
+        index, more = shot.next, shot.more
+    if then is not None:
+        then(rt)
+    return shots

@@ -1,0 +1,164 @@
+"""The full sweep (issue 14 item 3) run in-process: each system snapshotted to chunk objects (lifecycle source
+first), the chunks handed in batches to the item processor (`service/sweep.py`, the Distributed Map's child),
+which reconciles every account as the reconcile function does; the deliveries go through the target's queue.
+
+What a user checks: after one sweep every directory row holds HR's values and every HR person has a row once;
+a second sweep writes nothing; a batch handed over twice (a redriven Map run) repeats nothing; one malformed
+account in a chunk is parked with its reason and the rest of the chunk still goes through.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from peoplesync import bootstrap
+from peoplesync.adapters.blobs import FolderBlobs, MemoryBlobs
+from peoplesync.service import sweep
+from tests.functions import load_function
+
+PEOPLE = 23
+CONFIG = """\
+systems:
+  directory: {connector: csv, path: directory.csv, key: id, active_column: status, settle_seconds: 0,
+              writable: true, provision: true}
+  hr:        {connector: csv, path: hr.csv, key: id, active_column: status, settle_seconds: 0}
+fields:
+  employee_id: {source: hr, map: {hr: employee_id, directory: employee_id}}
+  title:       {source: hr, map: {hr: title, directory: title}}
+match: [employee_id]
+lifecycle: {source: hr}
+policies: {unmatched: create, max_changes_per_run: 100%}
+"""
+
+
+def files(folder: Path) -> Path:
+    (folder / "peoplesync.yaml").write_text(CONFIG)
+    with open(folder / "hr.csv", "w", newline="") as hr, open(folder / "directory.csv", "w", newline="") as di:
+        h, d = csv.writer(hr), csv.writer(di)
+        h.writerow(["id", "employee_id", "title", "status"])
+        d.writerow(["id", "employee_id", "title", "status"])
+        for n in range(1, PEOPLE + 1):
+            h.writerow([f"W{n}", f"E{n}", f"Title {n}", "active"])
+            if n % 2:  # half already in the directory, a third of those with a stale title
+                d.writerow([f"D{n}", f"E{n}", f"Old {n}" if n % 3 == 0 else f"Title {n}", "active"])
+    return folder / "peoplesync.yaml"
+
+
+def directory(config: Path) -> list[tuple[str, str]]:
+    with open(config.parent / "directory.csv", newline="") as fh:
+        return sorted((r["employee_id"], r["title"]) for r in csv.DictReader(fh))
+
+
+EXPECTED = sorted((f"E{n}", f"Title {n}") for n in range(1, PEOPLE + 1))
+
+
+def sweep_once(bridge: bootstrap.LocalBridge, blobs: sweep.Blobs, run: str) -> int:
+    """One sweep, then the deliveries (as `sync` makes them, after every system is read); the writes made."""
+    writes = 0
+
+    def deliver(_rt: object) -> None:
+        nonlocal writes
+        writes += bridge.deliver_owed().total_writes
+
+    sweep.run_local(bridge.runtime, blobs, run, batch=2, chunk=4, then=deliver)
+    return writes
+
+
+def test_given_a_first_load_when_swept_then_every_target_holds_its_source_and_a_second_sweep_writes_0(
+        tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = FolderBlobs(tmp_path / "snapshots")
+
+    first = sweep_once(bridge, blobs, "run-1")
+
+    assert directory(config) == EXPECTED  # every person once, every title HR's
+    assert first == 11 + 4  # a row created for each even number, the stale titles (3, 9, 15, 21) updated
+    assert sweep_once(bridge, blobs, "run-2") == 0
+    assert directory(config) == EXPECTED
+    # the lifecycle source's chunks come first, whatever order the configuration lists the systems in
+    assert blobs.keys("runs/run-1/")[0].startswith("runs/run-1/00-hr/")
+
+
+def test_given_hr_chunks_then_the_hr_snapshot_holds_every_account_once_in_chunks_of_the_size_asked(
+        tmp_path: Path) -> None:
+    bridge = bootstrap.local_from_file(files(tmp_path))
+    blobs = MemoryBlobs()
+    shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=5)
+    keys = blobs.keys(shot.prefix)
+    lines = [json.loads(line) for k in keys for line in blobs.get(k).decode().splitlines()]
+    assert (shot.system, shot.accounts, shot.chunks, shot.more, shot.next) == ("hr", PEOPLE, 5, True, 1)
+    assert sorted(o["key"] for o in lines) == sorted(f"W{n}" for n in range(1, PEOPLE + 1))
+
+
+def directory_chunks(bridge: bootstrap.LocalBridge, blobs: sweep.Blobs, run: str) -> None:
+    """The second system's snapshot and its chunks (the directory's accounts correlated before delivery)."""
+    shot = sweep.snapshot(bridge.runtime, blobs, run, 1, chunk=4)
+    sweep.process(blobs.keys(shot.prefix), blobs, bridge.runtime)
+
+
+def test_given_a_batch_handed_over_twice_when_redriven_then_nothing_is_written_twice(tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4)
+    keys = blobs.keys(shot.prefix)
+    sweep.process(keys[:3], blobs, bridge.runtime)
+    sweep.process(keys[:3], blobs, bridge.runtime)  # the child failed after its work, and ran again
+    sweep.process(keys, blobs, bridge.runtime)
+    directory_chunks(bridge, blobs, "r")
+    bridge.deliver_owed()
+    assert directory(config) == EXPECTED
+
+
+def test_given_a_malformed_account_in_a_chunk_then_it_is_parked_with_why_and_the_rest_goes_through(
+        tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=100)
+    key = blobs.keys(shot.prefix)[0]
+    blobs.put(key, b'{"system": "hr", "attrs": {}}\n' + blobs.get(key))  # no key: never processable
+
+    done = sweep.process([key], blobs, bridge.runtime)
+    directory_chunks(bridge, blobs, "r")
+    bridge.deliver_owed()
+
+    assert done.accounts == PEOPLE + 1
+    assert directory(config) == EXPECTED
+    parked = bridge.dead_letters()
+    assert len(parked) == 1 and "malformed observation" in json.dumps(parked[0])
+
+
+def test_given_the_lambda_functions_then_they_make_the_same_calls(tmp_path: Path) -> None:
+    """functions/sweep_snapshot and functions/sweep, handed the local runtime and blobs (as tests/functions.py
+    loads every function), answer what the state machine reads: the prefix, `more`/`next`, the batch's tally."""
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    snap, child = load_function("sweep_snapshot"), load_function("sweep")
+    answer = snap.handler({"run": "exec-1", "index": 0}, Context(), rt=bridge.runtime, blobs=blobs)
+    assert answer["prefix"] == "runs/exec-1/00-hr/" and answer["more"] is True and answer["next"] == 1
+    items = [{"Key": k} for k in blobs.keys(answer["prefix"])]
+    tally = child.handler({"Items": items, "BatchInput": {"run": "exec-1"}}, Context(), rt=bridge.runtime,
+                          blobs=blobs)
+    assert tally == {"chunks": len(items), "accounts": PEOPLE}
+    answer = snap.handler({"run": "exec-1", "index": answer["next"]}, Context(), rt=bridge.runtime, blobs=blobs)
+    assert answer["prefix"] == "runs/exec-1/01-directory/" and answer["more"] is False
+    child.handler({"Items": [{"Key": k} for k in blobs.keys(answer["prefix"])]}, Context(), rt=bridge.runtime,
+                  blobs=blobs)
+    bridge.deliver_owed()
+    assert directory(config) == EXPECTED
+    with pytest.raises(ValueError, match="Items"):
+        child.handler({"Items": "nope"}, Context(), rt=bridge.runtime, blobs=blobs)
+
+
+class Context:
+    function_name = "peoplesync-sweep"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:peoplesync-sweep"
+    aws_request_id = "req-1"
