@@ -19,4 +19,6 @@ metrics = Metrics(namespace="peoplesync", service="peoplesync-poll")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None) -> dict[str, Any]:
-    return bootstrap.handlers.poll_event(event, rt or bootstrap.aws(), metrics)
+    return bootstrap.handlers.poll_event(event, rt or bootstrap.aws(), metrics,
+                                         remaining_ms=context.get_remaining_time_in_millis(),
+                                         hand_over=lambda e: bootstrap.hand_over(context.invoked_function_arn, e))

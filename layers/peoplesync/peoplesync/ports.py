@@ -58,6 +58,21 @@ class ReadResult:
 
 
 @dataclass(slots=True)
+class ReadPage:
+    """One page of a paged read (`read_pages`). `position`: where the read goes on after this page (None on
+    the last); `last`: no page follows; `complete` (on the last page): the whole read listed every account in
+    scope; `cursor` (on the last page): the delta cursor to save; `restarted`: the position given was not this
+    source's any more (the file changed): the read began again from the top."""
+
+    observations: list[Observation]
+    position: str | None = None
+    last: bool = False
+    complete: bool = False
+    cursor: str | None = None
+    restarted: bool = False
+
+
+@dataclass(slots=True)
 class WriteResult:
     """What a write left behind. For a create: the new account's key (and ref, e.g. its DN).
     `values` may carry the attributes as the system now holds them (normalisation by the target); `marker`

@@ -248,6 +248,13 @@ def aws() -> Runtime:
     return runtime
 
 
+def hand_over(function_arn: str, event: dict[str, Any]) -> None:
+    """The poll's hand-over: the poll function invoked again, asynchronously, with the run to resume."""
+    from ..adapters.lambda_invoke import invoke_async
+
+    invoke_async(function_arn, event)
+
+
 def snapshots() -> Any:
     """The full sweep's snapshot bucket in S3 (`PEOPLESYNC_SNAPSHOT_BUCKET`; `service/sweep.py`)."""
     from ..adapters import aws as env

@@ -43,6 +43,7 @@ from ..ports import (
     PeoplesyncError,
     PermanentError,
     ReadFailed,
+    ReadPage,
     ReadResult,
     SecretsPort,
     WriteResult,
@@ -170,6 +171,13 @@ class BaseConnector(Connector):
         if state is None and harvest.cursor is not None:
             raise TypeError(f"{type(self).__name__}: return the cursor as Harvest(state=...), not a string")
         return ReadResult(harvest.observations, cursor=self._encode(state), complete=harvest.complete)
+
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """The read in pages, each with the position to go on from (`start`) and whether it is the last.
+        Default: the whole `read()` as one page (a connector that can page natively overrides this)."""
+        result = self.read(cursor, full=full)
+        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
 
     def _read_failure(self, exc: Exception) -> ReadFailed | None:
         """A read's failure as a `ReadFailed` naming the system; None: not recognised (raised as it is)."""

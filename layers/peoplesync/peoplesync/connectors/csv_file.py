@@ -33,7 +33,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,11 +45,12 @@ from ..ports import (
     PeoplesyncError,
     PermanentError,
     ReadFailed,
+    ReadPage,
     ReadResult,
     TransientError,
     WriteResult,
 )
-from . import csv_whole
+from . import csv_pages, csv_whole
 from .base import BaseConnector, Harvest
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,13 @@ class CsvConnector(BaseConnector):
         gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before
                 if k not in now and k not in unknown]
         return Harvest(changed + gone, state={"h": now})
+
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """Native pages (`csv_pages.py`) for a local file without trailer when `page_size` is given."""
+        if page_size is None or self.s.trailer or self.s.path.startswith("s3://"):
+            return super().read_pages(cursor, full=full, page_size=page_size, start=start)
+        return csv_pages.read_pages(self, page_size, start, _stat)
 
     def _hashes(self, rows: list[dict[str, str]]) -> dict[str, str]:
         columns = [*self.attributes, *([self.s.active_column] if self.s.active_column else [])]

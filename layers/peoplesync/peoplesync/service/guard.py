@@ -119,10 +119,11 @@ class _Person:
 
 def hold(reconciler: Reconciler, system: str, changed: list[Observation], known: dict[str, RecordState], *,
          read: set[str] | None, approve: Approval = False, population: int | None = None,
-         connectors: Callable[[str], Connector] | None = None) -> Judgement:
+         connectors: Callable[[str], Connector] | None = None, already: int = 0) -> Judgement:
     """Which of a poll's changes go on and which are held (see the module's docstring). `read`: the keys a
     delta read listed (None: the read was complete, so an account it did not list as changed is unchanged).
-    `connectors`: other systems' connectors, to read a value a target was never read with."""
+    `connectors`: other systems' connectors, to read a value a target was never read with. `already`: the
+    changed accounts earlier pages of the same paged read let through (the limit is the run's, not a page's)."""
     store = reconciler.store
     holds = open_holds(store, system)
     out = Judgement()
@@ -151,7 +152,7 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
         else:
             (out.flow if held_in is not None else candidates).append(obs)
     _settle_open(store, {i["id"]: i for i in keeping.values()}, still, read, out)
-    _judge_new(reconciler, system, candidates, known, approve is True, population, connectors, out)
+    _judge_new(reconciler, system, candidates, known, approve is True, population, connectors, out, already)
     out.holds = sorted(out.holds)
     return out
 
@@ -187,7 +188,7 @@ def _settle_open(store: StateStore, items: dict[str, dict[str, Any]], still: dic
 
 def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation], known: dict[str, RecordState],
                approved: bool, population: int | None, connectors: Callable[[str], Connector] | None,
-               out: Judgement) -> None:
+               out: Judgement, already: int = 0) -> None:
     """The changes no hold covers: they flow, unless they would make writes for more people than allowed."""
     policy = reconciler.plan.config.policies.max_changes_per_run
     store = reconciler.store
@@ -195,6 +196,7 @@ def _judge_new(reconciler: Reconciler, system: str, candidates: list[Observation
     limit = None
     if policy is not None and not approved and changes:  # nothing changed: no need to count everyone known
         limit = change_limit(policy, people_known(store) if population is None else population)
+        limit = None if limit is None else max(0, limit - already)
     # a changed person account changes at most one person; a group may remove many members at once
     if limit is None or (len(changes) <= limit and all(o.kind == PERSON for o in changes)):
         out.flow += candidates

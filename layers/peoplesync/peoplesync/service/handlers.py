@@ -31,15 +31,26 @@ def count(meter: Meter | None, name: str, value: float) -> None:
         meter.add_metric(name=name, unit="Count", value=value)
 
 
-def poll_event(event: Any, rt: Runtime, meter: Meter | None = None) -> dict[str, Any]:
+#: accounts per page of a poll in Lambda, and the seconds kept back from the invocation's remaining time
+POLL_PAGE_SIZE, POLL_MARGIN = 5000, 60.0
+
+
+def poll_event(event: Any, rt: Runtime, meter: Meter | None = None, *, remaining_ms: int | None = None,
+               hand_over: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """A scheduled poll of one system: `{"system": ..., "full": false, "approve": false}` (`approve`: true, a
-    hold id, or a list of them: see `guard.py`)."""
+    hold id, or a list of them: see `guard.py`). Read in pages of `page_size` (event, default POLL_PAGE_SIZE);
+    when `remaining_ms` minus POLL_MARGIN is spent the poll stops after its page and `hand_over` gets the
+    event naming the run to resume (`{"system", "resume": <run>}`), and the answer says `"continue": true`."""
     system = event.get("system") if isinstance(event, dict) else None
     if system not in rt.plan.systems or rt.plan.systems[system].push:
         raise ValueError(f"the schedule's input must name a configured system that is polled, got {system!r}")
+    budget = None if remaining_ms is None else max(0.0, remaining_ms / 1000 - POLL_MARGIN)
     report = poll(system, rt.reconciler, rt.connector(system), rt.queue(RECONCILE),
                   full=bool(event.get("full", False)), approve=_approval(event.get("approve", False)),
-                  connectors=rt.connector)
+                  connectors=rt.connector, page_size=int(event.get("page_size") or POLL_PAGE_SIZE), budget=budget,
+                  resume=event.get("resume"))
+    if report.more and hand_over is not None:
+        hand_over({k: v for k, v in event.items() if k != "approve"} | {"resume": report.run})
     if report.held:
         report.held += (f'. Approve one by invoking the poll with {{"system": "{system}", "approve": "<hold id>"}} '
                         f'(or "approve": true for all of {system})')

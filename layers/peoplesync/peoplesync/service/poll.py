@@ -7,21 +7,30 @@ the poll Lambda on a schedule and by `peoplesync sync` for each system in turn.
 - An account read exactly as last time costs no message (the digest pre-screen).
 - Changes that would make writes for more people than `max_changes_per_run` allows are held, by account,
   until approved or undone; other changes still flow (SPEC 16; see `guard.py`).
+- A read is taken in pages (`Connector.read_pages`; `page_size` None: the connector's whole read as one page,
+  as `peoplesync sync` does). After each page is queued its position is checkpointed in store meta
+  (`poll|<system>`: run id, position, accounts listed, changed accounts let through); a poll given a `budget`
+  stops after the page that spends it and reports `more` (the handler hands the rest on), and the next poll of
+  the system resumes at the checkpoint. The guard judges each page with the run's count so far (`already`).
+  Who vanished: the keys each page listed are kept (`seen.py`), and once the read is known complete the
+  system's links are swept in batches for those not listed. A read cut short or restarted concludes nobody gone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+import uuid
+from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import Plan
 from ..engine import decode, observation_digest
 from ..model import Observation, RecordState
-from ..ports import Connector, PeoplesyncError, ReadResult, StateStore
+from ..ports import Connector, PeoplesyncError, ReadPage, StateStore
 from ..redact import scrub
-from . import guard, messages
+from . import guard, messages, seen
 from .messages import Queue
 from .reconcile import Reconciler, owed_targets
 
@@ -39,21 +48,40 @@ class PollReport:
     held: str | None = None  # what the guard holds in this system after the poll, in one line
     holds: list[str] = field(default_factory=list)  # ids of its open holds (`peoplesync reviews`)
     released: list[str] = field(default_factory=list)  # holds lifted or approved by this poll
+    pages: int = 0  # pages this invocation took
+    more: bool = False  # the budget was spent before the read ended: the rest is handed on (`continue`)
+    run: str | None = None  # the paged read this invocation belongs to (a hand-over names it)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        out = self.__dict__.copy()
+        out["continue"] = out.pop("more")
+        return out
+
+
+@dataclass
+class Options:
+    """How one invocation pages: `page_size` (None: one page), `budget` seconds (None: unlimited), `resume`
+    (the run a hand-over names: a hand-over of a run that is over does nothing)."""
+
+    page_size: int | None = None
+    budget: float | None = None
+    resume: str | None = None
+    clock: Callable[[], float] = time.monotonic
 
 
 def poll(system: str, reconciler: Reconciler, connector: Connector, reconcile: Queue, *, full: bool = False,
          approve: guard.Approval = False, population: int | None = None,
-         connectors: Callable[[str], Connector] | None = None) -> PollReport:
+         connectors: Callable[[str], Connector] | None = None, page_size: int | None = None,
+         budget: float | None = None, resume: str | None = None) -> PollReport:
     """Read `system` (a delta since its cursor, or everything) and queue what changed for reconcile.
     `population`: the people known before the run this poll belongs to (the guard's base; default: now).
-    `approve`: True, or the ids of holds to let through. `connectors`: the other systems' (for the guard)."""
+    `approve`: True, or the ids of holds to let through. `connectors`: the other systems' (for the guard).
+    `page_size`, `budget`, `resume`: see `Options` and the module's docstring."""
     report = PollReport(system)
     try:
         judge = _Judge(approve, population, connectors)
-        return _poll(reconciler, system, connector, reconcile, report, full, judge)
+        return _poll(reconciler, system, connector, reconcile, report, full, judge,
+                     Options(page_size, budget, resume))
     except Exception as exc:  # the store or the queue failed (throttled past its retries): cut short, cursor kept
         report.failed = scrub(f"cut short, cursor kept (read again next time): {type(exc).__name__}: {exc}")
         log.warning("poll of %s %s", system, report.failed)
@@ -70,54 +98,174 @@ class _Judge:
     asked_full: bool = False  # the run asked for a full read (not one the mapping or a hold forced)
 
 
-def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
-          full: bool, judge: _Judge) -> PollReport:
+@dataclass
+class _Run:
+    """One read of a system, over as many pages and invocations as it takes: the checkpoint."""
+
+    run: str
+    start: str | None  # the cursor the read goes on from (None: a full read)
+    mapping: str  # the plan's fingerprint: a run begun under another mapping starts again
+    asked_full: bool = False
+    population: int | None = None
+    position: str | None = None  # where the next page begins (None: at the top)
+    pages: int = 0
+    seen: int = 0  # accounts listed so far
+    changed: int = 0  # changed accounts let through so far (the guard's count for the run)
+    chunks: int = 0  # chunks of listed keys stored (`seen.py`)
+
+
+def _checkpoint_key(system: str) -> str:
+    return f"poll|{system}"
+
+
+def _resumed(store: StateStore, system: str, mapping: str) -> _Run | None:
+    item = store.get_meta(_checkpoint_key(system)) or {}
+    if not item.get("active"):
+        return None
+    run = _Run(**{k: v for k, v in item.items() if k != "active"})
+    return run if run.mapping == mapping else None
+
+
+def _save(store: StateStore, system: str, run: _Run | None) -> None:
+    store.put_meta(_checkpoint_key(system), {"active": True, **asdict(run)} if run else {"active": False})
+
+
+def _begin(reconciler: Reconciler, system: str, full: bool, judge: _Judge, paged: bool) -> _Run:
     plan, store = reconciler.plan, reconciler.store
-    judge.asked_full = full
     remapped = (store.get_meta(_fingerprint_key(system)) or {}).get("value") != plan.fingerprint
     full = full or remapped or (judge.approve is not False and bool(guard.open_holds(store, system))) \
         or guard.needs_full_read(store, system)  # an approved hold's accounts: only a full read lists them
-    cursor = None if full else store.get_cursor(system)
-    report.full = cursor is None
-    try:
-        result = connector.read(cursor, full=cursor is None)
-    except (PeoplesyncError, OSError) as exc:
-        report.failed = scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("poll of %s failed; nothing concluded: %s", system, report.failed)
-        return report
-    observations = list(result.observations)
-    report.read = len(observations)
-    if result.complete and not observations:
-        report.failed = "the read returned no accounts; nobody is deactivated because of it"
-        return report
-    return _queue_changes(reconciler, system, result, observations, reconcile, report, judge)
+    population = judge.population
+    if paged and population is None and plan.config.policies.max_changes_per_run is not None:
+        population = guard.people_known(store)  # counted once for the run: every page is judged against it
+    return _Run(uuid.uuid4().hex, None if full else store.get_cursor(system), plan.fingerprint,
+                asked_full=judge.asked_full, population=population)
 
 
-def _queue_changes(reconciler: Reconciler, system: str, result: ReadResult, observations: list[Observation],
-                   reconcile: Queue, report: PollReport, judge: _Judge) -> PollReport:
+def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
+          full: bool, judge: _Judge, opts: Options) -> PollReport:
+    store = reconciler.store
+    stop_at = None if opts.budget is None else opts.clock() + opts.budget
+    run = _resumed(store, system, reconciler.plan.fingerprint)
+    if opts.resume is not None and (run is None or run.run != opts.resume):
+        log.info("poll of %s: hand-over of run %s, which is over: nothing to do", system, opts.resume)
+        return report  # a duplicate hand-over
+    judge.asked_full = full
+    run = run or _begin(reconciler, system, full, judge, opts.page_size is not None)
+    judge.asked_full = run.asked_full
+    report.full, report.run = run.start is None, run.run
+    pages = _pages(connector, run, opts.page_size)
+    while True:
+        try:  # only the read's own failures conclude nothing here; the store's and the queue's cut the poll short
+            page = next(pages, None)
+        except (PeoplesyncError, OSError) as exc:
+            report.failed = scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("poll of %s failed; nothing concluded: %s", system, report.failed)
+            return report
+        if page is None:
+            return report
+        if page.restarted:  # the source changed under the position: what was read before counts for nothing
+            run = _Run(uuid.uuid4().hex, run.start, run.mapping, run.asked_full, run.population)
+            report.run = run.run
+        report.pages += 1
+        if _take(reconciler, system, page, run, reconcile, report, judge):
+            return report
+        _save(store, system, run)
+        if stop_at is not None and opts.clock() >= stop_at:
+            report.more = True
+            return report
+
+
+def _pages(connector: Connector, run: _Run, page_size: int | None) -> Iterator[ReadPage]:
+    paged = getattr(connector, "read_pages", None)
+    if paged is None:  # a connector not on the base: its whole read as one page
+        result = connector.read(run.start, full=run.start is None)
+        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+        return
+    yield from paged(run.start, full=run.start is None, page_size=page_size, start=run.position)
+
+
+def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconcile: Queue, report: PollReport,
+          judge: _Judge) -> bool:
+    """Queue one page's changes and move the run on; True when the run is over (ended, or nothing concluded)."""
     plan, store = reconciler.plan, reconciler.store
-    known = _known(store, plan, system, observations, complete=result.complete)
-    if result.complete:
+    observations = list(page.observations)
+    report.read += len(observations)
+    whole = run.pages == 0 and page.last  # the read was one page: judged and swept as one
+    if page.last and page.complete and run.seen + len(observations) == 0:
+        report.failed = "the read returned no accounts; nobody is deactivated because of it"
+        if not whole or page.restarted:  # a checkpoint was written: the run is over
+            _save(store, system, None)
+        return True
+    known = _known(store, plan, system, observations, complete=whole and page.complete)
+    if whole and page.complete:
         gone = vanished(known, system, {o.key for o in observations})
         report.vanished = len(gone)
         observations += gone
-    changed = [o for o in observations if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)]
-    verdict = guard.hold(reconciler, system, changed, known, read=None if result.complete else
-                         {o.key for o in observations}, approve=judge.approve, population=judge.population,
-                         connectors=judge.connectors)
-    report.held, report.holds, report.released = verdict.held, verdict.holds, verdict.released
-    reconcile.send(messages.observed(verdict.flow))
-    report.queued = len(verdict.flow)
-    if judge.asked_full:  # a full run (`sync --full`) decides again for the accounts read unchanged: what they
-        news = {o.key for o in changed}  # owed may have become writable since (a manager's account, SPEC 13)
-        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
-    store.put_cursor(system, result.cursor)
+    _judge_and_send(reconciler, system, observations, known, reconcile, report, judge, run,
+                    read=None if whole and page.complete else {o.key for o in observations})
+    run.pages, run.seen, run.position = run.pages + 1, run.seen + len(page.observations), page.position
+    if not whole:
+        run.chunks = seen.remember(store, system, run.run, run.chunks, (o.key for o in page.observations))
+    if not page.last:
+        return False
+    if page.complete and not whole:
+        _sweep(reconciler, system, run, reconcile, report, judge)
+    store.put_cursor(system, page.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
-    return report
+    if not whole or page.restarted:  # a one-page read wrote no checkpoint (no store call spent on it)
+        _save(store, system, None)
+    return True
 
 
-def vanished(known: dict[str, RecordState], system: str, seen: set[str]) -> list[Observation]:
+def _judge_and_send(reconciler: Reconciler, system: str, observations: list[Observation],
+                    known: dict[str, RecordState], reconcile: Queue, report: PollReport, judge: _Judge, run: _Run,
+                    *, read: set[str] | None, reevaluate: bool = True) -> None:
+    plan = reconciler.plan
+    changed = [o for o in observations if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)]
+    verdict = guard.hold(reconciler, system, changed, known, read=read, approve=judge.approve,
+                         population=run.population if run.population is not None else judge.population,
+                         connectors=judge.connectors, already=run.changed)
+    report.held, report.holds, report.released = verdict.held, verdict.holds, report.released + verdict.released
+    reconcile.send(messages.observed(verdict.flow))
+    report.queued += len(verdict.flow)
+    run.changed += sum(1 for o in verdict.flow if guard.account_changed(known.get(o.key), o, reconciler))
+    if judge.asked_full and reevaluate:  # a full run (`sync --full`) decides again for the accounts read
+        news = {o.key for o in changed}  # unchanged: what they owed may have become writable (SPEC 13)
+        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
+
+
+def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, report: PollReport,
+           judge: _Judge) -> None:
+    """After a complete paged read: the system's links, in batches, for accounts the run did not list."""
+    store = reconciler.store
+    try:
+        listed = seen.Seen.load(store, system, run.run, run.chunks)
+    except seen.Incomplete as exc:
+        log.warning("poll of %s: who was listed is not known (%s); nobody is concluded gone", system, exc)
+        return
+    for batch in _batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
+        known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
+        gone = vanished(known, system, listed)
+        if gone:
+            report.vanished += len(gone)
+            _judge_and_send(reconciler, system, gone, known, reconcile, report, judge, run,
+                            read={o.key for o in gone}, reevaluate=False)
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def vanished(known: dict[str, RecordState], system: str, seen: Container[str]) -> list[Observation]:
     """The vanished-account rule, written once: an account linked in `system` that a complete read no
     longer lists is gone. Only a complete read may conclude this (never a delta, never a failed read)."""
     return [Observation(system, key, {}, active=False, removed=True, kind=state.kind)
