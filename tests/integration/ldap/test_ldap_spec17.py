@@ -197,12 +197,12 @@ class _Secrets:
         return next(s.get(name) for s in self.stores if name in getattr(s, "secrets", {}))
 
 
-def test_17_an_ad_group_in_samba_drives_a_genesys_cloud_group_through_the_stand_in(
+def test_17_an_ad_group_in_samba_drives_a_genesys_cloud_group_and_a_graph_group_through_the_stand_ins(
         ad_system, ad_secrets, ad_console, ad_ou) -> None:
     directory_drives_genesys(ad_system, ad_secrets, ad_console, ad_ou)
 
 
-def test_17_an_openldap_group_drives_a_genesys_cloud_group_through_the_stand_in(
+def test_17_an_openldap_group_drives_a_genesys_cloud_group_and_a_graph_group_through_the_stand_ins(
         slapd, ol_secrets, ol_console, ol_ou) -> None:
     system = {"connector": "ldap", "credentials": "secret:peoplesync/ol", "url": slapd.ldaps_url,
               "flavor": "openldap", "base_dn": ol_ou, "ca_file": slapd.ca_file}
@@ -210,30 +210,43 @@ def test_17_an_openldap_group_drives_a_genesys_cloud_group_through_the_stand_in(
 
 
 def directory_drives_genesys(ad_system: dict[str, Any], ad_secrets: Any, ad_console: Any, ad_ou: str) -> None:
-    """Given people in HR, the directory and Genesys Cloud, and an `Agents` group in the directory and in the
-    cloud: the cloud group follows the directory group's members, as adds and removes."""
+    """Given people in HR, the directory, Genesys Cloud and Entra (Microsoft Graph), and an `Agents` group in
+    the directory, the cloud and Entra (a Microsoft 365 group): both cloud groups follow the directory group's
+    members, as adds and removes (SPEC 17 with both cloud connectors over HTTP)."""
+    from peoplesync.connectors.base import forget_tokens
     from peoplesync.connectors.genesys_api import reset_caches
     from peoplesync_dev.standins import genesys_groups as gg
     from peoplesync_dev.standins.genesys import start_standin
+    from peoplesync_dev.standins.graph import start_standin as start_graph
 
     employee_attr = "employeeID" if ad_console.flavor == "ad" else "employeeNumber"
     people = copy.deepcopy(PEOPLE)
     people["employee_id"]["map"]["ad"] = employee_attr
+    people["employee_id"]["map"]["entra"] = "employeeId"
     reset_caches()
+    forget_tokens()
     base_url, server = start_standin(clients={"bridge": "bridge-secret"})
+    graph_url, graph_server = start_graph(clients={"app": "app-secret"})
     try:
-        standin = server.standin
+        standin, entra = server.standin, graph_server.standin
+        entra_users = {n: entra.add_user(displayName=f"Person {n}", employeeId=f"E{n}") for n in (1, 2, 3)}
+        team = entra.add_group("Agents", mailEnabled=False, securityEnabled=True, groupTypes=["Unified"],
+                               members=[entra_users[3]])
         config = {"systems": {"hr": {"connector": "memory", "writable": False}, "ad": {**ad_system, "groups": {}},
                               "cloud": {"connector": "genesys_cloud", "base_url": base_url,
-                                        "credentials": "secret:genesys", "groups": {"names": ["Agents"]}}},
+                                        "credentials": "secret:genesys", "groups": {"names": ["Agents"]}},
+                              "entra": {"connector": "graph", "tenant_id": entra.tenant, "credentials": "secret:graph",
+                                        "graph_url": f"{graph_url}/v1.0", "login_url": graph_url,
+                                        "groups": {"ids": [team]}}},
                   "fields": people, "match": ["employee_id", "email.work"],
                   "lifecycle": {"source": "hr"}, "policies": {"max_changes_per_run": None},
                   "groups": {"source": "ad", "match": ["name"], "fields": {
-                      "name": {"map": {"ad": "cn", "cloud": "name"}},
-                      "members": {"map": {"ad": "member", "cloud": "members"}, "reference": "person",
-                                  "multi": True}}}}
+                      "name": {"map": {"ad": "cn", "cloud": "name", "entra": "displayName"}},
+                      "members": {"map": {"ad": "member", "cloud": "members", "entra": "members"},
+                                  "reference": "person", "multi": True}}}}
         hr = MemoryConnector("hr", ["Employee_ID", "Work_Email"], writable=False)
-        secrets = _Secrets(ad_secrets, genesys={"client_id": "bridge", "client_secret": "bridge-secret"})
+        secrets = _Secrets(ad_secrets, genesys={"client_id": "bridge", "client_secret": "bridge-secret"},
+                           graph={"client_id": "app", "client_secret": "app-secret"})
         bridge = bootstrap.local(config, store=MemoryStore(), secrets=secrets, connectors={"hr": hr},
                                  sleep=lambda s: None)
         dns, uids = {}, {}
@@ -248,10 +261,13 @@ def directory_drives_genesys(ad_system: dict[str, Any], ad_secrets: Any, ad_cons
         first = bridge.sync()
         assert not first.errors and not first.read_failures
         assert set(gg.group(standin, gid)["members"]) == {uids[1], uids[2]}
+        assert set(entra.member_ids(team)) == {entra_users[1], entra_users[2]}
 
         ad_console.conn.modify(group, {"member": [("MODIFY_ADD", [dns[3]]), ("MODIFY_DELETE", [dns[1]])]})
         bridge.sync()
         assert set(gg.group(standin, gid)["members"]) == {uids[2], uids[3]}
+        assert set(entra.member_ids(team)) == {entra_users[2], entra_users[3]}
         assert bridge.sync().total_writes == 0
     finally:
         server.stop()
+        graph_server.stop()
