@@ -133,3 +133,13 @@ def new_name(system: str, attrs: dict[str, Any], candidates: list[str]) -> str:
         if values:
             return values[0]
     raise PermanentError(f"{system}: cannot name the new account: none of {candidates[1:]} has a value")
+
+
+def checked_dn(value: str | None) -> str | None:
+    """A DN from a system's configuration, or ValueError saying why it is none (for settings validators)."""
+    if value is not None:
+        try:
+            dn_key(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid DN: {exc}") from None
+    return value

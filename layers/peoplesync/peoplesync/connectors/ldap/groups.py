@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...model import CREATE, GROUP, PERSON, Write
 from ...ports import PermanentError, WriteResult
-from .dn import dn_key, dn_within, encode, esc, rdn, text, values_of
-from .search import Directory, Entry, NotFound
+from .dn import checked_dn, dn_key, dn_within, encode, esc, rdn, text, values_of
+from .search import Directory, Entry, NotFound, checked_filter
 
 if TYPE_CHECKING:
     from .connector import LdapConnector
@@ -53,19 +53,12 @@ class GroupSettings(BaseModel):
     @field_validator("base_dn", "create_container")
     @classmethod
     def _dn(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                dn_key(v)
-            except ValueError as exc:
-                raise ValueError(f"not a valid DN: {exc}") from None
-        return v
+        return checked_dn(v)
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("(") and v.endswith(")")):
-            raise ValueError("an LDAP filter in parentheses, e.g. (objectClass=group)")
-        return v
+        return checked_filter(v, "(objectClass=group)")
 
 
 class Groups:

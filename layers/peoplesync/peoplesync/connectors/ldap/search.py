@@ -123,3 +123,10 @@ class Directory:
         if code in TRANSIENT_CODES:
             raise TransientError(message)
         raise PermanentError(message)
+
+
+def checked_filter(value: str | None, example: str) -> str | None:
+    """An LDAP filter from a system's configuration: in parentheses, else ValueError showing `example`."""
+    if value is not None and not (value.startswith("(") and value.endswith(")")):
+        raise ValueError(f"an LDAP filter in parentheses, e.g. {example}")
+    return value

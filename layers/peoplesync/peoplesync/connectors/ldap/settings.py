@@ -8,9 +8,10 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .dn import dn_key
+from .dn import checked_dn
 from .flavors import flavor_of
 from .groups import GroupSettings
+from .search import checked_filter
 
 Flavor = Literal["active_directory", "openldap", "generic"]
 
@@ -71,19 +72,12 @@ class Settings(BaseModel):
     @field_validator("base_dn", "create_container")
     @classmethod
     def _dn(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                dn_key(v)
-            except ValueError as exc:
-                raise ValueError(f"not a valid DN: {exc}") from None
-        return v
+        return checked_dn(v)
 
     @field_validator("user_filter")
     @classmethod
     def _filter(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("(") and v.endswith(")")):
-            raise ValueError("an LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)")
-        return v
+        return checked_filter(v, "(objectClass=inetOrgPerson)")
 
     @field_validator("full_read_every")
     @classmethod
