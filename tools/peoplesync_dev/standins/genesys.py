@@ -44,9 +44,11 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .httpd import Dispatching, serve_in_thread
+from .httpd import StandinServer as BaseServer
 
 EMPLOYEE_TYPES = {"Full-time", "Part-time", "Contractor"}
 MEDIA_TYPES = {"PHONE", "EMAIL", "SMS"}
@@ -479,7 +481,7 @@ def _check_employer(value: Any) -> dict[str, str]:
     return info
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Dispatching):
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection, as with the real API
     wbufsize = -1  # headers and body leave in one segment (unbuffered, delayed ACKs cost 40 ms a request)
     server: StandinServer
@@ -532,32 +534,12 @@ class _Handler(BaseHTTPRequestHandler):
                                     "contextId": str(uuid.uuid4()), "details": [], "errors": []},
                        {**extra, **exc.headers})
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
 
-class StandinServer(ThreadingHTTPServer):
-    daemon_threads = True
+class StandinServer(BaseServer):
     standin: GenesysStandin
-    thread: threading.Thread | None = None
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
 
 
 def start_standin(*, port: int = 0, standin: GenesysStandin | None = None,
@@ -567,10 +549,7 @@ def start_standin(*, port: int = 0, standin: GenesysStandin | None = None,
     `options` go to `GenesysStandin` (clients, budget_per_minute, window, clock, token_ttl, ...)."""
     server = StandinServer(("127.0.0.1", port), _Handler)
     server.standin = standin or GenesysStandin(**options)
-    server.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                     name="genesys-standin", daemon=True)
-    server.thread.start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+    return f"http://127.0.0.1:{server.server_address[1]}", serve_in_thread(server, "genesys-standin")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,9 +66,11 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from .httpd import Dispatching, serve_in_thread
+from .httpd import StandinServer as BaseServer
 
 SCOPE = "https://graph.microsoft.com/.default"
 USER = "#microsoft.graph.user"
@@ -512,7 +514,7 @@ def _id_filter(text: str | None) -> set[str] | None:
     return set(ids)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Dispatching):
     protocol_version = "HTTP/1.1"
     wbufsize = -1
     server: StandinServer
@@ -557,29 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
                 g.stats[f"answered {exc.status}"] += 1
             self._send(exc.status, g.error_body(exc), exc.headers)
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-
-class StandinServer(ThreadingHTTPServer):
-    daemon_threads = True
+class StandinServer(BaseServer):
     standin: GraphStandin
-    thread: threading.Thread | None = None
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
 
 
 def start_standin(*, port: int = 0, standin: GraphStandin | None = None, **options: Any) -> tuple[str, StandinServer]:
@@ -589,10 +571,7 @@ def start_standin(*, port: int = 0, standin: GraphStandin | None = None, **optio
     server.standin = standin or GraphStandin(**options)
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
     server.standin.root = f"{base_url}/v1.0"
-    server.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                     name="graph-standin", daemon=True)
-    server.thread.start()
-    return base_url, server
+    return base_url, serve_in_thread(server, "graph-standin")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,9 +37,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .httpd import StandinServer as BaseServer
+from .httpd import serve_in_thread
 
 
 class WorkdayStandin:
@@ -229,19 +232,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json(status, body)
 
 
-class StandinServer(ThreadingHTTPServer):
-    daemon_threads = True
+class StandinServer(BaseServer):
     standin: WorkdayStandin
-    thread: threading.Thread
 
     @property
     def report_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{self.standin.report_path}"
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self.thread.join(timeout=5)
 
 
 def start_standin(workers: list[dict[str, Any]] | None = None, *, port: int = 0,
@@ -251,10 +247,7 @@ def start_standin(workers: list[dict[str, Any]] | None = None, *, port: int = 0,
     `options` go to `WorkdayStandin` (tenant, owner, report, users, clients, refresh_tokens, empty, ...)."""
     server = StandinServer(("127.0.0.1", port), _Handler)
     server.standin = WorkdayStandin(workers, **options)
-    server.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                     name="workday-standin", daemon=True)
-    server.thread.start()
-    return server.report_url, server
+    return server.report_url, serve_in_thread(server, "workday-standin")
 
 
 def sample_workers(n: int = 5, *, start: int = 21001) -> list[dict[str, Any]]:
@@ -297,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     url, server = start_standin(workers, port=args.port, users={user: password})
     print(f"Workday RaaS stand-in: {url}?format=json (user {user}); Ctrl-C to stop")
     try:
-        server.thread.join()
+        server.wait()
     except KeyboardInterrupt:
         server.stop()
 
