@@ -70,14 +70,20 @@ CONFIG: dict[str, Any] = {
 }
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class DictIndex:
-    """The engine's RecordIndex over plain dicts, kept up to date by the bench loop."""
+    """The engine's RecordIndex over plain dicts, kept up to date by the bench loop. Lookups hand out the index's
+    sets as copies (the port's contract), and a save re-indexes a record's keys only when the engine gave it
+    new ones (`refresh_keys` replaces `state.keys` when they change), as the stores write only what changed."""
 
     def __init__(self) -> None:
         self.links: dict[tuple[str, str], str] = {}
         self.refs: dict[tuple[str, str], str] = {}
         self.values: dict[tuple[str, Any], set[str]] = {}
         self.states: dict[str, RecordState] = {}
+        self.indexed: dict[str, Any] = {}  # record id -> the keys last indexed (the engine's own dict)
 
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         return self.links.get((system, key))
@@ -86,7 +92,7 @@ class DictIndex:
         return self.refs.get((system, ref.lower()))
 
     def by_value(self, kind: str, field: str, value: Any) -> set[str]:
-        return set(self.values.get((field, str(value)), ()))
+        return set(self.values.get((field, str(value)), _NONE))  # the caller's own (older engines change it)
 
     def ref_of(self, record_id: str, system: str) -> str | None:
         s = self.states.get(record_id)
@@ -101,6 +107,9 @@ class DictIndex:
         for system, shadow in state.shadows.items():
             self.links[(system, shadow.key)] = state.id
             self.refs[(system, (shadow.ref or shadow.key).lower())] = state.id
+        if self.indexed.get(state.id) is state.keys:
+            return
+        self.indexed[state.id] = state.keys
         for field, vs in state.keys.items():
             for v in vs:
                 self.values.setdefault((field, str(v)), set()).add(state.id)
@@ -269,7 +278,9 @@ def compare(tree: str, people: int, share: float, repeat: int) -> None:
         for label, path in trees.items():
             env = {**os.environ, "PYTHONPATH": os.path.join(path, "layers", "peoplesync")}
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", "--people", str(people),
-                                  "--changed", str(share)], env=env, check=True, capture_output=True, text=True)
+                                  "--changed", str(share)], env=env, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{path}: {out.stderr}")
             for phase, r in json.loads(out.stdout.splitlines()[-1]).items():
                 rows[label].setdefault(phase, []).append(r)
     print(f"python {sys.version.split()[0]}, {people} people x 4 systems, {share:.0%} changed; "
