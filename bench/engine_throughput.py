@@ -76,7 +76,8 @@ _NONE: frozenset[str] = frozenset()
 class DictIndex:
     """The engine's RecordIndex over plain dicts, kept up to date by the bench loop. Lookups hand out the index's
     sets as copies (the port's contract), and a save re-indexes a record's keys only when the engine gave it
-    new ones (`refresh_keys` replaces `state.keys` when they change), as the stores write only what changed."""
+    new ones (`refresh_keys` replaces `state.keys` when they change) and its links only when they changed, as
+    the stores write only what changed."""
 
     def __init__(self) -> None:
         self.links: dict[tuple[str, str], str] = {}
@@ -84,6 +85,7 @@ class DictIndex:
         self.values: dict[tuple[str, Any], set[str]] = {}
         self.states: dict[str, RecordState] = {}
         self.indexed: dict[str, Any] = {}  # record id -> the keys last indexed (the engine's own dict)
+        self.linked: dict[str, dict[str, tuple[str, str | None]]] = {}  # record id -> system -> (key, ref) indexed
 
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         return self.links.get((system, key))
@@ -104,9 +106,12 @@ class DictIndex:
 
     def save(self, state: RecordState) -> None:
         self.states[state.id] = state
+        linked = self.linked.setdefault(state.id, {})
         for system, shadow in state.shadows.items():
-            self.links[(system, shadow.key)] = state.id
-            self.refs[(system, (shadow.ref or shadow.key).lower())] = state.id
+            if linked.get(system) != (shadow.key, shadow.ref):  # a new link, or a new key or reference
+                linked[system] = (shadow.key, shadow.ref)
+                self.links[(system, shadow.key)] = state.id
+                self.refs[(system, (shadow.ref or shadow.key).lower())] = state.id
         if self.indexed.get(state.id) is state.keys:
             return
         self.indexed[state.id] = state.keys

@@ -81,9 +81,12 @@ class Engine:
                 first: bool, index: RecordIndex, out: Outcome) -> None:
         system = sp.name
         from_source, enforce = self.golden.from_source, self.targets.enforce
+        golden = state.golden
         for f, value in changed:
             if system in f.sources:
                 from_source(state, f, system, value, first, index, out)
+            elif f.name not in golden:
+                continue  # nothing agreed yet that this target could be given (`enforce` would stop there)
             elif not f.push or first:  # a target's own edit (a push source's field waits for that source)
                 reason = OVERWRITTEN if not first else FILLED if value is None or value == "" or value == () \
                     else REALIGNED  # (`blank`, inlined: every field of every first sight asks it)

@@ -14,6 +14,7 @@ It is held for a human with both accounts named (SPEC 12), never linked and neve
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import NamedTuple
 
 from ..config import Plan
@@ -33,10 +34,13 @@ class Match(NamedTuple):
     reason: str = ""
 
 
+_linked = partial(tuple.__new__, Match)  # _linked((...)): a Match without the generated __new__ (every re-read)
+
+
 def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
     rid = index.by_link(obs.kind, obs.system, obs.key)
     if rid is not None:
-        return Match(LINKED, rid)
+        return _linked((LINKED, rid, (), None, ""))
     fields = plan.fields.get(obs.kind, {})
     for rule in plan.match.get(obs.kind, []):
         f = fields[rule]
