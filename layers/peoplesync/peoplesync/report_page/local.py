@@ -53,7 +53,7 @@ def page_data(bridge: Any, *, title: str, kind: str = "state", result: Any = Non
                              population=people_known(store) if population is None else population,
                              reviews=store.reviews(), dead_letters=bridge.dead_letters(), rates=rates(plan))
     people = gather.people_section(plan, store, ids, since=since, label=bridge.label)
-    return gather.report_data(plan, title=title, run=run, people=people)
+    return gather.report_data(plan, title=title, run=run, people=people, people_total=len(ids))
 
 
 def write(path: str | Path, data: dict[str, Any]) -> Path:
