@@ -218,3 +218,53 @@ def test_given_a_short_invocation_then_the_function_answers_more_pages_and_goes_
     with pytest.raises(ValueError, match="resume"):
         snap.handler({"run": "x", "index": 0, "resume": {"position": "p"}}, Context(), rt=bridge.runtime,
                      blobs=blobs)
+
+
+def mid_sweep_first_load(tmp_path: Path, *, through_the_function: bool) -> tuple[Path, bootstrap.LocalBridge]:
+    """HR's snapshot reconciled and its deliveries drained (as SQS drains them while the sweep runs) before the
+    directory's snapshot is read: the directory's rows are not linked yet when their creates are delivered."""
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    if through_the_function:  # the state machine's first step: the sweep's window opens
+        shot = load_function("sweep_snapshot").handler({"run": "x", "index": 0, "resume": None}, Context(),
+                                                        rt=bridge.runtime, blobs=blobs)
+        prefix = shot["prefix"]
+    else:
+        prefix = sweep.snapshot(bridge.runtime, blobs, "x", 0).prefix
+    sweep.process(blobs.keys(prefix), blobs, bridge.runtime)
+    bridge.deliver_owed()
+    directory_chunks(bridge, blobs, "x")
+    bridge.deliver_owed()
+    return config, bridge
+
+
+def test_given_a_first_load_in_aws_when_deliveries_run_during_the_sweep_then_no_account_is_created_twice(
+        tmp_path: Path) -> None:
+    from peoplesync.service import sweep_window
+
+    config, bridge = mid_sweep_first_load(tmp_path, through_the_function=True)
+    assert directory(config) == EXPECTED  # the 12 rows already there were found and linked, 11 created
+    assert sweep_window.running(bridge.store) == "x"
+    sweep_window.end(bridge.store, "x")  # the report step
+    assert sweep_window.running(bridge.store) is None
+
+
+def test_given_no_sweep_window_when_deliveries_overtake_the_snapshots_then_accounts_would_be_doubled(
+        tmp_path: Path) -> None:
+    """Why the window exists: the same sweep without it creates a second row for the people already there."""
+    config, _ = mid_sweep_first_load(tmp_path, through_the_function=False)
+    rows = directory(config)
+    assert len(rows) > PEOPLE and len({e for e, _ in rows}) == PEOPLE
+
+
+def test_given_a_sweep_that_never_reported_then_its_window_closes_after_a_day(tmp_path: Path) -> None:
+    from peoplesync.service import sweep_window
+
+    store = bootstrap.memory_store()
+    sweep_window.begin(store, "stuck", now=1_000.0)
+    assert sweep_window.running(store, now=1_000.0 + 23 * 3600) == "stuck"
+    assert sweep_window.running(store, now=1_000.0 + 25 * 3600) is None
+    sweep_window.begin(store, "next", now=2_000.0)
+    sweep_window.end(store, "stuck")  # an older run's report does not close a newer run's window
+    assert sweep_window.running(store, now=2_000.0) == "next"

@@ -14,8 +14,9 @@ answered "duplicate" or finds nothing owed. So a failed child, a redriven Map ru
 writes nothing twice. What the sweep does not do: conclude who vanished (a complete read's vanished rule needs
 every linked record; the paged poll, issue 14 item 2, owns that) and apply the poll's change guard
 (`max_changes_per_run`): a sweep is started by an operator, like `sync --approve`. In AWS the deliveries are
-consumed while the sweep runs; on a first load into targets that already hold accounts, pause the targets'
-delivery (docs/deploy.md): `run_local` delivers only once every system is reconciled, as `sync` does.
+consumed while the sweep runs: a create then looks for the account first (`sweep_window.py`), so a first load
+into targets that already hold accounts links them; `run_local` delivers only once every system is
+reconciled, as `sync` does.
 """
 
 from __future__ import annotations
