@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peoplesync.connectors import genesys_pages
+from peoplesync.connectors import resumable
 from peoplesync.ports import ReadPage
 
 from .conftest import Cloud
@@ -58,7 +58,7 @@ def test_given_a_hire_between_two_invocations_then_the_read_is_not_complete(clou
                        between=lambda n: cloud.standin.add_user("Aaron Early", "aaron@corp.example") if n == 1
                        else None)
     assert not runs[-1][0].complete
-    position = genesys_pages.decode_position(runs[-2][0].position)
+    position = resumable.decode_position(runs[-2][0].position)
     assert position is not None and position["moved"] is True  # the total changed under the position
 
 

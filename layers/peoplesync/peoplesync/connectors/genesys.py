@@ -32,7 +32,7 @@ from ..ports import (
     WriteResult,
 )
 from . import genesys_attrs as ga
-from . import genesys_pages
+from . import resumable
 from .base import BaseConnector
 from .genesys_groups import GROUP_ONLY, GenesysGroups, GenesysGroupScope
 from .ratelimit import BucketStore, TokenBucket, process_store
@@ -137,24 +137,22 @@ class GenesysConnector(BaseConnector):
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:
-        """Native pages (`genesys_pages.py`) when `page_size` is given: a position another invocation goes on
-        from. Failures are `ReadFailed`, as `read`'s are."""
+        """Native pages (`resumable.py`, by page number) when `page_size` is given: a position another
+        invocation goes on from; groups in scope with the last page. Failures are `ReadFailed`, as `read`'s."""
         if page_size is None:
             yield from super().read_pages(cursor, full=full, page_size=page_size, start=start)
             return
         with self._session():
             try:
-                yield from genesys_pages.read_pages(self, page_size, start)
+                yield from resumable.read_pages(
+                    lambda n: self.api.users_page(self.expand, self.settings.page_size, n), 1,
+                    lambda u: str(u["id"]), lambda u: None if u.get("state") == "deleted" else self.observe(u),
+                    page_size, start, self.group_observations)
             except Exception as exc:
                 failure = self._read_failure(exc)
                 if failure is None:
                     raise
                 raise failure from None
-
-    def users_page(self, number: int) -> tuple[list[dict[str, Any]], int | None, int | None]:
-        """One page of users: the users, the total announced, the next page's number (None: the last)."""
-        page = self.api.users_page(self.expand, self.settings.page_size, number)
-        return page.items, page.total, page.next
 
     def group_observations(self) -> list[Observation]:
         return self.groups.read() if self.groups else []  # a failed member read raises: nothing concluded
