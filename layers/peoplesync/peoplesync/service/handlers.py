@@ -40,7 +40,9 @@ def poll_event(event: Any, rt: Runtime, meter: Meter | None = None, *, remaining
     """A scheduled poll of one system: `{"system": ..., "full": false, "approve": false}` (`approve`: true, a
     hold id, or a list of them: see `guard.py`). Read in pages of `page_size` (event, default POLL_PAGE_SIZE);
     when `remaining_ms` minus POLL_MARGIN is spent the poll stops after its page and `hand_over` gets the
-    event naming the run to resume (`{"system", "resume": <run>}`), and the answer says `"continue": true`."""
+    event naming the run to resume (`{"system", "resume": <run>}`), and the answer says `"continue": true`.
+    The hand-over carries no `approve`: the run's checkpoint keeps the approval and every page is judged with it
+    (an approved hold is let go after the last page), so a duplicate or late hand-over approves nothing new."""
     system = event.get("system") if isinstance(event, dict) else None
     if system not in rt.plan.systems or rt.plan.systems[system].push:
         raise ValueError(f"the schedule's input must name a configured system that is polled, got {system!r}")
