@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..model import RecordState
-from ..ports import VersionConflict
+from ..ports import LinkDigest, VersionConflict, digests_of
 from .memory import LoadedLookups, index_entries, value_key
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
+Digests = dict[tuple[str, str, str], LinkDigest]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
 
 try:  # orjson (optional, `peoplesync[cli]`): records encode ~9x and decode ~2.5x faster (docs/performance.md)
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, ver
                                     data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, id);
 CREATE TABLE IF NOT EXISTS links (kind TEXT, system TEXT, key TEXT, rid TEXT NOT NULL,
+                                  read TEXT, settled TEXT, removed INTEGER NOT NULL DEFAULT 0,
                                   PRIMARY KEY (kind, system, key));
 CREATE TABLE IF NOT EXISTS refs (kind TEXT, system TEXT, ref TEXT, rid TEXT NOT NULL,
                                  PRIMARY KEY (kind, system, ref));
@@ -98,6 +100,38 @@ class SqliteStore(LoadedLookups):
         # candidate has an account here, then reconcile loads that same candidate): handed to the next `load`
         # of it instead of decoding it again; nobody else holds it, and its version is checked
         self._handoff: dict[str, RecordState] = {}
+        # the digests (`ports.LinkDigest`) each record's links were last saved with, by (id, version): a save
+        # rewrites only the ones that changed
+        self._digests: dict[str, tuple[int, Digests]] = {}
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """A state file written before the digest index: its links get their digests, computed once from the
+        records (until then every read would be news, and nothing could be skipped)."""
+        with self._lock:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
+            if "settled" in columns:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for ddl in ("read TEXT", "settled TEXT", "removed INTEGER NOT NULL DEFAULT 0"):
+                    self._db.execute(f"ALTER TABLE links ADD COLUMN {ddl}")
+                for (data,) in self._db.execute("SELECT data FROM records").fetchall():
+                    self._write_digests(self._db, RecordState.from_dict(_loads(data)), {})
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _write_digests(db: sqlite3.Connection, state: RecordState, old: Digests) -> Digests:
+        """Set the digests of the record's links that differ from `old` (the links rows exist)."""
+        new = digests_of(state)
+        rows = [(d.read, d.settled, int(d.removed), *link, state.id) for link, d in new.items() if old.get(link) != d]
+        if rows:
+            db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? "
+                           "WHERE kind = ? AND system = ? AND key = ? AND rid = ?", rows)
+        return new
 
     def close(self) -> None:
         with self._lock:
@@ -133,6 +167,7 @@ class SqliteStore(LoadedLookups):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
+                self._digests.clear()
                 raise
             self._db.execute("COMMIT")
         finally:
@@ -189,6 +224,7 @@ class SqliteStore(LoadedLookups):
     def _remember(self, state: RecordState, version: int, entries: Entries) -> None:
         if len(self._entries) >= _ENTRY_CACHE:
             self._entries.clear()
+            self._digests.clear()
         self._entries[state.id] = (version, entries)
         if self._in_batch:
             self._batch_versions[state.id] = version
@@ -234,7 +270,11 @@ class SqliteStore(LoadedLookups):
             db.execute("INSERT OR REPLACE INTO records (id, kind, version, data) VALUES (?, ?, ?, ?)",
                        (state.id, state.kind, state.version + 1, _dumps(data)))
             if links:
-                db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)", [(*e, state.id) for e in links])
+                db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid) VALUES (?, ?, ?, ?)",
+                               [(*e, state.id) for e in links])
+            saved = self._digests.get(state.id)
+            old_digests = saved[1] if saved is not None and saved[0] == state.version and not links else {}
+            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests))
             if new[1]:  # all of them: a ref another record took since is the saved record's again
                 db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", [(*e, state.id) for e in new[1]])
             values = new[2] - old[2]
@@ -280,6 +320,17 @@ class SqliteStore(LoadedLookups):
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         rows = self._all("SELECT DISTINCT rid FROM links WHERE kind = ? AND system = ? ORDER BY rid", (kind, system))
         return iter([r[0] for r in rows])
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        sql = "SELECT key, rid, read, settled, removed FROM links WHERE kind = ? AND system = ?"
+        if keys is None:
+            rows = self._all(sql, (kind, system))
+        else:
+            wanted, rows = list(dict.fromkeys(keys)), []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows += self._all(f"{sql} AND key IN ({','.join('?' * len(chunk))})", (kind, system, *chunk))
+        return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
