@@ -302,10 +302,11 @@ def _links(store: StateStore, plan: Plan, system: str, observations: list[Observ
 
 def _screen(reconciler: Reconciler, system: str, observations: list[Observation],
             links: dict[tuple[str, str], LinkDigest]) -> list[Observation]:
-    """The pre-screen, from the digest index alone: the accounts that are news. No news: an account read exactly as last time under the same mapping, or (not a push source, no
-    change marker) one whose normalised mapped values are exactly those its record holds and would keep
-    (`LinkDigest.settled`: our own write read back). Either way only when the record owes nothing (reconcile
-    then queues that delivery again: nothing stays stranded)."""
+    """The pre-screen, from the digest index alone (no record loaded): the accounts that are news. No news:
+    an account read exactly as last time under the same mapping, or (not a push source, no change marker)
+    one whose normalised mapped values are exactly those its record holds and would keep (`LinkDigest.settled`:
+    our own write read back). Either way only when the record owes nothing (reconcile then queues that
+    delivery again: nothing stays stranded)."""
     plan = reconciler.plan
     fingerprint, push = plan.fingerprint, plan.systems[system].push
     reads = _reads(reconciler, system)
