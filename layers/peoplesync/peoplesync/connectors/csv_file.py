@@ -49,7 +49,7 @@ from ..ports import (
     TransientError,
     WriteResult,
 )
-from . import csv_pages, csv_whole
+from . import csv_pages, csv_rows, csv_whole
 from .base import BaseConnector, Harvest
 from .csv_rows import Layout as _Layout
 
@@ -125,7 +125,7 @@ class CsvConnector(BaseConnector):
         return Capabilities(deactivate=False, why={"deactivate": "set active_column, where a deactivation "
                                                                  "writes inactive_value"})
     cursor_compress = True  # a short hash per row
-    cursor_version = 2  # rows hashed by `csv_rows.Layout.hashes` (1: a JSON list per row): an old cursor, one full read
+    cursor_version = 2  # rows hashed as `csv_rows.parse_items` does (1: JSON per row): an old cursor, a full read
 
     def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
@@ -193,21 +193,26 @@ class CsvConnector(BaseConnector):
         attrs = {a: (row.get(a) or None) for a in self.attributes if a in row}
         return Observation(self.name, row[self.s.key], attrs, active=self._active(row) is not False)
 
-    def _records(self) -> tuple[_Layout, list[list[str]], list[bool], set[str]]:
-        """(where the cells are, records whose state is known, their states, keys of records whose state is
-        unknown). Cells are taken by position: no dict per row."""
-        columns, records = self._load(parse=csv_whole.parse_records)
-        if not records:
+    def _records(self, cursor: dict[str, Any] | None = None
+                 ) -> tuple[_Layout, dict[str, Any], list[tuple[list[str], bool]], set[str]]:
+        """(cell places; the cursor: "h" key -> hash of each row of known state, "k" the hashes' kind; parsed
+        records of known state, with it; keys of unknown state). A line `cursor` holds is not parsed."""
+        before = (cursor or {}).get("h") or {}
+        skip = set(before.values())
+        columns, (kind, items) = self._load(parse=lambda text, **kw: csv_rows.parse_items(text, skip=skip, **kw))
+        if not items:
             raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
         if self.s.active_column and self.s.active_column not in columns:
             raise ReadFailed(f"{self.name}: active column {self.s.active_column!r} is not in {self.s.path}: "
                              "nobody's state is known; nothing is concluded from it")
+        if (cursor or {}).get("k") != kind and any(cells is None for _, cells in items):
+            return self._records(None)  # hashes of another kind matched by chance: parse every line
         layout = _Layout(self, columns)
-        known, active, unknown = layout.by_state(records, self._state)
+        hashes, parsed, unknown = layout.split(items, before, self._state)
         if unknown:
             log.warning("%s: %d row(s) with no value in %r: state unknown, held back until it is known",
                         self.name, len(unknown), self.s.active_column)
-        return layout, known, active, unknown
+        return layout, {"h": hashes, "k": kind}, parsed, unknown
 
     def _state(self, cell: str) -> bool | None:
         value = cell.strip().lower()
@@ -217,26 +222,22 @@ class CsvConnector(BaseConnector):
 
     def _scope(self) -> str:
         return json.dumps([self.s.path, self.s.key, self.s.active_column, self.attributes])
-
     def _read_full(self) -> ReadResult:
-        layout, records, active, unknown = self._records()
+        layout, state, parsed, unknown = self._records()
         # a row held back is not listed: the read cannot say who is gone
-        return Harvest([layout.observation(r, a) for r, a in zip(records, active, strict=True)],
-                       complete=not unknown, state={"h": layout.hashes(records)})
+        return Harvest([layout.observation(r, a) for r, a in parsed], complete=not unknown, state=state)
 
     def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
         before = state.get("h")
         if not isinstance(before, dict):
             return None
-        layout, records, active, unknown = self._records()
-        now = layout.hashes(records)
-        k = layout.key
-        changed = [layout.observation(r, a) for r, a in zip(records, active, strict=True)
-                   if before.get(r[k]) != now[r[k]]]
+        layout, cursor, parsed, unknown = self._records(state)
+        now, k = cursor["h"], layout.key
+        changed = [layout.observation(r, a) for r, a in parsed if before.get(r[k]) != now[r[k]]]
         now.update({k: before[k] for k in unknown if k in before})  # held back: neither changed nor gone
         gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before
                 if k not in now and k not in unknown]
-        return Harvest(changed + gone, state={"h": now})
+        return Harvest(changed + gone, state=cursor)
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:

@@ -1,20 +1,98 @@
-"""A CSV read by position: where each record (a list of cells, `csv_whole.parse_records`) holds the key, the
-state and the mapped attributes, found once per read, so a read builds no dict per row; and the short hash of
-each row the delta cursor keeps."""
+"""A CSV read by position, and by line when it can.
+
+`parse_items` gives each record of a whole file with the short hash the delta cursor keeps for it. When every
+line is one record (no cell holds a line break, no line ends in CR), the hash is the raw line's, and a line
+whose hash the cursor holds (a row read before, unchanged) is not parsed at all: a delta read of a file where
+little changed costs about a split and a hash per line. A line is taken as one record only once it is known to
+parse alone: a line without a quote does; a line with one is parsed alone (a line that leaves a quoted cell
+open sends the whole file to the general path); a line in the cursor did when it was first read. So the first
+line of a record spanning lines is always caught, and with it every record after. Otherwise (the general path)
+every record is parsed (`csv_whole.parse_records`) and hashed over its cells. The two kinds of hash never meet:
+a cursor of the other kind makes every row read as changed, once.
+
+`Layout`: where each record (a list of cells) holds the key, the state and the mapped attributes, found once
+per read, so a read builds no dict per row."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from collections.abc import Callable
-from operator import itemgetter
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
 from ..model import Observation
+from . import csv_whole
 
 if TYPE_CHECKING:
     from .csv_file import CsvConnector
 
 _UNSEEN: Any = object()
+Item = tuple[str, "list[str] | None"]  # (the row's hash, its cells; None: a line the cursor holds, not parsed)
+
+
+def parse_items(text: str, *, delimiter: str, trailer: str | None = None, require_final_newline: bool = True,
+                formulas: bool = True, skip: Container[str] = ()) -> tuple[list[str], tuple[str, list[Item]]]:
+    """(columns, (the kind of hashes, each record's (hash, cells))) of a whole file; a line whose hash is in
+    `skip` is not parsed (cells None). `csv_whole.Suspect` as `csv_whole.parse_records`. The kind names the
+    path and the header: a cursor of another kind holds no hash of this read (`skip` is then ignored)."""
+    body, declared = csv_whole.body_of(text, trailer=trailer, require_final_newline=require_final_newline)
+    lined = None if "\r" in body else _by_line(body, delimiter, skip)
+    if lined is None:  # the general path
+        columns, records = csv_whole.parse_records(text, delimiter=delimiter, trailer=trailer,
+                                                   require_final_newline=require_final_newline, formulas=formulas)
+        return columns, (_kind("cells", "\x1f".join(columns)), [(_hash("\x1f".join(r)), r) for r in records])
+    columns, kind, items = lined
+    parsed = [cells for _, cells in items if cells is not None]
+    csv_whole.check_widths(columns, parsed, len(items) + 1)
+    if formulas and csv_whole.neutralised_in(body):
+        items = [(h, cells if cells is None else [csv_whole.restore(c) for c in cells]) for h, cells in items]
+    if declared is not None and declared != len(items):
+        raise csv_whole.Suspect(f"its trailer declares {declared} rows but {len(items)} were found")
+    return columns, (kind, items)
+
+
+def _by_line(body: str, delimiter: str, skip: Container[str]) -> tuple[list[str], str, list[Item]] | None:
+    """The line path of `parse_items`; None: a line may not be one record (the general path then)."""
+    lines = [line for line in body.split("\n") if line]  # blank lines are no rows
+    if not lines:
+        return [], "", []
+    header = _alone(lines[0], delimiter)
+    if header is None:
+        return None
+    items: list[Item] = []
+    for line in lines[1:]:
+        h = _hash(line)
+        if h in skip:
+            items.append((h, None))
+            continue
+        cells = _alone(line, delimiter)
+        if cells is None:
+            return None
+        items.append((h, cells))
+    return header, _kind("line", lines[0]), items
+
+
+def _alone(line: str, delimiter: str) -> list[str] | None:
+    """The line's cells when it is one whole record by itself; None when it leaves a quoted cell open."""
+    if '"' not in line:
+        return line.split(delimiter)
+    reader = csv.reader([line], delimiter=delimiter, strict=True)
+    try:
+        cells = next(reader)
+        if next(reader, None) is not None:
+            return None
+    except csv.Error:
+        return None  # an open quote (a cell going on in the next line), or no CSV at all: the general path
+    return cells
+
+
+def _kind(path: str, header: str) -> str:
+    # the path and the header: a file whose columns change reads as changed in every row
+    return hashlib.blake2b(f"{path}\x00{header}".encode(), digest_size=8).hexdigest()
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 class Layout:
@@ -27,41 +105,35 @@ class Layout:
         self.key = where[conn.s.key]
         self.attrs = [(a, where[a]) for a in conn.attributes if a in where]
         self.active = where.get(conn.s.active_column) if conn.s.active_column else None
-        hashed = [i for _, i in self.attrs] + ([self.active] if self.active is not None else [])
-        self._cells: Callable[[list[str]], Any] = (
-            itemgetter(*hashed) if len(hashed) > 1 else (lambda r: tuple(r[i] for i in hashed)))
-        # which columns the hashed cells are: a file that gains or loses a mapped column changes every hash
-        layout = repr([(a, a in where) for a in [*conn.attributes, conn.s.active_column]])
-        self._person = hashlib.blake2b(layout.encode(), digest_size=16).digest()
 
-    def by_state(self, records: list[list[str]], judge: Callable[[str], bool | None]
-                 ) -> tuple[list[list[str]], list[bool], set[str]]:
-        """(records whose state is known, their states, keys of records whose state is unknown); `judge`: a
-        state cell's meaning (None: unknown)."""
-        if self.active is None:
-            return records, [True] * len(records), set()
+    def split(self, items: list[Item], before: dict[str, str], judge: Callable[[str], bool | None]
+              ) -> tuple[dict[str, str], list[tuple[list[str], bool]], set[str]]:
+        """(the delta cursor: key -> hash of every row whose state is known; the parsed records whose state is
+        known, each with it; keys of records whose state is unknown). A line not parsed (the cursor holds its
+        hash: `before`, key -> hash) is the row the cursor knew, unchanged; `judge`: a state cell's meaning."""
+        known: dict[str, str] = {}
+        parsed: list[tuple[list[str], bool]] = []
+        unknown: set[str] = set()
+        keys = {h: k for k, h in before.items()} if before else {}
         states: dict[str, bool | None] = {}  # a column of a few distinct values: each judged once
-        known, active, unknown = [], [], set()
         at, key = self.active, self.key
-        for record in records:
-            cell = record[at]
-            state = states.get(cell, _UNSEEN)
-            if state is _UNSEEN:
-                state = states[cell] = judge(cell)
+        for h, cells in items:
+            if cells is None:
+                known[keys[h]] = h
+                continue
+            state: bool | None = True
+            if at is not None:
+                state = states.get(cells[at], _UNSEEN)
+                if state is _UNSEEN:
+                    state = states[cells[at]] = judge(cells[at])
             if state is None:
-                unknown.add(record[key])
+                unknown.add(cells[key])
             else:
-                known.append(record)
-                active.append(state)
-        return known, active, unknown
+                known[cells[key]] = h
+                parsed.append((cells, state))
+        return known, parsed, unknown
 
     def observation(self, record: list[str], active: bool) -> Observation:
         # a column the file lacks is absent from the read, not blank (absent says nothing; blank may clear)
         return Observation(self.name, record[self.key], {a: (record[i] or None) for a, i in self.attrs},
                            active=active)
-
-    def hashes(self, records: list[list[str]]) -> dict[str, str]:
-        """A short hash of each record's mapped and state cells (by key): the delta cursor."""
-        cells, person, key, blake2b = self._cells, self._person, self.key, hashlib.blake2b
-        return {r[key]: blake2b("\x1f".join(cells(r)).encode(), digest_size=6, person=person).hexdigest()
-                for r in records}

@@ -318,18 +318,22 @@ def _screen(reconciler: Reconciler, system: str, observations: list[Observation]
             if link.read is not None and link.read == read_digest(fingerprint, observation_digest(decoded)):
                 continue
             if link.settled is not None and not push and o.marker is None and o.active and not o.removed and (
-                    link.settled == _settled(fingerprint, decoded, reads.get(o.kind))):
+                    link.settled in _settled(fingerprint, decoded, reads.get(o.kind))):
                 continue
         changed.append(o)
     return changed
 
 
-def _settled(fingerprint: str, obs: Observation, reads: dict[str, Norm] | None) -> str | None:
-    """`settled_digest` of a read: its mapped attributes normalised as the engine absorbs them."""
+def _settled(fingerprint: str, obs: Observation, reads: dict[str, Norm] | None) -> Iterator[str]:
+    """`settled_digest` of a read: of its mapped attributes as read, then normalised as the engine absorbs
+    them. The first (no normaliser run) decides our own write read back as written: a value equal to the one
+    the record holds normalises to itself (normalisations are idempotent: were one not, every write of it
+    would read back as an edit); the second, anything read in another form (a phone number reformatted)."""
     if reads is None:
-        return None
-    values = {attr: norm(raw) for attr, raw in obs.attrs.items() if (norm := reads.get(attr)) is not None}
-    return settled_digest(fingerprint, obs.ref, values)
+        return
+    raw = {attr: value for attr, value in obs.attrs.items() if attr in reads}
+    yield settled_digest(fingerprint, obs.ref, raw)
+    yield settled_digest(fingerprint, obs.ref, {attr: reads[attr](value) for attr, value in raw.items()})
 
 
 _NORMS: WeakKeyDictionary[Reconciler, dict[tuple[str, str], Norm]] = WeakKeyDictionary()
