@@ -1,7 +1,7 @@
 """A CSV read by position, and by line when it can.
 
 `parse_items` gives each record of a whole file with the short hash the delta cursor keeps for it. When every
-line is one record (no cell holds a line break, no line ends in CR), the hash is the raw line's, and a line
+line is one record (no cell holds a line break, every line ends alike), the hash is the raw line's, and a line
 whose hash the cursor holds (a row read before, unchanged) is not parsed at all: a delta read of a file where
 little changed costs about a split and a hash per line. A line is taken as one record only once it is known to
 parse alone: a line without a quote does; a line with one is parsed alone (a line that leaves a quoted cell
@@ -36,7 +36,7 @@ def parse_items(text: str, *, delimiter: str, trailer: str | None = None, requir
     `skip` is not parsed (cells None). `csv_whole.Suspect` as `csv_whole.parse_records`. The kind names the
     path and the header: a cursor of another kind holds no hash of this read (`skip` is then ignored)."""
     body, declared = csv_whole.body_of(text, trailer=trailer, require_final_newline=require_final_newline)
-    lined = None if "\r" in body else _by_line(body, delimiter, skip)
+    lined = _by_line(body, _ends(body), delimiter, skip)
     if lined is None:  # the general path
         columns, records = csv_whole.parse_records(text, delimiter=delimiter, trailer=trailer,
                                                    require_final_newline=require_final_newline, formulas=formulas)
@@ -51,9 +51,21 @@ def parse_items(text: str, *, delimiter: str, trailer: str | None = None, requir
     return columns, (kind, items)
 
 
-def _by_line(body: str, delimiter: str, skip: Container[str]) -> tuple[list[str], str, list[Item]] | None:
-    """The line path of `parse_items`; None: a line may not be one record (the general path then)."""
-    lines = [line for line in body.split("\n") if line]  # blank lines are no rows
+def _ends(body: str) -> str | None:
+    """How every line of the text ends ("\n" or "\r\n"), or None: mixed, or a bare CR somewhere."""
+    if "\r" not in body:
+        return "\n"
+    crlf = body.count("\r\n")
+    return "\r\n" if crlf == body.count("\r") == body.count("\n") else None
+
+
+def _by_line(body: str, end: str | None, delimiter: str, skip: Container[str]
+             ) -> tuple[list[str], str, list[Item]] | None:
+    """The line path of `parse_items`; None: a line may not be one record (the general path then). A line's
+    hash is of its text without its end: the same row ended either way is the same row."""
+    if end is None:
+        return None
+    lines = [line for line in body.split(end) if line]  # blank lines are no rows
     if not lines:
         return [], "", []
     header = _alone(lines[0], delimiter)
