@@ -187,8 +187,8 @@ def test_given_a_crash_after_the_digests_are_written_then_the_record_and_its_dig
     edit(synced, "directory", "E6", title="Hand edit")
     written = SqliteStore._write_digests
 
-    def then_die(db: Any, state: Any, old: Any) -> Any:
-        written(db, state, old)
+    def then_die(db: Any, state: Any, *args: Any) -> Any:
+        written(db, state, *args)
         raise KeyboardInterrupt("killed between the digests and the commit")
 
     monkeypatch.setattr(SqliteStore, "_write_digests", staticmethod(then_die))

@@ -103,34 +103,34 @@ class SqliteStore(LoadedLookups):
         # the digests (`ports.LinkDigest`) each record's links were last saved with, by (id, version): a save
         # rewrites only the ones that changed
         self._digests: dict[str, tuple[int, Digests]] = {}
+        self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
         self._migrate()
 
     def _migrate(self) -> None:
         """A state file written before the digest index: its links get their digests, computed once from the
         records (until then every read would be news, and nothing could be skipped)."""
         with self._lock:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
-            if "settled" in columns:
+            if "settled" in {row[1] for row in self._db.execute("PRAGMA table_info(links)")}:
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as db:
                 for ddl in ("read TEXT", "settled TEXT", "removed INTEGER NOT NULL DEFAULT 0"):
-                    self._db.execute(f"ALTER TABLE links ADD COLUMN {ddl}")
-                for (data,) in self._db.execute("SELECT data FROM records").fetchall():
-                    self._write_digests(self._db, RecordState.from_dict(_loads(data)), {})
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                    db.execute(f"ALTER TABLE links ADD COLUMN {ddl}")
+                for state in (RecordState.from_dict(_loads(r[0])) for r in db.execute("SELECT data FROM records")):
+                    db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
+                                   "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, state.id)
+                                                               for link, d in digests_of(state).items()])
 
     @staticmethod
-    def _write_digests(db: sqlite3.Connection, state: RecordState, old: Digests) -> Digests:
-        """Set the digests of the record's links that differ from `old` (the links rows exist)."""
+    def _write_digests(db: sqlite3.Connection, state: RecordState, old: Digests, fresh: set[tuple[str, str, str]]
+                       ) -> Digests:
+        """Write the record's links that are `fresh` (new to it) or whose digests differ from `old`, with their
+        digests, in one statement."""
         new = digests_of(state)
-        rows = [(d.read, d.settled, int(d.removed), *link, state.id) for link, d in new.items() if old.get(link) != d]
+        rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items()
+                if link in fresh or old.get(link) != d]
         if rows:
-            db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? "
-                           "WHERE kind = ? AND system = ? AND key = ? AND rid = ?", rows)
+            db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return new
 
     def close(self) -> None:
@@ -164,6 +164,7 @@ class SqliteStore(LoadedLookups):
             self._in_batch = True
             try:
                 yield
+                self._flush_decisions()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
@@ -171,6 +172,7 @@ class SqliteStore(LoadedLookups):
                 raise
             self._db.execute("COMMIT")
         finally:
+            self._decided.clear()
             self._in_batch = False
             self._batch_versions.clear()
             self._batch_lookups.clear()
@@ -269,12 +271,9 @@ class SqliteStore(LoadedLookups):
             self._release(db, state.id, (old[0] - new[0], old[1] - new[1], old[2] - new[2]))
             db.execute("INSERT OR REPLACE INTO records (id, kind, version, data) VALUES (?, ?, ?, ?)",
                        (state.id, state.kind, state.version + 1, _dumps(data)))
-            if links:
-                db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid) VALUES (?, ?, ?, ?)",
-                               [(*e, state.id) for e in links])
             saved = self._digests.get(state.id)
-            old_digests = saved[1] if saved is not None and saved[0] == state.version and not links else {}
-            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests))
+            old_digests = saved[1] if saved is not None and saved[0] == state.version else {}
+            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links))
             if new[1]:  # all of them: a ref another record took since is the saved record's again
                 db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", [(*e, state.id) for e in new[1]])
             values = new[2] - old[2]
@@ -377,11 +376,22 @@ class SqliteStore(LoadedLookups):
             self._db.execute("DELETE FROM reviews WHERE id = ?", (item_id,))
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
+        rows = [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions]
         with self._transaction() as db:
-            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)",
-                           [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions])
+            if self._in_batch:  # written with the batch's other decisions, in order, before it commits
+                self._decided.extend(rows)
+                return
+            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", rows)
+
+    def _flush_decisions(self) -> None:
+        if self._decided:
+            self._db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", self._decided)
+            self._decided.clear()
 
     def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._in_batch:
+                self._flush_decisions()
         if field is None:
             rows = self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,))
         else:
