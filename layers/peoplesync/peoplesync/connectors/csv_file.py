@@ -140,7 +140,7 @@ class CsvConnector(BaseConnector):
 
     # --- file access --------------------------------------------------------------------------------------
     def _load(self, suspect: type[PeoplesyncError] = ReadFailed, *,
-              parse: Callable[..., tuple[list[str], list[Any]]] = csv_whole.parse) -> tuple[list[str], list[Any]]:
+              parse: Callable[..., tuple[list[str], Any]] = csv_whole.parse) -> tuple[list[str], Any]:
         """(columns, rows) of the whole file (`parse`: rows as dicts, or `csv_whole.parse_records`: as lists);
         a file not known to be whole raises `suspect` with the reason."""
         try:
