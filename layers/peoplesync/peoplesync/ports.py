@@ -234,7 +234,7 @@ def settled_digest(fingerprint: str, ref: str | None, values: Mapping[str, Any])
     """The index form of an account's normalised values (attr -> value, as the engine absorbs a read) with
     its ref, under a mapping. 128 bits over the repr: equal digests mean equal values (a collision is not a
     practical risk); unequal ones only cost a reconcile."""
-    text = repr((fingerprint, ref, sorted(values.items(), key=lambda kv: kv[0])))
+    text = repr((fingerprint, ref, sorted(values.items())))  # attributes are distinct: values never compared
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, VersionConflict, digests_of
+from ..ports import LinkDigest, VersionConflict
 from .memory import LoadedLookups, index_entries, value_key
+from .sqlite_digests import DigestIndex, Digests
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
-Digests = dict[tuple[str, str, str], LinkDigest]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
 
 try:  # orjson (optional, `peoplesync[cli]`): records encode ~9x and decode ~2.5x faster (docs/performance.md)
@@ -78,7 +78,7 @@ def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-class SqliteStore(LoadedLookups):
+class SqliteStore(DigestIndex, LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -104,34 +104,8 @@ class SqliteStore(LoadedLookups):
         # rewrites only the ones that changed
         self._digests: dict[str, tuple[int, Digests]] = {}
         self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
+        self._changed: dict[tuple[str, str, str], tuple[str, LinkDigest]] = {}  # link digests to update likewise
         self._migrate()
-
-    def _migrate(self) -> None:
-        """A state file written before the digest index: its links get their digests, computed once from the
-        records (until then every read would be news, and nothing could be skipped)."""
-        with self._lock:
-            if "settled" in {row[1] for row in self._db.execute("PRAGMA table_info(links)")}:
-                return
-            with self._transaction() as db:
-                for ddl in ("read TEXT", "settled TEXT", "removed INTEGER NOT NULL DEFAULT 0"):
-                    db.execute(f"ALTER TABLE links ADD COLUMN {ddl}")
-                for state in (RecordState.from_dict(_loads(r[0])) for r in db.execute("SELECT data FROM records")):
-                    db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
-                                   "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, state.id)
-                                                               for link, d in digests_of(state).items()])
-
-    @staticmethod
-    def _write_digests(db: sqlite3.Connection, state: RecordState, old: Digests, fresh: set[tuple[str, str, str]]
-                       ) -> Digests:
-        """Write the record's links that are `fresh` (new to it) or whose digests differ from `old`, with their
-        digests, in one statement."""
-        new = digests_of(state)
-        rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items()
-                if link in fresh or old.get(link) != d]
-        if rows:
-            db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        return new
 
     def close(self) -> None:
         with self._lock:
@@ -165,6 +139,7 @@ class SqliteStore(LoadedLookups):
             try:
                 yield
                 self._flush_decisions()
+                self._flush_digests()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
@@ -173,6 +148,7 @@ class SqliteStore(LoadedLookups):
             self._db.execute("COMMIT")
         finally:
             self._decided.clear()
+            self._changed.clear()
             self._in_batch = False
             self._batch_versions.clear()
             self._batch_lookups.clear()
@@ -319,17 +295,6 @@ class SqliteStore(LoadedLookups):
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         rows = self._all("SELECT DISTINCT rid FROM links WHERE kind = ? AND system = ? ORDER BY rid", (kind, system))
         return iter([r[0] for r in rows])
-
-    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
-        sql = "SELECT key, rid, read, settled, removed FROM links WHERE kind = ? AND system = ?"
-        if keys is None:
-            rows = self._all(sql, (kind, system))
-        else:
-            wanted, rows = list(dict.fromkeys(keys)), []
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                rows += self._all(f"{sql} AND key IN ({','.join('?' * len(chunk))})", (kind, system, *chunk))
-        return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
