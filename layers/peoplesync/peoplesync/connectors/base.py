@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self, final
@@ -178,6 +178,17 @@ class BaseConnector(Connector):
         Default: the whole `read()` as one page (a connector that can page natively overrides this)."""
         result = self.read(cursor, full=full)
         yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+
+    def _guarded(self, op: Callable[[], Any]) -> Any:
+        """`op()` (a part of a read), its failure a `ReadFailed` as in `read()`: the library's errors translated
+        and scrubbed. For reads taken in parts (`read_pages`, `read_keys`)."""
+        try:
+            return op()
+        except Exception as exc:
+            failure = self._read_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
 
     def _read_failure(self, exc: Exception) -> ReadFailed | None:
         """A read's failure as a `ReadFailed` naming the system; None: not recognised (raised as it is)."""

@@ -119,11 +119,12 @@ class _Person:
 
 def hold(reconciler: Reconciler, system: str, changed: list[Observation], known: dict[str, RecordState], *,
          read: set[str] | None, approve: Approval = False, population: int | None = None,
-         connectors: Callable[[str], Connector] | None = None, already: int = 0) -> Judgement:
+         connectors: Callable[[str], Connector] | None = None, already: int = 0, release: bool = True) -> Judgement:
     """Which of a poll's changes go on and which are held (see the module's docstring). `read`: the keys a
     delta read listed (None: the read was complete, so an account it did not list as changed is unchanged).
     `connectors`: other systems' connectors, to read a value a target was never read with. `already`: the
-    changed accounts earlier pages of the same paged read let through (the limit is the run's, not a page's)."""
+    changed accounts earlier pages of the same paged read let through (the limit is the run's, not a page's).
+    `release`: remove the approved holds now (a paged read keeps them, for its later pages, until `release`)."""
     store = reconciler.store
     holds = open_holds(store, system)
     out = Judgement()
@@ -135,10 +136,11 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
         if "accounts_z" not in item:  # a hold of an older version (it kept the cursor instead): read again
             store.remove_review(item["id"])
             continue
-        if approve is True or item.get("approved") or (not isinstance(approve, bool) and item["id"] in approve):
+        if _approved(item, approve):
             approved_keys |= held_accounts(item)
-            store.remove_review(item["id"])
-            out.released.append(item["id"])
+            if release:
+                store.remove_review(item["id"])
+                out.released.append(item["id"])
         else:
             keeping.update(dict.fromkeys(held_accounts(item), item))
     still: dict[str, set[str]] = {}
@@ -155,6 +157,20 @@ def hold(reconciler: Reconciler, system: str, changed: list[Observation], known:
     _judge_new(reconciler, system, candidates, known, approve is True, population, connectors, out, already)
     out.holds = sorted(out.holds)
     return out
+
+
+def _approved(item: dict[str, Any], approve: Approval) -> bool:
+    return approve is True or bool(item.get("approved")) or (not isinstance(approve, bool) and item["id"] in approve)
+
+
+def release(store: StateStore, system: str, approve: Approval) -> list[str]:
+    """Remove the system's approved holds (after the last page of a paged read); their ids."""
+    if isinstance(approve, str):
+        approve = [approve]
+    gone = [item["id"] for item in open_holds(store, system) if _approved(item, approve)]
+    for hold_id in gone:
+        store.remove_review(hold_id)
+    return gone
 
 
 def account_changed(state: RecordState | None, obs: Observation, reconciler: Reconciler) -> bool:

@@ -11,7 +11,9 @@ the poll Lambda on a schedule and by `peoplesync sync` for each system in turn.
   as `peoplesync sync` does). After each page is queued its position is checkpointed in store meta
   (`poll|<system>`: run id, position, accounts listed, changed accounts let through); a poll given a `budget`
   stops after the page that spends it and reports `more` (the handler hands the rest on), and the next poll of
-  the system resumes at the checkpoint. The guard judges each page with the run's count so far (`already`).
+  the system resumes at the checkpoint. The guard judges each page with the run's count so far (`already`)
+  and the approval given to the run (kept in the checkpoint: a hand-over brings none); approved holds are
+  removed once the run is over, so their accounts on every page flow.
   Who vanished: the keys each page listed are kept (`seen.py`), and once the read is known complete the
   system's links are swept in batches for those not listed. A read cut short or restarted concludes nobody gone.
 """
@@ -114,6 +116,7 @@ class _Run:
     seen: int = 0  # accounts listed so far
     changed: int = 0  # changed accounts let through so far (the guard's count for the run)
     chunks: int = 0  # chunks of listed keys stored (`seen.py`)
+    approve: bool | list[str] = False  # the approval given to the run: every hand-over judges with it
 
 
 def _checkpoint_key(system: str) -> str:
@@ -144,6 +147,16 @@ def _begin(reconciler: Reconciler, system: str, full: bool, judge: _Judge, paged
                 asked_full=judge.asked_full, population=population)
 
 
+def _approval(run: _Run, given: guard.Approval) -> guard.Approval:
+    """The run's approval with this invocation's added (kept in the checkpoint: a hand-over carries none)."""
+    if run.approve is True or given is True:
+        run.approve = True
+    else:
+        ids = [given] if isinstance(given, str) else list(given or ())
+        run.approve = sorted(set(run.approve or ()) | set(ids)) or False
+    return run.approve
+
+
 def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: Queue, report: PollReport,
           full: bool, judge: _Judge, opts: Options) -> PollReport:
     store = reconciler.store
@@ -154,7 +167,7 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
         return report  # a duplicate hand-over
     judge.asked_full = full
     run = run or _begin(reconciler, system, full, judge, opts.page_size is not None)
-    judge.asked_full = run.asked_full
+    judge.asked_full, judge.approve = run.asked_full, _approval(run, judge.approve)
     report.full, report.run = run.start is None, run.run
     pages = _pages(connector, run, opts.page_size)
     while True:
@@ -167,7 +180,8 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
         if page is None:
             return report
         if page.restarted:  # the source changed under the position: what was read before counts for nothing
-            run = _Run(uuid.uuid4().hex, run.start, run.mapping, run.asked_full, run.population)
+            run = _Run(uuid.uuid4().hex, run.start, run.mapping, run.asked_full, run.population,
+                       approve=run.approve)
             report.run = run.run
         report.pages += 1
         if _take(reconciler, system, page, run, reconcile, report, judge):
@@ -179,12 +193,18 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
 
 
 def _pages(connector: Connector, run: _Run, page_size: int | None) -> Iterator[ReadPage]:
+    return pages_of(connector, run.start, full=run.start is None, page_size=page_size, start=run.position)
+
+
+def pages_of(connector: Connector, cursor: str | None, *, full: bool, page_size: int | None,
+             start: str | None) -> Iterator[ReadPage]:
+    """`connector.read_pages(...)`; a connector not on the base has none: its whole read as one page."""
     paged = getattr(connector, "read_pages", None)
-    if paged is None:  # a connector not on the base: its whole read as one page
-        result = connector.read(run.start, full=run.start is None)
+    if paged is None:
+        result = connector.read(cursor, full=full)
         yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
         return
-    yield from paged(run.start, full=run.start is None, page_size=page_size, start=run.position)
+    yield from paged(cursor, full=full, page_size=page_size, start=start)
 
 
 def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconcile: Queue, report: PollReport,
@@ -211,7 +231,7 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
         changed += gone
     known = _records(store, system, changed, links)
     _judge_and_send(reconciler, system, changed, known, reconcile, report, judge, run,
-                    read=None if complete else {o.key for o in observations}, unchanged=unchanged)
+                    read=None if complete else {o.key for o in observations}, unchanged=unchanged, release=whole)
     run.pages, run.seen, run.position = run.pages + 1, run.seen + len(page.observations), page.position
     if not whole:
         run.chunks = seen.remember(store, system, run.run, run.chunks, (o.key for o in page.observations))
@@ -219,6 +239,8 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
         return False
     if page.complete and not whole:
         _sweep(reconciler, system, run, reconcile, report, judge)
+    if not whole:  # approved holds are let go once the run is over: their accounts flowed on every page
+        report.released += guard.release(store, system, judge.approve)
     store.put_cursor(system, page.cursor)
     if report.full:  # everything was read under this mapping: later polls may be deltas again
         store.put_meta(_fingerprint_key(system), {"value": plan.fingerprint})
@@ -229,12 +251,13 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
 
 def _judge_and_send(reconciler: Reconciler, system: str, changed: list[Observation],
                     known: dict[str, RecordState], reconcile: Queue, report: PollReport, judge: _Judge, run: _Run,
-                    *, read: set[str] | None, unchanged: set[str] | None = None) -> None:
+                    *, read: set[str] | None, unchanged: set[str] | None = None, release: bool = False) -> None:
     """Queue the accounts the pre-screen found changed (`known`: their records), as the guard lets them;
-    `unchanged`: the records of the accounts read but screened out (a full run decides them again)."""
+    `unchanged`: the records of the accounts read but screened out (a full run decides them again);
+    `release`: the guard may let go of approved holds (a whole read)."""
     verdict = guard.hold(reconciler, system, changed, known, read=read, approve=judge.approve,
                          population=run.population if run.population is not None else judge.population,
-                         connectors=judge.connectors, already=run.changed)
+                         connectors=judge.connectors, already=run.changed, release=release)
     report.held, report.holds, report.released = verdict.held, verdict.holds, report.released + verdict.released
     reconcile.send(messages.observed(verdict.flow))
     report.queued += len(verdict.flow)

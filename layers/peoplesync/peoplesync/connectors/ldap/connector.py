@@ -16,12 +16,14 @@ from ...ports import (
     Capabilities,
     PeoplesyncError,
     PermanentError,
+    ReadPage,
     ReadResult,
     SecretsPort,
     TransientError,
     WriteResult,
 )
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
+from . import pages
 from .dn import dn_key, dn_within, encode, esc, new_name, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .groups import Groups
@@ -181,6 +183,13 @@ class LdapConnector(BaseConnector):
                 gc.enable()
             self.close()
 
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """A full read in pages by key ranges, resumable on another connection (`pages.py`)."""
+        if page_size is None:
+            return super().read_pages(cursor, full=full, start=start)
+        return pages.read_pages(self, cursor, full, page_size, start)
+
     def read_keys(self, keys: list[str]) -> ReadResult | None:
         """Re-read these accounts now (one base search each); one no longer in base_dn is reported removed."""
 
@@ -198,13 +207,8 @@ class LdapConnector(BaseConnector):
             return ReadResult(observations)
 
         with self._session():
-            try:
-                return self._retrying(run)
-            except Exception as exc:
-                failure = self._read_failure(exc)  # as in read(): a ReadFailed, the library's errors translated
-                if failure is None:
-                    raise
-                raise failure from None
+            result: ReadResult = self._guarded(lambda: self._retrying(run))
+            return result
 
     def find_account(self, match: Mapping[str, Any]) -> Observation | None:
         """The one account under base_dn (within the account filter) whose attributes equal these values;
@@ -218,14 +222,8 @@ class LdapConnector(BaseConnector):
             return self._observe(entries[0]) if len(entries) == 1 else None
 
         with self._session():
-            try:
-                result: Observation | None = self._retrying(run)
-                return result
-            except Exception as exc:
-                failure = self._read_failure(exc)
-                if failure is None:
-                    raise
-                raise failure from None
+            result: Observation | None = self._guarded(lambda: self._retrying(run))
+            return result
 
     def _scope(self) -> str:
         """What a read covers: server, flavour, subtree, filter, attributes, disable attribute."""

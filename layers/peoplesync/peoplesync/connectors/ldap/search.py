@@ -3,6 +3,7 @@ every server answer turned into a result or one of the bridge's errors."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,23 +45,32 @@ class Directory:
         from ldap3 import BASE, DEREF_NEVER, SUBTREE
 
         cookie: Any = None
-        while True:
-            self.stats["searches"] += 1
-            self.conn.search(base, flt, search_scope=SUBTREE if scope == "SUBTREE" else BASE, attributes=attrs,
-                             dereference_aliases=DEREF_NEVER, controls=controls,
-                             paged_size=self.page_size if paged else None, paged_cookie=cookie)
-            result = self.conn.result or {}
-            if result.get("result") == 32 and allow_missing_base:
-                return
-            self._search_failure(base, result)
-            for entry in self.conn.response or []:
-                if entry.get("type") == "searchResEntry":
-                    yield entry
-                elif entry.get("type") == "searchResRef":
-                    self.stats["referrals"] += 1
-            cookie = (((result.get("controls") or {}).get(PAGED_OID) or {}).get("value") or {}).get("cookie")
-            if not paged or not cookie:
-                return
+        sub = SUBTREE if scope == "SUBTREE" else BASE
+        try:
+            while True:
+                self.stats["searches"] += 1
+                self.conn.search(base, flt, search_scope=sub, attributes=attrs, dereference_aliases=DEREF_NEVER,
+                                 controls=controls, paged_size=self.page_size if paged else None,
+                                 paged_cookie=cookie)
+                result = self.conn.result or {}
+                if result.get("result") == 32 and allow_missing_base:
+                    return
+                self._search_failure(base, result)
+                cookie = (((result.get("controls") or {}).get(PAGED_OID) or {}).get("value") or {}).get("cookie")
+                cookie = cookie if paged else None  # what the next page asks for (and what a stop abandons)
+                for entry in self.conn.response or []:
+                    if entry.get("type") == "searchResEntry":
+                        yield entry
+                    elif entry.get("type") == "searchResRef":
+                        self.stats["referrals"] += 1
+                if not cookie:
+                    return
+        except GeneratorExit:  # the caller stopped before the last page: let the server free the results
+            if cookie and not self.conn.closed:
+                with contextlib.suppress(Exception):  # the connection may be broken; nothing to free then
+                    self.conn.search(base, flt, search_scope=sub, attributes=["1.1"], paged_size=0,
+                                     paged_cookie=cookie)
+            raise
 
     def _search_failure(self, base: str, result: dict[str, Any]) -> None:
         code = result.get("result")

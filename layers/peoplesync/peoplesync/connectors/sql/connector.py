@@ -9,9 +9,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...model import Observation, Write
-from ...ports import Capabilities, PeoplesyncError, PermanentError, ReadResult, SecretsPort, TransientError, WriteResult
+from ...ports import (
+    Capabilities,
+    PeoplesyncError,
+    PermanentError,
+    ReadPage,
+    ReadResult,
+    SecretsPort,
+    TransientError,
+    WriteResult,
+)
 from ..base import BaseConnector, Harvest
 from ..ratelimit import BucketStore
+from . import pages
 from .engines import engine_for
 from .settings import Settings as SqlSettings
 from .values import (
@@ -140,6 +150,13 @@ class SqlConnector(BaseConnector):
             conn.exec_driver_sql("PRAGMA query_only = OFF")
 
     # --- reads ------------------------------------------------------------------------------------------
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """A full read in pages by key (keyset pagination, `pages.py`); a delta is one page."""
+        if page_size is None:
+            return super().read_pages(cursor, full=full, start=start)
+        return pages.read_pages(self, cursor, full, page_size, start)
+
     def _scope(self) -> str:
         s = self.settings
         return json.dumps([self._read_columns(), s.active_values, s.table, s.query, s.watermark], default=str)
