@@ -15,7 +15,7 @@ from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.adapters.sqlite_store import SqliteStore
 from peoplesync.model import GROUP, PERSON, RecordState, Shadow
-from peoplesync.ports import VersionConflict
+from peoplesync.ports import VersionConflict, digests_of
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
@@ -389,3 +389,43 @@ def test_given_records_linked_in_several_systems_then_linked_ids_lists_at_least_
     assert listed == sorted(set(listed))
     if not isinstance(store, DynamoStore):  # it lists every record of the kind (see DynamoStore.linked_ids)
         assert listed == ["p3"]
+
+
+# --- the digest index (the poll's pre-screen) ------------------------------------------------------------
+def test_given_saved_records_then_link_digests_answer_each_link_as_its_record_says_in_full(store):
+    settled = Shadow(key="u1", values={"title": "Engineer", "phone": "+13175550101"}, active=True, digest="d1")
+    owing = Shadow(key="u2", values={"title": "Clerk"}, pending={"title": "Nurse"}, active=True, digest="d2")
+    gone = Shadow(key="u3", active=False, removed=True, digest="d3")
+    store.save(person("p1", ad=settled, cloud=Shadow(key="c1", active=True, digest="c")))
+    store.save(person("p2", ad=owing))
+    store.save(person("p3", ad=gone))
+    store.save(RecordState(id="g1", kind=GROUP, shadows={"ad": Shadow(key="G1", active=True, digest="g")}))
+
+    found = store.link_digests(PERSON, "ad")
+
+    expected = {s.key: digests_of(store.load(rid))[(PERSON, "ad", s.key)]
+                for rid, s in (("p1", settled), ("p2", owing), ("p3", gone))}
+    assert found == expected
+    assert found["u1"].record == "p1" and len(found["u1"].read) == 32 and len(found["u1"].settled) == 32
+    assert found["u2"].read is None and found["u2"].settled is None  # a record that owes a write: always news
+    assert found["u3"].removed and found["u3"].settled is None
+    assert store.link_digests(PERSON, "ad", ["u1", "u9"]) == {"u1": expected["u1"]}
+    assert list(store.link_digests(GROUP, "ad")) == ["G1"]
+
+
+def test_given_a_record_saved_again_then_its_link_digests_follow_the_latest_save(store):
+    store.save(person("p1", ad=Shadow(key="u1", values={"title": "Engineer"}, active=True, digest="d1")))
+    first = store.link_digests(PERSON, "ad")["u1"]
+    state = store.load("p1")
+    state.shadows["ad"].values["title"] = "Engineers"  # one letter more: another digest, whatever it shares
+    state.shadows["ad"].digest = None  # written by us: the next read is news by its read digest
+    store.save(state)
+    renamed = store.load("p1")
+    renamed.shadows = {"ad": Shadow(key="u1b", values={"title": "Engineers"}, active=True)}
+    store.save(renamed)
+
+    after = store.link_digests(PERSON, "ad")
+
+    assert set(after) == {"u1b"}  # the old account's digests went with its link
+    assert after["u1b"].settled not in (None, first.settled) and after["u1b"].read is None
+    assert after["u1b"] == digests_of(store.load("p1"))[(PERSON, "ad", "u1b")]

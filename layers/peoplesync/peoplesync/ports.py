@@ -6,13 +6,14 @@ only ever sees `RecordIndex`; the services (poll, reconcile, deliver) see the re
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from .model import Observation, RecordState, Write
+from .model import GROUP, Observation, RecordState, Write
 
 
 # --- errors every adapter raises, so the services can decide: retry, re-decide or dead-letter -------------
@@ -204,6 +205,54 @@ class RecordIndex(Protocol):
     def value_of(self, record_id: str, field: str) -> Any: ...
 
 
+# --- the digest index: the poll's pre-screen without loading a record ------------------------------------
+@dataclass(frozen=True, slots=True)
+class LinkDigest:
+    """What a store's index holds for one linked account, so that a poll decides "no news" without loading
+    or decoding the record (`StateStore.link_digests`; computed from the saved record by `digests_of`).
+
+    `read`: `read_digest` of the record's mapping and the last read's digest, or None when a re-read must be
+    reconciled whatever it holds (the record owes a write: reconcile queues it again; no read yet).
+    `settled`: `settled_digest` of the account as the record holds it (its normalised mapped values, key
+    form, mapping), or None unless a re-read holding exactly those values would change nothing: the record
+    owes nothing, the person and the account are active, no change marker is kept (our write read back, an
+    "echo", is then no news even though the record's last-read digest was cleared by the write).
+    `removed`: the record holds the account as gone (the vanished rule skips it)."""
+
+    record: str
+    read: str | None = None
+    settled: str | None = None
+    removed: bool = False
+
+
+def read_digest(fingerprint: str, digest: str) -> str:
+    """The index form of a read's digest under a mapping: a new mapping never matches an old read."""
+    return hashlib.blake2b(f"{fingerprint}\x00{digest}".encode(), digest_size=16).hexdigest()
+
+
+def settled_digest(fingerprint: str, ref: str | None, values: Mapping[str, Any]) -> str:
+    """The index form of an account's normalised values (attr -> value, as the engine absorbs a read) with
+    its ref, under a mapping. 128 bits over the repr: equal digests mean equal values (a collision is not a
+    practical risk); unequal ones only cost a reconcile."""
+    text = repr((fingerprint, ref, sorted(values.items())))  # attributes are distinct: values never compared
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def digests_of(state: RecordState) -> dict[tuple[str, str, str], LinkDigest]:
+    """Each link of a record (kind, system, key) with its index digests. Shared by every store."""
+    # what the record owes (as `reconcile.owed_targets` reads it): a read of any of its accounts is then news
+    owes = any(system not in state.shadows for system in state.create_pending) or any(
+        s.pending or s.pending_state for s in state.shadows.values())
+    quiet = not owes and state.active and not state.removed and state.kind != GROUP
+    out = {}
+    for system, s in state.shadows.items():
+        read = None if owes or s.digest is None else read_digest(state.fingerprint, s.digest)
+        settled = settled_digest(state.fingerprint, s.ref, s.values) if (
+            quiet and s.active is True and not s.removed and s.marker is None) else None
+        out[(state.kind, system, s.key)] = LinkDigest(state.id, read, settled, s.removed)
+    return out
+
+
 # --- state, queues, secrets, configuration (services only) -----------------------------------------------
 class StateStore(RecordIndex, Protocol):
     """Records, their secondary index, cursors, review items and the audit trail.
@@ -233,6 +282,12 @@ class StateStore(RecordIndex, Protocol):
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         """At least every record of `kind` holding an account in `system` (a complete poll's "who do we know
         there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""
+        ...
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        """The index digests (`LinkDigest`, by account key) of the accounts of `system` linked to records of
+        `kind`: every one (`keys` None: a complete read, which also learns who vanished) or those among `keys`.
+        As of the last save of each record (`digests_of`); no record is loaded where the store can help it."""
         ...
 
     def get_cursor(self, system: str) -> str | None: ...

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..model import RecordState
-from ..ports import VersionConflict
+from ..ports import LinkDigest, VersionConflict, digests_of
 
 
 def index_entries(state: RecordState) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]],
@@ -47,6 +47,30 @@ class LoadedLookups:
         state = self.load(record_id)
         return state.golden.get(field) if state else None
 
+    def linked_ids(self, kind: str, system: str) -> Iterator[str]:
+        raise NotImplementedError
+
+    def by_link(self, kind: str, system: str, key: str) -> str | None:
+        raise NotImplementedError
+
+    def load_many(self, record_ids: Iterable[str]) -> dict[str, RecordState]:
+        raise NotImplementedError
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        """The port's digests read off the records themselves (DynamoDB: no digest on its link items yet): the
+        same answer as an index would give, at the cost of loading the records."""
+        if keys is None:
+            ids = list(self.linked_ids(kind, system))
+        else:
+            ids = [rid for rid in (self.by_link(kind, system, key) for key in dict.fromkeys(keys)) if rid]
+        out: dict[str, LinkDigest] = {}
+        for start in range(0, len(ids), 500):
+            for state in self.load_many(ids[start:start + 500]).values():
+                shadow = state.shadows.get(system)
+                if shadow is not None and state.kind == kind:
+                    out[shadow.key] = digests_of(state)[(kind, system, shadow.key)]
+        return out
+
 
 def value_key(value: Any) -> str:
     """The string a value is indexed under: values are scalars, compared by their text."""
@@ -59,6 +83,7 @@ class MemoryStore:
         self._links: dict[tuple[str, str, str], str] = {}
         self._refs: dict[tuple[str, str, str], str] = {}
         self._values: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._digests: dict[tuple[str, str, str], LinkDigest] = {}  # link -> its digests (the poll's pre-screen)
         self._cursors: dict[str, str | None] = {}
         self._meta: dict[str, dict[str, Any]] = {}
         self._reviews: dict[str, dict[str, Any]] = {}
@@ -101,6 +126,7 @@ class MemoryStore:
         links, refs, values = index_entries(state)
         for e in links:
             self._links[e] = state.id
+        self._digests.update(digests_of(state))
         for e in refs:
             self._refs[e] = state.id
         for e in values:
@@ -111,6 +137,7 @@ class MemoryStore:
         for e in links:
             if self._links.get(e) == state.id:
                 del self._links[e]
+                self._digests.pop(e, None)
         for e in refs:
             if self._refs.get(e) == state.id:
                 del self._refs[e]
@@ -123,6 +150,12 @@ class MemoryStore:
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         with self._lock:
             return iter(sorted({rid for (k, s, _), rid in self._links.items() if k == kind and s == system}))
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        with self._lock:
+            if keys is None:
+                return {k: d for (kd, s, k), d in self._digests.items() if kd == kind and s == system}
+            return {k: d for k in keys if (d := self._digests.get((kind, system, k))) is not None}
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:

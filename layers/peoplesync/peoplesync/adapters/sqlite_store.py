@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..model import RecordState
-from ..ports import VersionConflict
+from ..ports import LinkDigest, VersionConflict
 from .memory import LoadedLookups, index_entries, value_key
+from .sqlite_digests import DigestIndex, Digests
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, ver
                                     data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, id);
 CREATE TABLE IF NOT EXISTS links (kind TEXT, system TEXT, key TEXT, rid TEXT NOT NULL,
+                                  read TEXT, settled TEXT, removed INTEGER NOT NULL DEFAULT 0,
                                   PRIMARY KEY (kind, system, key));
 CREATE TABLE IF NOT EXISTS refs (kind TEXT, system TEXT, ref TEXT, rid TEXT NOT NULL,
                                  PRIMARY KEY (kind, system, ref));
@@ -76,7 +78,7 @@ def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-class SqliteStore(LoadedLookups):
+class SqliteStore(DigestIndex, LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -98,6 +100,12 @@ class SqliteStore(LoadedLookups):
         # candidate has an account here, then reconcile loads that same candidate): handed to the next `load`
         # of it instead of decoding it again; nobody else holds it, and its version is checked
         self._handoff: dict[str, RecordState] = {}
+        # the digests (`ports.LinkDigest`) each record's links were last saved with, by (id, version): a save
+        # rewrites only the ones that changed
+        self._digests: dict[str, tuple[int, Digests]] = {}
+        self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
+        self._changed: dict[tuple[str, str, str], tuple[str, LinkDigest]] = {}  # link digests to update likewise
+        self._migrate()
 
     def close(self) -> None:
         with self._lock:
@@ -130,12 +138,17 @@ class SqliteStore(LoadedLookups):
             self._in_batch = True
             try:
                 yield
+                self._flush_decisions()
+                self._flush_digests()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
+                self._digests.clear()
                 raise
             self._db.execute("COMMIT")
         finally:
+            self._decided.clear()
+            self._changed.clear()
             self._in_batch = False
             self._batch_versions.clear()
             self._batch_lookups.clear()
@@ -189,6 +202,7 @@ class SqliteStore(LoadedLookups):
     def _remember(self, state: RecordState, version: int, entries: Entries) -> None:
         if len(self._entries) >= _ENTRY_CACHE:
             self._entries.clear()
+            self._digests.clear()
         self._entries[state.id] = (version, entries)
         if self._in_batch:
             self._batch_versions[state.id] = version
@@ -233,8 +247,9 @@ class SqliteStore(LoadedLookups):
             self._release(db, state.id, (old[0] - new[0], old[1] - new[1], old[2] - new[2]))
             db.execute("INSERT OR REPLACE INTO records (id, kind, version, data) VALUES (?, ?, ?, ?)",
                        (state.id, state.kind, state.version + 1, _dumps(data)))
-            if links:
-                db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)", [(*e, state.id) for e in links])
+            saved = self._digests.get(state.id)
+            old_digests = saved[1] if saved is not None and saved[0] == state.version else {}
+            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links))
             if new[1]:  # all of them: a ref another record took since is the saved record's again
                 db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", [(*e, state.id) for e in new[1]])
             values = new[2] - old[2]
@@ -326,11 +341,22 @@ class SqliteStore(LoadedLookups):
             self._db.execute("DELETE FROM reviews WHERE id = ?", (item_id,))
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
+        rows = [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions]
         with self._transaction() as db:
-            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)",
-                           [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions])
+            if self._in_batch:  # written with the batch's other decisions, in order, before it commits
+                self._decided.extend(rows)
+                return
+            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", rows)
+
+    def _flush_decisions(self) -> None:
+        if self._decided:
+            self._db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", self._decided)
+            self._decided.clear()
 
     def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._in_batch:
+                self._flush_decisions()
         if field is None:
             rows = self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,))
         else:

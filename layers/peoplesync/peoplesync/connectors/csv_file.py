@@ -26,7 +26,6 @@ writes return `WriteResult.marker = None`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -50,8 +49,9 @@ from ..ports import (
     TransientError,
     WriteResult,
 )
-from . import csv_pages, csv_whole
+from . import csv_pages, csv_rows, csv_whole
 from .base import BaseConnector, Harvest
+from .csv_rows import Layout as _Layout
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class CsvConnector(BaseConnector):
         return Capabilities(deactivate=False, why={"deactivate": "set active_column, where a deactivation "
                                                                  "writes inactive_value"})
     cursor_compress = True  # a short hash per row
+    cursor_version = 2  # rows hashed as `csv_rows.parse_items` does (1: JSON per row): an old cursor, a full read
 
     def __init__(self, name: str, settings: CsvSettings, attributes: Iterable[str], *, writable: bool = False,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
@@ -138,13 +139,15 @@ class CsvConnector(BaseConnector):
         self._inactive = frozenset(v.strip().lower() for v in self.s.inactive_values)  # compared lower-cased
 
     # --- file access --------------------------------------------------------------------------------------
-    def _load(self, suspect: type[PeoplesyncError] = ReadFailed) -> tuple[list[str], list[dict[str, str]]]:
-        """(columns, rows) of the whole file; a file not known to be whole raises `suspect` with the reason."""
+    def _load(self, suspect: type[PeoplesyncError] = ReadFailed, *,
+              parse: Callable[..., tuple[list[str], Any]] = csv_whole.parse) -> tuple[list[str], Any]:
+        """(columns, rows) of the whole file (`parse`: rows as dicts, or `csv_whole.parse_records`: as lists);
+        a file not known to be whole raises `suspect` with the reason."""
         try:
             text = self._steady_text()
-            columns, rows = csv_whole.parse(text, delimiter=self.s.delimiter, trailer=self.s.trailer,
-                                            require_final_newline=self.s.require_final_newline,
-                                            formulas=self.s.neutralise_formulas)
+            columns, rows = parse(text, delimiter=self.s.delimiter, trailer=self.s.trailer,
+                                  require_final_newline=self.s.require_final_newline,
+                                  formulas=self.s.neutralise_formulas)
         except FileNotFoundError as exc:
             raise ReadFailed(f"{self.name}: {self.s.path} not found") from exc
         except csv_whole.Suspect as exc:
@@ -183,50 +186,58 @@ class CsvConnector(BaseConnector):
         """The row's state; None: unknown (an empty or NULL cell), never taken as inactive."""
         if not self.s.active_column:
             return True
-        value = (row.get(self.s.active_column) or "").strip().lower()
-        if not value or value in NULLS:
-            return None
-        return value not in self._inactive
+        return self._state(row.get(self.s.active_column) or "")
 
     def _observation(self, row: dict[str, str]) -> Observation:
         # a column the file lacks is absent from the read, not blank (absent says nothing; blank may clear)
         attrs = {a: (row.get(a) or None) for a in self.attributes if a in row}
         return Observation(self.name, row[self.s.key], attrs, active=self._active(row) is not False)
 
-    def _rows(self) -> tuple[list[dict[str, str]], set[str]]:
-        """(rows whose state is known, keys of rows whose state is unknown)."""
-        columns, rows = self._load()
-        if not rows:
+    def _records(self, cursor: dict[str, Any] | None = None
+                 ) -> tuple[_Layout, dict[str, Any], list[tuple[list[str], bool]], set[str]]:
+        """(cell places; the cursor: "h" key -> hash of each row of known state, "k" the hashes' kind; parsed
+        records of known state, with it; keys of unknown state). A line `cursor` holds is not parsed."""
+        before = (cursor or {}).get("h") or {}
+        skip = set(before.values())
+        columns, (kind, items) = self._load(parse=lambda text, **kw: csv_rows.parse_items(text, skip=skip, **kw))
+        if not items:
             raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
         if self.s.active_column and self.s.active_column not in columns:
             raise ReadFailed(f"{self.name}: active column {self.s.active_column!r} is not in {self.s.path}: "
                              "nobody's state is known; nothing is concluded from it")
-        known = [r for r in rows if self._active(r) is not None]
-        unknown = {r[self.s.key] for r in rows if self._active(r) is None}
+        if (cursor or {}).get("k") != kind and any(cells is None for _, cells in items):
+            return self._records(None)  # hashes of another kind matched by chance: parse every line
+        layout = _Layout(self, columns)
+        hashes, parsed, unknown = layout.split(items, before, self._state)
         if unknown:
             log.warning("%s: %d row(s) with no value in %r: state unknown, held back until it is known",
                         self.name, len(unknown), self.s.active_column)
-        return known, unknown
+        return layout, {"h": hashes, "k": kind}, parsed, unknown
+
+    def _state(self, cell: str) -> bool | None:
+        value = cell.strip().lower()
+        if not value or value in NULLS:
+            return None
+        return value not in self._inactive
 
     def _scope(self) -> str:
         return json.dumps([self.s.path, self.s.key, self.s.active_column, self.attributes])
-
     def _read_full(self) -> ReadResult:
-        rows, unknown = self._rows()
+        layout, state, parsed, unknown = self._records()
         # a row held back is not listed: the read cannot say who is gone
-        return Harvest([self._observation(r) for r in rows], complete=not unknown, state={"h": self._hashes(rows)})
+        return Harvest([layout.observation(r, a) for r, a in parsed], complete=not unknown, state=state)
 
     def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
         before = state.get("h")
         if not isinstance(before, dict):
             return None
-        rows, unknown = self._rows()
-        now = self._hashes(rows)
-        changed = [self._observation(r) for r in rows if before.get(r[self.s.key]) != now[r[self.s.key]]]
+        layout, cursor, parsed, unknown = self._records(state)
+        now, k = cursor["h"], layout.key
+        changed = [layout.observation(r, a) for r, a in parsed if before.get(r[k]) != now[r[k]]]
         now.update({k: before[k] for k in unknown if k in before})  # held back: neither changed nor gone
         gone = [Observation(self.name, k, {}, active=False, removed=True) for k in before
                 if k not in now and k not in unknown]
-        return Harvest(changed + gone, state={"h": now})
+        return Harvest(changed + gone, state=cursor)
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:
@@ -234,11 +245,6 @@ class CsvConnector(BaseConnector):
         if page_size is None or self.s.trailer or self.s.path.startswith("s3://"):
             return super().read_pages(cursor, full=full, page_size=page_size, start=start)
         return csv_pages.read_pages(self, page_size, start, _stat)
-
-    def _hashes(self, rows: list[dict[str, str]]) -> dict[str, str]:
-        columns = [*self.attributes, *([self.s.active_column] if self.s.active_column else [])]
-        return {r[self.s.key]: hashlib.blake2b(json.dumps([r.get(c) for c in columns]).encode(),
-                                               digest_size=6).hexdigest() for r in rows}
 
     def find_account(self, match: Mapping[str, Any]) -> Observation | None:
         """The one row whose cells equal these values (compared as the text a write would put there), or

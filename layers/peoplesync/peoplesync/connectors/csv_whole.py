@@ -25,6 +25,7 @@ import re
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _QUOTED_TRIGGER = re.compile(r"^'+[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'[=+\-@\t\r]")  # in every cell `restore` changes (and in few others)
 _PLAIN_NUMBER = re.compile(r"^[+-][0-9 +\-.,()/]*[0-9][0-9 +\-.,()/]*$")
 
 
@@ -41,6 +42,11 @@ def neutralise(value: str) -> str:
     if value[0] == "'" and _QUOTED_TRIGGER.match(value):
         return "'" + value
     return value
+
+
+def neutralised_in(text: str) -> bool:
+    """May a cell of this text be one `neutralise` changed? (False: no cell needs `restore`.)"""
+    return _NEUTRALISED.search(text) is not None
 
 
 def restore(value: str) -> str:
@@ -67,28 +73,50 @@ def render(columns: list[str], rows: list[dict[str, str]], *, delimiter: str, fo
 def parse(text: str, *, delimiter: str, trailer: str | None = None, require_final_newline: bool = True,
           formulas: bool = True) -> tuple[list[str], list[dict[str, str]]]:
     """(columns, rows) of a whole file, cells restored (`formulas`); `Suspect` when it may not be whole."""
-    body = text
-    declared: int | None = None
-    if trailer:
-        body, declared = _split_trailer(text, trailer)
-    elif require_final_newline and body and not body.endswith(("\n", "\r")):
-        raise Suspect("its last line has no line break: the file may have been cut in its last row")
+    columns, records = parse_records(text, delimiter=delimiter, trailer=trailer,
+                                     require_final_newline=require_final_newline, formulas=formulas)
+    return columns, [dict(zip(columns, r, strict=True)) for r in records]
+
+
+def parse_records(text: str, *, delimiter: str, trailer: str | None = None, require_final_newline: bool = True,
+                  formulas: bool = True) -> tuple[list[str], list[list[str]]]:
+    """`parse` without a dict per row: (columns, each row's cells in the columns' order). What a read needs
+    (the cells it maps are taken by position), at about the cost of `csv.reader` itself."""
+    body, declared = body_of(text, trailer=trailer, require_final_newline=require_final_newline)
     try:
         records = list(csv.reader(io.StringIO(body, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise Suspect(f"it does not parse as CSV ({exc}): the file may have been cut in a quoted field") from None
-    records = [r for r in records if r]  # blank lines are no rows
+    if [] in records:
+        records = [r for r in records if r]  # blank lines are no rows
     if not records:
         return [], []
-    columns = records[0]
-    for number, record in enumerate(records[1:], start=2):
-        if len(record) != len(columns):
-            where = "its last row" if number == len(records) else f"record {number}"
-            raise Suspect(f"{where} has {len(record)} fields where the header has {len(columns)}")
-    rows = [dict(zip(columns, [restore(c) for c in r] if formulas else r, strict=True)) for r in records[1:]]
+    columns, rows = records[0], records[1:]
+    check_widths(columns, rows, len(records))
+    if formulas and _NEUTRALISED.search(body):  # else no cell starts with quotes and a trigger: none to restore
+        rows = [[restore(c) for c in r] for r in rows]
     if declared is not None and declared != len(rows):
         raise Suspect(f"its trailer declares {declared} rows but {len(rows)} were found")
     return columns, rows
+
+
+def body_of(text: str, *, trailer: str | None, require_final_newline: bool) -> tuple[str, int | None]:
+    """(the text without its trailer line, the row count the trailer declares); `Suspect` when the trailer is
+    missing or the last line is not ended."""
+    if trailer:
+        return _split_trailer(text, trailer)
+    if require_final_newline and text and not text.endswith(("\n", "\r")):
+        raise Suspect("its last line has no line break: the file may have been cut in its last row")
+    return text, None
+
+
+def check_widths(columns: list[str], rows: list[list[str]], total: int) -> None:
+    """`Suspect` unless every row has the header's number of fields (`total`: the records in the file)."""
+    if set(map(len, rows)) - {len(columns)}:
+        for number, record in enumerate(rows, start=2):
+            if len(record) != len(columns):
+                where = "its last row" if number == total else f"record {number}"
+                raise Suspect(f"{where} has {len(record)} fields where the header has {len(columns)}")
 
 
 def _split_trailer(text: str, trailer: str) -> tuple[str, int | None]:

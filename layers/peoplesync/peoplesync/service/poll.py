@@ -26,15 +26,17 @@ import uuid
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from ..config import Plan
 from ..engine import decode, observation_digest
+from ..engine.norms import Norm, build_norms
 from ..model import Observation, RecordState
-from ..ports import Connector, PeoplesyncError, ReadPage, StateStore
+from ..ports import Connector, LinkDigest, PeoplesyncError, ReadPage, StateStore, read_digest, settled_digest
 from ..redact import scrub
 from . import guard, messages, seen
 from .messages import Queue
-from .reconcile import Reconciler, owed_targets
+from .reconcile import Reconciler
 
 log = logging.getLogger("peoplesync")
 
@@ -217,13 +219,19 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
         if not whole or page.restarted:  # a checkpoint was written: the run is over
             _save(store, system, None)
         return True
-    known = _known(store, plan, system, observations, complete=whole and page.complete)
-    if whole and page.complete:
-        gone = vanished(known, system, {o.key for o in observations})
+    complete = whole and page.complete
+    links = _links(store, plan, system, observations, complete=complete)
+    changed = _screen(reconciler, system, observations, links)
+    news = {o.key for o in changed}  # the rest: a full run (`sync --full`) decides them again
+    unchanged = {link.record for (_, key), link in links.items() if key not in news}
+    if complete:
+        gone = vanished_links(links, system, {o.key for o in observations})
         report.vanished = len(gone)
         observations += gone
-    _judge_and_send(reconciler, system, observations, known, reconcile, report, judge, run,
-                    read=None if whole and page.complete else {o.key for o in observations}, release=whole)
+        changed += gone
+    known = _records(store, system, changed, links)
+    _judge_and_send(reconciler, system, changed, known, reconcile, report, judge, run,
+                    read=None if complete else {o.key for o in observations}, unchanged=unchanged, release=whole)
     run.pages, run.seen, run.position = run.pages + 1, run.seen + len(page.observations), page.position
     if not whole:
         run.chunks = seen.remember(store, system, run.run, run.chunks, (o.key for o in page.observations))
@@ -241,11 +249,12 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
     return True
 
 
-def _judge_and_send(reconciler: Reconciler, system: str, observations: list[Observation],
+def _judge_and_send(reconciler: Reconciler, system: str, changed: list[Observation],
                     known: dict[str, RecordState], reconcile: Queue, report: PollReport, judge: _Judge, run: _Run,
-                    *, read: set[str] | None, reevaluate: bool = True, release: bool = False) -> None:
-    plan = reconciler.plan
-    changed = [o for o in observations if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)]
+                    *, read: set[str] | None, unchanged: set[str] | None = None, release: bool = False) -> None:
+    """Queue the accounts the pre-screen found changed (`known`: their records), as the guard lets them;
+    `unchanged`: the records of the accounts read but screened out (a full run decides them again);
+    `release`: the guard may let go of approved holds (a whole read)."""
     verdict = guard.hold(reconciler, system, changed, known, read=read, approve=judge.approve,
                          population=run.population if run.population is not None else judge.population,
                          connectors=judge.connectors, already=run.changed, release=release)
@@ -253,9 +262,8 @@ def _judge_and_send(reconciler: Reconciler, system: str, observations: list[Obse
     reconcile.send(messages.observed(verdict.flow))
     report.queued += len(verdict.flow)
     run.changed += sum(1 for o in verdict.flow if guard.account_changed(known.get(o.key), o, reconciler))
-    if judge.asked_full and reevaluate:  # a full run (`sync --full`) decides again for the accounts read
-        news = {o.key for o in changed}  # unchanged: what they owed may have become writable (SPEC 13)
-        reconcile.send(messages.reevaluate({s.id for key, s in known.items() if key not in news}))
+    if judge.asked_full and unchanged is not None:  # a full run (`sync --full`) decides again for the
+        reconcile.send(messages.reevaluate(unchanged))  # accounts read: what they owed may have become writable
 
 
 def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, report: PollReport,
@@ -273,7 +281,7 @@ def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, rep
         if gone:
             report.vanished += len(gone)
             _judge_and_send(reconciler, system, gone, known, reconcile, report, judge, run,
-                            read={o.key for o in gone}, reevaluate=False)
+                            read={o.key for o in gone})
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -298,24 +306,84 @@ def _fingerprint_key(system: str) -> str:
     return f"fingerprint|{system}"
 
 
-def _is_news(state: RecordState | None, system: str, obs: Observation, fingerprint: str) -> bool:
-    """Cheap pre-screen: an account read exactly as last time, under the same mapping, needs no message, unless
-    its record still owes a write somewhere (reconcile then queues that delivery again: nothing stays stranded)."""
-    if state is None or state.fingerprint != fingerprint:
-        return True
-    return state.shadows[system].digest != observation_digest(obs) or bool(owed_targets(state))
+def _links(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,
+           complete: bool) -> dict[tuple[str, str], LinkDigest]:
+    """What the index holds of this system's accounts ((kind, key) -> digests), no record loaded: for a
+    complete read every account linked there (to find those that are gone), else those of the accounts read."""
+    out: dict[tuple[str, str], LinkDigest] = {}
+    if complete:  # the accounts linked there (a first read of a system finds nobody)
+        for kind in plan.fields:
+            out.update(((kind, key), d) for key, d in store.link_digests(kind, system).items())
+        return out
+    by_kind: dict[str, list[str]] = {}
+    for o in observations:
+        by_kind.setdefault(o.kind, []).append(o.key)
+    for kind, keys in by_kind.items():
+        out.update(((kind, key), d) for key, d in store.link_digests(kind, system, keys).items())
+    return out
 
 
-def _known(store: StateStore, plan: Plan, system: str, observations: list[Observation], *,
-           complete: bool) -> dict[str, RecordState]:
-    """What we hold of this system's accounts (account key -> record), read in batches: for a complete read
-    every record linked in the system (to find those that are gone), else only the records of the accounts
-    read."""
-    if complete:  # the records linked there (a first read of a system loads nobody)
-        ids = [rid for kind in plan.fields for rid in store.linked_ids(kind, system)]
-    else:
-        ids = [rid for rid in (store.by_link(o.kind, system, o.key) for o in observations) if rid]
+def _screen(reconciler: Reconciler, system: str, observations: list[Observation],
+            links: dict[tuple[str, str], LinkDigest]) -> list[Observation]:
+    """The pre-screen, from the digest index alone (no record loaded): the accounts that are news. No news:
+    an account read exactly as last time under the same mapping, or (not a push source, no change marker)
+    one whose normalised mapped values are exactly those its record holds and would keep (`LinkDigest.settled`:
+    our own write read back). Either way only when the record owes nothing (reconcile then queues that
+    delivery again: nothing stays stranded)."""
+    plan = reconciler.plan
+    fingerprint, push = plan.fingerprint, plan.systems[system].push
+    reads = _reads(reconciler, system)
+    changed: list[Observation] = []
+    for o in observations:
+        link = links.get((o.kind, o.key))
+        if link is not None and (link.read is not None or link.settled is not None):
+            decoded = decode(plan, o)
+            if link.read is not None and link.read == read_digest(fingerprint, observation_digest(decoded)):
+                continue
+            if link.settled is not None and not push and o.marker is None and o.active and not o.removed and (
+                    link.settled in _settled(fingerprint, decoded, reads.get(o.kind))):
+                continue
+        changed.append(o)
+    return changed
+
+
+def _settled(fingerprint: str, obs: Observation, reads: dict[str, Norm] | None) -> Iterator[str]:
+    """`settled_digest` of a read: of its mapped attributes as read, then normalised as the engine absorbs
+    them. The first (no normaliser run) decides our own write read back as written: a value equal to the one
+    the record holds normalises to itself (normalisations are idempotent: were one not, every write of it
+    would read back as an edit); the second, anything read in another form (a phone number reformatted)."""
+    if reads is None:
+        return
+    raw = {attr: value for attr, value in obs.attrs.items() if attr in reads}
+    yield settled_digest(fingerprint, obs.ref, raw)
+    yield settled_digest(fingerprint, obs.ref, {attr: reads[attr](value) for attr, value in raw.items()})
+
+
+_NORMS: WeakKeyDictionary[Reconciler, dict[tuple[str, str], Norm]] = WeakKeyDictionary()
+
+
+def _reads(reconciler: Reconciler, system: str) -> dict[str, dict[str, Norm]]:
+    """kind -> attribute of `system` -> how the engine normalises a value read there (`engine.norms`)."""
+    norms = _NORMS.get(reconciler)
+    if norms is None:
+        norms = _NORMS[reconciler] = build_norms(reconciler.plan)
+    return {kind: {attr: norms[(f.name, system)] for attr, f in attrs.items()}
+            for kind, attrs in reconciler.plan.systems[system].attr_to_field.items()}
+
+
+def _records(store: StateStore, system: str, changed: list[Observation],
+             links: dict[tuple[str, str], LinkDigest]) -> dict[str, RecordState]:
+    """The records of the accounts that are news (account key -> record), loaded in batches: the guard
+    judges them."""
+    ids = [link.record for o in changed if (link := links.get((o.kind, o.key))) is not None]
     return {s.shadows[system].key: s for s in load_all(store, ids) if system in s.shadows}
+
+
+def vanished_links(links: dict[tuple[str, str], LinkDigest], system: str, seen: Container[str]) -> list[Observation]:
+    """`vanished` read off the index: an account linked in `system` that a complete read no longer lists and
+    that its record does not already hold as gone."""
+    return [Observation(system, key, {}, active=False, removed=True, kind=kind)
+            for (kind, key), link in links.items() if key not in seen and not link.removed]
 
 
 def load_all(store: StateStore, ids: list[str]) -> list[RecordState]:

@@ -1,0 +1,85 @@
+"""The SQLite store's digest index (`ports.LinkDigest`, the poll's pre-screen): three columns on each row of
+`links`, written with the record's save in its transaction (a crash between the two leaves neither), read by
+`link_digests` without loading a record. A state file from before the index is migrated when opened."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..model import RecordState
+from ..ports import LinkDigest, digests_of
+
+Digests = dict[tuple[str, str, str], LinkDigest]
+
+
+class DigestIndex:
+    """Mixed into `SqliteStore`, whose connection, lock and batch state it uses."""
+
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+    _in_batch: bool
+    _changed: dict[tuple[str, str, str], tuple[str, LinkDigest]]  # link -> (record, digests) to update
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _migrate(self) -> None:
+        """A state file written before the digest index: its links get their digests, computed once from the
+        records (until then every read would be news, and nothing could be skipped)."""
+        with self._lock:
+            if "settled" in {row[1] for row in self._db.execute("PRAGMA table_info(links)")}:
+                return
+            with self._transaction() as db:
+                for ddl in ("read TEXT", "settled TEXT", "removed INTEGER NOT NULL DEFAULT 0"):
+                    db.execute(f"ALTER TABLE links ADD COLUMN {ddl}")
+                for state in (RecordState.from_dict(json.loads(r[0])) for r in db.execute("SELECT data FROM records")):
+                    db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
+                                   "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, state.id)
+                                                               for link, d in digests_of(state).items()])
+
+    def _write_digests(self, db: sqlite3.Connection, state: RecordState, old: Digests,
+                       fresh: set[tuple[str, str, str]]) -> Digests:
+        """The record's links that are `fresh` (new to it) written at once with their digests (lookups by link
+        need them); links whose digests differ from `old` updated, inside a batch once at its end (a record
+        saved five times in a chunk: one update)."""
+        new = digests_of(state)
+        rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items() if link in fresh]
+        if rows:
+            db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        changed = {link: (state.id, d) for link, d in new.items() if link not in fresh and old.get(link) != d}
+        for link in fresh:
+            self._changed.pop(link, None)  # an older update of it must not land on the new row
+        self._changed.update(changed)
+        if not self._in_batch:
+            self._flush_digests()
+        return new
+
+    def _flush_digests(self) -> None:
+        if self._changed:  # a link released since (another record's now, or gone) is left alone: rid checked
+            self._db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
+                                 "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, rid)
+                                                             for link, (rid, d) in self._changed.items()])
+            self._changed.clear()
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        with self._lock:
+            if self._in_batch:  # reads inside a batch see its saves
+                self._flush_digests()
+        sql = "SELECT key, rid, read, settled, removed FROM links WHERE kind = ? AND system = ?"
+        if keys is None:
+            rows = self._all(sql, (kind, system))
+        else:
+            wanted, rows = list(dict.fromkeys(keys)), []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows += self._all(f"{sql} AND key IN ({','.join('?' * len(chunk))})", (kind, system, *chunk))
+        return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
