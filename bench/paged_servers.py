@@ -14,6 +14,7 @@ Medians of `--repeat` runs (default 3). A first poll (the memory store knows nob
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -66,8 +67,9 @@ def paged(bridge: Any, system: str, page: int, pid: int | None, stats: Callable[
     rt.store.put_meta(f"poll|{system}", {"active": False})
     run, cpu, srv, peaks, invocations, read, before = None, 0.0, 0.0, [], 0, 0, stats()
     while True:
-        report, c, s, p = measure(lambda: poll(system, rt.reconciler, rt.connector(system), queue,  # noqa: B023
-                                               page_size=page, budget=0, resume=run, full=True), pid)
+        invoke = functools.partial(poll, system, rt.reconciler, rt.connector(system), queue, page_size=page,
+                                   budget=0, resume=run, full=True)
+        report, c, s, p = measure(invoke, pid)
         cpu, srv, invocations, read, run = cpu + c, srv + s, invocations + 1, read + report.read, report.run
         peaks.append(p)
         if report.failed:
@@ -157,7 +159,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     tracemalloc.start()
-    for name, n, build, system in (("OpenLDAP", args.ldap, ldap_world, "dir"), ("PostgreSQL", args.sql, sql_world, "db")):
+    worlds = (("OpenLDAP", args.ldap, ldap_world, "dir"), ("PostgreSQL", args.sql, sql_world, "db"))
+    for name, n, build, system in worlds:
         if not n:
             continue
         server, bridge, stats = build(n)

@@ -1,7 +1,8 @@
 """A full reconciliation in pieces: the steps of the Step Functions state machine `FullSweep` (template.yaml),
 run the same way in-process by the tests and `bench/scale.py`.
 
-    snapshot(system i)  one system read fully, written as JSON Lines chunks under runs/<run>/<i>-<system>/
+    snapshot(system i)  one system read in pages, each written as a JSON Lines chunk under
+                        runs/<run>/<i>-<system>/; a read longer than one invocation goes on in the next (`more_pages`)
     Distributed Map     lists those chunk objects (s3:listObjectsV2); each child gets a batch of chunk keys
     process(batch)      every account of the chunks through the reconcile step (`handlers.reconcile_body`,
                         what the reconcile Lambda does per message), so decisions, guards against loops,
@@ -10,23 +11,26 @@ run the same way in-process by the tests and `bench/scale.py`.
 
 A child is idempotent: reconciling an account again decides nothing new, and a delivery queued twice is
 answered "duplicate" or finds nothing owed. So a failed child, a redriven Map run or a whole sweep run again
-writes nothing twice. In AWS the deliveries are consumed while the sweep runs; on a first load into targets
-that already hold accounts, pause the targets' delivery (docs/deploy.md): `run_local` delivers only once every
-system is reconciled, as `sync` does.
+writes nothing twice. In AWS the deliveries are consumed while the sweep runs: a create then looks for the
+account first (`sweep_window.py`), so a first load into targets that already hold accounts links them;
+`run_local` delivers only once every system is reconciled, as `sync` does. An account that reads as we hold it
+is decided again (a `reevaluate` of its record), as a sync's full read does (`sweep_rules.chunk_messages`).
 
-`peoplesync sync --full` (and `plan --full`) run these steps in-process (`sync_system`, one system at a time,
+`peoplesync sync --full` (and `plan --full`) run these steps in-process (`LocalSweep`: one system at a time,
 the batches through `process` with the local run's reconcile step), adding what a sync's full read always did:
-the change guard over the snapshot before its chunks are processed (held accounts are skipped by `process`),
-who vanished after them when the read was complete, and the system's cursor saved (`sweep_rules.py`). The state
-machine in AWS does not run the guard and vanished steps yet: a sweep there is started by an operator, like
-`sync --approve`, and who vanished is found by the polls' complete reads.
+each chunk judged by the change guard as a paged poll's page is, then who vanished when the read was complete,
+and the system's cursor saved (`sweep_rules.py`). The state machine in AWS runs neither the guard nor the
+vanished rule: its children run in parallel and share no count of changes; a sweep there is started by an
+operator, like `sync --approve`, and who vanished is found by the polls' complete (paged) reads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +41,7 @@ from ..ports import Connector
 from ..redact import scrub
 from . import messages
 from . import sweep_rules as rules
-from .poll import PollReport
+from .poll import PollReport, pages_of
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -70,13 +74,20 @@ def system_prefix(run: str, index: int, system: str) -> str:
 
 @dataclass
 class Snapshot:
+    """One invocation of the snapshot step. A read longer than one invocation's budget stops after a page with
+    `more_pages` and its `position`; the state machine invokes the step again with this answer (`resume`), and
+    the chunks go on being numbered from `chunks`, so a retried invocation writes the same objects again."""
+
     system: str
     prefix: str
+    index: int = 0
     accounts: int = 0
     chunks: int = 0
     next: int = 0  # the index of the next system to snapshot
     more: bool = False  # another system follows
     failed: str | None = None
+    more_pages: bool = False  # this system's read is not over: the step runs again from `position`
+    position: str | None = None
     complete: bool = False  # the read listed every account: who it did not list is gone
     cursor: str | None = field(default=None, repr=False)  # the read's delta cursor (kept locally, not sent on)
 
@@ -85,34 +96,66 @@ class Snapshot:
 
 
 def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | None = None,
-             listed: bool = False) -> Snapshot:
-    """Read system number `index` (lifecycle sources first) fully and write its accounts as chunks (with
-    `listed`, also the digests of the keys it listed, for the vanished rule: `sweep_rules.listed_key`). A read
-    that fails or returns nothing writes no chunk and is reported failed (SPEC 20: nothing is concluded from
-    it); the sweep goes on."""
+             resume: dict[str, Any] | None = None, budget: float | None = None,
+             clock: Callable[[], float] = time.monotonic, local: bool = False) -> Snapshot:
+    """Read system number `index` (lifecycle sources first) in pages of `chunk` accounts and write each page as
+    a chunk object. `budget` (seconds; None: no limit): once spent, stop after the page and answer
+    `more_pages` with the position to go on from; `resume`: that answer, to go on. A read that fails concludes
+    nothing (SPEC 20): the chunks of the pages read before it are reconciled, which concludes nothing about
+    the accounts not read; the sweep goes on with the next system; a read that lists nobody is reported failed.
+    `local` (`sync --full`): the system is read as `sync` reads it (whole, then cut into chunks), the digests of
+    the keys read are written too, for the vanished rule (`sweep_rules.listed_key`), and the read's completeness
+    and cursor kept."""
     systems = rt.polled_systems()
     if not 0 <= index < len(systems):
         raise ValueError(f"no polled system number {index}; there are {len(systems)}")
-    system = systems[index]
-    shot = Snapshot(system, system_prefix(run, index, system), next=index + 1, more=index + 1 < len(systems))
-    try:
-        result = rt.connector(system).read(None, full=True)
-    except Exception as exc:  # a target down must not stop the other systems' sweep
-        shot.failed = scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("sweep snapshot of %s failed: %s", system, shot.failed)
-        return shot
-    for part in _chunks(result.observations, chunk or CHUNK):
+    system, size = systems[index], chunk or CHUNK
+    shot = Snapshot(system, system_prefix(run, index, system), index=index, next=index + 1,
+                    more=index + 1 < len(systems))
+    if resume:
+        shot.prefix, shot.chunks, shot.accounts = str(resume["prefix"]), int(resume["chunks"]), int(resume["accounts"])
+    start = resume.get("position") if resume else None
+    stop_at = None if budget is None else clock() + budget
+    pages: Iterator[Any] | None = None
+    keys = rules.Listed() if local else None
+    while True:
+        try:  # only the read's failures are the system's: a bucket that fails fails the step (retried)
+            pages = pages or pages_of(rt.connector(system), None, full=True, page_size=None if local else size,
+                                      start=start)
+            page = next(pages, None)
+        except Exception as exc:  # a target down must not stop the other systems' sweep
+            shot.failed = scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("sweep snapshot of %s failed: %s", system, shot.failed)
+            shot.complete, page = False, None
+        if page is None:
+            if not shot.accounts and not shot.failed:
+                shot.failed = "the read returned no accounts; nobody is deactivated because of it"
+            if keys is not None and not shot.failed:
+                blobs.put(rules.listed_key(run_prefix(run), index, system), keys.packed())
+            return shot
+        if page.restarted:  # the source changed under the position: its earlier chunks are left behind
+            shot.prefix = f"{system_prefix(run, index, system)}again-{_short(start)}/"
+            shot.chunks = shot.accounts = 0
+            keys = rules.Listed() if local else None
+        _write(blobs, shot, page.observations, size)
+        if keys is not None:
+            keys.add(o.key for o in page.observations)
+        if page.last:
+            shot.complete, shot.cursor = page.complete, page.cursor
+        if not page.last and stop_at is not None and clock() >= stop_at:
+            shot.more_pages, shot.position = True, page.position
+            return shot
+
+
+def _write(blobs: Blobs, shot: Snapshot, observations: Iterable[Observation], size: int) -> None:
+    for part in _chunks(observations, size):
         blobs.put(f"{shot.prefix}{shot.chunks:06d}.jsonl", encode(part))
         shot.chunks += 1
         shot.accounts += len(part)
-    if not shot.accounts:
-        shot.failed = "the read returned no accounts; nobody is deactivated because of it"
-        return shot
-    if listed:
-        digests = rules.pack_listed(o.key for o in result.observations)
-        blobs.put(rules.listed_key(run_prefix(run), index, system), digests)
-    shot.complete, shot.cursor = result.complete, result.cursor
-    return shot
+
+
+def _short(text: str | None) -> str:
+    return hashlib.blake2b(str(text).encode(), digest_size=6).hexdigest()
 
 
 def snapshot_connector(connector: Connector, blobs: Blobs, prefix: str, *, chunk: int = CHUNK) -> int:
@@ -195,6 +238,8 @@ def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int
     shots, index, more = [], 0, True
     while more:
         shot = snapshot(rt, blobs, run, index, chunk=chunk)
+        while shot.more_pages:  # only with a budget; the state machine's MorePages loop
+            shot = snapshot(rt, blobs, run, index, chunk=chunk, resume=shot.to_dict())
         shots.append(shot)
         keys = sorted(blobs.keys(shot.prefix))
         for i in range(0, len(keys), batch):
@@ -225,7 +270,7 @@ class LocalSweep:
 
     def system(self, index: int) -> PollReport:
         rt = self.bridge.runtime
-        shot = snapshot(rt, self.blobs, self.run, index, listed=True)
+        shot = snapshot(rt, self.blobs, self.run, index, local=True)
         if shot.failed:
             return PollReport(shot.system, read=shot.accounts, full=True, failed=shot.failed)
         swept = rules.Swept(rt.reconciler, shot.system, approve=self.approve, population=self.population,

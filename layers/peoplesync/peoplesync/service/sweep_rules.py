@@ -37,8 +37,17 @@ def listed_key(run_prefix: str, index: int, system: str) -> str:
     return f"{run_prefix}listed/{index:02d}-{system}"
 
 
-def pack_listed(keys: Iterable[str]) -> bytes:
-    return zlib.compress(array("Q", sorted(seen.digest(k) for k in keys)).tobytes(), 1)
+class Listed:
+    """The digests of the keys a snapshot read, page by page (8 bytes an account)."""
+
+    def __init__(self) -> None:
+        self.digests = array("Q")
+
+    def add(self, keys: Iterable[str]) -> None:
+        self.digests.extend(seen.digest(k) for k in keys)
+
+    def packed(self) -> bytes:
+        return zlib.compress(array("Q", sorted(self.digests)).tobytes(), 1)
 
 
 def unpack_listed(data: bytes) -> seen.Seen:
