@@ -11,14 +11,26 @@ manager reference, one on_create, one if_empty). Phases, each over every account
 Baseline, measured in the same run on the same data: a naive engine that re-evaluates every field of every
 record against every system at each observation (no shadows, no "nothing changed" test).
 The index is a plain dict (what the store's index gives the engine), so the figures are the engine's own.
+Times are CPU seconds of this process (`time.process_time`): the bench is single-threaded, so that is one
+core, and other work on a shared machine does not count against it.
+
+    --no-naive             skip the naive baseline (the slow part)
+    --profile PHASE        print a cProfile of one phase (initial, echo, unchanged, changed)
+    --tree PATH            also measure another checkout's engine (this file, its code), rounds alternating
+                           between the two in fresh processes: the baseline in the same run
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import json
+import os
+import pstats
 import random
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -26,7 +38,11 @@ from typing import Any
 
 from peoplesync.config import compile_config, load_config
 from peoplesync.engine import Engine
-from peoplesync.engine.correlation import MATCHED, UNMATCHED, correlate, new_record_id
+
+try:
+    from peoplesync.engine.correlation import MATCHED, UNMATCHED, correlate, new_record_id
+except ImportError:  # an older checkout (PYTHONPATH=<tree>/layers/peoplesync), measured in the same run
+    from peoplesync.correlate import MATCHED, UNMATCHED, correlate, new_record_id  # type: ignore[no-redef]
 from peoplesync.model import Observation, RecordState
 
 CONFIG: dict[str, Any] = {
@@ -54,14 +70,22 @@ CONFIG: dict[str, Any] = {
 }
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class DictIndex:
-    """The engine's RecordIndex over plain dicts, kept up to date by the bench loop."""
+    """The engine's RecordIndex over plain dicts, kept up to date by the bench loop. Lookups hand out the index's
+    sets as copies (the port's contract), and a save re-indexes a record's keys only when the engine gave it
+    new ones (`refresh_keys` replaces `state.keys` when they change) and its links only when they changed, as
+    the stores write only what changed."""
 
     def __init__(self) -> None:
         self.links: dict[tuple[str, str], str] = {}
         self.refs: dict[tuple[str, str], str] = {}
         self.values: dict[tuple[str, Any], set[str]] = {}
         self.states: dict[str, RecordState] = {}
+        self.indexed: dict[str, Any] = {}  # record id -> the keys last indexed (the engine's own dict)
+        self.linked: dict[str, dict[str, tuple[str, str | None]]] = {}  # record id -> system -> (key, ref) indexed
 
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         return self.links.get((system, key))
@@ -70,7 +94,7 @@ class DictIndex:
         return self.refs.get((system, ref.lower()))
 
     def by_value(self, kind: str, field: str, value: Any) -> set[str]:
-        return set(self.values.get((field, str(value)), ()))
+        return set(self.values.get((field, str(value)), _NONE))  # the caller's own (older engines change it)
 
     def ref_of(self, record_id: str, system: str) -> str | None:
         s = self.states.get(record_id)
@@ -82,9 +106,15 @@ class DictIndex:
 
     def save(self, state: RecordState) -> None:
         self.states[state.id] = state
+        linked = self.linked.setdefault(state.id, {})
         for system, shadow in state.shadows.items():
-            self.links[(system, shadow.key)] = state.id
-            self.refs[(system, (shadow.ref or shadow.key).lower())] = state.id
+            if linked.get(system) != (shadow.key, shadow.ref):  # a new link, or a new key or reference
+                linked[system] = (shadow.key, shadow.ref)
+                self.links[(system, shadow.key)] = state.id
+                self.refs[(system, (shadow.ref or shadow.key).lower())] = state.id
+        if self.indexed.get(state.id) is state.keys:
+            return
+        self.indexed[state.id] = state.keys
         for field, vs in state.keys.items():
             for v in vs:
                 self.values.setdefault((field, str(v)), set()).add(state.id)
@@ -113,12 +143,18 @@ def accounts(n: int, rng: random.Random) -> dict[str, list[Observation]]:
     return out
 
 
-def run(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]], naive: bool = False
-        ) -> tuple[int, int, float]:
-    """Reconcile every observation; returns (observations, writes decided, seconds)."""
+PROFILE: dict[str, cProfile.Profile] = {}  # phase -> its profile (--profile)
+
+
+def run(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]], naive: bool = False,
+        phase: str = "") -> tuple[int, int, float]:
+    """Reconcile every observation; returns (observations, writes decided, CPU seconds)."""
     plan = engine.plan
     n = writes = 0
-    t0 = time.perf_counter()
+    profile = PROFILE.get(phase)
+    if profile is not None:
+        profile.enable()
+    t0 = time.process_time()
     for system in ("hr", "ad", "cloud", "badges"):
         for obs in batches[system]:
             n += 1
@@ -138,7 +174,10 @@ def run(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]],
                 if out.writes else 0
             if out.changed or m.outcome in (UNMATCHED, MATCHED):
                 index.save(state)
-    return n, writes, time.perf_counter() - t0
+    spent = time.process_time() - t0
+    if profile is not None:
+        profile.disable()
+    return n, writes, spent
 
 
 def settle(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]]) -> None:
@@ -170,15 +209,15 @@ def measure(people: int, share: float, naive: bool, seed: int = 7) -> dict[str, 
     batches = accounts(people, rng)
     gc.collect()
     results: dict[str, Any] = {}
-    results["initial"] = run(engine, index, batches, naive)
+    results["initial"] = run(engine, index, batches, naive, "initial")
     settle(engine, index, batches)
     results["echo"] = run(engine, index, {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.5,
                                                           o.ref) for o in obs] for s, obs in batches.items()},
-                          naive)  # the first reads after our writes: they must decide nothing
+                          naive, "echo")  # the first reads after our writes: they must decide nothing
     again = {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.6, o.ref) for o in obs]
              for s, obs in batches.items()}
-    results["unchanged"] = run(engine, index, again, naive)
-    results["changed"] = run(engine, index, changed_copy(batches, share, rng), naive)
+    results["unchanged"] = run(engine, index, again, naive, "unchanged")
+    results["changed"] = run(engine, index, changed_copy(batches, share, rng), naive, "changed")
     return results
 
 
@@ -202,11 +241,28 @@ def main() -> None:
     ap.add_argument("--changed", type=float, default=0.05)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline-people", type=int, default=None, help="people for the naive baseline")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive baseline (the slow part)")
+    ap.add_argument("--profile", choices=("initial", "echo", "unchanged", "changed"), default=None,
+                    help="print a cProfile of this phase of the engine (one round)")
+    ap.add_argument("--tree", default=None, help="another checkout to measure in the same run (alternating)")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for --tree
     args = ap.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.people, args.changed, False)))
+        return
+    if args.tree:
+        return compare(args.tree, args.people, args.changed, args.repeat)
+    if args.profile:
+        PROFILE[args.profile] = cProfile.Profile()
+        measure(args.people, args.changed, False)
+        pstats.Stats(PROFILE[args.profile]).sort_stats("tottime").print_stats(40)
+        return
     base_people = args.baseline_people or args.people
     print(f"python {sys.version.split()[0]}, {args.people} people x 4 systems, 12 fields, "
           f"{args.changed:.0%} changed; median of {args.repeat}")
     for label, naive, people in (("engine", False, args.people), ("naive baseline", True, base_people)):
+        if naive and args.no_naive:
+            continue
         rows: dict[str, list[tuple[int, int, float]]] = {}
         for _ in range(args.repeat):
             for phase, r in measure(people, args.changed, naive).items():
@@ -214,8 +270,32 @@ def main() -> None:
         for phase, rs in rows.items():
             n, writes = rs[0][0], rs[0][1]
             secs = statistics.median(r[2] for r in rs)
-            print(f"{label:15} {phase:9} {n:8d} obs  {n / secs:10,.0f} obs/s  writes decided {writes:7d}")
+            print(f"{label:15} {phase:9} {n:8d} obs  {n / secs:10,.0f} obs/s (CPU)  writes decided {writes:7d}")
     print(f"memory per person (golden + 4 shadows + links): {memory_per_person(min(args.people, 20_000)):,.0f} B")
+
+
+def compare(tree: str, people: int, share: float, repeat: int) -> None:
+    """Rounds alternating between this tree's engine and `tree`'s, each in a fresh process."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"this tree": here, tree: os.path.abspath(tree)}
+    rows: dict[str, dict[str, list[list[float]]]] = {t: {} for t in trees}
+    for _ in range(repeat):
+        for label, path in trees.items():
+            env = {**os.environ, "PYTHONPATH": os.path.join(path, "layers", "peoplesync")}
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", "--people", str(people),
+                                  "--changed", str(share)], env=env, capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{path}: {out.stderr}")
+            for phase, r in json.loads(out.stdout.splitlines()[-1]).items():
+                rows[label].setdefault(phase, []).append(r)
+    print(f"python {sys.version.split()[0]}, {people} people x 4 systems, {share:.0%} changed; "
+          f"CPU obs/s, median of {repeat} alternating rounds")
+    print(f"{'phase':10} " + "  ".join(f"{label[-24:]:>24}" for label in trees) + "   ratio  writes decided")
+    for phase in rows["this tree"]:
+        rates = [statistics.median(r[0] / r[2] for r in rows[label][phase]) for label in trees]
+        writes = [rows[label][phase][0][1] for label in trees]
+        print(f"{phase:10} " + "  ".join(f"{x:24,.0f}" for x in rates) + f"  {rates[0] / rates[1]:5.2f}x"
+              f"  {writes[0]} / {writes[1]}")
 
 
 if __name__ == "__main__":

@@ -282,6 +282,10 @@ class FieldPlan:
     default: Any = None
     placeholder: dict[str, str] = field(default_factory=dict)  # system -> value over a stale reference
     keep_blank: bool = False  # on_blank: keep: a blank golden value is not written over a target's value
+    # precomputed for the engine's per-value path: `norm` for a single value as a one-argument function, and
+    # whether a non-empty string read is its own normal form (no normalisers, no set, no reference)
+    norm1: Any = None
+    plain: bool = False
 
 
 @dataclass(slots=True)
@@ -332,10 +336,12 @@ def compile_config(config: Config, connector_class: Callable[[str], type[Connect
                 dump.pop("on_blank", None)  # (no remap of every record); a change of it remaps
             fp = _digest({"kind": kind, "name": name, **dump, "sources": ordered})
             codecs = {s: e.codec() for s, e in f.map.items() if not isinstance(e, str)}
+            norm, norm1 = normalize.pair(f.normalizers, region)
             plan = FieldPlan(name, kind, ordered, winner, {s: entry_key(e) for s, e in f.map.items()},
-                             ApplyMode(f.apply), normalize.chain(f.normalizers, region), f.multi, f.reference,
+                             ApplyMode(f.apply), norm, f.multi, f.reference,
                              dict(f.ref_by), all(systems[s].push for s in ordered), fp, codecs, f.default,
-                             dict(f.placeholder), not f.clears_blank)
+                             dict(f.placeholder), not f.clears_blank, norm1,
+                             not f.normalizers and not f.multi and f.reference is None)
             out[name] = plan
             for s, entry in f.map.items():
                 key = entry_key(entry)

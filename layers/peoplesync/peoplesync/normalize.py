@@ -92,7 +92,10 @@ def build(spec: str, default_region: str = "US") -> Normaliser:
 
 def chain(specs: list[str], default_region: str = "US") -> Callable[[Any, bool], Any]:
     """Compose normalisers into one function `(value, multi) -> normalised value`."""
-    steps = [build(s, default_region) for s in specs]
+    return _chain([build(s, default_region) for s in specs])
+
+
+def _chain(steps: list[Normaliser]) -> Callable[[Any, bool], Any]:
 
     def one(v: Any) -> Any:
         if v is None:
@@ -129,3 +132,41 @@ def chain(specs: list[str], default_region: str = "US") -> Callable[[Any, bool],
         return one(v)
 
     return apply if steps else plain
+
+
+def pair(specs: list[str], default_region: str = "US") -> tuple[Callable[[Any, bool], Any], Callable[[Any], Any]]:
+    """(`chain(specs)`, the same for a single value as a one-argument function), sharing their steps (and the
+    phone parser's cache). The engine normalises every value it reads: a string (what nearly every connector
+    gives) takes a short path in the second; anything else goes through the first."""
+    steps = [build(s, default_region) for s in specs]
+    both = _chain(steps)
+    return both, _single(steps, both)
+
+
+def _single(steps: list[Normaliser], both: Callable[[Any, bool], Any]) -> Callable[[Any], Any]:
+    if not steps:
+        def plain(v: Any) -> Any:
+            return (v or None) if v.__class__ is str else both(v, False)
+        return plain
+    if len(steps) == 1:
+        step = steps[0]
+
+        def one_step(v: Any) -> Any:
+            if v.__class__ is str:
+                return (step(v) or None) if v else None
+            return both(v, False)
+        return one_step
+
+    def steps_(v: Any) -> Any:
+        if v.__class__ is not str:
+            return both(v, False)
+        s = v
+        for step in steps:
+            if not s:
+                return None
+            s = step(s)  # type: ignore[assignment]
+            if s is None:
+                return None
+        return s or None
+
+    return steps_

@@ -242,8 +242,15 @@ def _hold(item: dict[str, Any]) -> None:
 
 
 def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
-    """(record, field, system, what it names) for every reference a record still owes (`owed_references`)."""
-    return [(rid, *owed) for rid in store.all_ids("person") for owed in owed_references(store.load(rid))]
+    """(record, field, system, what it names) for every reference a record still owes (`owed_references`),
+    the records read 500 at a time."""
+    from itertools import islice
+
+    out: list[tuple[str, str, str, str]] = []
+    ids = iter(store.all_ids("person"))
+    while batch := list(islice(ids, 500)):
+        out += [(rid, *owed) for rid, state in store.load_many(batch).items() for owed in owed_references(state)]
+    return out
 
 
 def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resolver) -> None:

@@ -20,6 +20,9 @@ from .precedence import FILLED, OVERWRITTEN, RE_ASSERTED, REALIGNED
 from .references import References
 from .targets import Targets
 
+_NO_WAIT: dict[str, list[str]] = {}  # (never changed: a record that waits for nothing, before an observation)
+_NO_READS = freshness.Reads({})
+
 
 class Engine:
     def __init__(self, plan: Plan) -> None:
@@ -28,13 +31,21 @@ class Engine:
         self._norms = build_norms(plan)
         self._keyed = keyed_fields(plan)  # kind -> fields the index must find records by
         self._keyed_names = {kind: {f.name for f in fields} for kind, fields in self._keyed.items()}
-        # (system, kind) -> attribute -> (field, normaliser): what a read of that system is absorbed as
-        self._reads = {(name, kind): {attr: (f, self._norms[(f.name, name)]) for attr, f in attrs.items()}
+        # (system, kind) -> attribute -> (field, normaliser, a non-empty string is its own normal form): what a
+        # read of that system is absorbed as
+        self._reads = {(name, kind): freshness.Reads({attr: (f, self._norms[(f.name, name)],
+                                                             f.plain and f.norm1 is not None)
+                                                      for attr, f in attrs.items()})
                        for name, sp in plan.systems.items() for kind, attrs in sp.attr_to_field.items()}
+        # (system, kind) where two fields map one attribute: only one of them is in `_reads`, so a first read
+        # also goes field by field (below); elsewhere a first read's changes are already every field it shows
+        self._shared = {(name, kind) for name, sp in plan.systems.items() for kind, fields in sp.fields.items()
+                        if len({f.map[name] for f in fields}) < len(fields)}
         self.refs = References(plan, self._keyed)
         self.lifecycle = Lifecycle(plan)
         self.targets = Targets(plan, self._norms, self.refs)
         self.golden = Golden(plan, self.refs, self.targets)
+        self._fingerprint: str | None = None
         self.outbox = Outbox(plan, self._norms, self.refs, self._keyed, self.targets.members)
 
     def observe(self, state: RecordState, obs: Observation, index: RecordIndex) -> Outcome:
@@ -42,14 +53,17 @@ class Engine:
         out = Outcome(state)
         sp = self.plan.systems[obs.system]
         first = obs.system not in state.shadows
-        remapped = state.fingerprint != self.plan.fingerprint
-        shadow = freshness.admit(state, obs, out, fingerprint=self.plan.fingerprint, push=sp.push)
+        fingerprint = self._fingerprint or self._first_fingerprint()
+        shadow = freshness.admit(state, obs, out, fingerprint=fingerprint, push=sp.push)
         if shadow is None:
             return out
-        waiting_before = dict(state.waiting)
-        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), {}), out,
+        remapped = state.fingerprint != fingerprint
+        waiting_before = dict(state.waiting) if state.waiting else _NO_WAIT
+        changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), _NO_READS), out,
                                         self.targets.members if obs.kind == GROUP else None)
-        if first or remapped:  # a system seen for the first time, or under a new mapping: field by field
+        # a system seen for the first time, or under a new mapping: field by field (a first read of a new
+        # shadow found every field it shows changed already, unless two fields share an attribute)
+        if remapped or (first and (obs.system, obs.kind) in self._shared):
             seen = {f.name for f, _ in changed}
             changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
                         if f.name not in seen and f.map[obs.system] in shadow.values]
@@ -58,21 +72,31 @@ class Engine:
         self._settle(state, obs, changed, first, remapped, waiting_before, index, out)
         return out
 
+    def _first_fingerprint(self) -> str:
+        """The plan's fingerprint, asked of the plan once (it asks the connectors what they can take)."""
+        self._fingerprint = self.plan.fingerprint
+        return self._fingerprint
+
     def _decide(self, state: RecordState, sp: SystemPlan, kind: str, changed: list[tuple[FieldPlan, Any]],
                 first: bool, index: RecordIndex, out: Outcome) -> None:
         system = sp.name
+        from_source, enforce = self.golden.from_source, self.targets.enforce
+        golden = state.golden
         for f, value in changed:
             if system in f.sources:
-                self.golden.from_source(state, f, system, value, first, index, out)
+                from_source(state, f, system, value, first, index, out)
+            elif f.name not in golden:
+                continue  # nothing agreed yet that this target could be given (`enforce` would stop there)
             elif not f.push or first:  # a target's own edit (a push source's field waits for that source)
-                reason = (FILLED if blank(value) else REALIGNED) if first else OVERWRITTEN
-                self.targets.enforce(state, f, system, index, out, reason=reason)
+                reason = OVERWRITTEN if not first else FILLED if value is None or value == "" or value == () \
+                    else REALIGNED  # (`blank`, inlined: every field of every first sight asks it)
+                enforce(state, f, system, index, out, reason)
         if sp.push:  # a push source syncing a record re-asserts every field it is the source of
             for f in sp.fields.get(kind, []):
                 if system in f.sources and f.name in state.golden:
                     for target in f.map:
                         if target != system:
-                            self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
+                            self.targets.enforce(state, f, target, index, out, RE_ASSERTED)
 
     def _settle(self, state: RecordState, obs: Observation, changed: list[tuple[FieldPlan, Any]], first: bool,
                 remapped: bool, waiting_before: dict[str, list[str]], index: RecordIndex, out: Outcome) -> None:
@@ -83,9 +107,12 @@ class Engine:
         if remapped:
             self.golden.full_pass(state, index, out)
         self.lifecycle.provision(state, out)
-        keyed = self._keyed_names.get(obs.kind, ())
-        if first or remapped or state.waiting != waiting_before or any(f.name in keyed for f, _ in changed):
+        if first or remapped or state.waiting != waiting_before or self._moves_keys(obs.kind, changed):
             refresh_keys(state, self._keyed.get(state.kind, []), out)
+
+    def _moves_keys(self, kind: str, changed: list[tuple[FieldPlan, Any]]) -> bool:
+        keyed = self._keyed_names.get(kind, ())
+        return any(f.name in keyed for f, _ in changed)
 
     def reevaluate(self, state: RecordState, index: RecordIndex) -> Outcome:
         """Re-decide everything from the shadows: after a mapping change, or when a reference it waited for
@@ -106,7 +133,7 @@ class Engine:
             return out
         for f in self.plan.systems[source].fields.get(state.kind, []):
             if source in f.sources and f.name in state.golden and target in f.map and target != source:
-                self.targets.enforce(state, f, target, index, out, reason=RE_ASSERTED)
+                self.targets.enforce(state, f, target, index, out, RE_ASSERTED)
         return out
 
     def writes_for(self, state: RecordState, system: str, index: RecordIndex) -> list[Write]:
@@ -128,7 +155,7 @@ class Engine:
         waiting_before = {k: list(v) for k, v in state.waiting.items()}
         for f in self.plan.systems[system].fields.get(state.kind, []):
             if f.reference is not None and f.name in state.golden and not blank(state.golden[f.name]):
-                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+                self.targets.enforce(state, f, system, index, out, FILLED)
         if out.writes:
             out.wake.add(state.id)  # re-evaluated by the flow, which then delivers what is owed
         if state.waiting != waiting_before:

@@ -19,7 +19,6 @@ from .precedence import (
     FILLED,
     PROPAGATED,
     REALIGNED,
-    agrees,
     from_change,
     from_shadows,
     repick,
@@ -39,13 +38,18 @@ class Golden:
                     index: RecordIndex, out: Outcome) -> None:
         """`system`, a source of `f`, now shows `value` (normalised as read there)."""
         name = f.name
-        golden_value = self.refs.to_golden(state, f, system, value, index, out)
-        if golden_value is MISSING:
-            return  # waiting for a reference to become resolvable
-        current = state.golden.get(name, MISSING)
+        if f.reference is not None:
+            golden_value = self.refs.to_golden(state, f, system, value, index, out)
+            if golden_value is MISSING:
+                return  # waiting for a reference to become resolvable
+        else:
+            golden_value = value
+        golden = state.golden
+        current = golden.get(name, MISSING)
         shadow = state.shadows[system]
-        gen = state.gen.get(name, 0)
-        if agrees(current, golden_value):  # rule 1 asked first: AGREED, nothing moves
+        gens = state.gen
+        gen = gens.get(name, 0)
+        if current is not MISSING and current == golden_value:  # rule 1 (`agrees`) asked first: nothing moves
             shadow.seen_gen[name] = gen
             return
         _, decider, rule, conflict, reason, moves, recorded = from_change(
@@ -55,24 +59,31 @@ class Golden:
             if rule is AGREED:
                 shadow.seen_gen[name] = gen
             elif rule is FILLED:  # a newly linked blank source is filled, not obeyed
-                self.targets.enforce(state, f, system, index, out, reason=FILLED)
+                self.targets.enforce(state, f, system, index, out, FILLED)
             elif rule is CONFLICT:  # the decider prevails: this source is overwritten
                 out.decisions.append(decision(
                     record_id=state.id, field=name, old=current, new=current, rule=rule, system=decider,
                     conflict=True, detail=reason))
-                self.targets.enforce(state, f, system, index, out, reason=CONFLICT)
+                self.targets.enforce(state, f, system, index, out, CONFLICT)
             return
-        self.set_golden(state, f, golden_value, system)
+        # set_golden, inlined (every field of every first sight comes here)
+        golden[name] = golden_value
+        gens[name] = gen = gen + 1
+        state.decided_by[name] = system
+        shadow.seen_gen[name] = gen
+        if not f.multi:  # a set keeps waiting for its members not linked yet (each system's, see references)
+            state.waiting.pop(name, None)
         shadow.pending.pop(f.map[system], None)  # a write of an older decision to this source is void now
         if recorded:
             out.decisions.append(decision(
-                record_id=state.id, field=name, old=orig(current), new=golden_value, rule=rule, system=system,
-                conflict=conflict, detail=reason))
+                record_id=state.id, field=name, old=None if current is MISSING else current, new=golden_value,
+                rule=rule, system=system, conflict=conflict, detail=reason))
         out.changed = True
         shadows = state.shadows
+        enforce = self.targets.enforce
         for target in f.map:
             if target != system and target in shadows:  # (a target not linked yet is not given anything)
-                self.targets.enforce(state, f, target, index, out, reason=PROPAGATED)
+                enforce(state, f, target, index, out, PROPAGATED)
 
     def set_golden(self, state: RecordState, f: FieldPlan, value: Any, system: str) -> None:
         state.golden[f.name] = value
@@ -93,7 +104,7 @@ class Golden:
             decider = decided_by.get(name)
             for target in f.map:
                 if target in shadows and (decider != target or target not in f.sources):
-                    enforce(state, f, target, index, out, reason=REALIGNED)
+                    enforce(state, f, target, index, out, REALIGNED)
         if state.fingerprint != self.plan.fingerprint:
             state.fingerprint = self.plan.fingerprint
             out.changed = True

@@ -35,18 +35,19 @@ def refresh_keys(state: RecordState, keyed: list[FieldPlan], out: Outcome) -> No
     keys: dict[str, list[Any]] = {}
     golden, shadows = state.golden, state.shadows
     for f in keyed:
+        fmap = f.map
         values = set()
         g = golden.get(f.name)
         if g is not None and g != "" and g != ():  # not blank (inlined: this runs for every key of every read)
             values.add(g)
-        for system, attr in f.map.items():
-            shadow = shadows.get(system)
-            if shadow is not None:
+        for system, shadow in shadows.items():  # (the linked systems: at most the field's, usually fewer)
+            attr = fmap.get(system)
+            if attr is not None:
                 v = shadow.values.get(attr)
                 if v is not None and v != "" and v != ():
                     values.add(v)
         if values:
-            keys[f.name] = sorted(values, key=str)
+            keys[f.name] = sorted(values, key=str) if len(values) > 1 else list(values)
     if state.waiting:
         waits = sorted({e for entries in state.waiting.values() for e in entries})
         if waits:

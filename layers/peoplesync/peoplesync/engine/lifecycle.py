@@ -24,6 +24,7 @@ class Lifecycle:
         # systems where accounts of each kind are created (groups: only those `groups.provision` names):
         # worked out on first use, when the connectors are asked what they can take
         self._provisioned: dict[str, list[str]] | None = None
+        self._policy = plan.config.policies.removed  # (the configuration is frozen)
 
     def observe(self, state: RecordState, shadow: Shadow, obs: Observation, first: bool, out: Outcome) -> None:
         if shadow.active != obs.active or shadow.removed != obs.removed:
@@ -34,12 +35,15 @@ class Lifecycle:
                     or (shadow.pending_state == ACTIVATE and obs.active)
                     or (shadow.pending_state == DELETE and obs.removed)):
                 shadow.pending_state = None  # our state change landed
-        policy = self.plan.config.policies.removed
+        policy = self._policy
         sources = self.plan.lifecycle.get(state.kind, ())
         if obs.system in sources and policy != "ignore":
-            linked = [state.shadows[s] for s in sources if s in state.shadows]
-            active = all(s.active and not s.removed for s in linked)
-            removed = any(s.removed for s in linked)
+            active, removed = True, False
+            for s in sources:  # every linked source active and none removed: active; any removed: removed
+                linked = state.shadows.get(s)
+                if linked is not None:
+                    active = active and bool(linked.active) and not linked.removed
+                    removed = removed or linked.removed
             if active != state.active or removed != state.removed:
                 state.active, state.removed = active, removed
                 out.changed = True

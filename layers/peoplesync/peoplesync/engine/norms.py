@@ -25,11 +25,10 @@ def build_norms(plan: Plan) -> dict[tuple[str, str], Norm]:
 def make_norm(plan: Plan, f: FieldPlan, system: str) -> Norm:
     multi = f.multi
     if f.reference is None:
-        return lambda v: f.norm(v, multi)
+        return _own(f, multi)
     by = f.ref_by.get(system)
     if by is not None:
-        target = plan.fields[f.reference][by]
-        return lambda v: target.norm(v, multi)
+        return _own(plan.fields[f.reference][by], multi)
     lower = plan.systems[system].reference == "dn"
 
     def ref_one(v: Any) -> Any:
@@ -41,6 +40,14 @@ def make_norm(plan: Plan, f: FieldPlan, system: str) -> Norm:
     if multi:
         return lambda v: tuple(sorted({r for r in map(ref_one, as_list(v)) if r is not None}))
     return lambda v: ref_one(v[0] if isinstance(v, list | tuple) and v else v)
+
+
+def _own(f: FieldPlan, multi: bool) -> Norm:
+    """`f`'s own normalisation (as a single value unless `multi`), without a second call where it has one."""
+    if not multi and f.norm1 is not None:
+        return f.norm1
+    norm = f.norm
+    return lambda v: norm(v, multi)
 
 
 def as_list(v: Any) -> list[Any]:

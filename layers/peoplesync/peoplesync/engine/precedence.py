@@ -73,6 +73,24 @@ class Verdict(NamedTuple):
 
 
 _verdict = partial(tuple.__new__, Verdict)  # _verdict((...)): a Verdict without the generated __new__
+
+
+class _Said(dict[str, str]):
+    """A reason that names only the system, made once per system (formatted on first use)."""
+
+    def __init__(self, template: str) -> None:
+        super().__init__()
+        self._template = template
+
+    def __missing__(self, system: str) -> str:
+        said = self[system] = self._template.format(system)
+        return said
+
+
+_IS_SOURCE = _Said("{} is the source")
+_ONE_OF = _Said("changed in {}, one of its sources")
+
+
 def decide(f: FieldPlan, facts: Facts) -> Verdict:
     """The verdict on field `f` given `facts`. The first rule that applies decides.
 
@@ -132,8 +150,8 @@ def from_change(f: FieldPlan, golden: Any, decider: str | None, system: str, val
         return _verdict((golden, decider, AGREED, False, f"{system} agrees", False, False))
     sources = f.sources
     if len(sources) < 2:  # one source: rules 2-4 need two, rule 5 decides
-        return _verdict((value, system, SOURCE, False, f"{system} is the source", True,
-                         not (golden is MISSING and blank(value))))
+        return _verdict((value, system, SOURCE, False, _IS_SOURCE[system], True,
+                         golden is not MISSING or not (value is None or value == "" or value == ())))
     if read is MISSING:
         read = value
     if first and blank(read):
@@ -147,10 +165,8 @@ def from_change(f: FieldPlan, golden: Any, decider: str | None, system: str, val
         return _verdict((golden, decider, CONFLICT, True,
                          f"{decider} and {system} both changed it; {decider} prevails over {system}'s {read!r}",
                          False, True))
-    if concurrent:
-        reason = f"{system} and {decider} both changed it; {system} prevails (winner)"
-    else:
-        reason = f"changed in {system}, one of its sources"
+    reason = f"{system} and {decider} both changed it; {system} prevails (winner)" if concurrent \
+        else _ONE_OF[system]
     return _verdict((value, system, CONFLICT if concurrent else SOURCE, concurrent, reason, True,
                      not (golden is MISSING and blank(value))))
 

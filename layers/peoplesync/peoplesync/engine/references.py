@@ -178,9 +178,10 @@ class References:
         """Records waiting for this record's account in `system` (by record id, or by its reference)."""
         shadow = state.shadows[system]
         found: set[str] = set()
-        for kind in self._referrers.get(state.kind, {state.kind}):  # (a group waits for people)
-            found |= index.by_value(kind, WAIT, f"{system}|{state.id.lower()}")
-            found |= index.by_value(kind, WAIT, f"{system}|{(shadow.ref or shadow.key).lower()}")
+        by_id, by_ref = f"{system}|{state.id.lower()}", f"{system}|{(shadow.ref or shadow.key).lower()}"
+        for kind in self._referrers.get(state.kind) or (state.kind,):  # (a group waits for people)
+            found |= index.by_value(kind, WAIT, by_id)
+            found |= index.by_value(kind, WAIT, by_ref)
         for f in self._ref_by.get(state.kind, []):  # waiting by a field value (ref_by)
             attr = f.map.get(system)
             value = shadow.values.get(attr) if attr else None

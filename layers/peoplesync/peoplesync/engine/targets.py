@@ -15,7 +15,7 @@ from ..model import RecordState, Rule, decision
 from ..ports import RecordIndex
 from .membership import Members, is_members
 from .norms import Norm
-from .outcome import MISSING, Outcome, blank, orig
+from .outcome import MISSING, Outcome, orig
 from .precedence import ALWAYS, IF_EMPTY, for_target, holds
 from .references import References
 
@@ -30,20 +30,21 @@ class Targets:
         self.members = Members(norms, refs)
 
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
-                *, reason: Rule) -> None:
+                reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""
         shadow = state.shadows.get(target)
         name = f.name
-        if shadow is None or shadow.removed or name not in state.golden or not self._writable[target]:
+        golden = state.golden.get(name, MISSING)
+        if shadow is None or shadow.removed or golden is MISSING or not self._writable[target]:
             return
         if f.multi and f.reference is not None and is_members(f):  # a group's members: adds and removes
             return self.members.enforce(state, f, target, index, out, reason)
         attr = f.map[target]
         have = shadow.values.get(attr, MISSING)
         # decide()'s rules 10-12, asked first (only apply modes other than `always`, or a blank golden value
-        # under `on_blank: keep`, ever hold a target)
-        golden = state.golden[name]
-        held = None if f.apply is ALWAYS and not (f.keep_blank and blank(golden)) else holds(f, have, golden)
+        # under `on_blank: keep`, ever hold a target; `blank` inlined: every target of every field asks this)
+        held = None if f.apply is ALWAYS and not (f.keep_blank and (golden is None or golden == "" or golden == ())) \
+            else holds(f, have, golden)
         if held is not None:
             if held is IF_EMPTY and shadow.pending.pop(attr, MISSING) is not MISSING:
                 out.changed = True  # filled meanwhile: no longer ours to fill
