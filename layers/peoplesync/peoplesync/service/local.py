@@ -17,7 +17,7 @@ from typing import Any
 
 from ..model import Observation
 from ..ports import Connector, StateStore
-from . import flow, guard, messages, queues
+from . import flow, guard, messages, queues, sweep
 from .describe import person_label
 from .guard import Approval, open_holds, people_known
 from .messages import RECONCILE, Poison
@@ -136,11 +136,13 @@ class LocalBridge:
         self._reevaluated.clear()
         self.queues.restore()
         population = people_known(self.store)  # the guard's base: the people known before this run
+        swept = sweep.LocalSweep(self, report, approve=approve, population=population, progress=progress) \
+            if full else None  # --full: the full sweep's steps in-process (service/sweep.py)
         try:
-            for system in self.runtime.polled_systems():
-                polled = poll(system, self.reconciler, self.runtime.connector(system),
-                              self.runtime.queue(RECONCILE), full=full, approve=approve, population=population,
-                              connectors=self.runtime.connector)
+            for index, system in enumerate(self.runtime.polled_systems()):
+                polled = swept.system(index) if swept else poll(
+                    system, self.reconciler, self.runtime.connector(system), self.runtime.queue(RECONCILE),
+                    full=full, approve=approve, population=population, connectors=self.runtime.connector)
                 report.seen += polled.read + polled.vanished
                 report.polls[system] = polled.to_dict()
                 report.full |= polled.full

@@ -269,12 +269,18 @@ def _judge_and_send(reconciler: Reconciler, system: str, changed: list[Observati
 def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, report: PollReport,
            judge: _Judge) -> None:
     """After a complete paged read: the system's links, in batches, for accounts the run did not list."""
-    store = reconciler.store
     try:
-        listed = seen.Seen.load(store, system, run.run, run.chunks)
+        listed = seen.Seen.load(reconciler.store, system, run.run, run.chunks)
     except seen.Incomplete as exc:
         log.warning("poll of %s: who was listed is not known (%s); nobody is concluded gone", system, exc)
         return
+    sweep_gone(reconciler, system, listed, reconcile, report, judge, run)
+
+
+def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reconcile: Queue, report: PollReport,
+               judge: _Judge, run: _Run) -> None:
+    """The system's links, in batches, for accounts a complete read did not list: judged and sent on."""
+    store = reconciler.store
     for batch in _batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
         known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
         gone = vanished(known, system, listed)

@@ -11,12 +11,17 @@ run the same way in-process by the tests and `bench/scale.py`.
 
 A child is idempotent: reconciling an account again decides nothing new, and a delivery queued twice is
 answered "duplicate" or finds nothing owed. So a failed child, a redriven Map run or a whole sweep run again
-writes nothing twice. What the sweep does not do: conclude who vanished (a complete read's vanished rule needs
-every linked record; the paged poll, issue 14 item 2, owns that) and apply the poll's change guard
-(`max_changes_per_run`): a sweep is started by an operator, like `sync --approve`. In AWS the deliveries are
-consumed while the sweep runs: a create then looks for the account first (`sweep_window.py`), so a first load
-into targets that already hold accounts links them; `run_local` delivers only once every system is
-reconciled, as `sync` does.
+writes nothing twice. In AWS the deliveries are consumed while the sweep runs: a create then looks for the
+account first (`sweep_window.py`), so a first load into targets that already hold accounts links them;
+`run_local` delivers only once every system is reconciled, as `sync` does. An account that reads as we hold it
+is decided again (a `reevaluate` of its record), as a sync's full read does (`sweep_rules.chunk_messages`).
+
+`peoplesync sync --full` (and `plan --full`) run these steps in-process (`LocalSweep`: one system at a time,
+the batches through `process` with the local run's reconcile step), adding what a sync's full read always did:
+each chunk judged by the change guard as a paged poll's page is, then who vanished when the read was complete,
+and the system's cursor saved (`sweep_rules.py`). The state machine in AWS runs neither the guard nor the
+vanished rule: its children run in parallel and share no count of changes; a sweep there is started by an
+operator, like `sync --approve`, and who vanished is found by the polls' complete (paged) reads.
 """
 
 from __future__ import annotations
@@ -24,15 +29,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..model import Observation, observation_to_dict
 from ..ports import Connector
-from .poll import pages_of
+from ..redact import scrub
+from . import messages
+from . import sweep_rules as rules
+from .poll import PollReport, pages_of
 from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from .local import LocalBridge, RunReport
 
 log = logging.getLogger("peoplesync")
 
@@ -75,19 +88,24 @@ class Snapshot:
     failed: str | None = None
     more_pages: bool = False  # this system's read is not over: the step runs again from `position`
     position: str | None = None
+    complete: bool = False  # the read listed every account: who it did not list is gone
+    cursor: str | None = field(default=None, repr=False)  # the read's delta cursor (kept locally, not sent on)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "cursor"}
 
 
 def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | None = None,
              resume: dict[str, Any] | None = None, budget: float | None = None,
-             clock: Callable[[], float] = time.monotonic) -> Snapshot:
+             clock: Callable[[], float] = time.monotonic, local: bool = False) -> Snapshot:
     """Read system number `index` (lifecycle sources first) in pages of `chunk` accounts and write each page as
     a chunk object. `budget` (seconds; None: no limit): once spent, stop after the page and answer
     `more_pages` with the position to go on from; `resume`: that answer, to go on. A read that fails concludes
     nothing (SPEC 20): the chunks of the pages read before it are reconciled, which concludes nothing about
-    the accounts not read; the sweep goes on with the next system."""
+    the accounts not read; the sweep goes on with the next system; a read that lists nobody is reported failed.
+    `local` (`sync --full`): the system is read as `sync` reads it (whole, then cut into chunks), the digests of
+    the keys read are written too, for the vanished rule (`sweep_rules.listed_key`), and the read's completeness
+    and cursor kept."""
     systems = rt.polled_systems()
     if not 0 <= index < len(systems):
         raise ValueError(f"no polled system number {index}; there are {len(systems)}")
@@ -99,20 +117,31 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | No
     start = resume.get("position") if resume else None
     stop_at = None if budget is None else clock() + budget
     pages: Iterator[Any] | None = None
+    keys = rules.Listed() if local else None
     while True:
         try:  # only the read's failures are the system's: a bucket that fails fails the step (retried)
-            pages = pages or pages_of(rt.connector(system), None, full=True, page_size=size, start=start)
+            pages = pages or pages_of(rt.connector(system), None, full=True, page_size=None if local else size,
+                                      start=start)
             page = next(pages, None)
         except Exception as exc:  # a target down must not stop the other systems' sweep
-            shot.failed = f"{type(exc).__name__}: {exc}"
+            shot.failed = scrub(f"{type(exc).__name__}: {exc}")
             log.warning("sweep snapshot of %s failed: %s", system, shot.failed)
-            page = None
+            shot.complete, page = False, None
         if page is None:
+            if not shot.accounts and not shot.failed:
+                shot.failed = "the read returned no accounts; nobody is deactivated because of it"
+            if keys is not None and not shot.failed:
+                blobs.put(rules.listed_key(run_prefix(run), index, system), keys.packed())
             return shot
         if page.restarted:  # the source changed under the position: its earlier chunks are left behind
             shot.prefix = f"{system_prefix(run, index, system)}again-{_short(start)}/"
             shot.chunks = shot.accounts = 0
+            keys = rules.Listed() if local else None
         _write(blobs, shot, page.observations, size)
+        if keys is not None:
+            keys.add(o.key for o in page.observations)
+        if page.last:
+            shot.complete, shot.cursor = page.complete, page.cursor
         if not page.last and stop_at is not None and clock() >= stop_at:
             shot.more_pages, shot.position = True, page.position
             return shot
@@ -177,21 +206,25 @@ def item_keys(event: dict[str, Any]) -> list[str]:
     return [i["Key"] for i in items]
 
 
-def process(keys: list[str], blobs: Blobs, rt: Runtime, meter: Any = None) -> Processed:
+def process(keys: list[str], blobs: Blobs, rt: Runtime, meter: Any = None, *,
+            handle: Callable[[str], Any] | None = None, judge: rules.Judge | None = None) -> Processed:
     """The item processor: every account of the chunks through the reconcile step, one store batch per chunk.
     A message the step cannot handle is parked or sent back to the reconcile queue by `reconcile_body`, as the
     reconcile Lambda's are, so one bad account never fails the child; what escapes (the chunk unreadable, the
-    queue unreachable) fails the child, which Step Functions retries and the Map's tolerance counts."""
+    queue unreachable) fails the child, which Step Functions retries and the Map's tolerance counts.
+    An account read as we hold it is decided again (`reevaluate`), as a sync's full read does. `handle`: the
+    reconcile step (default: the reconcile function's); `judge`: the change guard (`sweep_rules.Swept.chunk`)."""
     from .handlers import reconcile_body
 
+    step = handle or (lambda body: reconcile_body(body, rt, meter))
     done = Processed(keys=list(keys))
     for key in keys:
-        lines = blobs.get(key).decode().splitlines()
+        data = blobs.get(key)
         with rt.store.batch():
-            for line in lines:
-                if line.strip():
-                    reconcile_body(f'{{"type":"observation","observation":{line}}}', rt, meter)
-                    done.accounts += 1
+            bodies, accounts = rules.chunk_messages(rt, data, judge)
+            for body in bodies:
+                step(body)
+        done.accounts += accounts
         done.chunks += 1
     return done
 
@@ -215,3 +248,51 @@ def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int
     if then is not None:
         then(rt)
     return shots
+
+
+class LocalSweep:
+    """`sync --full` as the sweep: each system snapshotted to chunk files in a scratch folder, judged by the
+    guard, its chunks processed in batches with the local run's reconcile step (tallied in its report), then who
+    vanished, the approved holds let go and the cursor saved. One system per `system(index)` call, which answers
+    as a poll does, so the local run reports it the same way."""
+
+    def __init__(self, bridge: LocalBridge, report: RunReport, *, approve: Any = False,
+                 population: int | None = None, progress: Any = None, batch: int = 5) -> None:
+        import tempfile
+        import uuid
+
+        from ..adapters.blobs import FolderBlobs
+
+        self.bridge, self.report, self.approve, self.population = bridge, report, approve, population
+        self.progress, self.batch, self.run = progress, batch, f"local-{uuid.uuid4().hex[:12]}"
+        self._scratch = tempfile.TemporaryDirectory(prefix="peoplesync-sweep-")  # removed when collected
+        self.blobs = FolderBlobs(self._scratch.name)
+
+    def system(self, index: int) -> PollReport:
+        rt = self.bridge.runtime
+        shot = snapshot(rt, self.blobs, self.run, index, local=True)
+        if shot.failed:
+            return PollReport(shot.system, read=shot.accounts, full=True, failed=shot.failed)
+        swept = rules.Swept(rt.reconciler, shot.system, approve=self.approve, population=self.population,
+                            connectors=rt.connector)
+        keys = sorted(self.blobs.keys(shot.prefix))
+        for i in range(0, len(keys), self.batch):
+            process(keys[i:i + self.batch], self.blobs, rt, handle=self._step, judge=swept.chunk)
+            self.bridge._reconcile(self.report, self.progress)  # records woken, re-reads: as the queue would
+        if shot.complete:
+            listed = rules.unpack_listed(self.blobs.get(rules.listed_key(run_prefix(self.run), index, shot.system)))
+            swept.gone(listed, self)
+        swept.report.read = shot.accounts
+        rt.store.put_cursor(shot.system, shot.cursor)
+        if shot.complete:  # everything was read under this mapping: later polls may be deltas again
+            rt.store.put_meta(f"fingerprint|{shot.system}", {"value": rt.plan.fingerprint})
+        shutil.rmtree(Path(self._scratch.name) / run_prefix(self.run), ignore_errors=True)  # one system at a time
+        return swept.report
+
+    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
+        """The reconcile queue the vanished accounts are sent to: each handled at once."""
+        for message in messages:
+            self.bridge._reconcile_one(message, self.report)
+
+    def _step(self, body: str) -> None:
+        self.bridge._reconcile_one(messages.parse(body), self.report)

@@ -19,10 +19,12 @@ no account present throughout the read is missed. The key:
   the mark: the next delta (`uSNChanged` above the mark) lists them.
 
 Range widths adapt: a range that holds more than `OVERFLOW` pages' worth is abandoned (its search stopped, the
-server told) and tried again an eighth as wide; a range that gives less than half a page is followed by one
-twice as wide. Keys bunch (OpenLDAP's entryUUIDs are time-based; a bulk load takes a narrow band of USNs), and
-the widths follow. What it costs: one search per range, and without an ordering index on the key the server
-evaluates the account filter over the subtree for each of them (OpenLDAP's `eq` index does not serve `>=`).
+server told) and tried again as wide as the page_size-th smallest key of the entries it gave (at most half as
+wide); a range that gives less than half a page is followed by one twice as wide. Keys bunch (OpenLDAP's
+entryUUIDs are time-based; a bulk load takes a narrow band of USNs), and the widths follow. What it costs:
+one search per range, a bind and the mark read per invocation, and the entries of an abandoned range read
+twice; without an ordering index on the key the server evaluates the account filter over the subtree for
+each range (OpenLDAP's `eq` index does not serve `>=`).
 
 Only a read whose delta mark is exact can be taken in pages: the cursor a paged read leaves is the mark taken
 before its first page (AD's USN, OpenLDAP's contextCSN), so a change made to an account whose range was
@@ -37,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...ports import ReadPage
+from ...ports import ReadFailed, ReadPage
 from ..cursor import decode_cursor, encode_cursor, fingerprint
 from .search import Directory, Entry
 
@@ -55,6 +57,7 @@ class KeySpace:
     attr: str
     end: int
     text: Callable[[int], str]
+    value: Callable[[bytes], int]  # a raw value of the key as a point of the range
 
     def range_filter(self, user_filter: str, lo: int, hi: int) -> str:
         upper = f"(!({self.attr}>={self.text(hi)}))" if hi < self.end else ""
@@ -70,9 +73,9 @@ def key_space(conn: LdapConnector, mark: dict[str, Any]) -> KeySpace | None:
     """The key this directory is paged by, or None: it is read whole (see the module's docstring)."""
     mode = mark.get("mode")
     if mode == "usn":
-        return KeySpace("uSNCreated", int(mark["usn"]) + 1, str)
+        return KeySpace("uSNCreated", int(mark["usn"]) + 1, str, int)
     if mode == "csn" and mark.get("exact") and conn.anchor_attr.lower() == "entryuuid":
-        return KeySpace("entryUUID", 1 << 128, _uuid)
+        return KeySpace("entryUUID", 1 << 128, _uuid, lambda raw: int(raw.decode().replace("-", ""), 16))
     return None
 
 
@@ -133,9 +136,9 @@ def _walk(conn: LdapConnector, pos: dict[str, Any], page_size: int, restarted: b
         hi = min(space.end, lo + step)
         flt = space.range_filter(conn.s.filter, lo, hi)
         limit = None if step == 1 else OVERFLOW * page_size
-        entries = conn._guarded(lambda: conn._retrying(lambda d: _range(conn, d, flt, limit)))  # noqa: B023
-        if entries is None:  # too many in one range: narrower
-            pos["step"] = max(1, step // 8)
+        entries, sample = conn._guarded(lambda: conn._retrying(lambda d: _range(conn, d, space, flt, limit)))  # noqa: B023
+        if entries is None:  # too many in one range: as wide as the page_size-th key of what was seen
+            pos["step"] = max(1, min(step // 2, sorted(sample)[page_size - 1] - lo + 1))
             continue
         pos["lo"] = hi
         if len(entries) < page_size // 2:
@@ -151,19 +154,30 @@ def _walk(conn: LdapConnector, pos: dict[str, Any], page_size: int, restarted: b
             restarted = False
 
 
-def _range(conn: LdapConnector, d: Directory, flt: str, limit: int | None) -> list[Entry] | None:
-    """The entries of one range with ranged attributes completed; None: more than `limit` (the search is
-    stopped there and abandoned at the server)."""
+def _range(conn: LdapConnector, d: Directory, space: KeySpace, flt: str,
+           limit: int | None) -> tuple[list[Entry] | None, list[int]]:
+    """(the entries of one range, ranged attributes completed, []), or (None, the keys of the first `limit` + 1
+    entries seen) when it holds more: the search is stopped there and abandoned at the server."""
     raw = []
-    found = d.search(conn.s.base_dn, flt, conn._read_attrs())
+    if limit is not None:  # an overflow is seen after limit + 1 entries, not a whole server page later
+        d.page_size = min(d.page_size, limit + 1)
+    attrs = conn._read_attrs()
+    found = d.search(conn.s.base_dn, flt, attrs if space.attr in attrs else [*attrs, space.attr])
     for entry in found:
         raw.append(entry)
         if limit is not None and len(raw) > limit:
             found.close()  # type: ignore[attr-defined]
-            return None
+            return None, [space.value(_one(e, space.attr)) for e in raw]
     out = [{"dn": e["dn"], "raw": d._complete_ranges(e)} for e in raw]
     d.stats["entries"] += len(out)
-    return out
+    return out, []
+
+
+def _one(entry: dict[str, Any], attr: str) -> bytes:
+    values = next((v for k, v in entry["raw_attributes"].items() if k.lower() == attr.lower()), None)
+    if not values:
+        raise ReadFailed(f"an entry without {attr} in a read by {attr} ranges: {entry['dn']!r}")
+    return bytes(values[0])
 
 
 def _encode(conn: LdapConnector, pos: dict[str, Any]) -> str:

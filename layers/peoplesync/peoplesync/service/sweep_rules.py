@@ -1,0 +1,124 @@
+"""The full sweep's chunks as reconcile messages, and its vanished rule and change guard, chunk by chunk, never
+the whole system at once (`sweep.py`).
+
+- Each chunk's accounts are pre-screened against what we hold (`poll._is_news`): a changed one goes on as its
+  observation, an unchanged one as a `reevaluate` of its record (a full run decides everyone again: what a
+  record owed may have become writable), as a sync's full read does (`chunk_messages`).
+- Who is listed: the snapshot keeps, beside its chunks, the sorted 8-byte digests of the keys its read listed
+  (`runs/<run>/listed/<i>-<system>`; `seen.py`'s digests: a shared digest makes a gone account look listed, the
+  safe way round).
+- The guard and who vanished (`Swept`, the local run's: it needs the run's count of changes from chunk to
+  chunk, which the Distributed Map's parallel children do not share): each chunk judged by the poll's guard
+  step as a paged poll's page is, then, when the read was complete, the system's links in batches of 500,
+  those not listed judged and sent on as removed (`poll.sweep_gone`), and approved holds let go.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zlib
+from array import array
+from collections.abc import Callable, Container, Iterable
+from typing import Any
+
+from ..engine import decode
+from ..model import Observation, observation_from_dict
+from ..ports import Connector
+from . import guard, messages, seen
+from .messages import Queue
+from .poll import PollReport, _is_news, _Judge, _judge_and_send, _known, _Run, sweep_gone
+from .reconcile import Reconciler
+from .runtime import Runtime
+
+
+def listed_key(run_prefix: str, index: int, system: str) -> str:
+    """Outside the system's chunk prefix: the Map lists only chunks."""
+    return f"{run_prefix}listed/{index:02d}-{system}"
+
+
+class Listed:
+    """The digests of the keys a snapshot read, page by page (8 bytes an account)."""
+
+    def __init__(self) -> None:
+        self.digests = array("Q")
+
+    def add(self, keys: Iterable[str]) -> None:
+        self.digests.extend(seen.digest(k) for k in keys)
+
+    def packed(self) -> bytes:
+        return zlib.compress(array("Q", sorted(self.digests)).tobytes(), 1)
+
+
+def unpack_listed(data: bytes) -> seen.Seen:
+    digests = array("Q")
+    digests.frombytes(zlib.decompress(data))
+    return seen.Seen(digests=digests)
+
+
+def chunk_messages(rt: Runtime, data: bytes, judge: Judge | None = None) -> tuple[list[str], int]:
+    """One chunk as reconcile messages, and the accounts it holds. Without `judge`: an account that reads as we
+    hold it becomes a `reevaluate` of its record, any other its observation as read. `judge(observations,
+    queue)` (`Swept.chunk`) decides instead, with the guard. A line that does not parse is passed on as it is:
+    the reconcile step parks it with its reason."""
+    bodies: list[str] = []
+    read: list[tuple[Observation, str]] = []
+    for line in data.decode().splitlines():
+        if not line.strip():
+            continue
+        try:
+            read.append((observation_from_dict(json.loads(line)), line))
+        except Exception:  # a malformed account: parked by the reconcile step, the rest goes on
+            bodies.append(f'{{"type":"observation","observation":{line}}}')
+    accounts = len(read) + len(bodies)
+    if judge is not None:
+        sink = _Collect()
+        judge([o for o, _ in read], sink)
+        bodies += [json.dumps(m) for m in sink.messages]
+    elif read:
+        plan, system = rt.plan, read[0][0].system
+        known = _known(rt.store, plan, system, [o for o, _ in read], complete=False)
+        news = {o.key for o, _ in read if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)}
+        bodies += [f'{{"type":"observation","observation":{line}}}' for o, line in read if o.key in news]
+        bodies += [json.dumps(m) for m in messages.reevaluate({s.id for k, s in known.items() if k not in news})]
+    return bodies, accounts
+
+
+class _Collect:
+    """A queue that keeps what is sent (the messages a judged chunk makes)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
+        self.messages += messages
+
+
+Judge = Callable[[list[Observation], Queue], None]
+
+
+def chunk_observations(data: bytes) -> list[Observation]:
+    return [observation_from_dict(json.loads(line)) for line in data.decode().splitlines() if line.strip()]
+
+
+class Swept:
+    """A full sweep's run of one system, judged as a paged poll's pages are (`sweep.LocalSweep`): the guard's
+    count and the approval carried from chunk to chunk."""
+
+    def __init__(self, reconciler: Reconciler, system: str, *, approve: guard.Approval, population: int | None,
+                 connectors: Callable[[str], Connector] | None) -> None:
+        self.reconciler, self.system, self.report = reconciler, system, PollReport(system, full=True)
+        self.judge = _Judge(approve, population, connectors, asked_full=True)
+        self.run = _Run(uuid.uuid4().hex, None, reconciler.plan.fingerprint, True, population,
+                        approve=approve if isinstance(approve, bool) else sorted(approve))
+
+    def chunk(self, observations: list[Observation], send: Queue) -> None:
+        """One chunk's accounts pre-screened and judged; what flows is sent (unchanged: re-evaluated)."""
+        known = _known(self.reconciler.store, self.reconciler.plan, self.system, observations, complete=False)
+        _judge_and_send(self.reconciler, self.system, observations, known, send, self.report, self.judge, self.run,
+                        read={o.key for o in observations})
+
+    def gone(self, listed: Container[str], send: Queue) -> None:
+        """After a complete read: the links not listed, judged and sent on as removed; approved holds let go."""
+        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run)
+        self.report.released += guard.release(self.reconciler.store, self.system, self.judge.approve)
