@@ -51,6 +51,8 @@ def test_an_empty_or_missing_file_is_a_failed_read_never_an_empty_company(tmp_pa
         connector(str(tmp_path / "hr.csv")).read()
     with pytest.raises(ReadFailed, match="not found"):
         connector(str(tmp_path / "missing.csv")).read()
+    with pytest.raises(ReadFailed, match="missing.csv not found"):  # read in pages, said the same way
+        next(connector(str(tmp_path / "missing.csv")).read_pages(None, full=True, page_size=10))
 
 
 def test_writes_change_only_the_given_columns_and_keep_the_others(tmp_path: Path) -> None:

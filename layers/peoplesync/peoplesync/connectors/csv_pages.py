@@ -60,7 +60,10 @@ def decode_position(text: str | None) -> dict[str, Any] | None:
 def read_pages(conn: CsvConnector, page_size: int, start: str | None, tag_of: Any) -> Iterator[ReadPage]:
     """The file's accounts in pages of `page_size` rows (see the module's docstring)."""
     s = conn.s
-    tag = tag_of(s.path).tag
+    try:
+        tag = tag_of(s.path).tag
+    except FileNotFoundError:  # said as the whole read says it
+        raise ReadFailed(f"{conn.name}: {s.path} not found") from None
     pos = decode_position(start)
     restarted = pos is not None and pos["tag"] != tag
     if pos is None or restarted:

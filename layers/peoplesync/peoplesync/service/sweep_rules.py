@@ -1,7 +1,7 @@
 """The full sweep's chunks as reconcile messages, and its vanished rule and change guard, chunk by chunk, never
 the whole system at once (`sweep.py`).
 
-- Each chunk's accounts are pre-screened against what we hold (`poll._is_news`): a changed one goes on as its
+- Each chunk's accounts are pre-screened against the digest index (`poll._screen`): a changed one goes on as its
   observation, an unchanged one as a `reevaluate` of its record (a full run decides everyone again: what a
   record owed may have become writable), as a sync's full read does (`chunk_messages`).
 - Who is listed: the snapshot keeps, beside its chunks, the sorted 8-byte digests of the keys its read listed
@@ -22,12 +22,11 @@ from array import array
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from ..engine import decode
 from ..model import Observation, observation_from_dict
 from ..ports import Connector
 from . import guard, messages, seen
 from .messages import Queue
-from .poll import PollReport, _is_news, _Judge, _judge_and_send, _known, _Run, sweep_gone
+from .poll import PollReport, _Judge, _judge_and_send, _links, _records, _Run, _screen, sweep_gone
 from .reconcile import Reconciler
 from .runtime import Runtime
 
@@ -76,11 +75,12 @@ def chunk_messages(rt: Runtime, data: bytes, judge: Judge | None = None) -> tupl
         judge([o for o, _ in read], sink)
         bodies += [json.dumps(m) for m in sink.messages]
     elif read:
-        plan, system = rt.plan, read[0][0].system
-        known = _known(rt.store, plan, system, [o for o, _ in read], complete=False)
-        news = {o.key for o, _ in read if _is_news(known.get(o.key), system, decode(plan, o), plan.fingerprint)}
+        system, observations = read[0][0].system, [o for o, _ in read]
+        links = _links(rt.store, rt.plan, system, observations, complete=False)
+        news = {o.key for o in _screen(rt.reconciler, system, observations, links)}
         bodies += [f'{{"type":"observation","observation":{line}}}' for o, line in read if o.key in news]
-        bodies += [json.dumps(m) for m in messages.reevaluate({s.id for k, s in known.items() if k not in news})]
+        bodies += [json.dumps(m) for m in messages.reevaluate({link.record for (_, key), link in links.items()
+                                                               if key not in news})]
     return bodies, accounts
 
 
@@ -114,9 +114,13 @@ class Swept:
 
     def chunk(self, observations: list[Observation], send: Queue) -> None:
         """One chunk's accounts pre-screened and judged; what flows is sent (unchanged: re-evaluated)."""
-        known = _known(self.reconciler.store, self.reconciler.plan, self.system, observations, complete=False)
-        _judge_and_send(self.reconciler, self.system, observations, known, send, self.report, self.judge, self.run,
-                        read={o.key for o in observations})
+        store, system = self.reconciler.store, self.system
+        links = _links(store, self.reconciler.plan, system, observations, complete=False)
+        changed = _screen(self.reconciler, system, observations, links)
+        news = {o.key for o in changed}
+        _judge_and_send(self.reconciler, system, changed, _records(store, system, changed, links), send, self.report,
+                        self.judge, self.run, read={o.key for o in observations},
+                        unchanged={link.record for (_, key), link in links.items() if key not in news})
 
     def gone(self, listed: Container[str], send: Queue) -> None:
         """After a complete read: the links not listed, judged and sent on as removed; approved holds let go."""
