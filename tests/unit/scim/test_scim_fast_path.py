@@ -98,8 +98,10 @@ def ref(n: int) -> str:
 request = st.one_of(
     st.builds(lambda b: ("POST", "/Users", b, {}), user_body()),
     st.builds(lambda n: ("GET", f"/Users/{ref(n)}", None, {}), st.integers(0, 3)),
-    st.builds(lambda name, attr: ("GET", "/Users", None, {"filter": f'{attr} eq "{name}"'}),
-              st.sampled_from([*NAMES, "e1", "E1"]), st.sampled_from(["userName", "username", "externalId"])),
+    st.builds(lambda name, attr, paging: ("GET", "/Users", None, {"filter": f'{attr} eq "{name}"', **paging}),
+              st.sampled_from([*NAMES, "e1", "E1"]), st.sampled_from(["userName", "username", "externalId"]),
+              st.sampled_from([{}, {}, {"startIndex": "1", "count": "100"}, {"count": "1"}, {"count": "0"},
+                               {"startIndex": "2"}, {"count": "500"}, {"count": "x"}, {"sortBy": "userName"}])),
     st.builds(lambda n, ops: ("PATCH", f"/Users/{ref(n)}", {"schemas": [PATCH], "Operations": ops}, {}),
               st.integers(0, 2), st.lists(operation, min_size=1, max_size=3)),
     st.builds(lambda n, ops: ("PATCH", f"/Users/{ref(n)}", {"schemas": [PATCH], "Operations": ops}, {}),
@@ -191,3 +193,9 @@ def test_given_a_cold_process_when_the_common_requests_come_then_scim2_models_is
             "print(r.status, c.status, 'scim2_models' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["200", "201", "False"]
+
+
+def test_the_fast_paths_page_limit_is_the_one_the_service_announces() -> None:
+    from peoplesync.scim import fast, provider
+
+    assert fast.MAX_RESULTS == provider.MAX_RESULTS

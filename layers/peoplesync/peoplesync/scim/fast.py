@@ -38,6 +38,7 @@ from .http import ScimResponse
 from .repository import ResourceNotFound, ScimRepository, Stored, UniquenessConflict
 
 USER = "User"
+MAX_RESULTS = 200  # provider.MAX_RESULTS: what ServiceProviderConfig announces (scim2-server bounds count to it)
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _PLAIN = {"string": str, "boolean": bool}
 _CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
@@ -98,8 +99,11 @@ class FastPath:
         return ScimResponse(status, published(stored.doc, location, stored.etag), headers)
 
     def _search(self, query: dict[str, str], base_url: str) -> ScimResponse:
-        m = _EQ.fullmatch(query.get("filter", "")) if set(query) == {"filter"} else None
-        if m is None:
+        m = _EQ.fullmatch(query.get("filter", "")) if set(query) <= {"filter", "startIndex", "count"} else None
+        count = query.get("count", str(MAX_RESULTS))
+        # Okta asks `&startIndex=1&count=100` with its filter: the first page, which is all of it
+        if m is None or query.get("startIndex", "1") != "1" or not count.isdigit() or \
+                not 1 <= int(count) <= MAX_RESULTS:
             raise _Decline
         attr = "userName" if m[1].lower() == "username" else "externalId"
         value = json.loads(m[2])
@@ -108,8 +112,8 @@ class FastPath:
         wanted = comparable(attr, value)
         found = [s for s in self.repository.find(USER, attr, wanted)
                  if comparable(attr, str(s.doc.get(attr, ""))) == wanted]
-        resources = [self._read(s, base_url, 200).body for s in found]
-        return ScimResponse(200, {"schemas": [LIST_RESPONSE], "totalResults": len(resources), "startIndex": 1,
+        resources = [self._read(s, base_url, 200).body for s in found[:int(count)]]
+        return ScimResponse(200, {"schemas": [LIST_RESPONSE], "totalResults": len(found), "startIndex": 1,
                                   "itemsPerPage": len(resources), "Resources": resources})
 
     def _create(self, body: Any, base_url: str) -> ScimResponse:
