@@ -55,7 +55,8 @@ def user_body(draw: st.DrawFn) -> dict[str, Any]:
                 "name": st.fixed_dictionaries({}, optional={"givenName": TEXT, "familyName": TEXT}),
                 "phoneNumbers": st.just([{"value": "+1 555", "type": "mobile"}])}
     noisy = {"active": st.just("yes"), "nickName": st.none(), "username": TEXT, "x": TEXT, "id": st.just("id0000"),
-             "groups": st.just([])}
+             "groups": st.just([]), "profileUrl": st.just("https://example.com/ann"),
+             "x509Certificates": st.just([{"value": "TUlJ"}]), "userType": st.just("Employee")}
     for name in draw(st.lists(st.sampled_from(sorted(optional)), max_size=5, unique=True)):
         body[name] = draw(optional[name])
     if draw(st.integers(0, 4)) == 0:
@@ -64,7 +65,8 @@ def user_body(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         body[ENTERPRISE] = draw(st.fixed_dictionaries(
             {}, optional={"department": TEXT, "manager": st.sampled_from([{"value": "m0"}, {"value": "m0"}, {"value": ""},
-                                                                           {"value": "m0", "displayName": "M"}]),
+                                                                           {"value": "m0", "displayName": "M"},
+                                                                           {"value": "m0", "$ref": "../Users/m0"}]),
                           "costCenter": TEXT}))
         if draw(st.integers(0, 5)) == 0:
             body[ENTERPRISE]["badge"] = "b"
@@ -108,6 +110,9 @@ request = st.one_of(
               st.integers(0, 1), st.lists(good_operation, min_size=1, max_size=3)),
     st.builds(lambda n, b: ("PUT", f"/Users/{ref(n)}", b, {}), st.integers(0, 2), user_body()),
     st.builds(lambda n: ("DELETE", f"/Users/{ref(n)}", None, {}), st.integers(0, 3)),
+    st.builds(lambda q: ("GET", "/Users", None, q), st.fixed_dictionaries(
+        {}, optional={"startIndex": st.sampled_from(["1", "2", "3", "0", "9", "x"]),
+                      "count": st.sampled_from(["1", "2", "100", "0", "500", "-1"])})),
     st.builds(lambda n, q: ("GET", f"/Users/{ref(n)}", None, q), st.integers(0, 1),
               st.sampled_from([{"attributes": "userName"}, {"excludedAttributes": "emails"}])),
 )

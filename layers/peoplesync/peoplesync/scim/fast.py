@@ -1,13 +1,15 @@
 """The common User requests answered from the stored JSON, without scim2-models: a cold start's first request.
 
 What an IdP sends most (Entra ID, Okta): `GET /Users?filter=userName eq "..."`, `POST /Users`, `GET`/`PUT`/
-`DELETE /Users/{id}`, and a `PATCH` of plain attributes (`active`, `title`, `name.givenName`, the enterprise
-`department` or `manager`). Anything else, or anything unusual about one of these (a query parameter, a
-conditional header, an attribute outside the plain ones, a filtered PATCH path, a value of another type, a
-missing resource, a taken userName) returns None *before any write*, and `app` hands the request to the whole
-protocol (`full`, scim2-server), which answers it with its RFC 7644 error or result. So this path only ever
-answers what scim2-server would answer the same way: `tests/unit/scim/test_scim_fast_path.py` replays requests
-through both paths and compares status, body and what was stored.
+`DELETE /Users/{id}`, a page of `GET /Users?startIndex=..&count=..` (Okta's import), and a `PATCH` of plain
+attributes (`active`, `title`, `name.givenName`, the enterprise `department` or `manager`). Anything else, or
+anything unusual about one of these (another query parameter, a conditional header, an attribute outside the
+plain ones, a filtered PATCH path, a value of another type, a missing resource, a taken userName, a stored
+resource holding more than plain values) returns None *before any write*, and `app` hands the request to the
+whole protocol (`full`, scim2-server), which answers it with its RFC 7644 error or result. So this path only
+ever answers what scim2-server would answer the same way: `tests/unit/scim/test_scim_fast_path.py` replays
+generated requests through both paths and compares status, headers, body, what was stored and what was
+handed on.
 
 Documents are validated against the same RFC 7643 schema documents scim2-server builds its models from
 (`documents.schemas()`); only string and boolean values of readWrite attributes are taken here.
@@ -16,6 +18,8 @@ Documents are validated against the same RFC 7643 schema documents scim2-server 
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -88,17 +92,21 @@ class FastPath:
     # --- requests -----------------------------------------------------------------------------------------
     def _get(self, id_: str) -> Stored:
         stored = self.repository.get(USER, id_)
-        if stored is None:
-            raise _Decline
+        if stored is None or not _plain_document(stored.raw):
+            raise _Decline  # missing (its 404 is the whole protocol's), or holding what only the models know
         return stored
 
     def _read(self, stored: Stored, base_url: str, status: int, extra: dict[str, str] | None = None
               ) -> ScimResponse:
+        if not _plain_document(stored.raw):
+            raise _Decline  # e.g. a manager.$ref the whole protocol stored: it publishes references as URLs
         location = f"{base_url.rstrip('/')}/Users/{stored.id}"
         headers = {"Content-Location": location, "ETag": stored.etag, **(extra or {})}
         return ScimResponse(status, published(stored.doc, location, stored.etag), headers)
 
     def _search(self, query: dict[str, str], base_url: str) -> ScimResponse:
+        if "filter" not in query:
+            return self._page(query, base_url)
         m = _EQ.fullmatch(query.get("filter", "")) if set(query) <= {"filter", "startIndex", "count"} else None
         count = query.get("count", str(MAX_RESULTS))
         # Okta asks `&startIndex=1&count=100` with its filter: the first page, which is all of it
@@ -115,6 +123,18 @@ class FastPath:
         resources = [self._read(s, base_url, 200).body for s in found[:int(count)]]
         return ScimResponse(200, {"schemas": [LIST_RESPONSE], "totalResults": len(found), "startIndex": 1,
                                   "itemsPerPage": len(resources), "Resources": resources})
+
+    def _page(self, query: dict[str, str], base_url: str) -> ScimResponse:
+        """A page of everyone (Okta's import: `?startIndex=1&count=100`), in the repository's id order."""
+        start, count = query.get("startIndex", "1"), query.get("count", "")
+        if set(query) - {"startIndex", "count"} or not (start.isdigit() and count.isdigit()) or \
+                int(start) < 1 or not 1 <= int(count) <= MAX_RESULTS:
+            raise _Decline
+        first = int(start) - 1
+        page = [self._read(s, base_url, 200).body
+                for s in itertools.islice(self.repository.list(USER), first, first + int(count))]
+        return ScimResponse(200, {"schemas": [LIST_RESPONSE], "totalResults": self.repository.count(USER),
+                                  "startIndex": int(start), "itemsPerPage": len(page), "Resources": page})
 
     def _create(self, body: Any, base_url: str) -> ScimResponse:
         doc = _user(body)
@@ -185,6 +205,17 @@ class FastPath:
         self.forget(USER, current.id)
         self.emit(ScimWrite(USER, stored.id, stored.doc, stored.seq))
         return self._read(stored, base_url, 200)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_document(raw: str) -> bool:
+    """Whether a stored User holds only what this path would have stored (so publishing it is a copy)."""
+    try:
+        doc = json.loads(raw)
+        _user({k: v for k, v in doc.items() if k not in ("id", "meta")})
+    except _Decline:
+        return False
+    return True
 
 
 # --- validation: what this path takes ---------------------------------------------------------------------
