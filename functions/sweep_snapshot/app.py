@@ -22,4 +22,5 @@ def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = 
     if event.get("report"):  # the state machine's last step: the run's page to the bucket's reports/ prefix
         return bootstrap.handlers.sweep_report_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots(),
                                                      logger)
-    return bootstrap.handlers.sweep_snapshot_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots())
+    return bootstrap.handlers.sweep_snapshot_event(event, rt or bootstrap.aws(), blobs or bootstrap.snapshots(),
+                                                   remaining_ms=context.get_remaining_time_in_millis())

@@ -8,9 +8,21 @@ from __future__ import annotations
 import boto3
 
 from peoplesync.adapters.blobs import S3Blobs
+from peoplesync.service import sweep_window
 from tests.e2e.conftest import REGION, Cloud, Context
 from tests.functions import load_function
 from tests.unit.conftest import config, hire
+
+
+def granted_to(function: str) -> set[str]:
+    """The DynamoDB actions template.yaml grants the function's role."""
+    from cfnlint.decode import decode
+
+    from tests.integration.test_template import TEMPLATE, as_list, grants
+
+    template, _ = decode(str(TEMPLATE))
+    return {a for g in grants(template) if g["Function"] == function for a in as_list(g["Action"])
+            if a.startswith("dynamodb:")}
 
 
 def sweep(cloud: Cloud, blobs: S3Blobs, run: str) -> list[str]:
@@ -66,12 +78,18 @@ def test_given_a_finished_sweep_when_the_report_step_runs_then_its_page_is_in_th
     blobs = S3Blobs(s3, "snapshots")
     sweep(cloud, blobs, "run-1")
     cloud.drain()
+    assert sweep_window.running(cloud.runtime.store) == "run-1"  # creates look first until the report step
+    calls: set[str] = set()
+    cloud.ddb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.add(f"dynamodb:{model.name}"))
 
     written = load_function("sweep_snapshot").handler(
         {"run": "run-1", "report": True, "since": "2000-01-01T00:00:00.000Z"}, Context(), rt=cloud.runtime,
         blobs=blobs)
 
+    assert calls and calls <= granted_to("SweepSnapshotFunction")  # what the step calls, its role allows
+
     assert written == {"html": "s3://snapshots/reports/run-1.html", "json": "s3://snapshots/reports/run-1.json"}
+    assert sweep_window.running(cloud.runtime.store) is None  # the sweep's window closed (in DynamoDB)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="snapshots", Prefix="reports/")["Contents"])
     assert keys == ["reports/latest.html", "reports/latest.json", "reports/run-1.html", "reports/run-1.json"]
     page = s3.get_object(Bucket="snapshots", Key="reports/run-1.html")["Body"].read().decode()

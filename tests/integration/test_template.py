@@ -440,11 +440,18 @@ def test_given_the_full_sweep_then_a_distributed_map_reads_the_snapshot_chunks_i
 
 def test_given_the_full_sweep_then_each_system_is_snapshotted_before_its_map_and_the_loop_ends(template):
     states = sweep_machine(template)["Definition"]["States"]
-    assert states["FirstSystem"]["Parameters"] == {"index": 0}
-    assert states["Snapshot"]["Next"] == "Reconcile" and states["Reconcile"]["Next"] == "MoreSystems"
+    assert states["FirstSystem"]["Parameters"] == {"index": 0, "resume": None}
+    assert states["Snapshot"]["Parameters"]["Payload"]["resume.$"] == "$.resume"
+    # a read longer than one invocation: the step again, from its own answer, before the system's Map
+    assert states["Snapshot"]["Next"] == "MorePages" and states["MorePages"]["Default"] == "Reconcile"
+    [pages] = states["MorePages"]["Choices"]
+    assert pages == {"Variable": "$.snapshot.more_pages", "BooleanEquals": True, "Next": "NextPage"}
+    assert states["NextPage"]["Parameters"] == {"index.$": "$.snapshot.index", "resume.$": "$.snapshot"}
+    assert states["NextPage"]["Next"] == "Snapshot" and states["Reconcile"]["Next"] == "MoreSystems"
     [choice] = states["MoreSystems"]["Choices"]
     assert choice == {"Variable": "$.snapshot.more", "BooleanEquals": True, "Next": "NextSystem"}
-    assert states["NextSystem"] == {"Type": "Pass", "Parameters": {"index.$": "$.snapshot.next"}, "Next": "Snapshot"}
+    assert states["NextSystem"] == {"Type": "Pass", "Parameters": {"index.$": "$.snapshot.next", "resume": None},
+                                    "Next": "Snapshot"}
     report = states[states["MoreSystems"]["Default"]]  # after the last system: the run's report page, then done
     assert report["Parameters"]["FunctionName"] == "${SnapshotFunctionArn}"
     assert report["Parameters"]["Payload"] == {"run.$": "$$.Execution.Name", "since.$": "$$.Execution.StartTime",

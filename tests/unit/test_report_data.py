@@ -60,3 +60,45 @@ def test_groups_are_drawn_as_rows_of_their_own_below_the_people() -> None:
     assert '<text class="kind" x="8"' in html and ">groups</text>" in html
     assert 'data-field="members" data-kind="group"' in html
     assert "groups: matched by name; lifecycle (who exists) from ad" in html
+
+
+def _synced_bridge(people: int) -> object:
+    from peoplesync_dev.memory import MemoryConnector
+
+    plan = bootstrap.compile_config(bootstrap.load_config({
+        "systems": {"hr": {"connector": "memory", "writable": False}, "ad": {"connector": "memory", "provision": True}},
+        "fields": {"employee_id": {"source": "hr", "map": {"hr": "id", "ad": "employeeID"}},
+                   "name": {"source": "hr", "map": {"hr": "name", "ad": "displayName"}}},
+        "match": ["employee_id"]}))
+    hr = MemoryConnector("hr", bootstrap.system_attributes(plan, "hr"), writable=False,
+                         accounts={str(i): {"id": f"E{i:03}", "name": f"Person {i:03}"} for i in range(people)})
+    ad = MemoryConnector("ad", bootstrap.system_attributes(plan, "ad"), accounts={})
+    bridge = bootstrap.local(plan, store=bootstrap.memory_store(), connectors={"hr": hr, "ad": ad})
+    bridge.sync(deliver=False)  # the creates in ad stay owed
+    return bridge
+
+
+def test_a_page_lists_a_bounded_number_of_people_and_says_how_many_it_left_out(monkeypatch) -> None:
+    from peoplesync.report_page import local, render
+
+    bridge = _synced_bridge(12)
+    monkeypatch.setattr(gather, "PEOPLE_SHOWN", 5)
+    data = local.page_data(bridge, title="state")
+    assert data["people_total"] == 12
+    first = sorted(bridge.store.all_ids("person"))[:5]  # the first by record id, listed by name
+    assert [p["label"] for p in data["people"]] == sorted(bridge.label(rid) for rid in first)
+    assert "5 of 12 people listed" in render(data)
+    monkeypatch.setattr(gather, "PEOPLE_SHOWN", 50)
+    assert "people listed" not in render(local.page_data(bridge, title="state"))
+
+
+def test_the_page_in_aws_reads_what_is_owed_and_names_people_as_the_local_page_does() -> None:
+    from peoplesync.report_page import local
+    from peoplesync.report_page.aws import RuntimeView
+
+    bridge = _synced_bridge(3)
+    view = RuntimeView(bridge)  # a Lambda's Runtime has the same plan, store and reconciler
+    assert view.owed() == bridge.owed() == sorted((rid, "ad") for rid in bridge.store.all_ids("person"))
+    aws_people = local.page_data(view, title="sweep")["people"]
+    assert [p["label"] for p in aws_people] == ["Person 000 (E000)", "Person 001 (E001)", "Person 002 (E002)"]
+    assert aws_people == local.page_data(bridge, title="sweep")["people"]

@@ -162,3 +162,109 @@ class Context:
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:peoplesync-sweep"
     aws_request_id = "req-1"
+    remaining_ms = 900_000  # a fresh invocation of a 900 s function
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def hr_lines(blobs: sweep.Blobs, prefix: str) -> list[str]:
+    return [json.loads(line)["key"] for k in blobs.keys(prefix) for line in blobs.get(k).decode().splitlines()]
+
+
+def test_given_a_read_longer_than_an_invocation_then_the_snapshot_goes_on_page_by_page_and_reads_each_once(
+        tmp_path: Path) -> None:
+    bridge = bootstrap.local_from_file(files(tmp_path))
+    blobs = MemoryBlobs()
+    shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4, budget=0)  # each invocation: one page
+    invocations = 1
+    while shot.more_pages:
+        again = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4, budget=0, resume=shot.to_dict())
+        retried = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4, budget=0, resume=shot.to_dict())
+        assert retried == again  # a retried invocation writes the same objects again, nothing new
+        shot, invocations = again, invocations + 1
+    assert invocations == 6 and (shot.accounts, shot.chunks, shot.failed) == (PEOPLE, 6, None)
+    assert sorted(hr_lines(blobs, shot.prefix)) == sorted(f"W{n}" for n in range(1, PEOPLE + 1))  # once each
+    assert blobs.keys(shot.prefix) == [f"runs/r/00-hr/{i:06d}.jsonl" for i in range(6)]
+
+
+def test_given_the_source_changed_between_invocations_then_the_snapshot_begins_again_beside_the_old_chunks(
+        tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4, budget=0)
+    with open(config.parent / "hr.csv", "a", newline="") as hr:
+        hr.write("W99,E99,Title 99,active\n")  # a hire between two invocations
+    while shot.more_pages:
+        shot = sweep.snapshot(bridge.runtime, blobs, "r", 0, chunk=4, budget=0, resume=shot.to_dict())
+    assert shot.prefix.startswith("runs/r/00-hr/again-") and shot.accounts == PEOPLE + 1
+    assert sorted(hr_lines(blobs, shot.prefix)) == sorted([*(f"W{n}" for n in range(1, PEOPLE + 1)), "W99"])
+
+
+def test_given_a_short_invocation_then_the_function_answers_more_pages_and_goes_on_from_its_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "CHUNK", 4)
+    bridge = bootstrap.local_from_file(files(tmp_path))
+    blobs = MemoryBlobs()
+    snap = load_function("sweep_snapshot")
+    short = Context()
+    short.remaining_ms = 1_000  # less than the margin kept back: one page, then hand on
+    answer = snap.handler({"run": "x", "index": 0, "resume": None}, short, rt=bridge.runtime, blobs=blobs)
+    assert answer["more_pages"] is True and answer["position"] and answer["chunks"] == 1
+    answer = snap.handler({"run": "x", "index": 0, "resume": answer}, Context(), rt=bridge.runtime, blobs=blobs)
+    assert answer["more_pages"] is False and answer["accounts"] == PEOPLE
+    assert sorted(hr_lines(blobs, answer["prefix"])) == sorted(f"W{n}" for n in range(1, PEOPLE + 1))
+    with pytest.raises(ValueError, match="resume"):
+        snap.handler({"run": "x", "index": 0, "resume": {"position": "p"}}, Context(), rt=bridge.runtime,
+                     blobs=blobs)
+
+
+def mid_sweep_first_load(tmp_path: Path, *, through_the_function: bool) -> tuple[Path, bootstrap.LocalBridge]:
+    """HR's snapshot reconciled and its deliveries drained (as SQS drains them while the sweep runs) before the
+    directory's snapshot is read: the directory's rows are not linked yet when their creates are delivered."""
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = MemoryBlobs()
+    if through_the_function:  # the state machine's first step: the sweep's window opens
+        shot = load_function("sweep_snapshot").handler({"run": "x", "index": 0, "resume": None}, Context(),
+                                                        rt=bridge.runtime, blobs=blobs)
+        prefix = shot["prefix"]
+    else:
+        prefix = sweep.snapshot(bridge.runtime, blobs, "x", 0).prefix
+    sweep.process(blobs.keys(prefix), blobs, bridge.runtime)
+    bridge.deliver_owed()
+    directory_chunks(bridge, blobs, "x")
+    bridge.deliver_owed()
+    return config, bridge
+
+
+def test_given_a_first_load_in_aws_when_deliveries_run_during_the_sweep_then_no_account_is_created_twice(
+        tmp_path: Path) -> None:
+    from peoplesync.service import sweep_window
+
+    config, bridge = mid_sweep_first_load(tmp_path, through_the_function=True)
+    assert directory(config) == EXPECTED  # the 12 rows already there were found and linked, 11 created
+    assert sweep_window.running(bridge.store) == "x"
+    sweep_window.end(bridge.store, "x")  # the report step
+    assert sweep_window.running(bridge.store) is None
+
+
+def test_given_no_sweep_window_when_deliveries_overtake_the_snapshots_then_accounts_would_be_doubled(
+        tmp_path: Path) -> None:
+    """Why the window exists: the same sweep without it creates a second row for the people already there."""
+    config, _ = mid_sweep_first_load(tmp_path, through_the_function=False)
+    rows = directory(config)
+    assert len(rows) > PEOPLE and len({e for e, _ in rows}) == PEOPLE
+
+
+def test_given_a_sweep_that_never_reported_then_its_window_closes_after_a_day(tmp_path: Path) -> None:
+    from peoplesync.service import sweep_window
+
+    store = bootstrap.memory_store()
+    sweep_window.begin(store, "stuck", now=1_000.0)
+    assert sweep_window.running(store, now=1_000.0 + 23 * 3600) == "stuck"
+    assert sweep_window.running(store, now=1_000.0 + 25 * 3600) is None
+    sweep_window.begin(store, "next", now=2_000.0)
+    sweep_window.end(store, "stuck")  # an older run's report does not close a newer run's window
+    assert sweep_window.running(store, now=2_000.0) == "next"

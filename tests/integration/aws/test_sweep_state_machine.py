@@ -69,25 +69,29 @@ def credentials(monkeypatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_after: str | None = None
-            ) -> tuple[dict[str, Any], list[int], list[str]]:
+def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_after: str | None = None,
+            snapshot_ms: int = 900_000) -> tuple[dict[str, Any], list[int], list[str]]:
     """One execution of the template's definition in a fresh moto (a second execution in the same moto fails
     inside it: it deep-copies the state machine, and after a Distributed Map run that holds a lock, "cannot
     pickle '_thread.RLock'"). The bridge's state lives outside moto and carries over. `die_after`: the child
     given this chunk key does its work, then its invocation fails once (a Lambda that timed out after writing).
+    `snapshot_ms`: the time each snapshot invocation has left (under the margin kept back: one page each).
     Returns the execution, the number of chunk keys each child got, and the snapshot's object keys."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         blobs = S3Blobs(s3, BUCKET)
         snap, child = load_function("sweep_snapshot"), load_function("sweep")
-        lock, batches, died = threading.Lock(), [], []
+        lock, batches, died, snapshots = threading.Lock(), [], [], []
 
         def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
             event = json.loads(parameters["Payload"])
             with lock:
                 if parameters["FunctionName"] == ARN + "snapshot":
-                    answer = snap.handler(event, Context(), rt=bridge.runtime, blobs=blobs)
+                    context = Context()
+                    context.remaining_ms = snapshot_ms
+                    snapshots.append(event)
+                    answer = snap.handler(event, context, rt=bridge.runtime, blobs=blobs)
                 else:
                     batches.append(len(event.get("Items", [event])))
                     answer = child.handler(event, Context(), rt=bridge.runtime, blobs=blobs)
@@ -104,6 +108,7 @@ def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_
                                            roleArn="arn:aws:iam::123456789012:role/sweep")["stateMachineArn"]
         execution = run(sfn, machine, run_name)
         assert died == ([die_after] if die_after else [])
+        execution["snapshots"] = snapshots
         return execution, batches, blobs.keys(f"runs/{run_name}/")
 
 
@@ -125,6 +130,22 @@ def test_given_the_template_definition_when_moto_executes_it_then_every_target_h
     second, _, _ = execute(bridge, "run-2", monkeypatch)
     assert second["status"] == "SUCCEEDED", second
     assert bridge.deliver_owed().total_writes == 0
+    assert directory(config) == EXPECTED
+
+
+def test_given_reads_longer_than_an_invocation_when_moto_executes_it_then_the_snapshot_goes_on_page_by_page(
+        credentials, tmp_path: Path, monkeypatch) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local(bootstrap.load_config(config), base_dir=tmp_path)
+    monkeypatch.setattr("peoplesync.service.sweep.CHUNK", 5)  # 23 HR accounts: 5 pages; 12 directory rows: 3
+
+    execution, batches, _ = execute(bridge, "run-1", monkeypatch, snapshot_ms=1_000)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    resumed = [e["index"] for e in execution["snapshots"] if e.get("resume")]
+    assert resumed == [0] * 4 + [1] * 2  # the MorePages loop: every page after the first of each system
+    assert batches == [1] * (5 + 3)  # each chunk reconciled once
+    assert bridge.deliver_owed().total_writes == 11 + 4
     assert directory(config) == EXPECTED
 
 

@@ -165,3 +165,25 @@ def test_given_a_taken_user_name_then_the_account_is_found_by_its_match_values_a
     c.write(Write("apps", "delete", "r", uid, {}))
     [gone] = c.read_keys([uid]).observations
     assert gone.removed
+
+
+def test_given_users_read_one_page_per_invocation_then_each_is_observed_once_and_the_read_is_not_complete(
+        provider: Provider) -> None:
+    """The paged read another invocation goes on from (`resumable.py`, by startIndex): a poll or a snapshot
+    that hands over keeps reading where the last one stopped; across invocations nobody is concluded gone."""
+    c = connector(provider, page_size=3)
+    for n in range(7):
+        create(c, f"paged{n}@corp.example")
+    every = sorted(o.key for o in c.read(full=True).observations)
+    keys, start, invocations = [], None, 0
+    while True:
+        page = next(c.read_pages(None, full=True, page_size=3, start=start))
+        invocations += 1
+        keys += [o.key for o in page.observations]
+        if page.last:
+            break
+        start = page.position
+    assert sorted(keys) == every and invocations == -(-len(every) // 3)
+    assert not page.complete
+    one_go = list(c.read_pages(None, full=True, page_size=3))
+    assert one_go[-1].complete and sorted(o.key for p in one_go for o in p.observations) == every

@@ -25,7 +25,9 @@ What it serves, following `../shared/refs/microsoft-graph-groups.md` (section nu
   come in slices of `member_slice`, the later slices as separate entries after the other groups; a member who
   left carries `@removed`; a deleted group or user is `{"id", "@removed": {"reason": "deleted"}}`. A changed user
   carries only the properties that changed (plus id). `$filter` on groups/delta: only `id eq '..'` or'ed, at
-  most 50; `expire_delta_links()` makes every issued link answer 410 Gone (a resync);
+  most 50; each page of a round has its own `$skiptoken` (asking for it again gives the same page);
+  `expire_delta_links()` makes every issued link answer 410 Gone (a resync); `expire_skip_tokens()` makes every
+  issued skip token answer 400 (a round's paging state no longer kept);
 - `POST /v1.0/groups/{id}/members/$ref` and `DELETE /v1.0/groups/{id}/members/{member}/$ref` (6): 204; an
   existing member is 400 "One or more added object references already exist..."; an unknown object 404; a
   member who is not there 404; a distribution list or mail-enabled security group 400 "Cannot Update a
@@ -48,7 +50,8 @@ Where it simplifies:
 - changes are visible at once (Graph is eventually consistent: a new group or member may show up late);
 - members are users and groups only (no devices, service principals, contacts); `/transitiveMembers` absent;
 - delta: no `Prefer: return=minimal`; group entries in a later round carry every selected property; a skip
-  token stays valid until the stand-in stops; 410 only after `expire_delta_links()`;
+  token stays valid until the stand-in stops or `expire_skip_tokens()`; 410 only after `expire_delta_links()`
+  (what real Graph answers for a skip token it dropped is not documented: 400 here);
 - `PATCH /groups/{id}` with `members@odata.bind`, creating groups, and writing users are not served;
 - throttling is one sliding window per client, not Graph's resource units per app and tenant.
 """
@@ -100,7 +103,8 @@ class GraphStandin:
         self.changes: list[tuple[int, str, str, Any]] = []  # (seq, "user" | "group" | "member", id, detail)
         self._seq = itertools.count(1)
         self.tokens: dict[str, tuple[str, float]] = {}
-        self.pages: dict[str, tuple[str, list[list[dict[str, Any]]]]] = {}  # skip token -> (kind, pages left)
+        # skip token -> (kind, the round's pages, this page's index, every page's token)
+        self.pages: dict[str, tuple[str, list[list[dict[str, Any]]], int, list[str]]] = {}
         self.delta_links: dict[str, dict[str, Any]] = {}  # delta token -> {kind, seq, select, ids}
         self.stats: Counter[str] = Counter()
         self._windows: dict[str, deque[float]] = {}
@@ -312,24 +316,28 @@ class GraphStandin:
         self.delta_links[token] = {"kind": kind, "seq": seq, "select": select, "ids": ids}
         pages = [entries[i:i + self.delta_page] for i in range(0, len(entries), self.delta_page)] or [[]]
         pages[-1].append({"@deltaLink": f"{self.root}/{kind}/delta?$deltatoken={token}"})
-        skip = secrets.token_urlsafe(12)
-        self.pages[skip] = (kind, pages)
-        return self._delta_page(skip)
+        skips = [secrets.token_urlsafe(12) for _ in pages]  # a token per page: asking one again gives that page
+        for i, skip in enumerate(skips):
+            self.pages[skip] = (kind, pages, i, skips)
+        return self._delta_page(skips[0])
 
     def _delta_page(self, skip: str) -> dict[str, Any]:
         if skip not in self.pages:
             raise GraphError(400, "BadRequest", "The skip token is not valid.")
-        kind, pages = self.pages[skip]
-        page = pages.pop(0)
+        kind, pages, i, skips = self.pages[skip]
+        page = pages[i]
         value = [e for e in page if "@deltaLink" not in e]
         out: dict[str, Any] = {"value": value}
         ends = [e["@deltaLink"] for e in page if "@deltaLink" in e]
         if ends:
             out["@odata.deltaLink"] = ends[0]
-            del self.pages[skip]
         else:
-            out["@odata.nextLink"] = f"{self.root}/{kind}/delta?$skiptoken={skip}"
+            out["@odata.nextLink"] = f"{self.root}/{kind}/delta?$skiptoken={skips[i + 1]}"
         return out
+
+    def expire_skip_tokens(self) -> None:
+        """Every `$skiptoken` issued so far answers 400 (a round's paging state Graph no longer keeps)."""
+        self.pages.clear()
 
     def _initial(self, kind: str, select: list[str], ids: set[str] | None) -> list[dict[str, Any]]:
         if kind == "users":

@@ -112,16 +112,17 @@ class GenesysApi:
         """Every user (active and inactive) page by page. `complete` is False when the listing moved under
         us (the total changed between pages, or fewer distinct users came back than it announced): page
         numbers shift when users are added or removed, so someone may have been skipped."""
-
-        def page(number: int) -> Page[dict[str, Any]]:
-            params = {"pageSize": page_size, "pageNumber": number, "state": "any", "expand": list(expand)}
-            users = self._page("/api/v2/users", params, "list users")
-            for u in users.items:
-                self.cache.put(u, expand)
-            return users
-
-        listing: Paged[dict[str, Any]] = page_all(page, key=lambda u: str(u["id"]), name="genesys users")
+        listing: Paged[dict[str, Any]] = page_all(lambda n: self.users_page(expand, page_size, n),
+                                                  key=lambda u: str(u["id"]), name="genesys users")
         return listing.items, listing.complete
+
+    def users_page(self, expand: tuple[str, ...], page_size: int, number: int) -> Page[dict[str, Any]]:
+        """Page `number` of every user (active and inactive), its total, and the next page's number."""
+        params = {"pageSize": page_size, "pageNumber": number, "state": "any", "expand": list(expand)}
+        users = self._page("/api/v2/users", params, "list users")
+        for u in users.items:
+            self.cache.put(u, expand)
+        return users
 
     def _page(self, path: str, params: dict[str, Any], what: str) -> Page[dict[str, Any]]:
         response = self.http.request("GET", path, params=params)

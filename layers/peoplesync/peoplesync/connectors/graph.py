@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,12 +30,14 @@ from ..ports import (
     Capabilities,
     PermanentError,
     ReadFailed,
+    ReadPage,
     ReadResult,
     SecretsPort,
     TransientError,
     WriteResult,
 )
 from ..retry import RetryPolicy
+from . import graph_pages
 from .base import BaseConnector, Harvest
 from .graph_api import BATCH_LIMIT, GraphApi, graph_error
 from .graph_groups import GraphGroups
@@ -154,10 +156,10 @@ class GraphConnector(BaseConnector):
 
     # --- reads -------------------------------------------------------------------------------------------------
     def _read_full(self) -> ReadResult:
-        entries, link = self.api.delta("/users/delta", {"$select": self._user_select()})
+        entries, link = self.api.delta("/users/delta", {"$select": self.user_select()})
         if link is None:
             raise ReadFailed(f"{self.name}: a first users/delta round was refused as expired")
-        observations = [self._observe_user(u) for u in entries if "@removed" not in u]
+        observations = [self.observe_user(u) for u in entries if "@removed" not in u]
         state: dict[str, Any] = {"users": link}
         if self.groups is not None:
             groups, state["groups"] = self.groups.read_full()
@@ -183,9 +185,29 @@ class GraphConnector(BaseConnector):
             observations += groups
         return Harvest(observations, complete=False, state=new)
 
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """A full round in native pages (`graph_pages.py`) when `page_size` is given; a delta read (a cursor
+        and no position) is one page, as `read` gives it."""
+        delta = not full and start is None and self._decode(cursor) is not None
+        if page_size is None or delta:
+            yield from super().read_pages(cursor, full=full, page_size=page_size, start=start)
+            return
+        with self._session():
+            try:
+                yield from graph_pages.read_pages(self, page_size, start)
+            except Exception as exc:
+                failure = self._read_failure(exc)
+                if failure is None:
+                    raise
+                raise failure from None
+
+    def encode_state(self, state: dict[str, Any]) -> str | None:
+        return self._encode(state)
+
     def _users(self, ids: list[str]) -> list[Observation]:
         """These users read again whole (a delta entry may hold only what changed); a 404 is a user gone."""
-        select = self._user_select()
+        select = self.user_select()
         answers = self.api.batch([{"id": uid, "method": "GET", "url": f"/users/{uid}?$select={select}"}
                                   for uid in ids])
         out = []
@@ -196,7 +218,7 @@ class GraphConnector(BaseConnector):
             elif answer.get("status") != 200 or not isinstance(answer.get("body"), dict):
                 raise ReadFailed(f"{self.name}: GET /users/{uid}: {answer.get('status')}")
             else:
-                out.append(self._observe_user(answer["body"]))
+                out.append(self.observe_user(answer["body"]))
         return out
 
     def read_keys(self, keys: list[str]) -> ReadResult:
@@ -213,10 +235,10 @@ class GraphConnector(BaseConnector):
             raise ReadFailed(f"{self.name}: {exc}") from None
         return ReadResult(out, complete=False)
 
-    def _user_select(self) -> str:
+    def user_select(self) -> str:
         return ",".join(dict.fromkeys(["id", "accountEnabled", *self.user_attrs]))
 
-    def _observe_user(self, user: Mapping[str, Any]) -> Observation:
+    def observe_user(self, user: Mapping[str, Any]) -> Observation:
         attrs = {a: _blank(user.get(a)) for a in self.user_attrs}
         return Observation(self.name, str(user["id"]), attrs, active=user.get("accountEnabled") is not False)
 

@@ -17,14 +17,15 @@ then sent again with that element added instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
-from ..ports import AlreadyExists, PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
+from ..ports import AlreadyExists, PermanentError, ReadFailed, ReadPage, ReadResult, SecretsPort, WriteResult
+from . import resumable
 from .base import BaseConnector, Page, page_all
 from .ratelimit import BucketStore, TokenBucket, process_store
 
@@ -185,6 +186,23 @@ class ScimClientConnector(BaseConnector):
         `totalResults` on every page (RFC 7644 3.4.2.4: the listing may move while it is paged)."""
         listing = page_all(self._page, key=lambda r: str(r["id"]), name=f"{self.name} {self.settings.resource}")
         return ReadResult([self.observe(r) for r in listing.items], complete=listing.complete)
+
+    def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
+                   start: str | None = None) -> Iterator[ReadPage]:
+        """Native pages (`resumable.py`, by `startIndex`) when `page_size` is given: a position another
+        invocation goes on from. Failures are `ReadFailed`, as `read`'s are."""
+        if page_size is None:
+            yield from super().read_pages(cursor, full=full, page_size=page_size, start=start)
+            return
+        with self._session():
+            try:
+                yield from resumable.read_pages(self._page, 1, lambda r: str(r["id"]), self.observe, page_size,
+                                                start)
+            except Exception as exc:
+                failure = self._read_failure(exc)
+                if failure is None:
+                    raise
+                raise failure from None
 
     def _page(self, start: int) -> Page[dict[str, Any]]:
         response = self.http.request("GET", self._endpoint,

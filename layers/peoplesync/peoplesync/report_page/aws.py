@@ -21,14 +21,23 @@ class RuntimeView:
         self.plan, self.store, self.reconciler = rt.plan, rt.store, rt.reconciler
 
     def owed(self) -> list[tuple[str, str]]:
+        """Read from the records' outboxes, a batch of records at a time (one BatchGetItem per 100)."""
+        from itertools import islice
+
         from ..service.reconcile import owed_targets
 
         out = []
         for kind in self.plan.fields:
-            for rid in self.store.all_ids(kind):
-                state = self.store.load(rid)
-                out += [(rid, system) for system in sorted(owed_targets(state))] if state is not None else []
+            ids = iter(self.store.all_ids(kind))
+            while batch := list(islice(ids, 500)):
+                for rid, state in self.store.load_many(batch).items():
+                    out += [(rid, system) for system in sorted(owed_targets(state))]
         return sorted(out)
+
+    def label(self, record_id: str) -> str:
+        from ..service.describe import person_label
+
+        return person_label(self.plan, self.store.load(record_id), record_id)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return []  # in SQS dead-letter queues (listed by `peoplesync dlq list --dlq-url`), not in the table

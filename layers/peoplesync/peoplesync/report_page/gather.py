@@ -16,11 +16,17 @@ from ..model import GROUP, PERSON
 from .mapping import mapping
 
 Owed = list[tuple[str, str, list[Any]]]  # (record id, target, the writes it owes there)
+# The page lists at most this many people: a page of a million people opens in no browser, and the report
+# step in AWS must finish inside one Lambda. The rest are counted; `peoplesync explain` answers for anyone.
+PEOPLE_SHOWN = 2000
 
 
 def report_data(plan: Plan, *, title: str, run: dict[str, Any] | None = None,
-                people: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"title": title, "mapping": mapping(plan), "run": run, "people": people or []}
+                people: list[dict[str, Any]] | None = None, people_total: int | None = None) -> dict[str, Any]:
+    """`people_total`: how many people the run touched (or the store holds), when more than the page lists."""
+    people = people or []
+    return {"title": title, "mapping": mapping(plan), "run": run, "people": people,
+            "people_total": max(people_total or 0, len(people))}
 
 
 def ops_by_system(writes: Owed) -> dict[str, Counter[str]]:
@@ -92,12 +98,14 @@ def run_section(plan: Plan, result: Any, *, kind: str, made: Owed, owed: Owed, p
 
 
 def people_section(plan: Plan, store: Any, record_ids: Iterable[str], *, since: float | None = None,
-                   label: Callable[[str], str] = str) -> list[dict[str, Any]]:
+                   label: Callable[[str], str] = str, limit: int | None = None) -> list[dict[str, Any]]:
     """Per person, per field: the decisions recorded since `since` (a run), or, without it, the latest one of
     each field (why it holds what it holds); and where no decision moved a normalised field and every system
-    carrying it shows the agreed value, that no write was needed."""
+    carrying it shows the agreed value, that no write was needed. At most `limit` people (the first by record
+    id, so the same ones from one page to the next), listed by name."""
     out = []
-    for rid in sorted(set(record_ids), key=lambda r: (label(r), r)):
+    shown = sorted(set(record_ids))[:limit or PEOPLE_SHOWN]
+    for rid in sorted(shown, key=lambda r: (label(r), r)):
         state = store.load(rid)
         if state is None:
             continue

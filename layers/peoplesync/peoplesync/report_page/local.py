@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,6 @@ def owed_now(bridge: Any) -> gather.Owed:
     return [(rid, system, bridge.reconciler.pending(rid, system)) for rid, system in bridge.owed()]
 
 
-def label_of(bridge: Any) -> Callable[[str], str]:
-    """A person as people know them: the first match field's value (an employee id), else the record id."""
-    first = (bridge.plan.match.get("person") or [None])[0]
-
-    def label(rid: str) -> str:
-        state = bridge.store.load(rid)
-        value = state.golden.get(first) if state is not None and first else None
-        return str(value) if value else str(rid)
-
-    return label
-
-
 def page_data(bridge: Any, *, title: str, kind: str = "state", result: Any = None, made: gather.Owed | None = None,
               since: float | None = None, population: int | None = None) -> dict[str, Any]:
     """The report's data for a local bridge: `kind` "state" (no run), "sync" or "plan"."""
@@ -65,8 +52,8 @@ def page_data(bridge: Any, *, title: str, kind: str = "state", result: Any = Non
     run = gather.run_section(plan, result, kind=kind, made=made if made is not None else owed, owed=owed,
                              population=people_known(store) if population is None else population,
                              reviews=store.reviews(), dead_letters=bridge.dead_letters(), rates=rates(plan))
-    people = gather.people_section(plan, store, ids, since=since, label=label_of(bridge))
-    return gather.report_data(plan, title=title, run=run, people=people)
+    people = gather.people_section(plan, store, ids, since=since, label=bridge.label)
+    return gather.report_data(plan, title=title, run=run, people=people, people_total=len(ids))
 
 
 def write(path: str | Path, data: dict[str, Any]) -> Path:

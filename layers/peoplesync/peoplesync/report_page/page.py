@@ -32,7 +32,7 @@ def render(data: dict[str, Any]) -> str:
             '<div class="drawing">' + draw(data["mapping"]) + "</div>", _policies(data["mapping"])]
     if data.get("run"):
         body += _run(data["run"])
-    body += _people(data.get("people", []))
+    body += _people(data.get("people", []), int(data.get("people_total") or 0))
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -129,7 +129,7 @@ def _lists(run: dict[str, Any]) -> list[str]:
     return out
 
 
-def _people(people: list[dict[str, Any]]) -> list[str]:
+def _people(people: list[dict[str, Any]], total: int = 0) -> list[str]:
     rows = []
     for p in people:
         for f in p["fields"]:
@@ -146,7 +146,9 @@ def _people(people: list[dict[str, Any]]) -> list[str]:
             rows.append(f'<tr class="{cls}" data-search="{_q(text.lower())}"><td>{_q(p["label"])}</td>'
                         f'<td>{_q(f["field"])}</td><td>{change}</td><td>{_q(f.get("system") or "-")}</td>'
                         f'<td>{_q(f.get("rule") or "")}</td><td>{why}</td></tr>')
-    return ["<h2>Per person, per field</h2>",
+    more = ([f'<p class="more">{len(people)} of {total} people listed (the first by record id); '
+             "<code>peoplesync explain CONFIG PERSON</code> answers for anyone.</p>"] if total > len(people) else [])
+    return ["<h2>Per person, per field</h2>", *more,
             '<p><input id="search" type="search" placeholder="search: a person, a field, a system, a value" '
             f'autocomplete="off"> <span id="shown">{len(rows)} rows</span></p>',
             '<table id="decisions" class="decisions"><thead><tr><th>person</th><th>field</th><th>old \u2192 new</th>'

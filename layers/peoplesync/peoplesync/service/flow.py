@@ -19,7 +19,7 @@ from typing import Any
 from ..model import observation_from_dict
 from ..ports import AlreadyExists, Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
 from ..retry import RetryPolicy
-from . import messages, push
+from . import messages, push, sweep_window
 from .messages import Poison, Queue
 from .reconcile import Reconciler, Result
 
@@ -119,11 +119,15 @@ def deliver_messages(batch: list[dict[str, Any]], reconciler: Reconciler, ports:
     are not retried here but sent back to their queue (`retry_later`), to be re-read first."""
     results: list[Outcome | Poison | None] = [None] * len(batch)
     work, by_system = _grouped(batch, reconciler, results)
+    sweeping = bool(by_system) and sweep_window.running(reconciler.store) is not None
     for system, indexes in by_system.items():
         rids = [work[i]["record_id"] for i in indexes]
         try:
             _reread_first([work[i] for i in indexes if maybe_written(work[i]) or work[i].get("reassert")], system,
                           reconciler, ports)
+            if sweeping:  # an account a later snapshot would link must not be created twice (sweep_window.py)
+                _reread_first([work[i] for i in indexes if not maybe_written(work[i])], system, reconciler, ports,
+                              creates_only=True)
             push.reassert_all([work[i] for i in indexes if work[i].get("reassert")], system, reconciler)
             written, failed, wake = reconciler.deliver_batch(rids, system, ports.connector(system))
         except Exception as exc:  # the target may have taken part of it: back to the queue, to be re-read first
@@ -194,12 +198,14 @@ def maybe_written(message: dict[str, Any]) -> bool:
     return int(message.get("attempt", 1)) > 1 or bool(message.get("redelivered"))
 
 
-def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconciler, ports: Ports) -> None:
+def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconciler, ports: Ports, *,
+                  creates_only: bool = False) -> None:
     """Read these records' accounts in `system` again and reconcile what they show: a write of ours that
     landed is then confirmed by what it left, and nothing is owed for it any more. An account still to be
     created is looked up by the record's match keys first: if it landed, it is linked, not created again.
     What a fresh read owes other targets stays in the record's outbox for their own deliveries (queueing them
-    here would overtake a delivery of theirs that waits out a Retry-After or must re-read first)."""
+    here would overtake a delivery of theirs that waits out a Retry-After or must re-read first).
+    `creates_only`: only the accounts still to be created are looked up (a full sweep's window)."""
     connector = ports.connector(system)
     keys: list[str] = []
     found = []
@@ -207,7 +213,8 @@ def _reread_first(batch: list[dict[str, Any]], system: str, reconciler: Reconcil
         state = reconciler.store.load(message["record_id"])
         shadow = state.shadows.get(system) if state else None
         if shadow is not None:
-            keys.append(shadow.key)
+            if not creates_only:
+                keys.append(shadow.key)
         elif state is not None and system in state.create_pending:
             for match in reconciler.match_values(state, system):
                 account = connector.find_account(match)

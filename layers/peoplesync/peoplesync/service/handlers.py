@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import flow, messages, sweep
+from . import flow, messages, sweep, sweep_window
 from .messages import RECONCILE, Poison
 from .poll import poll
 from .reconcile import HELD
@@ -166,12 +166,22 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
     return settle
 
 
-def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs) -> dict[str, Any]:
-    """The state machine's snapshot step: `{"run": <execution name>, "index": <system number>}` -> where that
-    system's chunks are, how many, and whether another system follows (`service/sweep.py`)."""
+def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None
+                         ) -> dict[str, Any]:
+    """The state machine's snapshot step: `{"run": <execution name>, "index": <system number>, "resume": null}`
+    -> where that system's chunks are, how many, and whether another system follows (`service/sweep.py`). When
+    `remaining_ms` minus POLL_MARGIN is spent before the read ends, the answer says `more_pages` and the machine
+    invokes the step again with the answer as `resume`."""
     if not isinstance(event, dict) or not isinstance(event.get("run"), str) or not event["run"]:
         raise ValueError('the snapshot step needs {"run": <the execution\'s name>, "index": <n>}')
-    return sweep.snapshot(rt, blobs, event["run"], int(event.get("index") or 0)).to_dict()
+    resume = event.get("resume")
+    if resume is not None and not (isinstance(resume, dict) and {"prefix", "chunks", "accounts"} <= resume.keys()):
+        raise ValueError("the snapshot step's resume must be the step's own earlier answer (prefix, chunks, ...)")
+    budget = None if remaining_ms is None else max(0.0, remaining_ms / 1000 - POLL_MARGIN)
+    index = int(event.get("index") or 0)
+    if index == 0 and resume is None:
+        sweep_window.begin(rt.store, event["run"])  # until the report step: creates look first (sweep_window.py)
+    return sweep.snapshot(rt, blobs, event["run"], index, resume=resume, budget=budget).to_dict()
 
 
 def sweep_report_event(event: Any, rt: Runtime, blobs: Any, log: Any = None) -> dict[str, str]:
@@ -180,6 +190,7 @@ def sweep_report_event(event: Any, rt: Runtime, blobs: Any, log: Any = None) -> 
     from ..report_page.aws import sweep_report
 
     since = event.get("since") if isinstance(event, dict) else None
+    sweep_window.end(rt.store, str(event["run"]))
     written = sweep_report(rt, blobs.client, blobs.bucket, str(event["run"]),
                            since=_epoch(since) if since else None)
     if log is not None:

@@ -177,12 +177,18 @@ def _poll(reconciler: Reconciler, system: str, connector: Connector, reconcile: 
 
 
 def _pages(connector: Connector, run: _Run, page_size: int | None) -> Iterator[ReadPage]:
+    return pages_of(connector, run.start, full=run.start is None, page_size=page_size, start=run.position)
+
+
+def pages_of(connector: Connector, cursor: str | None, *, full: bool, page_size: int | None,
+             start: str | None) -> Iterator[ReadPage]:
+    """`connector.read_pages(...)`; a connector not on the base has none: its whole read as one page."""
     paged = getattr(connector, "read_pages", None)
-    if paged is None:  # a connector not on the base: its whole read as one page
-        result = connector.read(run.start, full=run.start is None)
+    if paged is None:
+        result = connector.read(cursor, full=full)
         yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
         return
-    yield from paged(run.start, full=run.start is None, page_size=page_size, start=run.position)
+    yield from paged(cursor, full=full, page_size=page_size, start=start)
 
 
 def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconcile: Queue, report: PollReport,
