@@ -204,3 +204,26 @@ def test_the_fast_paths_page_limit_is_the_one_the_service_announces() -> None:
     from peoplesync.scim import fast, provider
 
     assert fast.MAX_RESULTS == provider.MAX_RESULTS
+
+
+def test_given_scim2_models_without_attribute_docstrings_when_discovery_and_errors_are_served_then_nothing_changes(
+        ) -> None:
+    """`full` builds scim2-models without pydantic's attribute docstrings (a third of its import): the
+    discovery documents and the errors must be what they are with them (PEOPLESYNC_SCIM_DOCSTRINGS=1)."""
+    import os
+    import subprocess
+
+    code = ("import json\nfrom peoplesync.scim.app import build_app\n"
+            "from peoplesync.scim.http import ScimRequest\n"
+            "from peoplesync.scim.repository import MemoryScimRepository\n"
+            f"app = build_app(MemoryScimRepository(), [{TOKEN!r}])\n"
+            f"h = {{'Authorization': 'Bearer {TOKEN}'}}\n"
+            "calls = [('GET', '/Schemas', b''), ('GET', '/ResourceTypes', b''), ('GET', '/ServiceProviderConfig', b''),"
+            " ('GET', '/Schemas/urn:ietf:params:scim:schemas:core:2.0:User', b''),"
+            " ('POST', '/Users', b'{\"schemas\": [], \"userName\": 3}'), ('POST', '/Groups', b'{\"members\": 1}'),"
+            " ('PATCH', '/Users/x', b'{}'), ('GET', '/Users', b'')]\n"
+            "print(json.dumps([app.handle(ScimRequest(m, p, {}, h, b)).body for m, p, b in calls], sort_keys=True))\n")
+    answers = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PEOPLESYNC_SCIM_DOCSTRINGS": keep}).stdout for keep in ("0", "1")]
+    assert answers[0] == answers[1]
+    assert '"description"' in answers[0]  # the schema documents do describe their attributes

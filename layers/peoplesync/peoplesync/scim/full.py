@@ -7,22 +7,47 @@ of import and model building at a cold start, which the common User requests (`f
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import ValidationError
-from scim2_models import Context, Error, Resource, ResourceType, SCIMException
-from scim2_server.handler import ScimHandler
-from scim2_server.requests import ScimRequest as _Request
-from scim2_server.responses import ScimResponse as _Response
-from scim2_server.service import ScimService
 
-from .http import ScimResponse
-from .provider import provider
-from .repository import ScimRepository
-from .storage import RepositoryStorage, ScimWrite
+@contextlib.contextmanager
+def _without_attribute_docstrings() -> Iterator[None]:
+    """scim2-models asks pydantic for attribute docstrings (`use_attribute_docstrings`): `inspect` reads the
+    source of every model class, about a third of its import and of building the models from the schema
+    documents. They only become field descriptions, which nothing here serves: the discovery documents
+    (/Schemas, /ResourceTypes) come from the RFC 7643 JSON the provider is built from, and are the same
+    either way (tests/unit/scim/test_scim_fast_path.py compares them). PEOPLESYNC_SCIM_DOCSTRINGS=1 keeps
+    them; a pydantic without this internal hook is left alone."""
+    from pydantic._internal import _fields
+
+    hook = getattr(_fields, "extract_docstrings_from_cls", None)
+    if hook is None or os.environ.get("PEOPLESYNC_SCIM_DOCSTRINGS") == "1":
+        yield
+        return
+    _fields.extract_docstrings_from_cls = lambda cls, use_inspect=False: {}
+    try:
+        yield
+    finally:
+        _fields.extract_docstrings_from_cls = hook
+
+
+with _without_attribute_docstrings():
+    from pydantic import ValidationError
+    from scim2_models import Context, Error, Resource, ResourceType, SCIMException
+    from scim2_server.handler import ScimHandler
+    from scim2_server.requests import ScimRequest as _Request
+    from scim2_server.responses import ScimResponse as _Response
+    from scim2_server.service import ScimService
+
+    from .http import ScimResponse
+    from .provider import provider
+    from .repository import ScimRepository
+    from .storage import RepositoryStorage, ScimWrite
 
 
 class _Service(ScimService):
@@ -60,7 +85,8 @@ class FullProtocol:
     def __init__(self, repository: ScimRepository, on_write: Callable[[ScimWrite], None] | None,
                  clock: Callable[[], datetime.datetime], lock: threading.RLock) -> None:
         self.storage = RepositoryStorage(repository, on_write, clock=clock, lock=lock)
-        self.service = _Service(provider())
+        with _without_attribute_docstrings():  # the models built from the schema documents, likewise
+            self.service = _Service(provider())
         self.handler = _Handler(self.service, self.storage)
 
     def handle(self, method: str, base_url: str, path: str, query: dict[str, str], headers: dict[str, str],
