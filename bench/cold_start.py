@@ -54,6 +54,7 @@ ENV = {
     "PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX": f"{SQS}/ps-deliver-",
     "PEOPLESYNC_DELIVER_DLQ_URL_PREFIX": f"{SQS}/ps-deliver-dlq-",
     "PEOPLESYNC_DELIVER_TARGETS": "phonebook",
+    "PEOPLESYNC_SNAPSHOT_BUCKET": "peoplesync-snapshots",
 }
 # Two CSV systems (building a CSV connector opens no file) and a SCIM identity provider for the webhook.
 CONFIG = """
@@ -79,42 +80,59 @@ BUILD = {
                   "rt.dlq('reconcile')"),
     "deliver": ("rt = bootstrap.aws(); rt.connector('phonebook'); rt.delivery('phonebook'); "
                 "rt.queue('reconcile'); rt.dead_letter('phonebook')"),
-    # the handler's first call builds the SCIM app: tokens from Secrets Manager, the DynamoDB repository
-    "scim_webhook": "rt = bootstrap.aws(); bootstrap.scim_webhook(rt)",
+    # the handler's first call builds the SCIM app (tokens from Secrets Manager, the DynamoDB repository), then
+    # answers an IdP's usual first two requests: is she there (filter), then create her (queued for reconcile)
+    "scim_webhook": ("rt = bootstrap.aws(); h = bootstrap.scim_webhook(rt)\n"
+                     "_ev = lambda m, q, b: {'rawPath': '/scim/v2/Users', 'rawQueryString': q, 'body': b, "
+                     "'headers': {'authorization': 'Bearer t0k', 'content-type': 'application/scim+json'}, "
+                     "'requestContext': {'http': {'method': m}, 'stage': '$default', 'domainName': 'bench'}}\n"
+                     "_r = [h(_ev('GET', 'filter=userName%20eq%20%22new%40example.com%22', ''), None)['statusCode'], "
+                     "h(_ev('POST', '', '{\"schemas\": [\"urn:ietf:params:scim:schemas:core:2.0:User\"], "
+                     "\"userName\": \"new@example.com\", \"active\": true, \"externalId\": \"e1\"}'), "
+                     "None)['statusCode']]\n"
+                     "assert _r == [200, 201], _r"),
+    "sweep": "rt = bootstrap.aws(); bootstrap.snapshots(); rt.delivery('phonebook')",
+    "sweep_snapshot": "rt = bootstrap.aws(); bootstrap.snapshots(); rt.connector('hr')",
 }
 # The same for a checkout from before the composition root (commit 9610bb5 and earlier), for --baseline.
 OLD_BUILD = {name: code.replace("bootstrap.aws()", "runtime.current()") for name, code in BUILD.items()}
 OLD_BUILD["scim_webhook"] = "rt = runtime.current(); app.build(rt)"
-# AWS answers the first invocation needs, given by botocore's Stubber: (service, operation, response)
+# AWS answers the first invocation needs, given by botocore's Stubber: service: [(operation, response), ...]
 STUBS = {
-    "ssm": ("get_parameter", {"Parameter": {"Name": "/peoplesync/config", "Type": "String", "Value": CONFIG,
-                                            "Version": 1}}),
-    "secretsmanager": ("get_secret_value", {"Name": "peoplesync/scim", "SecretString": '{"tokens": ["t0k"]}'}),
+    "ssm": [("get_parameter", {"Parameter": {"Name": "/peoplesync/config", "Type": "String", "Value": CONFIG,
+                                             "Version": 1}})],
+    "secretsmanager": [("get_secret_value", {"Name": "peoplesync/scim", "SecretString": '{"tokens": ["t0k"]}'})],
+    "dynamodb": [("query", {"Items": [], "Count": 0, "ScannedCount": 0}), ("transact_write_items", {})],
+    "sqs": [("send_message_batch", {"Successful": [{"Id": "0", "MessageId": "m0", "MD5OfMessageBody": "0" * 32}],
+                                    "Failed": []})],
 }
-NEEDS = {"scim_webhook": ("ssm", "secretsmanager")}  # clients whose creation is counted; default: ssm only
+# clients stubbed before the build (their creation is counted either way); default: ssm only
+NEEDS = {"scim_webhook": ("ssm", "secretsmanager", "dynamodb", "sqs")}
 
 CHILD = r"""
 import time
-_t0 = time.perf_counter()
+_t0, _c0 = time.perf_counter(), time.process_time()
 import app
 _t1 = time.perf_counter()
 from peoplesync.adapters import aws
 IMPORTS
-_paused = 0.0
+_paused = _cpaused = 0.0
 for _service in SERVICES:
     _client = aws.client(_service)  # its creation is part of the cold start: counted
-    _p0 = time.perf_counter()
+    _p0, _q0 = time.perf_counter(), time.process_time()
     from botocore.stub import Stubber
     _stub = Stubber(_client)
-    _operation, _response = STUBS[_service]
-    _stub.add_response(_operation, _response)
+    for _operation, _response in STUBS[_service]:
+        _stub.add_response(_operation, _response)
     _stub.activate()
     _paused += time.perf_counter() - _p0
+    _cpaused += time.process_time() - _q0
 BUILD
-_t2 = time.perf_counter()
+_t2, _c2 = time.perf_counter(), time.process_time()
 import json, sys
 print(json.dumps({"import": (_t1 - _t0) * 1000, "total": (_t2 - _t0 - _paused) * 1000,
-                  "modules": len(sys.modules)}))
+                  "cpu": (_c2 - _c0 - _cpaused) * 1000, "modules": len(sys.modules),
+                  "scim2": "scim2_models" in sys.modules}))
 """
 
 
@@ -130,12 +148,16 @@ def child_code(function: str, old: bool = False) -> str:
             "'modules': len(sys.modules)}))\n")
 
 
-BASELINE_BOTO3 = ("import time\n_t0 = time.perf_counter()\nimport boto3\n_t1 = time.perf_counter()\n"
-                  "import json\nprint(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000}))\n")
-BASELINE_CLIENTS = ("import time\n_t0 = time.perf_counter()\nimport boto3\n_t1 = time.perf_counter()\n"
+BASELINE_BOTO3 = ("import time\n_t0, _c0 = time.perf_counter(), time.process_time()\nimport boto3\n"
+                  "_t1, _c1 = time.perf_counter(), time.process_time()\nimport json\n"
+                  "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000, "
+                  "'cpu': (_c1 - _c0) * 1000}))\n")
+BASELINE_CLIENTS = ("import time\n_t0, _c0 = time.perf_counter(), time.process_time()\nimport boto3\n"
+                    "_t1 = time.perf_counter()\n"
                     "boto3.client('dynamodb'); boto3.client('sqs'); boto3.client('ssm')\n"
-                    "_t2 = time.perf_counter()\nimport json\n"
-                    "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t2 - _t0) * 1000}))\n")
+                    "_t2, _c2 = time.perf_counter(), time.process_time()\nimport json\n"
+                    "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t2 - _t0) * 1000, "
+                    "'cpu': (_c2 - _c0) * 1000}))\n")
 
 
 def functions() -> list[str]:
@@ -208,14 +230,16 @@ def main() -> None:
     cases.update({f"fn {name}": (child_code(name), FUNCTIONS / name, {}) for name in names})
     if args.baseline:
         base = args.baseline.resolve()
-        old = not (base / "layers" / "peoplesync" / "peoplesync" / "bootstrap.py").exists()
+        pkg = base / "layers" / "peoplesync" / "peoplesync"
+        old = not ((pkg / "bootstrap.py").exists() or (pkg / "bootstrap").is_dir())
         cases.update({f"baseline {name}": (child_code(name, old), base / "functions" / name,
                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
                       for name in names if (base / "functions" / name / "app.py").exists()})
 
     for code, cwd, env in cases.values():  # write the bytecode
         run(code, cwd, env)
-    samples: dict[str, dict[str, list[float]]] = {c: {"import": [], "total": [], "wall": []} for c in cases}
+    samples: dict[str, dict[str, list[float]]] = {c: {"import": [], "total": [], "cpu": [], "wall": []}
+                                                  for c in cases}
     for _ in range(args.runs):
         for case, (code, cwd, env) in cases.items():
             for k, v in run(code, cwd, env).items():
@@ -228,19 +252,22 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
     print("ms: median [min-max, IQR p25-p75]")
-    print(f"{'case':26} {'import (in-process)':>36} {'import + creation':>36} {'process wall':>36}")
+    print(f"{'case':26} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
+          f"{'process wall':>36}")
     for case, f in figures.items():
-        cols = [fmt(f[k]) if k in f and case != "python -c pass" else "" for k in ("import", "total")]
-        print(f"{case:26} {cols[0]:>36} {cols[1]:>36} {fmt(f['wall']):>36}")
+        cols = [fmt(f[k]) if k in f and case != "python -c pass" else "" for k in ("import", "total", "cpu")]
+        print(f"{case:26} {cols[0]:>36} {cols[1]:>36} {cols[2]:>36} {fmt(f['wall']):>36}")
     boto3_ms = figures["import boto3"]["total"]["median"]
+    boto3_cpu = figures["import boto3"]["cpu"]["median"]
     pass_ms = figures["python -c pass"]["wall"]["median"]
     print()
     for name in names:
         f = figures[f"fn {name}"]
-        total = f["total"]["median"]
-        verdict = "meets" if total <= BAR_MS else "MISSES"
-        print(f"{name:10} import + creation {total:6.0f} ms ({verdict} the {BAR_MS:.0f} ms bar); "
-              f"{total / boto3_ms:.2f}x `import boto3`; process wall {f['wall']['median']:.0f} ms = "
+        total, cpu = f["total"]["median"], f["cpu"]["median"]
+        verdict = "meets" if total <= BAR_MS or total <= 1.5 * boto3_ms else "MISSES"
+        print(f"{name:14} import + first call {total:6.0f} ms, {total / boto3_ms:.2f}x `import boto3` "
+              f"({verdict} the bar: under {BAR_MS:.0f} ms or within 1.5x); CPU {cpu:.0f} ms, "
+              f"{cpu / boto3_cpu:.2f}x boto3's CPU; process wall {f['wall']['median']:.0f} ms = "
               f"{f['wall']['median'] / pass_ms:.1f}x `python -c pass`")
     for name in names:
         if f"baseline {name}" in figures:

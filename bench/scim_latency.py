@@ -1,10 +1,12 @@
 """SCIM webhook latency, in process (no HTTP, no AWS): p50 / p99 of POST, PATCH and filtered GET with
 10,000 users stored, and the cold-start import time of the webhook function's imports.
 
-    python bench/scim_latency.py [--users 10000] [--requests 500]
+    python bench/scim_latency.py [--users 10000] [--requests 500] [--paths fast,full]
 
 Baselines measured in the same run: GET /ServiceProviderConfig (the handler's fixed cost: auth, routing,
-serialisation) for latency, and a bare `python -c pass` and `import pydantic` for imports.
+serialisation) for latency, and a bare `python -c pass` and `import pydantic` for imports. `--paths` measures
+the webhook as built (`fast`: the common User requests from the stored JSON, the rest by scim2-server) and
+with every request sent to scim2-server (`full`, `ScimApp(fast=False)`), one after the other in this process.
 """
 
 from __future__ import annotations
@@ -37,15 +39,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
-
-    bare = cold_import("pass")
-    pydantic = cold_import("import pydantic")
-    webhook = cold_import(WEBHOOK_IMPORTS)
+def measure(args: argparse.Namespace, fast: bool) -> float:
+    """Latency of each request kind on a webhook over `args.users` stored users; returns the time from the
+    first import to the first answer (seconds, meaningful for the first call in a process only)."""
     first_started = time.perf_counter()
     from peoplesync.scim.app import build_app
     from peoplesync.scim.http import ScimRequest
@@ -54,7 +50,7 @@ def main() -> None:
 
     repo = MemoryScimRepository()
     app = build_app(repo, ["bench-token"], system="idp", attributes=["title", f"{ENTERPRISE}:department"],
-                    on_change=lambda observation: None)
+                    on_change=lambda observation: None, fast=fast)
     headers = {"Authorization": "Bearer bench-token", "Content-Type": "application/scim+json"}
 
     def call(method: str, path: str, body: object = None, query: dict[str, str] | None = None) -> int:
@@ -103,7 +99,8 @@ def main() -> None:
         timed("get_scan", "GET", "/Users", query={"filter": 'title co "senior"', "count": "10"})
 
     base50, _ = percentiles(results["baseline"])
-    print(f"SCIM webhook, in process, {args.users} users stored, {args.requests} requests each (ms)")
+    print(f"SCIM webhook ({'fast path, the rest by scim2-server' if fast else 'every request by scim2-server'}), "
+          f"in process, {args.users} users stored, {args.requests} requests each (ms)")
     print(f"{'request':<34}{'p50':>9}{'p99':>9}{'p50 / baseline':>16}")
     labels = {"baseline": "GET /ServiceProviderConfig (base)", "post": "POST /Users",
               "patch": "PATCH /Users/{id} (2 ops)", "get_eq": 'GET /Users?filter=userName eq',
@@ -111,6 +108,24 @@ def main() -> None:
     for key, label in labels.items():
         p50, p99 = percentiles(results[key])
         print(f"{label:<34}{p50:>9.2f}{p99:>9.2f}{p50 / base50:>16.1f}")
+    print()
+    return first_request
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--paths", default="fast,full", help="fast, full or both (comma-separated)")
+    args = parser.parse_args()
+
+    bare = cold_import("pass")
+    pydantic = cold_import("import pydantic")
+    webhook = cold_import(WEBHOOK_IMPORTS)
+    first_request = 0.0
+    for path in args.paths.split(","):
+        took = measure(args, fast=path.strip() == "fast")
+        first_request = first_request or took
     print()
     print("cold start (fresh interpreter, median of 5, s)")
     print(f"  python -c pass             {bare:.3f}")

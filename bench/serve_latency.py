@@ -3,6 +3,7 @@ POST, GET (by id and by `userName eq`) and PATCH latency (p50 / p99), each serve
 
     python bench/serve_latency.py                     # 10,000 users, 2 rounds
     python bench/serve_latency.py --users 2000 --rounds 1
+    python bench/serve_latency.py --baseline /path/to/older/checkout   # its `serve` replayed too, same rounds
 
 - peoplesync: `python -m peoplesync.cli serve CONFIG --port N` from this tree: the webhook for an IdP (`idp`,
   connector scim) with a writable, provisioned CSV phone directory as the target (SQLite state beside it). The
@@ -42,7 +43,7 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CONFIG = f"""
 systems:
-  idp:       {{connector: scim}}
+  idp:       {{connector: scim, tokens: "secret:scim"}}
   phonebook: {{connector: csv, path: phonebook.csv, key: id, writable: true, provision: true, settle_seconds: 0}}
 fields:
   email.work:  {{source: idp, normalize: [trim, lower], map: {{idp: userName, phonebook: email}}}}
@@ -160,13 +161,14 @@ def rows(path: Path) -> int:
         return 0
 
 
-def run_peoplesync(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[float]], float]:
+def run_peoplesync(args: argparse.Namespace, seed: int, root: Path = ROOT) -> tuple[dict[str, list[float]], float]:
     folder = Path(tempfile.mkdtemp(prefix="ps-serve-bench-"))
     try:
         (folder / "peoplesync.yaml").write_text(CONFIG)
         (folder / "phonebook.csv").write_text("id,email,title,employee_id\n")
+        (folder / "secrets.json").write_text(json.dumps({"scim": {"tokens": [TOKEN]}}))
         env = {**os.environ, "PEOPLESYNC_SCIM_TOKENS": TOKEN, "PYTHONPATH": os.pathsep.join(
-            [str(ROOT / "layers" / "peoplesync"), str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")])}
+            [str(root / "layers" / "peoplesync"), str(root / "tools"), os.environ.get("PYTHONPATH", "")])}
         port = free_port()
         server = Server("peoplesync", [sys.executable, "-m", "peoplesync.cli", "serve", "peoplesync.yaml", "--port",
                                        str(port)], port, "/scim/v2", folder, env)
@@ -207,14 +209,22 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="another checkout: its `serve` replayed too, in each round")
     args = parser.parse_args()
+    base: dict[str, dict[str, list[float]]] = {}
     ours: dict[str, dict[str, list[float]]] = {}
     ref: dict[str, dict[str, list[float]]] = {}
     settled: list[float] = []
     missing = False
     for round_ in range(args.rounds):
-        for who in (("ref", "ours") if round_ % 2 == 0 else ("ours", "ref")):
-            if who == "ref":
+        order = ("ref", "ours", "base") if round_ % 2 == 0 else ("base", "ours", "ref")
+        for who in order:
+            if who == "base":
+                if args.baseline is None:
+                    continue
+                times, _ = run_peoplesync(args, round_, args.baseline.resolve())
+                target = base
+            elif who == "ref":
                 times = run_reference(args, round_)
                 if times is None:
                     missing = True
@@ -242,6 +252,10 @@ def main() -> None:
             print(f"{kind:<12}{p50:>10.1f}{p99:>10.1f}{r50:>10.1f}{r99:>10.1f}{p99 / r99:>10.2f}x  (<= 2x: {verdict})")
         else:
             print(f"{kind:<12}{p50:>10.1f}{p99:>10.1f}")
+    for kind, stats in base.items():
+        p50, p99 = statistics.median(stats["p50"]), statistics.median(stats["p99"])
+        ratio = f"{p99 / statistics.median(ref[kind]['p99']):.2f}x the reference's p99" if kind in ref else ""
+        print(f"baseline tree {kind:<12} p50 {p50:.1f} p99 {p99:.1f} ms {ratio}")
     print(f"every user in the CSV directory {statistics.median(settled):.1f} s after the last request (median)")
 
 

@@ -1,7 +1,9 @@
 """The SCIM webhook as a pure request handler: `ScimApp.handle(ScimRequest) -> ScimResponse`.
 
 One request goes: bearer token (401) -> size and filter bounds (413 / 400) -> vendor quirks made
-RFC-shaped (`quirks`) -> scim2-server's protocol handling over `RepositoryStorage` -> the response.
+RFC-shaped (`quirks`) -> the common User requests from the stored JSON (`fast`), or else scim2-server's
+protocol handling over `RepositoryStorage` (`full`, imported at the first request that needs it: a cold
+start whose first request is a common one never pays for scim2-models) -> the response.
 Errors leave in the RFC 7644 §3.12 form. Logs carry method, endpoint, status and scimType: never a
 token, a body or a filter (they hold personal data).
 
@@ -16,73 +18,64 @@ resource as a peoplesync `Observation` (see `observations`).
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
-
-from pydantic import ValidationError
-from scim2_models import Error, Resource, ResourceType, SCIMException
-from scim2_server.handler import ScimHandler
-from scim2_server.requests import ScimRequest as _Request
-from scim2_server.responses import ScimResponse as _Response
-from scim2_server.service import ScimService
+from typing import TYPE_CHECKING, Any
 
 from ..model import Observation
 from ..ports import TransientError
-from . import guard, quirks
+from . import documents, guard, quirks
+from .documents import ScimWrite
+from .fast import FastPath
 from .http import ScimRequest, ScimResponse, error_response
 from .observations import observation_from_write
-from .provider import provider
 from .repository import ScimRepository
-from .storage import RepositoryStorage, ScimWrite
+
+if TYPE_CHECKING:
+    from .full import FullProtocol
 
 log = logging.getLogger("peoplesync.scim")
 
 _RESOURCE_ENDPOINTS = {"users": "User", "groups": "Group"}
 
 
-class _Service(ScimService):
-    def patch_response(self, base_url: str, resource: Resource[Any], response_parameters: Any) -> _Response:
-        """200 with the resource, always: Okta reads the result of a PATCH, Entra accepts 200 or 204."""
-        from scim2_models import Context
-
-        return self.resource_response(self.publish(base_url, resource), Context.RESOURCE_REPLACEMENT_RESPONSE,
-                                      response_parameters)
-
-
-class _Handler(ScimHandler):
-    storage: RepositoryStorage
-
-    def replace_resource(self, resource_type: ResourceType, current: Resource[Any], replacement: Resource[Any],
-                         conditions: Any) -> Resource[Any]:
-        result = super().replace_resource(resource_type, current, replacement, conditions)
-        if result is current:
-            self.storage.touch(resource_type, current)
-        return result
-
-    def patch_resource(self, resource_type: ResourceType, resource_id: str, patch_op: Any,
-                       conditions: Any) -> Resource[Any]:
-        current = self.storage.get(resource_type, resource_id)
-        assert current.meta is not None
-        version = current.meta.version
-        patched = self.service.apply_patch(current, patch_op, conditions)
-        if patched is None:
-            self.storage.touch(resource_type, current)
-            return current
-        return self.storage.update(resource_type, patched, expected_version=version)
-
-
 class ScimApp:
+    """`fast=False` sends every request through the whole protocol (the tests compare the two paths)."""
+
     def __init__(self, repository: ScimRepository, tokens: Iterable[str], *,
                  on_write: Callable[[ScimWrite], None] | None = None,
-                 max_body_bytes: int = guard.MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = guard.MAX_BODY_BYTES, fast: bool = True,
+                 clock: Callable[[], datetime.datetime] | None = None) -> None:
         self.tokens = guard.TokenSet(tokens)
         self.max_body_bytes = max_body_bytes
-        self.storage = RepositoryStorage(repository, on_write)
-        self.service = _Service(provider())
-        self.handler = _Handler(self.service, self.storage)
+        self.repository = repository
+        self.on_write = on_write
+        self.clock = clock or documents.now
+        self._lock = threading.RLock()  # one operation at a time in this process, whichever path takes it
+        self._full: FullProtocol | None = None
+        self.fast = FastPath(repository, self._emit, self.clock, self._forget) if fast else None
+
+    @property
+    def full(self) -> FullProtocol:
+        """scim2-server over the repository, built (and its libraries imported) at the first request that
+        needs it."""
+        if self._full is None:
+            from .full import FullProtocol
+
+            self._full = FullProtocol(self.repository, self.on_write, self.clock, self._lock)
+        return self._full
+
+    def _emit(self, write: ScimWrite) -> None:
+        if self.on_write is not None:
+            self.on_write(write)
+
+    def _forget(self, type_: str, id_: str) -> None:
+        if self._full is not None:
+            self._full.storage.forget(type_, id_)
 
     def handle(self, request: ScimRequest) -> ScimResponse:
         started = time.perf_counter()
@@ -107,20 +100,28 @@ class ScimApp:
         except _Refused as refused:
             return refused.response
         try:
-            out = self.handler.handle(_Request(method=method, base_url=request.base_url, path=path,
-                                               query=dict(request.query), headers=dict(request.headers),
-                                               body=body))
-        except SCIMException as exc:
-            out = self.service.error_response(exc)
-        except ValidationError as exc:  # a body the models refuse outside the request contexts
-            out = self.service.error_response(SCIMException.from_error(Error.from_validation_errors(exc)[0]))
+            return self._answer(method, path, request, body)
         except TransientError as exc:
             retry = {"Retry-After": str(int(exc.retry_after or 1))}
             return error_response(503, "the store is busy; retry", headers=retry)
         except Exception as exc:  # a bug: answer 500 without details, log the type only
             log.error("scim %s %s failed: %s", method, _endpoint(path), type(exc).__name__)
             return error_response(500, "internal error")
-        return _convert(out)
+
+    def _answer(self, method: str, path: str, request: ScimRequest, body: bytes) -> ScimResponse:
+        query, headers = dict(request.query), dict(request.headers)
+        if self.fast is not None and _json_or_none(request.header("Content-Type")):
+            try:
+                decoded = json.loads(body) if body else None
+            except (ValueError, RecursionError):
+                decoded = _UNREADABLE
+            if decoded is not _UNREADABLE:
+                with self._lock:
+                    answer = self.fast.handle(method, [p for p in path.split("/") if p], query, headers,
+                                              decoded, request.base_url)
+                if answer is not None:
+                    return answer
+        return self.full.handle(method, request.base_url, path, query, headers, body)
 
     def _checked_body(self, method: str, path: str, request: ScimRequest) -> bytes:
         for name in ("attributes", "excludedAttributes", "sortBy", "sortOrder", "startIndex", "count"):
@@ -163,9 +164,15 @@ def _check_filter(text: str) -> None:
         raise _Refused(error_response(400, problem, "invalidFilter"))
 
 
-def _convert(out: _Response) -> ScimResponse:
-    headers = {k: v for k, v in out.headers.items() if not (k == "Content-Type" and out.body is None)}
-    return ScimResponse(int(out.status), out.body, headers)
+_UNREADABLE = object()
+
+
+def _json_or_none(content_type: str | None) -> bool:
+    """A body the protocol reads as JSON (no Content-Type, or a JSON one); anything else gets its 415 there."""
+    if not content_type:
+        return True
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _endpoint(path: str) -> str:

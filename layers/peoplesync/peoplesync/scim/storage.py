@@ -11,11 +11,8 @@ from __future__ import annotations
 import datetime
 import itertools
 import threading
-import unicodedata
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from scim2_models import (
@@ -32,57 +29,28 @@ from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalO
 from scim2_server.storage import ScimStorage, SearchPage
 
 from ..ports import VersionConflict
+from . import documents
+from .documents import ScimWrite, comparable, index_keys
+from .documents import version_number as _version_number
 from .provider import model_for
 from .repository import INDEXED, ResourceNotFound, ScimRepository, Stored, UniquenessConflict
 
-CASE_INSENSITIVE = {"userName", "displayName"}  # RFC 7643: caseExact false; externalId is caseExact
 _CACHE_LIMIT = 50_000
-
-
-@dataclass(slots=True, frozen=True)
-class ScimWrite:
-    """One accepted write, as the repository now holds it. `doc` is None when `removed`."""
-
-    type: str
-    id: str
-    doc: dict[str, Any] | None
-    seq: int
-    removed: bool = False
-
-
-def comparable(attr: str, value: str) -> str:
-    """The form an indexed value is stored and looked up in (scim2-models' default comparison key)."""
-    value = unicodedata.normalize("NFC", value)
-    return unicodedata.normalize("NFC", value.lower()) if attr in CASE_INSENSITIVE else value
-
-
-def index_keys(type_: str, doc: dict[str, Any]) -> dict[str, str]:
-    return {a: comparable(a, doc[a]) for a in INDEXED.get(type_, ()) if isinstance(doc.get(a), str)}
-
-
-def _version_number(etag: str | None) -> int | None:
-    if not etag:
-        return None
-    digits = etag.strip().removeprefix("W/").strip('"')
-    return int(digits) if digits.isdigit() else -1
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class RepositoryStorage(ScimStorage):
     supports_cursors = False
 
     def __init__(self, repository: ScimRepository, on_write: Callable[[ScimWrite], None] | None = None,
-                 clock: Callable[[], datetime.datetime] = _now, serialise: bool = True) -> None:
+                 clock: Callable[[], datetime.datetime] = documents.now, serialise: bool = True,
+                 lock: threading.RLock | None = None) -> None:
         self.repository = repository
         self.on_write = on_write
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[int, Resource[Any]]] = {}
         # One operation at a time in this process: a PATCH reads, applies and writes without a local race.
         # Across processes (Lambda), the repository's version condition catches the race.
-        self._lock = threading.RLock() if serialise else None
+        self._lock = (lock or threading.RLock()) if serialise else None
 
     @contextmanager
     def operation(self) -> Iterator[None]:
@@ -91,6 +59,10 @@ class RepositoryStorage(ScimStorage):
             return
         with self._lock:
             yield
+
+    def forget(self, type_: str, id_: str) -> None:
+        """Written by the other path (`fast`): the cached resource, if any, is no longer the stored one."""
+        self._cache.pop((type_, id_), None)
 
     # --- conversions ------------------------------------------------------------------------------------
     def _resource(self, stored: Stored) -> Resource[Any]:
@@ -132,9 +104,9 @@ class RepositoryStorage(ScimStorage):
         type_ = str(resource_type.name)
         now = self.clock()
         doc = self._doc(resource)
-        doc["id"] = uuid.uuid4().hex
-        doc["meta"] = {"resourceType": type_, "created": now.isoformat().replace("+00:00", "Z"),
-                       "lastModified": now.isoformat().replace("+00:00", "Z")}
+        doc["id"] = documents.new_id()
+        doc["meta"] = {"resourceType": type_, "created": documents.timestamp(now),
+                       "lastModified": documents.timestamp(now)}
         try:
             stored = self.repository.create(type_, doc["id"], doc, index_keys(type_, doc))
         except UniquenessConflict as exc:
@@ -146,7 +118,7 @@ class RepositoryStorage(ScimStorage):
                expected_version: str | None = None) -> Resource[Any]:
         type_ = str(resource_type.name)
         doc = self._doc(resource)
-        doc.setdefault("meta", {})["lastModified"] = self.clock().isoformat().replace("+00:00", "Z")
+        doc.setdefault("meta", {})["lastModified"] = documents.timestamp(self.clock())
         doc["meta"]["resourceType"] = type_
         _dedupe_members(doc)
         try:
