@@ -19,6 +19,7 @@ from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.service import flow
 from peoplesync.service.poll import PollReport, poll
+from tests.paging import Capture
 
 CONFIG = """\
 systems:
@@ -30,18 +31,6 @@ match: [employee_id]
 lifecycle: {source: hr}
 """
 PAGE = 10
-
-
-class Capture:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
-        self.messages += messages
-
-    def keys(self, *, removed: bool | None = None) -> list[str]:
-        return [m["observation"]["key"] for m in self.messages if m["type"] == "observation"
-                and (removed is None or m["observation"]["removed"] is removed)]
 
 
 class Crash(BaseException):

@@ -73,7 +73,7 @@ def test_given_a_poll_with_no_time_left_then_it_hands_over_after_each_page_and_q
     """Through the poll itself (`service/poll.py`, budget 0: every invocation one page), on the memory store."""
     from peoplesync import bootstrap
     from peoplesync.service.poll import poll
-    from tests.unit.test_paged_poll import Capture
+    from tests.paging import Capture
 
     ids = [cloud.hire(n) for n in range(120)]
     plan = bootstrap.compile_config(bootstrap.load_config({

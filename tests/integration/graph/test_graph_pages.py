@@ -67,7 +67,7 @@ def test_a_position_off_the_graph_root_is_never_followed(tenant: Tenant) -> None
 def test_a_poll_with_no_time_left_hands_over_after_each_page_and_queues_each_user_once(tenant: Tenant) -> None:
     from peoplesync import bootstrap
     from peoplesync.service.poll import poll
-    from tests.unit.test_paged_poll import Capture
+    from tests.paging import Capture
 
     ids = tenant.people(90)
     plan = bootstrap.compile_config(bootstrap.load_config({

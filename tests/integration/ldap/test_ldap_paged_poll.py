@@ -6,8 +6,6 @@ removed between pages, and an account gone is found by the sweep after the compl
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,33 +15,10 @@ from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors.cursor import decode_cursor, encode_cursor
 from peoplesync.service import flow
 from peoplesync.service.poll import PollReport, poll
+from tests.paging import Capture, Listing
 
 PAGE = 5
 N = 23
-
-
-class Capture:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
-        self.messages += messages
-
-    def keys(self, *, removed: bool | None = None) -> list[str]:
-        return [m["observation"]["key"] for m in self.messages if m["type"] == "observation"
-                and (removed is None or m["observation"]["removed"] is removed)]
-
-
-class Listing:
-    """The directory's connector, recording every account each page listed (what the poll was given)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.listed = inner, Counter[str]()
-
-    def read_pages(self, *args: Any, **kw: Any) -> Iterator[Any]:
-        for page in self.inner.read_pages(*args, **kw):
-            self.listed.update(o.key for o in page.observations)
-            yield page
 
 
 class World:

@@ -5,8 +5,6 @@ gone is found by the sweep after the complete read; a watermark delta goes on fr
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,33 +16,10 @@ from peoplesync.adapters.memory import MemoryStore
 from peoplesync.service import flow
 from peoplesync.service.poll import PollReport, poll
 from tests.integration.sql.sql_fixtures import T0, Db
+from tests.paging import Capture, Listing
 
 PAGE = 4
 N = 18
-
-
-class Capture:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
-        self.messages += messages
-
-    def keys(self, *, removed: bool | None = None) -> list[str]:
-        return [m["observation"]["key"] for m in self.messages if m["type"] == "observation"
-                and (removed is None or m["observation"]["removed"] is removed)]
-
-
-class Listing:
-    """The table's connector, recording every row each page listed (what the poll was given)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.listed = inner, Counter[str]()
-
-    def read_pages(self, *args: Any, **kw: Any) -> Iterator[Any]:
-        for page in self.inner.read_pages(*args, **kw):
-            self.listed.update(o.key for o in page.observations)
-            yield page
 
 
 def row(i: int) -> dict[str, Any]:

@@ -11,15 +11,13 @@ held back and makes the read not complete. Exports with a `trailer`, and files i
 
 from __future__ import annotations
 
-import base64
 import csv
-import json
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from ..model import Observation
 from ..ports import ReadFailed, ReadPage
-from . import csv_whole
+from . import csv_whole, paging
 
 if TYPE_CHECKING:
     from .csv_file import CsvConnector
@@ -43,18 +41,9 @@ class _Lines:
         return line.decode(self.encoding)
 
 
-def encode_position(pos: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(pos).encode()).decode()
-
-
 def decode_position(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        pos = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except ValueError:
-        return None
-    return pos if isinstance(pos, dict) and {"tag", "byte", "rows", "unknown"} <= pos.keys() else None
+    pos = paging.decode_position(text)
+    return pos if pos is not None and {"tag", "byte", "rows", "unknown"} <= pos.keys() else None
 
 
 def read_pages(conn: CsvConnector, page_size: int, start: str | None, tag_of: Any) -> Iterator[ReadPage]:
@@ -81,7 +70,7 @@ def read_pages(conn: CsvConnector, page_size: int, start: str | None, tag_of: An
                 raise ReadFailed(f"{conn.name}: {s.path} changed while it was read; nothing is concluded from it")
             pos["byte"] = lines.offset
             if not ended:
-                yield ReadPage(page, position=encode_position(pos), restarted=restarted)
+                yield ReadPage(page, position=paging.encode_position(pos), restarted=restarted)
                 restarted = False
                 continue
             _check_end(conn, f, pos)

@@ -12,14 +12,13 @@ A delta read (a cursor: only the users that changed) is small and stays one page
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..model import Observation
 from ..ports import ReadFailed, ReadPage
+from . import paging
 from .graph_api import _Expired
 
 if TYPE_CHECKING:
@@ -28,18 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def encode_position(next_link: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"next": next_link}).encode()).decode()
-
-
 def decode_position(text: str | None, root: str) -> str | None:
     """The next link to follow, or None (begin the round) for none, one not ours, or one off the Graph root."""
-    if not text:
-        return None
-    try:
-        link = json.loads(base64.urlsafe_b64decode(text.encode())).get("next")
-    except (ValueError, AttributeError):
-        return None
+    link = (paging.decode_position(text) or {}).get("next")
     return link if isinstance(link, str) and link.startswith(root.rstrip("/") + "/") else None
 
 
@@ -85,6 +75,7 @@ def _round(conn: GraphConnector, page_size: int, pages: Iterator[dict[str, Any]]
                            restarted=restarted)
             return
         if len(batch) >= page_size and page.get("@odata.nextLink"):
-            yield ReadPage(batch, position=encode_position(str(page["@odata.nextLink"])), restarted=restarted)
+            position = paging.encode_position({"next": str(page["@odata.nextLink"])})
+            yield ReadPage(batch, position=position, restarted=restarted)
             batch, restarted = [], False
     raise ReadFailed(f"{conn.name}: a delta round ended without a deltaLink")

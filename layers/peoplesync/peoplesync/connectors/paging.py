@@ -3,6 +3,8 @@ total the server announced, the same on every page. Re-exported by `base.py`."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,3 +63,20 @@ def page_all(fetch: Callable[[Any], Page[T]], key: Callable[[T], str], *, first:
         log.warning("%s: the listing changed while it was paged (totals %s, %d distinct items seen)", name,
                     sorted(distinct), len(found))
     return Paged(list(found.values()), complete, tuple(totals))
+
+
+def encode_position(pos: dict[str, Any]) -> str:
+    """A paged read's position (`ReadPage.position`): its fields as URL-safe base64 JSON."""
+    return base64.urlsafe_b64encode(json.dumps(pos, separators=(",", ":")).encode()).decode()
+
+
+def decode_position(text: str | None) -> dict[str, Any] | None:
+    """The fields of a position, or None for none or one that is not base64 JSON of an object (the caller
+    then checks they are its own)."""
+    if not text:
+        return None
+    try:
+        pos = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except ValueError:
+        return None
+    return pos if isinstance(pos, dict) else None

@@ -13,32 +13,21 @@ is never called complete: nobody is concluded gone from it (the next read made i
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ..model import Observation
 from ..ports import ReadPage
+from . import paging
 from .paging import Page
 
 T = TypeVar("T")
 
 
-def encode_position(pos: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(pos, separators=(",", ":")).encode()).decode()
-
-
 def decode_position(text: str | None) -> dict[str, Any] | None:
     """The position handed on, or None (begin at the first page) for none or one that is not ours."""
-    if not text:
-        return None
-    try:
-        pos = json.loads(base64.urlsafe_b64decode(text.encode()))
-    except ValueError:
-        return None
-    ok = isinstance(pos, dict) and isinstance(pos.get("next"), int) and pos["next"] >= 0
-    return pos if ok else None
+    pos = paging.decode_position(text)
+    return pos if pos is not None and isinstance(pos.get("next"), int) and pos["next"] >= 0 else None
 
 
 def read_pages(fetch: Callable[[Any], Page[T]], first: int, key: Callable[[T], str],
@@ -67,6 +56,6 @@ def read_pages(fetch: Callable[[Any], Page[T]], first: int, key: Callable[[T], s
             return
         token = page.next
         if len(batch) >= page_size:
-            yield ReadPage(batch, position=encode_position({"next": token, "total": min(announced, default=None),
+            yield ReadPage(batch, position=paging.encode_position({"next": token, "total": min(announced, default=None),
                                                             "moved": moved or len(announced) > 1}))
             batch = []
