@@ -114,7 +114,7 @@ class CsvSettings(BaseModel):
 Settings = CsvSettings  # the name the registry and configuration checks look for
 
 
-class CsvConnector(BaseConnector):
+class CsvConnector(csv_rows.CursorMemo, BaseConnector):
     Settings = CsvSettings
     writable_by_default = False  # an export is a source: written to only with `writable: true`
 
