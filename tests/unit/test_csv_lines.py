@@ -97,3 +97,16 @@ def test_given_a_quiet_read_then_its_cursor_is_the_one_given_and_a_later_edit_an
     # a new process with the kept cursor: it is a real one (the edit again is seen against it)
     path.write_bytes((HEADER + ROWS[0] + ROWS[1] + "E3,Alan,Codebreaker,active\n").encode())
     assert [o.key for o in connector(path).read(quiet.cursor).observations] == ["E3"]
+
+
+def test_given_the_same_text_written_again_then_nothing_is_read_and_a_one_character_edit_still_is(tmp_path) -> None:
+    path = tmp_path / "hr.csv"
+    text = HEADER + "".join(ROWS)
+    path.write_bytes(text.encode())
+    c = connector(path)
+    first = c.read().cursor
+    path.write_bytes(text.encode())  # rewritten as it was (a re-export): the text is the one the cursor was of
+    again = connector(path).read(first)
+    assert (again.observations, again.cursor) == ([], first)
+    path.write_bytes(text.replace("Ada,", "Adb,").encode())
+    assert [(o.key, o.attrs["Name"]) for o in connector(path).read(again.cursor).observations] == [("E1", "Adb")]
