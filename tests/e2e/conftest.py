@@ -38,9 +38,10 @@ class Context:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:peoplesync-test"
     aws_request_id: str = "req-1"
+    remaining_ms: int = 900_000  # a fresh invocation of a 15-minute function: a poll reads to its end
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms
 
 
 class Cloud:

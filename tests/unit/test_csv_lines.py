@@ -77,3 +77,36 @@ def test_given_a_neutralised_formula_then_a_line_read_restores_it(tmp_path) -> N
     after = HEADER + ROWS[0] + ROWS[1] + "E3,'=SUM(A1),Cryptanalyst,active\n"
     assert delta(tmp_path / "hr.csv", HEADER + "".join(ROWS), after) == [
         ("E3", {"Name": "=SUM(A1)", "Title": "Cryptanalyst"}, False)]
+
+
+def test_given_a_quiet_read_then_its_cursor_is_the_one_given_and_a_later_edit_and_its_revert_still_show(
+        tmp_path) -> None:
+    path = tmp_path / "hr.csv"
+    path.write_bytes((HEADER + "".join(ROWS)).encode())
+    c = connector(path)
+    first = c.read().cursor
+    quiet = c.read(first)
+    assert (quiet.observations, quiet.cursor) == ([], first)  # nothing changed: the cursor string is kept
+    path.write_bytes((HEADER + ROWS[0] + ROWS[1] + "E3,Alan,Codebreaker,active\n").encode())
+    edited = c.read(quiet.cursor)
+    assert [(o.key, o.attrs["Title"]) for o in edited.observations] == [("E3", "Codebreaker")]
+    assert edited.cursor != first
+    path.write_bytes((HEADER + "".join(ROWS)).encode())  # the edit reverted: the row read as it was is news
+    reverted = c.read(edited.cursor)
+    assert [(o.key, o.attrs["Title"]) for o in reverted.observations] == [("E3", "Cryptanalyst")]
+    # a new process with the kept cursor: it is a real one (the edit again is seen against it)
+    path.write_bytes((HEADER + ROWS[0] + ROWS[1] + "E3,Alan,Codebreaker,active\n").encode())
+    assert [o.key for o in connector(path).read(quiet.cursor).observations] == ["E3"]
+
+
+def test_given_the_same_text_written_again_then_nothing_is_read_and_a_one_character_edit_still_is(tmp_path) -> None:
+    path = tmp_path / "hr.csv"
+    text = HEADER + "".join(ROWS)
+    path.write_bytes(text.encode())
+    c = connector(path)
+    first = c.read().cursor
+    path.write_bytes(text.encode())  # rewritten as it was (a re-export): the text is the one the cursor was of
+    again = connector(path).read(first)
+    assert (again.observations, again.cursor) == ([], first)
+    path.write_bytes(text.replace("Ada,", "Adb,").encode())
+    assert [(o.key, o.attrs["Name"]) for o in connector(path).read(again.cursor).observations] == [("E1", "Adb")]

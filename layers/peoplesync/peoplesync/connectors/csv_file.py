@@ -114,7 +114,7 @@ class CsvSettings(BaseModel):
 Settings = CsvSettings  # the name the registry and configuration checks look for
 
 
-class CsvConnector(BaseConnector):
+class CsvConnector(csv_rows.CursorMemo, BaseConnector):
     Settings = CsvSettings
     writable_by_default = False  # an export is a source: written to only with `writable: true`
 
@@ -195,11 +195,14 @@ class CsvConnector(BaseConnector):
 
     def _records(self, cursor: dict[str, Any] | None = None
                  ) -> tuple[_Layout, dict[str, Any], list[tuple[list[str], bool]], set[str]]:
-        """(cell places; the cursor: "h" key -> hash of each row of known state, "k" the hashes' kind; parsed
-        records of known state, with it; keys of unknown state). A line `cursor` holds is not parsed."""
-        before = (cursor or {}).get("h") or {}
-        skip = set(before.values())
-        columns, (kind, items) = self._load(parse=lambda text, **kw: csv_rows.parse_items(text, skip=skip, **kw))
+        """(cell places; the cursor: "h" key -> hash of each row of known state, "k" their kind, "f" the text's
+        digest; records of known state, with it; keys of unknown state). Not parsed: a line `cursor` holds."""
+        c = cursor or {}
+        before = c.get("h") or {}
+        columns, (kind, items, whole) = self._load(
+            parse=lambda text, **kw: csv_rows.parse_items(text, skip=set(before.values()), same=c.get("f"), **kw))
+        if items is None:
+            return _Layout(self, columns), {**c, "h": dict(before)}, [], set()
         if not items:
             raise ReadFailed(f"{self.name}: {self.s.path} has no rows; refusing to conclude that everyone left")
         if self.s.active_column and self.s.active_column not in columns:
@@ -212,19 +215,16 @@ class CsvConnector(BaseConnector):
         if unknown:
             log.warning("%s: %d row(s) with no value in %r: state unknown, held back until it is known",
                         self.name, len(unknown), self.s.active_column)
-        return layout, {"h": hashes, "k": kind}, parsed, unknown
+        return layout, {"h": hashes, "k": kind, **({"f": whole} if whole and not unknown else {})}, parsed, unknown
 
     def _state(self, cell: str) -> bool | None:
         value = cell.strip().lower()
-        if not value or value in NULLS:
-            return None
-        return value not in self._inactive
+        return None if not value or value in NULLS else value not in self._inactive
 
     def _scope(self) -> str:
         return json.dumps([self.s.path, self.s.key, self.s.active_column, self.attributes])
     def _read_full(self) -> ReadResult:
-        layout, state, parsed, unknown = self._records()
-        # a row held back is not listed: the read cannot say who is gone
+        layout, state, parsed, unknown = self._records()  # a row held back is unlisted: who is gone is unknown
         return Harvest([layout.observation(r, a) for r, a in parsed], complete=not unknown, state=state)
 
     def _read_delta(self, state: dict[str, Any]) -> ReadResult | None:
