@@ -32,3 +32,22 @@ class Listing:
         for page in self.inner.read_pages(*args, **kw):
             self.listed.update(o.key for o in page.observations)
             yield page
+
+
+def to_end(step: Any, first: Any = None, limit: int = 100) -> list[Any]:
+    """A paged poll's run to its end: `step(resume=...)` is one invocation; each hands on to the next."""
+    reports = [first or step()]
+    while reports[-1].more and len(reports) < limit:
+        reports.append(step(resume=reports[-1].run))
+    assert not any(r.failed for r in reports), [r.failed for r in reports]
+    return reports
+
+
+def reconcile_sent(bridge: Any, queue: Capture) -> None:
+    """What the poll sent, reconciled as the reconcile function would; the queue emptied."""
+    from peoplesync.service import flow
+
+    rt = bridge.runtime
+    for message in queue.messages:
+        flow.reconcile_message(message, rt.reconciler, rt.ports)
+    queue.messages.clear()

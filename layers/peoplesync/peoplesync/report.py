@@ -244,13 +244,10 @@ def _hold(item: dict[str, Any]) -> None:
 def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
     """(record, field, system, what it names) for every reference a record still owes (`owed_references`),
     the records read 500 at a time."""
-    from itertools import islice
+    from .service.poll import batches
 
-    out: list[tuple[str, str, str, str]] = []
-    ids = iter(store.all_ids("person"))
-    while batch := list(islice(ids, 500)):
-        out += [(rid, *owed) for rid, state in store.load_many(batch).items() for owed in owed_references(state)]
-    return out
+    return [(rid, *owed) for batch in batches(store.all_ids("person"), 500)
+            for rid, state in store.load_many(batch).items() for owed in owed_references(state)]
 
 
 def waiting_references(waiting: list[tuple[str, str, str, str]], resolver: Resolver) -> None:

@@ -13,9 +13,8 @@ import pytest
 from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
 from peoplesync.connectors.cursor import decode_cursor, encode_cursor
-from peoplesync.service import flow
 from peoplesync.service.poll import PollReport, poll
-from tests.paging import Capture, Listing
+from tests.paging import Capture, Listing, reconcile_sent, to_end
 
 PAGE = 5
 N = 23
@@ -49,17 +48,10 @@ class World:
         return poll("dir", rt.reconciler, self.dir, queue, page_size=PAGE, budget=0, **kw)  # type: ignore[arg-type]
 
     def to_end(self, queue: Capture, first: PollReport | None = None) -> list[PollReport]:
-        reports = [first or self.step(queue)]
-        while reports[-1].more and len(reports) < 100:
-            reports.append(self.step(queue, resume=reports[-1].run))
-        assert not any(r.failed for r in reports), [r.failed for r in reports]
-        return reports
+        return to_end(lambda **kw: self.step(queue, **kw), first)
 
     def reconcile(self, queue: Capture) -> None:
-        rt = self.bridge.runtime
-        for message in queue.messages:
-            flow.reconcile_message(message, rt.reconciler, rt.ports)
-        queue.messages.clear()
+        reconcile_sent(self.bridge, queue)
 
 
 @pytest.fixture(params=["openldap", "ad"])

@@ -22,17 +22,11 @@ class RuntimeView:
 
     def owed(self) -> list[tuple[str, str]]:
         """Read from the records' outboxes, a batch of records at a time (one BatchGetItem per 100)."""
-        from itertools import islice
-
+        from ..service.poll import batches
         from ..service.reconcile import owed_targets
 
-        out = []
-        for kind in self.plan.fields:
-            ids = iter(self.store.all_ids(kind))
-            while batch := list(islice(ids, 500)):
-                for rid, state in self.store.load_many(batch).items():
-                    out += [(rid, system) for system in sorted(owed_targets(state))]
-        return sorted(out)
+        return sorted((rid, system) for kind in self.plan.fields for batch in batches(self.store.all_ids(kind), 500)
+                      for rid, state in self.store.load_many(batch).items() for system in owed_targets(state))
 
     def label(self, record_id: str) -> str:
         from ..service.describe import person_label

@@ -281,7 +281,7 @@ def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reco
                judge: _Judge, run: _Run) -> None:
     """The system's links, in batches, for accounts a complete read did not list: judged and sent on."""
     store = reconciler.store
-    for batch in _batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
+    for batch in batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
         known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
         gone = vanished(known, system, listed)
         if gone:
@@ -290,7 +290,7 @@ def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reco
                             read={o.key for o in gone})
 
 
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
     batch: list[str] = []
     for item in items:
         batch.append(item)
