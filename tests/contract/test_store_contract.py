@@ -429,3 +429,29 @@ def test_given_a_record_saved_again_then_its_link_digests_follow_the_latest_save
     assert set(after) == {"u1b"}  # the old account's digests went with its link
     assert after["u1b"].settled not in (None, first.settled) and after["u1b"].read is None
     assert after["u1b"] == digests_of(store.load("p1"))[(PERSON, "ad", "u1b")]
+
+
+# --- the outbox at a glance (a delivery's pre-check) ------------------------------------------------------
+def test_given_records_owing_writes_then_owing_names_at_least_them_as_of_their_latest_save(store):
+    store.save(person("p1", ad=Shadow(key="u1", pending={"title": "Nurse"})))  # an attribute owed to ad
+    store.save(person("p2", ad=Shadow(key="u2", pending_state="deactivate")))  # a state change owed to ad
+    store.save(RecordState(id="p3", create_pending=["ad", "cloud"]))  # accounts to create in both
+    store.save(person("p4", ad=Shadow(key="u4"), cloud=Shadow(key="c4", pending={"title": "Nurse"})))
+    done = store.load("p1")
+    done.shadows["ad"].pending = {}  # confirmed since: owes nothing any more
+    store.save(done)
+    ids = ["p1", "p2", "p3", "p4", "p9"]
+
+    on_ad, on_cloud = store.owing("ad", ids), store.owing("cloud", ids)
+
+    assert {"p2", "p3"} <= on_ad and {"p3", "p4"} <= on_cloud
+    assert on_ad <= set(ids) and on_cloud <= set(ids)
+    if not isinstance(store, DynamoStore):  # it cannot tell without loading: every one (LoadedLookups.owing)
+        assert on_ad == {"p2", "p3"} and on_cloud == {"p3", "p4"}
+    with store.batch():  # inside a batch, as of the batch's saves
+        linked = store.load("p3")
+        linked.shadows["ad"] = Shadow(key="u3")  # its ad account was found: nothing to create there
+        store.save(linked)
+        assert "p3" in store.owing("cloud", ["p3"])
+        if not isinstance(store, DynamoStore):
+            assert store.owing("ad", ["p3"]) == set()

@@ -1,6 +1,8 @@
 """The SQLite store's digest index (`ports.LinkDigest`, the poll's pre-screen): three columns on each row of
 `links`, written with the record's save in its transaction (a crash between the two leaves neither), read by
-`link_digests` without loading a record. A state file from before the index is migrated when opened."""
+`link_digests` without loading a record. Likewise the targets each record owes a write (`ports.owed_systems`,
+column `owes` of `records`), read by `owing`: a delivery for a record that owes its target nothing loads no
+record. A state file from before either is migrated when opened."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, digests_of
+from ..ports import LinkDigest, digests_of, owed_systems
 
 Digests = dict[tuple[str, str, str], LinkDigest]
 
@@ -33,8 +35,11 @@ class DigestIndex:
 
     def _migrate(self) -> None:
         """A state file written before the digest index: its links get their digests, computed once from the
-        records (until then every read would be news, and nothing could be skipped)."""
+        records (until then every read would be news, and nothing could be skipped). One written before the
+        `owes` column gets it empty (NULL: not known, each of its records may owe anything, until saved)."""
         with self._lock:
+            if "owes" not in {row[1] for row in self._db.execute("PRAGMA table_info(records)")}:
+                self._db.execute("ALTER TABLE records ADD COLUMN owes TEXT")
             if "settled" in {row[1] for row in self._db.execute("PRAGMA table_info(links)")}:
                 return
             with self._transaction() as db:
@@ -83,3 +88,25 @@ class DigestIndex:
                 chunk = wanted[start:start + 500]
                 rows += self._all(f"{sql} AND key IN ({','.join('?' * len(chunk))})", (kind, system, *chunk))
         return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
+
+
+def owes_column(state: RecordState) -> str:
+    """The `owes` column of a record: the targets it owes a write, each between tabs ("" when none)."""
+    owed = owed_systems(state)
+    return "\t" + "\t".join(sorted(owed)) + "\t" if owed else ""
+
+
+class Outboxes:
+    """`owing` for `SqliteStore`: which records owe a target a write, from the `owes` column alone."""
+
+    def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def owing(self, system: str, record_ids: Iterable[str]) -> set[str]:
+        ids, mark, out = list(dict.fromkeys(record_ids)), f"\t{system}\t", set[str]()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._all(f"SELECT id, owes FROM records WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                             tuple(chunk))
+            out.update(rid for rid, owes in rows if owes is None or mark in owes)  # None: from before the column
+        return out

@@ -24,7 +24,7 @@ from typing import Any
 from ..model import RecordState
 from ..ports import LinkDigest, VersionConflict
 from .memory import LoadedLookups, index_entries, value_key
-from .sqlite_digests import DigestIndex, Digests
+from .sqlite_digests import DigestIndex, Digests, Outboxes, owes_column
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - the standard library alone
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL,
-                                    data TEXT NOT NULL);
+                                    data TEXT NOT NULL, owes TEXT);
 CREATE INDEX IF NOT EXISTS records_by_kind ON records (kind, id);
 CREATE TABLE IF NOT EXISTS links (kind TEXT, system TEXT, key TEXT, rid TEXT NOT NULL,
                                   read TEXT, settled TEXT, removed INTEGER NOT NULL DEFAULT 0,
@@ -78,7 +78,7 @@ def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-class SqliteStore(DigestIndex, LoadedLookups):
+class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -245,8 +245,8 @@ class SqliteStore(DigestIndex, LoadedLookups):
                     raise VersionConflict(f"account {system}:{key} is already linked to {holder[0]}")
             # every check passed: from here on nothing is refused, so a save never leaves half of itself
             self._release(db, state.id, (old[0] - new[0], old[1] - new[1], old[2] - new[2]))
-            db.execute("INSERT OR REPLACE INTO records (id, kind, version, data) VALUES (?, ?, ?, ?)",
-                       (state.id, state.kind, state.version + 1, _dumps(data)))
+            db.execute("INSERT OR REPLACE INTO records (id, kind, version, data, owes) VALUES (?, ?, ?, ?, ?)",
+                       (state.id, state.kind, state.version + 1, _dumps(data), owes_column(state)))
             saved = self._digests.get(state.id)
             old_digests = saved[1] if saved is not None and saved[0] == state.version else {}
             self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links))
