@@ -174,6 +174,50 @@ def test_given_identifying_values_then_records_are_found_by_value_until_the_valu
     assert store.by_value(PERSON, "email.work", "ann@example.com") == {"p2"}
 
 
+@pytest.mark.parametrize("few", [True, False], ids=["few values", "many values"])
+def test_given_a_batch_when_values_change_inside_then_by_value_answers_each_latest_save(store, few, monkeypatch):
+    """Inside a batch SQLite answers a field of few values from a copy kept by the batch's saves
+    (`sqlite_values.py`); one of many values is asked entry by entry. Both answer as the saves say."""
+    monkeypatch.setattr("peoplesync.adapters.sqlite_values.SMALL", 100 if few else 2)
+    for n in range(1, 5):
+        state = person(f"p{n}")
+        state.keys = {"waiting": [f"ad|e{n % 2}"], "employee_id": [f"E{n}"]}
+        store.save(state)
+    with store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == {"p1", "p3"}  # the copy made here, when few
+        p1 = store.load("p1")
+        p1.keys = {"waiting": ["ad|e0", "ad|e7"], "employee_id": ["E1"]}  # released one, took two
+        store.save(p1)
+        p5 = person("p5")
+        p5.keys = {"waiting": ["ad|e1"]}
+        store.save(p5)
+        p3 = store.load("p3")
+        p3.keys = {}
+        store.save(p3)
+
+        inside = [store.by_value(PERSON, "waiting", f"ad|e{n}") for n in (0, 1, 7)]
+        assert inside == [{"p1", "p2", "p4"}, {"p5"}, {"p1"}]
+        assert store.by_value(PERSON, "employee_id", "E3") == set() and store.by_value(GROUP, "waiting", "ad|e1") == set()
+    assert [store.by_value(PERSON, "waiting", f"ad|e{n}") for n in (0, 1, 7)] == inside
+
+
+def test_given_a_batch_undone_then_by_value_no_longer_finds_what_its_saves_indexed(store):
+    store.save(person("p1"))
+    with pytest.raises(RuntimeError), store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == set()
+        state = person("p2")
+        state.keys = {"waiting": ["ad|e1"]}
+        store.save(state)
+        assert store.by_value(PERSON, "waiting", "ad|e1") == {"p2"}
+        raise RuntimeError("crash mid-chunk")
+
+    # undone (SQLite) or kept (stores that write each save at once), and the next batch agrees
+    found = store.by_value(PERSON, "waiting", "ad|e1")
+    assert found == (set() if store.load("p2") is None else {"p2"})
+    with store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == found
+
+
 def test_given_golden_values_then_value_of_answers_tuples_for_sets_and_none_when_unknown(store):
     state = person("p1")
     state.golden["groups"] = ("a", "b")

@@ -23,8 +23,9 @@ from typing import Any
 
 from ..model import RecordState
 from ..ports import LinkDigest, VersionConflict
-from .memory import LoadedLookups, index_entries, value_key
+from .memory import LoadedLookups, index_entries
 from .sqlite_digests import DigestIndex, Digests, Outboxes, owes_column
+from .sqlite_values import Values
 
 Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
@@ -74,11 +75,12 @@ def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-65536")  # 64 MB, not 2: a chunk's 2,000 saves no longer spill before it commits
     db.executescript(schema)
     return db
 
 
-class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
+class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -105,6 +107,8 @@ class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
         self._digests: dict[str, tuple[int, Digests]] = {}
         self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
         self._changed: dict[tuple[str, str, str], tuple[str, LinkDigest]] = {}  # link digests to update likewise
+        self._held: dict[tuple[str, str], dict[str, set[str]] | None] = {}  # small fields' values (sqlite_values)
+        self._large: set[tuple[str, str]] = set()
         self._migrate()
 
     def close(self) -> None:
@@ -153,6 +157,7 @@ class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
             self._batch_versions.clear()
             self._batch_lookups.clear()
             self._handoff.clear()
+            self._held.clear()
             self._lock.release()
 
     @contextmanager
@@ -196,7 +201,8 @@ class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
         data = _loads(row[0])
         data["version"] = row[1]
         state = RecordState.from_dict(data)
-        self._remember(state, row[1], index_entries(state))
+        cached = self._entries.get(state.id)  # as this process saved that version: no need to derive them again
+        self._remember(state, row[1], cached[1] if cached is not None and cached[0] == row[1] else index_entries(state))
         return state
 
     def _remember(self, state: RecordState, version: int, entries: Entries) -> None:
@@ -255,6 +261,7 @@ class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
             values = new[2] - old[2]
             if values:
                 db.executemany("INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?)", [(*e, state.id) for e in values])
+            self._values_saved(state.id, values, old[2] - new[2])
             self._remember(state, state.version + 1, new)
         state.version += 1
 
@@ -305,11 +312,6 @@ class SqliteStore(DigestIndex, Outboxes, LoadedLookups):
         row = self._one("SELECT rid FROM refs WHERE kind = ? AND system = ? AND ref = ?",
                         (kind, system, ref.lower()))
         return row[0] if row else None
-
-    def by_value(self, kind: str, field: str, value: Any) -> set[str]:
-        rows = self._all("SELECT rid FROM vals WHERE kind = ? AND field = ? AND value = ?",
-                         (kind, field, value_key(value)))
-        return {r[0] for r in rows}
 
     # --- cursors, meta, reviews, decisions ----------------------------------------------------------------
     def get_cursor(self, system: str) -> str | None:
