@@ -294,6 +294,23 @@ def test_given_meta_saved_then_it_round_trips_and_the_stored_copy_is_not_shared(
     assert store.get_meta("fingerprint")["plan"] == "abc"
 
 
+def test_given_a_batch_then_meta_reads_inside_see_items_from_before_and_from_the_batch(store):
+    store.put_meta("detached|person|ad|u1", {"by": "admin"})
+    with store.batch():
+        assert store.get_meta("detached|person|ad|u2") is None  # SQLite: from the names read once per batch
+        assert store.get_meta("detached|person|ad|u1") == {"by": "admin"}
+        store.put_meta("detached|person|ad|u2", {"by": "admin"})
+        store.put_meta("detached|person|ad|u1", {"by": "someone else"})
+        assert store.get_meta("detached|person|ad|u2") == {"by": "admin"}
+        assert store.get_meta("detached|person|ad|u1") == {"by": "someone else"}
+    assert store.get_meta("detached|person|ad|u2") == {"by": "admin"}
+    with pytest.raises(RuntimeError), store.batch():
+        store.put_meta("parked|p1|ad", {"owed": "x"})
+        raise RuntimeError("crash mid-chunk")
+    with store.batch():  # undone (SQLite) or kept (stores that write at once): the batch after agrees
+        assert (store.get_meta("parked|p1|ad") is None) == isinstance(store, SqliteStore)
+
+
 def test_given_review_items_then_they_are_listed_by_id_and_a_repeat_replaces(store):
     assert store.reviews() == []
     store.add_review("r2", {"reason": "ambiguous", "candidates": ["p1", "p2"]})

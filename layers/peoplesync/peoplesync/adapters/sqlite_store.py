@@ -109,6 +109,7 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
         self._changed: dict[tuple[str, str, str], tuple[str, LinkDigest]] = {}  # link digests to update likewise
         self._held: dict[tuple[str, str], dict[str, set[str]] | None] = {}  # small fields' values (sqlite_values)
         self._large: set[tuple[str, str]] = set()
+        self._names: set[str] | None = None  # the meta items' names, read once per batch (`get_meta`)
         self._migrate()
 
     def close(self) -> None:
@@ -158,6 +159,7 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             self._batch_lookups.clear()
             self._handoff.clear()
             self._held.clear()
+            self._names = None
             self._lock.release()
 
     @contextmanager
@@ -323,12 +325,20 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (system, cursor))
 
     def get_meta(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            if self._in_batch:  # meta items are never deleted, and only this connection writes during a batch
+                if self._names is None:  # asked for each account first seen (was it detached?): read them once
+                    self._names = {r[0] for r in self._db.execute("SELECT name FROM meta")}
+                if name not in self._names:
+                    return None
         row = self._one("SELECT data FROM meta WHERE name = ?", (name,))
         return _loads(row[0]) if row else None
 
     def put_meta(self, name: str, value: Mapping[str, Any]) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, _dumps(dict(value))))
+            if self._names is not None:
+                self._names.add(name)
 
     def add_review(self, item_id: str, item: Mapping[str, Any]) -> None:
         with self._lock:
