@@ -241,16 +241,19 @@ def settled_digest(fingerprint: str, ref: str | None, values: Mapping[str, Any])
 def owed_systems(state: RecordState) -> set[str]:
     """The targets a record owes a write: its outbox (attributes, a state change, an account to create). The
     engine's `writes_for(state, system)` is empty for every other system. Shared by the flow and the stores."""
-    owed = {system for system in state.create_pending if system not in state.shadows}
-    owed.update(system for system, shadow in state.shadows.items() if shadow.pending or shadow.pending_state)
+    shadows = state.shadows
+    owed = {system for system in state.create_pending if system not in shadows} if state.create_pending else set()
+    for system, shadow in shadows.items():  # a loop, not a generator: asked at every save
+        if shadow.pending or shadow.pending_state:
+            owed.add(system)
     return owed
 
 
-def digests_of(state: RecordState) -> dict[tuple[str, str, str], LinkDigest]:
-    """Each link of a record (kind, system, key) with its index digests. Shared by every store."""
-    # what the record owes (as `owed_systems` reads it): a read of any of its accounts is then news
-    owes = any(system not in state.shadows for system in state.create_pending) or any(
-        s.pending or s.pending_state for s in state.shadows.values())
+def digests_of(state: RecordState, owed: set[str] | None = None) -> dict[tuple[str, str, str], LinkDigest]:
+    """Each link of a record (kind, system, key) with its index digests. Shared by every store. `owed`: the
+    record's `owed_systems`, when the caller has them."""
+    # what the record owes: a read of any of its accounts is then news
+    owes = bool(owed_systems(state) if owed is None else owed)
     quiet = not owes and state.active and not state.removed and state.kind != GROUP
     out = {}
     for system, s in state.shadows.items():

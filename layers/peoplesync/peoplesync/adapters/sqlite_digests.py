@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, digests_of, owed_systems
+from ..ports import LinkDigest, digests_of
 
 Digests = dict[tuple[str, str, str], LinkDigest]
 
@@ -51,11 +51,11 @@ class DigestIndex:
                                                                for link, d in digests_of(state).items()])
 
     def _write_digests(self, db: sqlite3.Connection, state: RecordState, old: Digests,
-                       fresh: set[tuple[str, str, str]]) -> Digests:
+                       fresh: set[tuple[str, str, str]], owed: set[str] | None = None) -> Digests:
         """The record's links that are `fresh` (new to it) written at once with their digests (lookups by link
         need them); links whose digests differ from `old` updated, inside a batch once at its end (a record
         saved five times in a chunk: one update)."""
-        new = digests_of(state)
+        new = digests_of(state, owed)
         rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items() if link in fresh]
         if rows:
             db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
@@ -90,9 +90,9 @@ class DigestIndex:
         return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
 
 
-def owes_column(state: RecordState) -> str:
-    """The `owes` column of a record: the targets it owes a write, each between tabs ("" when none)."""
-    owed = owed_systems(state)
+def owes_column(owed: set[str]) -> str:
+    """The `owes` column of a record: the targets it owes a write (`owed_systems`), each between tabs ("" when
+    none)."""
     return "\t" + "\t".join(sorted(owed)) + "\t" if owed else ""
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, VersionConflict
+from ..ports import LinkDigest, VersionConflict, owed_systems
 from .memory import LoadedLookups, index_entries
 from .sqlite_digests import DigestIndex, Digests, Outboxes, owes_column
 from .sqlite_values import Values
@@ -241,7 +241,7 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
     def save(self, state: RecordState) -> None:
         data = state.to_dict()
         data.pop("version", None)
-        new = index_entries(state)
+        new, owed = index_entries(state), owed_systems(state)
         with self._transaction() as db:
             self._handoff.pop(state.id, None)
             old = self._stored_entries(db, state)
@@ -254,10 +254,10 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             # every check passed: from here on nothing is refused, so a save never leaves half of itself
             self._release(db, state.id, (old[0] - new[0], old[1] - new[1], old[2] - new[2]))
             db.execute("INSERT OR REPLACE INTO records (id, kind, version, data, owes) VALUES (?, ?, ?, ?, ?)",
-                       (state.id, state.kind, state.version + 1, _dumps(data), owes_column(state)))
+                       (state.id, state.kind, state.version + 1, _dumps(data), owes_column(owed)))
             saved = self._digests.get(state.id)
             old_digests = saved[1] if saved is not None and saved[0] == state.version else {}
-            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links))
+            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links, owed))
             if new[1]:  # all of them: a ref another record took since is the saved record's again
                 db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", [(*e, state.id) for e in new[1]])
             values = new[2] - old[2]
