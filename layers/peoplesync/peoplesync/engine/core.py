@@ -23,6 +23,7 @@ from .targets import Targets
 
 _NO_WAIT: dict[str, list[str]] = {}  # (never changed: a record that waits for nothing, before an observation)
 _NO_READS = freshness.Reads({})
+_admit = freshness.admit
 _NO_CHANGES: list[tuple[FieldPlan, Any]] = []  # (never changed: a first sight refreshes the keys regardless)
 
 
@@ -62,7 +63,7 @@ class Engine:
         sp = self.plan.systems[obs.system]
         first = obs.system not in state.shadows
         fingerprint = self._fingerprint or self._first_fingerprint()
-        shadow = freshness.admit(state, obs, out, fingerprint=fingerprint, push=sp.push)
+        shadow = _admit(state, obs, out, fingerprint, sp.push)
         if shadow is None:
             return out
         remapped = state.fingerprint != fingerprint

@@ -50,7 +50,7 @@ def decode(plan: Plan, obs: Observation) -> Observation:
                        obs.removed, obs.marker, obs.ref, obs.kind)
 
 
-def admit(state: RecordState, obs: Observation, out: Outcome, *, fingerprint: str, push: bool) -> Shadow | None:
+def admit(state: RecordState, obs: Observation, out: Outcome, fingerprint: str, push: bool) -> Shadow | None:
     """The shadow to absorb `obs` into (created on first sight), or None when the read is no news: stale
     (`out.stale`), the same event again, or an unchanged re-read under the same mapping (a push source's
     sync is always news: it re-asserts its fields)."""
