@@ -278,13 +278,13 @@ def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, rep
 
 
 def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reconcile: Queue, report: PollReport,
-               judge: _Judge, run: _Run) -> None:
-    """The system's links, in batches, for accounts a complete read did not list: judged and sent on."""
+               judge: _Judge, run: _Run, ids: Iterable[str] | None = None) -> None:
+    """The system's links (of the records `ids`, default all), in batches: those a complete read did not list."""
     store = reconciler.store
-    for batch in batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
+    ids = (rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)) if ids is None else ids
+    for batch in batches(ids, 500):
         known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
-        gone = vanished(known, system, listed)
-        if gone:
+        if gone := vanished(known, system, listed):
             report.vanished += len(gone)
             _judge_and_send(reconciler, system, gone, known, reconcile, report, judge, run,
                             read={o.key for o in gone})
