@@ -325,3 +325,26 @@ def test_given_the_vanished_step_cut_into_pieces_then_each_record_is_examined_on
     assert len(sent) == 2 and {m["observation"]["key"] for m in sent} < {"W2", "W5", "W9"}  # in record id order
     assert all(m["observation"]["removed"] for m in sent)
     assert [h["system"] for h in bridge.holds()] == ["hr"]
+
+
+def test_given_the_vanished_step_retried_after_its_work_then_each_account_is_deactivated_once(tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = FolderBlobs(tmp_path / "snapshots")
+    sweep_once(bridge, blobs, "run-1")
+    leave_hr(config, {2, 5, 9})
+    rt = bridge.runtime
+    shot = sweep.snapshot(rt, blobs, "run-2", 0).to_dict()
+    sent: list[dict] = []
+    queue = type("Queue", (), {"send": lambda self, messages, **_: sent.extend(messages)})()
+
+    first = sweep.who_vanished(rt, blobs, "run-2", shot, queue)
+    again = sweep.who_vanished(rt, blobs, "run-2", shot, queue)  # the invocation retried: its answer was lost
+    bridge.reconcile_messages(sent)  # both invocations' messages reach the reconcile queue (at least once)
+    writes = bridge.deliver_owed().total_writes
+    late = sweep.who_vanished(rt, blobs, "run-2", shot, queue)  # a retry after the removals were reconciled
+
+    assert first == again and first["vanished"] == 3 and len(sent) == 6
+    assert writes == 3  # each directory account deactivated once
+    assert late["vanished"] == 0  # the records hold the accounts as gone: nothing is sent again
+    assert {e for e, status in statuses(config).items() if status != "active"} == {"E2", "E5", "E9"}

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..model import Observation, observation_to_dict
 from ..ports import Connector
 from ..redact import scrub
-from . import messages
+from . import messages, seen
 from . import sweep_rules as rules
 from .poll import PollReport, pages_of
 from .runtime import Runtime
@@ -92,6 +92,7 @@ class Snapshot:
     position: str | None = None
     complete: bool = False  # the read listed every account: who it did not list is gone
     parts: int = 0  # objects of listed keys written so far (one per invocation: `sweep_rules.listed_part`)
+    confirm: bool = False  # the read ended but may have shifted: who it did not list is re-read first
     cursor: str | None = field(default=None, repr=False)  # the read's delta cursor (kept locally, not sent on)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | No
         _write(blobs, shot, page.observations, size)
         keys.add(o.key for o in page.observations)
         if page.last:
-            shot.complete, shot.cursor = page.complete, page.cursor
+            shot.complete, shot.cursor, shot.confirm = page.complete, page.cursor, page.confirm
         if not page.last and stop_at is not None and clock() >= stop_at:
             shot.more_pages, shot.position = True, page.position
             rules.put_listed(blobs, run_prefix(run), shot, keys)
@@ -238,19 +239,22 @@ def who_vanished(rt: Runtime, blobs: Blobs, run: str, shot: dict[str, Any], send
              clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """The state machine's vanished step for one system, after its chunks are reconciled: when its snapshot
     (`shot`, the step's answer) read every account, the links it did not list, judged by the change guard and
-    sent to `send` (the reconcile queue) as removed, as a poll's complete read does. A read not known complete
-    concludes nothing (SPEC 20). `budget` (seconds): once spent, the step stops after a batch of 500 records and
-    answers `more` with where to go on (`resume`: that answer, which also carries the guard's count)."""
+    sent to `send` (the reconcile queue) as removed, as a poll's complete read does; a read that may have
+    shifted (`confirm`) has those re-read first. A read not known complete concludes nothing (SPEC 20).
+    `budget` (seconds): once spent, the step stops after a batch of 500 records and answers `more` with where
+    to go on (`resume`: that answer, which also carries the guard's count)."""
     resume = resume or {}
     answer: dict[str, Any] = {"more": False, "after": None, "changed": int(resume.get("changed") or 0),
                               "vanished": int(resume.get("vanished") or 0), "held": None}
-    if not shot.get("complete") or shot.get("failed"):
+    if not (shot.get("complete") or shot.get("confirm")) or shot.get("failed"):
         return answer
-    swept = rules.Swept(rt.reconciler, str(shot["system"]), approve=False, population=None, connectors=rt.connector)
+    system = str(shot["system"])
+    swept = rules.Swept(rt.reconciler, system, approve=False, population=None, connectors=rt.connector)
     swept.run.changed = answer["changed"]
     stop_at = None if budget is None else clock() + budget
+    recheck = None if shot.get("complete") else seen.Recheck(rt.connector(system), system)  # `ReadPage.confirm`
     after = swept.gone(rules.load_listed(blobs, run_prefix(run), shot), send, after=resume.get("after"),
-                       stop=None if stop_at is None else (lambda: clock() >= stop_at))
+                       stop=None if stop_at is None else (lambda: clock() >= stop_at), recheck=recheck)
     answer.update(more=after is not None, after=after, changed=swept.run.changed, held=swept.report.held or None)
     answer["vanished"] += swept.report.vanished
     return answer

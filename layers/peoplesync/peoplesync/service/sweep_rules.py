@@ -132,13 +132,14 @@ class Swept:
                         unchanged={link.record for (_, key), link in links.items() if key not in news})
 
     def gone(self, listed: Container[str], send: Queue, *, after: list[str] | None = None,
-             stop: Callable[[], bool] | None = None) -> list[str] | None:
+             stop: Callable[[], bool] | None = None, recheck: seen.Recheck | None = None) -> list[str] | None:
         """After a complete read: the links not listed, judged and sent on as removed; approved holds let go.
         In pieces (the AWS step's invocations): once `stop()` is true the piece ends after its batch and answers
         where the next goes on ([kind, record id]: stores list linked ids in order); `after`, that answer."""
         position = _Position(list(after) if after else None, stop)
         ids = position.ids(self.reconciler.store, sorted(self.reconciler.plan.fields), self.system)
-        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run, ids=ids)
+        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run, ids=ids,
+                   recheck=recheck)
         if position.cut:
             return position.last
         self.report.released += guard.release(self.reconciler.store, self.system, self.judge.approve)
