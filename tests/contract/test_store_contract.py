@@ -174,6 +174,50 @@ def test_given_identifying_values_then_records_are_found_by_value_until_the_valu
     assert store.by_value(PERSON, "email.work", "ann@example.com") == {"p2"}
 
 
+@pytest.mark.parametrize("few", [True, False], ids=["few values", "many values"])
+def test_given_a_batch_when_values_change_inside_then_by_value_answers_each_latest_save(store, few, monkeypatch):
+    """Inside a batch SQLite answers a field of few values from a copy kept by the batch's saves
+    (`sqlite_values.py`); one of many values is asked entry by entry. Both answer as the saves say."""
+    monkeypatch.setattr("peoplesync.adapters.sqlite_values.SMALL", 100 if few else 2)
+    for n in range(1, 5):
+        state = person(f"p{n}")
+        state.keys = {"waiting": [f"ad|e{n % 2}"], "employee_id": [f"E{n}"]}
+        store.save(state)
+    with store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == {"p1", "p3"}  # the copy made here, when few
+        p1 = store.load("p1")
+        p1.keys = {"waiting": ["ad|e0", "ad|e7"], "employee_id": ["E1"]}  # released one, took two
+        store.save(p1)
+        p5 = person("p5")
+        p5.keys = {"waiting": ["ad|e1"]}
+        store.save(p5)
+        p3 = store.load("p3")
+        p3.keys = {}
+        store.save(p3)
+
+        inside = [store.by_value(PERSON, "waiting", f"ad|e{n}") for n in (0, 1, 7)]
+        assert inside == [{"p1", "p2", "p4"}, {"p5"}, {"p1"}]
+        assert store.by_value(PERSON, "employee_id", "E3") == set() and store.by_value(GROUP, "waiting", "ad|e1") == set()
+    assert [store.by_value(PERSON, "waiting", f"ad|e{n}") for n in (0, 1, 7)] == inside
+
+
+def test_given_a_batch_undone_then_by_value_no_longer_finds_what_its_saves_indexed(store):
+    store.save(person("p1"))
+    with pytest.raises(RuntimeError), store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == set()
+        state = person("p2")
+        state.keys = {"waiting": ["ad|e1"]}
+        store.save(state)
+        assert store.by_value(PERSON, "waiting", "ad|e1") == {"p2"}
+        raise RuntimeError("crash mid-chunk")
+
+    # undone (SQLite) or kept (stores that write each save at once), and the next batch agrees
+    found = store.by_value(PERSON, "waiting", "ad|e1")
+    assert found == (set() if store.load("p2") is None else {"p2"})
+    with store.batch():
+        assert store.by_value(PERSON, "waiting", "ad|e1") == found
+
+
 def test_given_golden_values_then_value_of_answers_tuples_for_sets_and_none_when_unknown(store):
     state = person("p1")
     state.golden["groups"] = ("a", "b")
@@ -248,6 +292,23 @@ def test_given_meta_saved_then_it_round_trips_and_the_stored_copy_is_not_shared(
     assert got == {"plan": "abc", "counts": {"people": 3}, "at": 1.5}
     got["plan"] = "changed after reading"
     assert store.get_meta("fingerprint")["plan"] == "abc"
+
+
+def test_given_a_batch_then_meta_reads_inside_see_items_from_before_and_from_the_batch(store):
+    store.put_meta("detached|person|ad|u1", {"by": "admin"})
+    with store.batch():
+        assert store.get_meta("detached|person|ad|u2") is None  # SQLite: from the names read once per batch
+        assert store.get_meta("detached|person|ad|u1") == {"by": "admin"}
+        store.put_meta("detached|person|ad|u2", {"by": "admin"})
+        store.put_meta("detached|person|ad|u1", {"by": "someone else"})
+        assert store.get_meta("detached|person|ad|u2") == {"by": "admin"}
+        assert store.get_meta("detached|person|ad|u1") == {"by": "someone else"}
+    assert store.get_meta("detached|person|ad|u2") == {"by": "admin"}
+    with pytest.raises(RuntimeError), store.batch():
+        store.put_meta("parked|p1|ad", {"owed": "x"})
+        raise RuntimeError("crash mid-chunk")
+    with store.batch():  # undone (SQLite) or kept (stores that write at once): the batch after agrees
+        assert (store.get_meta("parked|p1|ad") is None) == isinstance(store, SqliteStore)
 
 
 def test_given_review_items_then_they_are_listed_by_id_and_a_repeat_replaces(store):
@@ -429,3 +490,29 @@ def test_given_a_record_saved_again_then_its_link_digests_follow_the_latest_save
     assert set(after) == {"u1b"}  # the old account's digests went with its link
     assert after["u1b"].settled not in (None, first.settled) and after["u1b"].read is None
     assert after["u1b"] == digests_of(store.load("p1"))[(PERSON, "ad", "u1b")]
+
+
+# --- the outbox at a glance (a delivery's pre-check) ------------------------------------------------------
+def test_given_records_owing_writes_then_owing_names_at_least_them_as_of_their_latest_save(store):
+    store.save(person("p1", ad=Shadow(key="u1", pending={"title": "Nurse"})))  # an attribute owed to ad
+    store.save(person("p2", ad=Shadow(key="u2", pending_state="deactivate")))  # a state change owed to ad
+    store.save(RecordState(id="p3", create_pending=["ad", "cloud"]))  # accounts to create in both
+    store.save(person("p4", ad=Shadow(key="u4"), cloud=Shadow(key="c4", pending={"title": "Nurse"})))
+    done = store.load("p1")
+    done.shadows["ad"].pending = {}  # confirmed since: owes nothing any more
+    store.save(done)
+    ids = ["p1", "p2", "p3", "p4", "p9"]
+
+    on_ad, on_cloud = store.owing("ad", ids), store.owing("cloud", ids)
+
+    assert {"p2", "p3"} <= on_ad and {"p3", "p4"} <= on_cloud
+    assert on_ad <= set(ids) and on_cloud <= set(ids)
+    if not isinstance(store, DynamoStore):  # it cannot tell without loading: every one (LoadedLookups.owing)
+        assert on_ad == {"p2", "p3"} and on_cloud == {"p3", "p4"}
+    with store.batch():  # inside a batch, as of the batch's saves
+        linked = store.load("p3")
+        linked.shadows["ad"] = Shadow(key="u3")  # its ad account was found: nothing to create there
+        store.save(linked)
+        assert "p3" in store.owing("cloud", ["p3"])
+        if not isinstance(store, DynamoStore):
+            assert store.owing("ad", ["p3"]) == set()

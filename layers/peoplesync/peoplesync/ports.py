@@ -241,11 +241,22 @@ def settled_digest(fingerprint: str, ref: str | None, values: Mapping[str, Any])
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def digests_of(state: RecordState) -> dict[tuple[str, str, str], LinkDigest]:
-    """Each link of a record (kind, system, key) with its index digests. Shared by every store."""
-    # what the record owes (as `reconcile.owed_targets` reads it): a read of any of its accounts is then news
-    owes = any(system not in state.shadows for system in state.create_pending) or any(
-        s.pending or s.pending_state for s in state.shadows.values())
+def owed_systems(state: RecordState) -> set[str]:
+    """The targets a record owes a write: its outbox (attributes, a state change, an account to create). The
+    engine's `writes_for(state, system)` is empty for every other system. Shared by the flow and the stores."""
+    shadows = state.shadows
+    owed = {system for system in state.create_pending if system not in shadows} if state.create_pending else set()
+    for system, shadow in shadows.items():  # a loop, not a generator: asked at every save
+        if shadow.pending or shadow.pending_state:
+            owed.add(system)
+    return owed
+
+
+def digests_of(state: RecordState, owed: set[str] | None = None) -> dict[tuple[str, str, str], LinkDigest]:
+    """Each link of a record (kind, system, key) with its index digests. Shared by every store. `owed`: the
+    record's `owed_systems`, when the caller has them."""
+    # what the record owes: a read of any of its accounts is then news
+    owes = bool(owed_systems(state) if owed is None else owed)
     quiet = not owes and state.active and not state.removed and state.kind != GROUP
     out = {}
     for system, s in state.shadows.items():
@@ -291,6 +302,12 @@ class StateStore(RecordIndex, Protocol):
         """The index digests (`LinkDigest`, by account key) of the accounts of `system` linked to records of
         `kind`: every one (`keys` None: a complete read, which also learns who vanished) or those among `keys`.
         As of the last save of each record (`digests_of`); no record is loaded where the store can help it."""
+        ...
+
+    def owing(self, system: str, record_ids: Iterable[str]) -> set[str]:
+        """Of these records, at least those that owe `system` a write (`owed_systems`) as of their last save: a
+        delivery for any other has nothing to send, and its record need not be loaded. A store that cannot
+        tell without loading the records answers all of them (`LoadedLookups.owing`)."""
         ...
 
     def get_cursor(self, system: str) -> str | None: ...

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, VersionConflict, digests_of
+from ..ports import LinkDigest, VersionConflict, digests_of, owed_systems
 
 
 def index_entries(state: RecordState) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]],
@@ -55,6 +55,10 @@ class LoadedLookups:
 
     def load_many(self, record_ids: Iterable[str]) -> dict[str, RecordState]:
         raise NotImplementedError
+
+    def owing(self, system: str, record_ids: Iterable[str]) -> set[str]:
+        """Every one of them: telling which owe `system` a write would mean loading them (the delivery does)."""
+        return set(record_ids)
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         """The port's digests read off the records themselves (DynamoDB: no digest on its link items yet): the
@@ -156,6 +160,11 @@ class MemoryStore:
             if keys is None:
                 return {k: d for (kd, s, k), d in self._digests.items() if kd == kind and s == system}
             return {k: d for k in keys if (d := self._digests.get((kind, system, k))) is not None}
+
+    def owing(self, system: str, record_ids: Iterable[str]) -> set[str]:
+        with self._lock:
+            return {rid for rid in record_ids
+                    if (d := self._records.get(rid)) is not None and system in owed_systems(RecordState.from_dict(d))}
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:

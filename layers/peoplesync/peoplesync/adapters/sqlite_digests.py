@@ -1,6 +1,8 @@
 """The SQLite store's digest index (`ports.LinkDigest`, the poll's pre-screen): three columns on each row of
 `links`, written with the record's save in its transaction (a crash between the two leaves neither), read by
-`link_digests` without loading a record. A state file from before the index is migrated when opened."""
+`link_digests` without loading a record. Likewise the targets each record owes a write (`ports.owed_systems`,
+column `owes` of `records`), read by `owing`: a delivery for a record that owes its target nothing loads no
+record. A state file from before either is migrated when opened."""
 
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ class DigestIndex:
 
     def _migrate(self) -> None:
         """A state file written before the digest index: its links get their digests, computed once from the
-        records (until then every read would be news, and nothing could be skipped)."""
+        records (until then every read would be news, and nothing could be skipped). One written before the
+        `owes` column gets it empty (NULL: not known, each of its records may owe anything, until saved)."""
         with self._lock:
+            if "owes" not in {row[1] for row in self._db.execute("PRAGMA table_info(records)")}:
+                self._db.execute("ALTER TABLE records ADD COLUMN owes TEXT")
             if "settled" in {row[1] for row in self._db.execute("PRAGMA table_info(links)")}:
                 return
             with self._transaction() as db:
@@ -46,11 +51,11 @@ class DigestIndex:
                                                                for link, d in digests_of(state).items()])
 
     def _write_digests(self, db: sqlite3.Connection, state: RecordState, old: Digests,
-                       fresh: set[tuple[str, str, str]]) -> Digests:
+                       fresh: set[tuple[str, str, str]], owed: set[str] | None = None) -> Digests:
         """The record's links that are `fresh` (new to it) written at once with their digests (lookups by link
         need them); links whose digests differ from `old` updated, inside a batch once at its end (a record
         saved five times in a chunk: one update)."""
-        new = digests_of(state)
+        new = digests_of(state, owed)
         rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items() if link in fresh]
         if rows:
             db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
@@ -83,3 +88,25 @@ class DigestIndex:
                 chunk = wanted[start:start + 500]
                 rows += self._all(f"{sql} AND key IN ({','.join('?' * len(chunk))})", (kind, system, *chunk))
         return {key: LinkDigest(rid, read, settled, bool(removed)) for key, rid, read, settled, removed in rows}
+
+
+def owes_column(owed: set[str]) -> str:
+    """The `owes` column of a record: the targets it owes a write (`owed_systems`), each between tabs ("" when
+    none)."""
+    return "\t" + "\t".join(sorted(owed)) + "\t" if owed else ""
+
+
+class Outboxes:
+    """`owing` for `SqliteStore`: which records owe a target a write, from the `owes` column alone."""
+
+    def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def owing(self, system: str, record_ids: Iterable[str]) -> set[str]:
+        ids, mark, out = list(dict.fromkeys(record_ids)), f"\t{system}\t", set[str]()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._all(f"SELECT id, owes FROM records WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                             tuple(chunk))
+            out.update(rid for rid, owes in rows if owes is None or mark in owes)  # None: from before the column
+        return out

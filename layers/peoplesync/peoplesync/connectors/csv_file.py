@@ -38,20 +38,20 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..model import CREATE, DEACTIVATE, DELETE, Observation, Write
+from ..model import Observation
 from ..ports import (
     Capabilities,
     PeoplesyncError,
-    PermanentError,
     ReadFailed,
     ReadPage,
     ReadResult,
     TransientError,
-    WriteResult,
 )
 from . import csv_pages, csv_rows, csv_whole
 from .base import BaseConnector, Harvest
 from .csv_rows import Layout as _Layout
+from .csv_writes import CsvWrites
+from .csv_writes import cell as _cell
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class CsvSettings(BaseModel):
 Settings = CsvSettings  # the name the registry and configuration checks look for
 
 
-class CsvConnector(csv_rows.CursorMemo, BaseConnector):
+class CsvConnector(csv_rows.CursorMemo, CsvWrites, BaseConnector):
     Settings = CsvSettings
     writable_by_default = False  # an export is a source: written to only with `writable: true`
 
@@ -177,9 +177,15 @@ class CsvConnector(csv_rows.CursorMemo, BaseConnector):
             raise csv_whole.Suspect("it changed while it was read")
         return text
 
-    def _save(self, columns: list[str], rows: list[dict[str, str]]) -> None:
-        text = csv_whole.render(columns, rows, delimiter=self.s.delimiter, formulas=self.s.neutralise_formulas)
+    def _save(self, columns: list[str], rows: list[dict[str, str]], lines: dict[str, str] | None = None) -> str:
+        """Replace the file with these rows (`lines`: rows' lines rendered before, by key; filled in here)."""
+        text = csv_whole.render(columns, rows, delimiter=self.s.delimiter, formulas=self.s.neutralise_formulas,
+                                lines=lines, key=self.s.key)
         self._mine = _write_text(self.s.path, text, self.s.encoding, self._version)
+        return self._mine
+
+    def _tag(self) -> str:
+        return _stat(self.s.path).tag
 
     # --- reads ---------------------------------------------------------------------------------------------
     def _active(self, row: dict[str, str]) -> bool | None:
@@ -259,74 +265,6 @@ class CsvConnector(csv_rows.CursorMemo, BaseConnector):
         wanted = {attr: _cell(value) for attr, value in match.items()}
         found = [r for r in rows if all((r.get(a) or "") == v for a, v in wanted.items())]
         return self._observation(found[0]) if len(found) == 1 else None
-
-    # --- writes --------------------------------------------------------------------------------------------
-    def write_batch(self, changes: list[Write]) -> list[WriteResult | PeoplesyncError]:
-        """Every change applied to one read of the file, which is then replaced once (atomically)."""
-        if not self.writable:
-            return [PermanentError(f"system {self.name!r} is read-only; refusing {c.op}") for c in changes]
-        columns, rows = self._load(suspect=TransientError)
-        index = {r[self.s.key]: r for r in rows}
-        out: list[WriteResult | PeoplesyncError] = []
-        for change in changes:
-            unknown = set(change.attrs) - set(self.attributes)
-            if unknown:
-                out.append(PermanentError(f"system {self.name!r}: refusing to write unmapped attributes "
-                                          f"{sorted(unknown)}"))
-                continue
-            try:
-                out.append(self._change(columns, rows, index, change))
-            except PermanentError as exc:
-                out.append(exc)
-        self._save(columns, rows)
-        return out
-
-    def _apply(self, change: Write) -> WriteResult:
-        columns, rows = self._load(suspect=TransientError)
-        result = self._change(columns, rows, {r[self.s.key]: r for r in rows}, change)
-        self._save(columns, rows)
-        return result
-
-    def _change(self, columns: list[str], rows: list[dict[str, str]], index: dict[str, dict[str, str]],
-                change: Write) -> WriteResult:
-        for attr in change.attrs:
-            if attr not in columns:
-                columns.append(attr)
-        if change.op == CREATE:
-            key = change.attrs.get(self.s.key) or f"new-{change.record_id[-10:]}"
-            if str(key) in index:
-                raise PermanentError(f"{self.name}: a row with {self.s.key}={key!r} already exists")
-            rows.append(new := {self.s.key: str(key), **{k: _cell(v) for k, v in change.attrs.items()}})
-            if self.s.active_column:  # a created account is active (an empty state would be unknown)
-                if self.s.active_column not in columns:
-                    columns.append(self.s.active_column)
-                new.setdefault(self.s.active_column, self.s.active_value)
-            index[str(key)] = new
-            return WriteResult(key=str(key))
-        row = index.get(str(change.key))
-        if row is None:
-            raise PermanentError(f"{self.name}: no row with {self.s.key}={change.key!r}")
-        if change.op == DELETE:
-            rows.remove(row)
-            del index[str(change.key)]
-        elif change.op in (DEACTIVATE, "activate"):
-            if not self.s.active_column:
-                raise PermanentError(f"{self.name}: no active_column configured to {change.op} a row")
-            if self.s.active_column not in columns:
-                columns.append(self.s.active_column)
-            row[self.s.active_column] = self.s.active_value if change.op == "activate" else self.s.deactivated
-        else:
-            row.update({k: _cell(v) for k, v in change.attrs.items()})
-        return WriteResult(key=change.key)
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list | tuple):
-        return ";".join(map(str, v))
-    return str(v)
-
 
 def _s3_parts(path: str) -> tuple[str, str]:
     bucket, _, key = path[len("s3://"):].partition("/")

@@ -54,20 +54,41 @@ def restore(value: str) -> str:
     return value[1:] if value and _QUOTED_TRIGGER.match(value) else value
 
 
-def render(columns: list[str], rows: list[dict[str, str]], *, delimiter: str, formulas: bool = True) -> str:
+def render(columns: list[str], rows: list[dict[str, str]], *, delimiter: str, formulas: bool = True,
+           lines: dict[str, str] | None = None, key: str = "") -> str:
     """The file's text: a header and the rows, cells neutralised (`formulas`), lines ended by "\\n". A row with
     a carriage return in a cell is written fully quoted (the csv module quotes only the line terminator's
-    characters, and a bare CR would end the row for a reader)."""
-    buffer = io.StringIO()
-    plain = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-    quoted = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    characters, and a bare CR would end the row for a reader). `lines`: each row's line by its `key` cell,
+    rendered before with these columns (used as is), and filled in with the rows rendered now."""
+    line = _Line()
+    plain = csv.writer(line, delimiter=delimiter, lineterminator="\n")
+    quoted = csv.writer(line, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     plain.writerow(columns)
+    out = [line.text]
     cell = neutralise if formulas else str
+    known = lines if lines is not None else {}
     for row in rows:
-        values = [cell(v) if isinstance(v, str) else ("" if v is None else str(v)) for v in
-                  (row.get(c) for c in columns)]
-        (quoted if any("\r" in v for v in values) else plain).writerow(values)
-    return buffer.getvalue()
+        name = row.get(key, "") if lines is not None else ""
+        text = known.get(name) if name else None
+        if text is None:
+            values = [cell(v) if isinstance(v, str) else ("" if v is None else str(v)) for v in
+                      (row.get(c) for c in columns)]
+            (quoted if any("\r" in v for v in values) else plain).writerow(values)
+            text = line.text
+            if name:
+                known[name] = text
+        out.append(text)
+    return "".join(out)
+
+
+class _Line:
+    """What a `csv.writer` writes to: the line of the row it wrote last (it writes each row in one call)."""
+
+    text = ""
+
+    def write(self, text: str) -> int:
+        self.text = text
+        return len(text)
 
 
 def parse(text: str, *, delimiter: str, trailer: str | None = None, require_final_newline: bool = True,

@@ -17,7 +17,7 @@ from ..config import Plan
 from ..engine import Engine, Outcome, decode
 from ..engine.correlation import AMBIGUOUS, DUPLICATE, UNMATCHED, Match, correlate, new_record_id
 from ..model import Decision, Observation, RecordState, Write
-from ..ports import Connector, StateStore, VersionConflict, WriteResult
+from ..ports import Connector, StateStore, VersionConflict, WriteResult, owed_systems
 
 MAX_RACES = 8
 
@@ -40,11 +40,7 @@ class Result:
         return sum(1 for d in self.decisions if d.conflict)
 
 
-def owed_targets(state: RecordState) -> set[str]:
-    """The targets a record still owes a write: its outbox (attributes, a state change, an account to create)."""
-    owed = {system for system in state.create_pending if system not in state.shadows}
-    owed.update(system for system, shadow in state.shadows.items() if shadow.pending or shadow.pending_state)
-    return owed
+owed_targets = owed_systems  # the targets a record still owes a write (`ports.owed_systems`)
 
 
 def detached_key(kind: str, system: str, key: str) -> str:
@@ -252,7 +248,10 @@ class Reconciler:
         A record whose write the target refused is for the caller to retry alone, which classifies its error.
         An error that concerns the whole batch (the target down, a timeout, recording failing) is raised: part
         of the batch may have landed, so the caller must not simply write it again."""
-        record_ids = list(dict.fromkeys(record_ids))  # a message delivered twice in one batch writes once
+        owing = self.store.owing(system, record_ids)  # a record owing nothing there is not even loaded
+        record_ids = [rid for rid in dict.fromkeys(record_ids) if rid in owing]  # delivered twice: written once
+        # each record loaded again for its confirm: `writes_for` may note on the record it loaded what a create
+        # waits for (a manager without an account there), which that record's confirm must not find
         items = [(rid, w) for rid in record_ids for w in self.pending(rid, system)]
         if not items:
             return {}, [], set()
