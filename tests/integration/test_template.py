@@ -251,8 +251,8 @@ def test_given_the_table_then_it_is_what_the_dynamodb_store_expects(template):
 def test_given_the_function_environment_then_every_variable_is_one_the_settings_model_reads(template):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     ours = {k for k in variables if k.startswith("PEOPLESYNC_")}
-    aliases = {f.alias for f in AwsSettings.model_fields.values()}
-    required = {f.alias for f in AwsSettings.model_fields.values() if f.is_required()}
+    aliases = set(AwsSettings.variables())
+    required = {name for name, needed in AwsSettings.variables().items() if needed}
 
     assert ours <= aliases
     assert required <= ours
