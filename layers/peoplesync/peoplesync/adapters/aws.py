@@ -31,12 +31,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from ..config import Config, ConfigError, Plan, compile_config, yaml_problem
+from ..config import ConfigError, Plan, compile_config, yaml_problem
 from ..ports import TransientError
 
 if TYPE_CHECKING:
+    from ..config_models import Config
     from .dynamodb import DynamoStore
     from .secretsmanager import SecretsManagerSecrets
     from .sqs import SqsQueue
@@ -276,10 +277,29 @@ def _load(clock: Callable[[], float]) -> tuple[Config, Plan]:
             return _config["config"], _config["plan"]
         raise TransientError(f"configuration parameter {s.config_parameter!r} cannot be read: {exc}") from None
     if _config.get("version") != answer["Version"]:
-        config = parse_config(answer["Value"], f"ssm:{s.config_parameter}")
+        config = checked_config(answer["Value"], f"ssm:{s.config_parameter}")
         _config.update(version=answer["Version"], config=config, plan=compile_config(config), classes=None)
     _config["at"] = now
     return _config["config"], _config["plan"]
+
+
+def checked_config(text: str, where: str) -> Config:
+    """The configuration of `text`: rebuilt from its checked form when a function has checked this very text
+    before (`config_cache.py`; no pydantic at the cold start), else checked in full by `parse_config` (a
+    ConfigError names each problem's path and reason) and its checked form kept for the next cold start."""
+    from . import config_cache
+
+    table = settings().table
+    pk = config_cache.key(text)
+    dump = config_cache.get(client("dynamodb"), table, pk) if pk else None
+    if dump is not None:
+        from ..config_light import light_config
+
+        return cast("Config", light_config(dump))
+    config = parse_config(text, where)
+    if pk:
+        config_cache.put(client("dynamodb"), table, pk, config.model_dump(mode="json"))
+    return config
 
 
 def parse_config(text: str, where: str) -> Config:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
+from ..config import ConfigError, Plan, compile_config, json_schema, system_attributes
 from ..config import load_config as _load_config
 from ..ports import Connector, SecretsPort, StateStore
 from ..redact import install_log_redaction
@@ -35,6 +35,7 @@ from .scim import (  # the webhook's wiring (bootstrap/scim.py)
 )
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
+    from ..config_models import Config  # pydantic: imported where a configuration is checked (config.py)
     from ..service.local import LocalBridge, RunReport
 
 install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
@@ -93,6 +94,8 @@ def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[s
 def _plan(config: Config | Plan | str | Path | dict[str, Any]) -> Plan:
     if isinstance(config, Plan):
         return config
+    from ..config_models import Config
+
     return plan_of(config if isinstance(config, Config) else load_config(config))
 
 
