@@ -196,9 +196,18 @@ def missing_functions() -> list[str]:
     return sorted(p.name for p in FUNCTIONS.iterdir() if p.is_dir() and not (p / "app.py").is_file())
 
 
+# `--lambda-like`: every case (the baselines too) as if awscrt and pyOpenSSL were not installed, as in Lambda's
+# Python runtime (it ships boto3, botocore, urllib3, jmespath, dateutil, s3transfer, six; not awscrt:
+# aws/aws-lambda-base-images#147 asks for a CRT build). botocore imports either when it finds it (~175 ms of
+# `import boto3` in this virtualenv); marking them absent in sys.modules is what their absence does (ImportError).
+LAMBDA_LIKE = "import sys as _sys\n_sys.modules.update(OpenSSL=None, awscrt=None)\n"
+_prelude = {"code": ""}
+
+
 def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
     """One fresh interpreter: the in-process figures it prints, plus its whole wall time."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
+    code = _prelude["code"] + code
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=120)
@@ -249,7 +258,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="an older checkout: its functions measured alongside")
     parser.add_argument("--changed", action="store_true",
                         help="also each function's first cold start after a configuration change (checked in full)")
+    parser.add_argument("--lambda-like", action="store_true",
+                        help="every case without awscrt and pyOpenSSL, which Lambda's Python runtime does not ship")
     args = parser.parse_args()
+    if args.lambda_like:
+        _prelude["code"] = LAMBDA_LIKE
 
     names = functions()
     cases: dict[str, tuple[str, Path, dict[str, str]]] = {
@@ -284,6 +297,8 @@ def main() -> None:
     figures: dict[str, dict[str, dict[str, float]]] = {
         case: {k: stats(v) for k, v in s.items() if v} for case, s in samples.items()}
 
+    if args.lambda_like:
+        print("--lambda-like: awscrt and pyOpenSSL absent in every case, as in Lambda's Python runtime")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
     print("ms: median [min-max, IQR p25-p75]")

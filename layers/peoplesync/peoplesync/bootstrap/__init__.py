@@ -23,6 +23,7 @@ from ..ports import Connector, SecretsPort, StateStore
 from ..redact import install_log_redaction
 from ..service import handlers
 from ..service.runtime import Runtime
+from ..service.sqs_batch import partial_response  # the SQS functions' partial batch response
 from .scim import (  # the webhook's wiring (bootstrap/scim.py)
     ScimHandler,
     background_for,
@@ -55,6 +56,7 @@ __all__ = [
     "load_config",
     "local",
     "local_from_file",
+    "partial_response",
     "scim_handler",
     "scim_local",
     "scim_repository_for",
