@@ -147,8 +147,9 @@ def checked_form(layer: Path) -> dict[str, str] | None:
         return None
     code = ("import json, sys\nfrom peoplesync.adapters import config_cache\n"
             "from peoplesync.config import load_config\ntext = sys.stdin.read()\n"
+            "from peoplesync.adapters.aws import checked_form\n"
             "print(json.dumps({'key': config_cache.key(text), 'data': json.dumps("
-            "load_config(text).model_dump(mode='json'), sort_keys=True)}))")
+            "checked_form(load_config(text)), sort_keys=True)}))")
     out = subprocess.run([sys.executable, "-c", code], input=CONFIG, env={**os.environ, "PYTHONPATH": str(layer)},
                          capture_output=True, text=True, check=True)
     form: dict[str, str] = json.loads(out.stdout)
@@ -230,8 +231,9 @@ def fmt(s: dict[str, float]) -> str:
 
 def importtime_top(cwd: Path, n: int = 12) -> list[tuple[str, int, int]]:
     """(module, self us, cumulative us) of the largest imports under `import app` (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=cwd,
-                         env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", _prelude["code"] + "import app"], cwd=cwd,
+                         env={**os.environ, **ENV, "PYTHONPATH": str(LAYER)}, capture_output=True, text=True,
+                         timeout=120)
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:

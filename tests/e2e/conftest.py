@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from peoplesync.adapters.aws import checked_form
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.sqs import SqsQueue
 from peoplesync.bootstrap import Runtime
@@ -48,7 +49,8 @@ class Context:
 def deployed_plan(config: dict[str, Any]) -> Any:
     """The plan a deployed function runs on after its configuration's first cold start: rebuilt from the checked
     form without pydantic (adapters/config_cache.py), so every scenario here runs on that form too."""
-    return compile_config(light_config(json.loads(json.dumps(load_config(config).model_dump(mode="json")))))
+    form = json.loads(json.dumps(checked_form(load_config(config))))
+    return compile_config(light_config(form["config"], form["settings"]))
 
 
 class Cloud:

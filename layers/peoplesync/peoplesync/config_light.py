@@ -123,6 +123,10 @@ class LightConfig(_Light):
               "fields": _fields, "lifecycle": LightLifecycle, "policies": _Light, "groups": LightGroups}
 
 
-def light_config(dump: dict[str, Any]) -> Any:
-    """The configuration of a dump made by `Config.model_dump(mode="json")` of a checked configuration."""
-    return LightConfig(dump)
+def light_config(dump: dict[str, Any], checked_settings: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The configuration of a dump made by `Config.model_dump(mode="json")` of a checked configuration.
+    `checked_settings`: system -> its settings as its connector's `Settings` checked them (the SCIM system's,
+    for the webhook: `adapters/aws.checked_form`), kept as `checked_settings`."""
+    config = LightConfig(dump)
+    object.__setattr__(config, "checked_settings", dict(checked_settings or {}))
+    return config

@@ -34,3 +34,16 @@ def test_given_the_clients_then_they_share_one_session_and_really_call_aws(moto_
 def test_given_a_misspelt_service_then_botocore_still_says_so(moto_aws):
     with pytest.raises(UnknownServiceError):
         aws_clients.session().create_client("dynamo", region_name=REGION)
+
+
+def test_given_a_client_made_then_the_cyclic_collector_is_as_it_was(moto_aws):
+    import gc
+
+    aws.client("sqs")
+    assert gc.isenabled()  # paused while botocore built it, then running again
+    gc.disable()
+    try:
+        aws.client("ssm")
+        assert not gc.isenabled()  # a caller's own pause is left alone
+    finally:
+        gc.enable()

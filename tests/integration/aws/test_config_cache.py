@@ -111,3 +111,30 @@ def test_given_the_webhook_may_only_read_then_a_refused_write_costs_nothing(func
     plan = aws.load_plan(connector_class=bootstrap._connector_class)
 
     assert not isinstance(plan.config, LightConfig) and calls["GetItem"] == 1
+
+
+SCIM = CONFIG.replace("  cloud: {connector: memory}\n", "  cloud: {connector: memory}\n  idp: {connector: scim, tokens: \"secret:ps/scim\", "
+                      "max_body_bytes: 4096}\n")
+
+
+def test_given_a_scim_system_then_its_settings_are_kept_checked_for_the_webhook(function_env):
+    function_env.put_parameter(Name="/peoplesync/config", Value=SCIM, Type="String", Overwrite=True)
+    cold_start()
+
+    plan = cold_start()
+
+    assert isinstance(plan.config, LightConfig)
+    assert plan.config.checked_settings == {"idp": {"tokens": "secret:ps/scim", "base_path": "/scim/v2",
+                                                    "max_body_bytes": 4096}}
+
+
+def test_given_scim_settings_that_do_not_pass_then_the_others_run_and_the_webhook_names_the_key(function_env):
+    function_env.put_parameter(Name="/peoplesync/config", Value=SCIM.replace("4096", "12"), Type="String",
+                               Overwrite=True)
+    cold_start()
+
+    plan = cold_start()  # the poll, reconcile and deliver functions are not stopped by the webhook's settings
+
+    assert isinstance(plan.config, LightConfig) and plan.config.checked_settings == {}
+    with pytest.raises(ValueError, match="max_body_bytes"):
+        bootstrap.scim_handler(plan, ["t0k"], None, lambda o: None)

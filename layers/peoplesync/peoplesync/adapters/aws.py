@@ -26,10 +26,12 @@ boto3 is imported on first use only.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -191,15 +193,32 @@ def client(service: str) -> Any:
     """One boto3 client per service for the life of the process (standard retry mode, bounded timeouts)."""
     with _lock:
         if service not in _clients:
-            from botocore.config import Config as BotoConfig
+            with collector_paused():  # botocore's import too, the first time
+                from botocore.config import Config as BotoConfig
 
-            if "session" not in _session:  # one botocore session for every client (aws_clients.py: why not boto3)
-                from .aws_clients import session
+                if "session" not in _session:  # one botocore session for every client (aws_clients.py: why)
+                    from .aws_clients import session
 
-                _session["session"] = session()
-            _clients[service] = _session["session"].create_client(service, config=BotoConfig(
-                retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
+                    _session["session"] = session()
+                _clients[service] = _session["session"].create_client(service, config=BotoConfig(
+                    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
         return _clients[service]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector paused while a client or the configuration is built (as the local run's polls and
+    the CSV and LDAP reads do): botocore's modules and data (the endpoint table alone is 1.2 MB of JSON) and
+    the plan are a mass of new, long-lived containers that set off full collections finding no garbage (about
+    15 ms of reconcile's cold start, docs/performance.md)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def reset() -> None:
@@ -291,15 +310,35 @@ def checked_config(text: str, where: str) -> Config:
 
     table = settings().table
     pk = config_cache.key(text)
-    dump = config_cache.get(client("dynamodb"), table, pk) if pk else None
-    if dump is not None:
+    form = config_cache.get(client("dynamodb"), table, pk) if pk else None
+    if form is not None:
         from ..config_light import light_config
 
-        return cast("Config", light_config(dump))
+        return cast("Config", light_config(form["config"], form.get("settings")))
     config = parse_config(text, where)
     if pk:
-        config_cache.put(client("dynamodb"), table, pk, config.model_dump(mode="json"))
+        config_cache.put(client("dynamodb"), table, pk, checked_form(config))
     return config
+
+
+def checked_form(config: Config) -> dict[str, Any]:
+    """What `config_cache` keeps of a configuration checked in full: its dump, and the settings of its push
+    systems (the SCIM webhook's) as their connector's own `Settings` checks them, so that the webhook's cold start
+    needs no pydantic either (`bootstrap/scim.py`). Settings that do not pass are left out: the webhook then
+    checks them itself and fails as before, and the functions that never read them are not stopped by them."""
+    from ..config_systems import PUSH_CONNECTORS
+
+    settings: dict[str, Any] = {}
+    for name, system in config.systems.items():
+        if system.connector in PUSH_CONNECTORS:
+            from ..connectors import connector_class
+
+            try:
+                checked = connector_class(system.connector).Settings.model_validate(system.settings)
+            except ValueError:  # pydantic's ValidationError
+                continue
+            settings[name] = checked.model_dump(mode="json")
+    return {"config": config.model_dump(mode="json"), "settings": settings}
 
 
 def parse_config(text: str, where: str) -> Config:

@@ -2,7 +2,7 @@
 next cold start rebuilds it without pydantic (`config_light.py`; docs/performance.md, "Every function's cold
 start").
 
-    pk `config#<digest>`, sk `config`: data (the JSON of `Config.model_dump(mode="json")`), ttl (30 days)
+    pk `config#<digest>`, sk `config`: data (JSON: `adapters/aws.checked_form`), ttl (30 days)
 
 The digest covers the configuration's text and the code that checks it (the sources of the modules that define
 what a valid configuration is): a new text, or a new release with other rules or defaults, finds no entry, is
@@ -37,7 +37,7 @@ def _rules_digest() -> str | None:
     """The digest of the checking code's sources, once per process; None (no caching) if one is missing."""
     if "digest" not in _rules:
         root = Path(__file__).resolve().parents[1]
-        h = hashlib.sha256(b"peoplesync checked configuration 1\0")
+        h = hashlib.sha256(b"peoplesync checked configuration 2\0")
         try:
             for name in _RULES:
                 h.update((root / name).read_bytes())
@@ -71,7 +71,7 @@ def get(client: Any, table: str, pk: str) -> dict[str, Any] | None:
         dump = json.loads(item["data"]["S"])
     except (KeyError, ValueError):
         return None
-    return dump if isinstance(dump, dict) else None
+    return dump if isinstance(dump, dict) and isinstance(dump.get("config"), dict) else None
 
 
 def put(client: Any, table: str, pk: str, dump: dict[str, Any], *, now: float | None = None) -> None:

@@ -12,6 +12,7 @@ only for what it uses.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -243,13 +244,15 @@ def aws() -> Runtime:
     configuration's version changes."""
     from ..adapters import aws as env
 
-    plan = env.load_plan(connector_class=_connector_class)
     runtime = _current.get("runtime")
-    if runtime is None or runtime.plan is not plan:
-        secrets = LazySecrets(env.make_secrets)
-        runtime = _current["runtime"] = Runtime(
-            plan, env.make_store(), lambda name: env.make_queue(name), lambda name: env.make_queue(name, dlq=True),
-            secrets, connector_factory=connector_factory(plan, secrets), max_receives=env.settings().max_receive_count)
+    with env.collector_paused() if runtime is None else contextlib.nullcontext():  # a cold start's build
+        plan = env.load_plan(connector_class=_connector_class)
+        if runtime is None or runtime.plan is not plan:
+            secrets = LazySecrets(env.make_secrets)
+            runtime = _current["runtime"] = Runtime(
+                plan, env.make_store(), lambda name: env.make_queue(name),
+                lambda name: env.make_queue(name, dlq=True), secrets,
+                connector_factory=connector_factory(plan, secrets), max_receives=env.settings().max_receive_count)
     return runtime
 
 
