@@ -453,7 +453,18 @@ def test_given_the_full_sweep_then_each_system_is_snapshotted_before_its_map_and
     [pages] = states["MorePages"]["Choices"]
     assert pages == {"Variable": "$.snapshot.more_pages", "BooleanEquals": True, "Next": "NextPage"}
     assert states["NextPage"]["Parameters"] == {"index.$": "$.snapshot.index", "resume.$": "$.snapshot"}
-    assert states["NextPage"]["Next"] == "Snapshot" and states["Reconcile"]["Next"] == "MoreSystems"
+    assert states["NextPage"]["Next"] == "Snapshot" and states["Reconcile"]["Next"] == "VanishedFrom"
+    # after the system's Map: who its complete read did not list, from the first linked record, in pieces
+    assert states["VanishedFrom"]["ResultPath"] == "$.gone" and states["VanishedFrom"]["Next"] == "Vanished"
+    assert states["VanishedFrom"]["Result"] == {"after": None, "changed": 0, "vanished": 0}
+    vanished = states["Vanished"]
+    assert vanished["Parameters"]["FunctionName"] == "${SweepFunctionArn}"
+    assert vanished["Parameters"]["Payload"] == {"run.$": "$$.Execution.Name", "vanished.$": "$.snapshot",
+                                                 "resume.$": "$.gone"}
+    assert vanished["ResultPath"] == "$.gone" and vanished["Next"] == "MoreVanished"
+    assert states["MoreVanished"]["Choices"] == [{"Variable": "$.gone.more", "BooleanEquals": True,
+                                                  "Next": "Vanished"}]
+    assert states["MoreVanished"]["Default"] == "MoreSystems"
     [choice] = states["MoreSystems"]["Choices"]
     assert choice == {"Variable": "$.snapshot.more", "BooleanEquals": True, "Next": "NextSystem"}
     assert states["NextSystem"] == {"Type": "Pass", "Parameters": {"index.$": "$.snapshot.next", "resume": None},

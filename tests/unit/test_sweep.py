@@ -268,3 +268,83 @@ def test_given_a_sweep_that_never_reported_then_its_window_closes_after_a_day(tm
     sweep_window.begin(store, "next", now=2_000.0)
     sweep_window.end(store, "stuck")  # an older run's report does not close a newer run's window
     assert sweep_window.running(store, now=2_000.0) == "next"
+
+
+# --- who vanished (the state machine's vanished step; run_local runs it after each system's chunks) ---------
+def leave_hr(config: Path, numbers: set[int]) -> None:
+    """People leave HR (the lifecycle source): their rows are gone from its file."""
+    with open(config.parent / "hr.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["employee_id"][1:]) not in numbers]
+    with open(config.parent / "hr.csv", "w", newline="") as fh:
+        out = csv.DictWriter(fh, ["id", "employee_id", "title", "status"])
+        out.writeheader()
+        out.writerows(rows)
+
+
+def statuses(config: Path) -> dict[str, str]:
+    with open(config.parent / "directory.csv", newline="") as fh:
+        return {r["employee_id"]: r["status"] for r in csv.DictReader(fh)}
+
+
+def test_given_people_gone_from_hr_when_swept_then_their_directory_accounts_are_deactivated(tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = FolderBlobs(tmp_path / "snapshots")
+    sweep_once(bridge, blobs, "run-1")
+    leave_hr(config, {2, 5, 9})
+
+    sweep_once(bridge, blobs, "run-2")
+
+    after = statuses(config)
+    assert {e for e, status in after.items() if status != "active"} == {"E2", "E5", "E9"}
+    assert len(after) == PEOPLE  # deactivated, not deleted
+
+
+def test_given_the_vanished_step_cut_into_pieces_then_each_record_is_examined_once_and_the_guard_counts_across(
+        tmp_path: Path) -> None:
+    config = files(tmp_path)
+    config.write_text(CONFIG.replace("max_changes_per_run: 100%", "max_changes_per_run: 2"))
+    bridge = bootstrap.local_from_file(config)
+    blobs = FolderBlobs(tmp_path / "snapshots")
+    bridge.sync(approve=True)  # the first load, past the guard
+    leave_hr(config, {2, 5, 9})  # three leave: one more than a run may change
+    rt = bridge.runtime
+    shot = sweep.snapshot(rt, blobs, "run-2", 0)  # HR: the lifecycle source comes first
+    assert shot.system == "hr" and shot.complete
+    sent: list[dict] = []
+    queue = type("Queue", (), {"send": lambda self, messages, **_: sent.extend(messages)})()
+
+    pieces, answer = 0, {}
+    while pieces == 0 or answer["more"]:  # no time left at all: every piece stops after its first record
+        answer = sweep.who_vanished(rt, blobs, "run-2", shot.to_dict(), queue, resume=answer, budget=0.0)
+        pieces += 1
+
+    assert pieces == PEOPLE  # one linked record a piece, none twice, none skipped
+    assert answer["vanished"] == 3
+    # the guard's count went from piece to piece: two removals sent on, the third (past the limit) held
+    assert len(sent) == 2 and {m["observation"]["key"] for m in sent} < {"W2", "W5", "W9"}  # in record id order
+    assert all(m["observation"]["removed"] for m in sent)
+    assert [h["system"] for h in bridge.holds()] == ["hr"]
+
+
+def test_given_the_vanished_step_retried_after_its_work_then_each_account_is_deactivated_once(tmp_path: Path) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local_from_file(config)
+    blobs = FolderBlobs(tmp_path / "snapshots")
+    sweep_once(bridge, blobs, "run-1")
+    leave_hr(config, {2, 5, 9})
+    rt = bridge.runtime
+    shot = sweep.snapshot(rt, blobs, "run-2", 0).to_dict()
+    sent: list[dict] = []
+    queue = type("Queue", (), {"send": lambda self, messages, **_: sent.extend(messages)})()
+
+    first = sweep.who_vanished(rt, blobs, "run-2", shot, queue)
+    again = sweep.who_vanished(rt, blobs, "run-2", shot, queue)  # the invocation retried: its answer was lost
+    bridge.reconcile_messages(sent)  # both invocations' messages reach the reconcile queue (at least once)
+    writes = bridge.deliver_owed().total_writes
+    late = sweep.who_vanished(rt, blobs, "run-2", shot, queue)  # a retry after the removals were reconciled
+
+    assert first == again and first["vanished"] == 3 and len(sent) == 6
+    assert writes == 3  # each directory account deactivated once
+    assert late["vanished"] == 0  # the records hold the accounts as gone: nothing is sent again
+    assert {e for e, status in statuses(config).items() if status != "active"} == {"E2", "E5", "E9"}

@@ -63,7 +63,9 @@ class ReadPage:
     """One page of a paged read (`read_pages`). `position`: where the read goes on after this page (None on
     the last); `last`: no page follows; `complete` (on the last page): the whole read listed every account in
     scope; `cursor` (on the last page): the delta cursor to save; `restarted`: the position given was not this
-    source's any more (the file changed): the read began again from the top."""
+    source's any more (the file changed): the read began again from the top; `confirm` (on the last page of a
+    read not known complete): the listing reached its end but may have shifted under it (offset paging across
+    invocations), so an account it did not list is gone only if re-reading it says so (`read_keys`)."""
 
     observations: list[Observation]
     position: str | None = None
@@ -71,6 +73,7 @@ class ReadPage:
     complete: bool = False
     cursor: str | None = None
     restarted: bool = False
+    confirm: bool = False
 
 
 @dataclass(slots=True)

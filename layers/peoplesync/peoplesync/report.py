@@ -244,7 +244,7 @@ def _hold(item: dict[str, Any]) -> None:
 def references_owed(store: Any) -> list[tuple[str, str, str, str]]:
     """(record, field, system, what it names) for every reference a record still owes (`owed_references`),
     the records read 500 at a time."""
-    from .service.poll import batches
+    from .service.batching import batches
 
     return [(rid, *owed) for batch in batches(store.all_ids("person"), 500)
             for rid, state in store.load_many(batch).items() for owed in owed_references(state)]

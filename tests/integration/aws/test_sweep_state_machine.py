@@ -40,7 +40,7 @@ from peoplesync import bootstrap
 from peoplesync.adapters.blobs import S3Blobs
 from tests.functions import ROOT, load_function
 from tests.integration.aws.aws_helpers import REGION
-from tests.unit.test_sweep import EXPECTED, Context, directory, files
+from tests.unit.test_sweep import EXPECTED, Context, directory, files, leave_hr, statuses
 
 BUCKET = "peoplesync-snapshots-test"
 ARN = f"arn:aws:lambda:{REGION}:123456789012:function:"
@@ -82,11 +82,15 @@ def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         blobs = S3Blobs(s3, BUCKET)
         snap, child = load_function("sweep_snapshot"), load_function("sweep")
-        lock, batches, died, snapshots = threading.Lock(), [], [], []
+        lock, batches, died, snapshots, vanishing = threading.Lock(), [], [], [], []
 
         def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
             event = json.loads(parameters["Payload"])
             with lock:
+                if "vanished" in event:  # the vanished step, after each system's Map
+                    vanishing.append(event)
+                    return {"StatusCode": 200, "ExecutedVersion": "$LATEST",
+                            "Payload": child.handler(event, Context(), rt=bridge.runtime, blobs=blobs)}
                 if parameters["FunctionName"] == ARN + "snapshot":
                     context = Context()
                     context.remaining_ms = snapshot_ms
@@ -108,8 +112,8 @@ def execute(bridge: bootstrap.LocalBridge, run_name: str, monkeypatch: Any, die_
                                            roleArn="arn:aws:iam::123456789012:role/sweep")["stateMachineArn"]
         execution = run(sfn, machine, run_name)
         assert died == ([die_after] if die_after else [])
-        execution["snapshots"] = snapshots
-        return execution, batches, blobs.keys(f"runs/{run_name}/")
+        execution["snapshots"], execution["vanishing"] = snapshots, vanishing
+        return execution, batches, [k for k in blobs.keys(f"runs/{run_name}/") if "/listed/" not in k]
 
 
 def test_given_the_template_definition_when_moto_executes_it_then_every_target_holds_its_source(
@@ -161,6 +165,25 @@ def test_given_a_child_that_dies_after_its_work_when_the_map_retries_it_then_not
     assert len(batches) == 6 + 1 + 3  # 6 HR chunks, one of them twice (the retry), 3 directory chunks
     assert bridge.deliver_owed().total_writes == 11 + 4
     assert directory(config) == EXPECTED
+
+
+def test_given_people_gone_from_hr_when_moto_executes_it_again_then_the_vanished_step_deactivates_them(
+        credentials, tmp_path: Path, monkeypatch) -> None:
+    config = files(tmp_path)
+    bridge = bootstrap.local(bootstrap.load_config(config), base_dir=tmp_path)
+    monkeypatch.setattr("peoplesync.service.sweep.CHUNK", 5)
+    execute(bridge, "run-1", monkeypatch)
+    bridge.deliver_owed()
+    leave_hr(config, {4, 7})
+
+    execution, _, _ = execute(bridge, "run-2", monkeypatch, snapshot_ms=1_000)
+    bridge.reconcile_messages([])  # the reconcile queue the vanished step sent to, as its consumer would
+    bridge.deliver_owed()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    steps = [(e["vanished"]["system"], e["vanished"]["complete"]) for e in execution["vanishing"]]
+    assert steps == [("hr", True), ("directory", True)]  # once per system, after its Map, read page by page
+    assert {e for e, status in statuses(config).items() if status != "active"} == {"E4", "E7"}
 
 
 def run(sfn: Any, machine: str, name: str) -> dict[str, Any]:

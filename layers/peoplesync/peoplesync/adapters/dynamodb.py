@@ -32,7 +32,6 @@ missing from it for a moment.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import random
@@ -42,52 +41,33 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..model import RecordState
-from ..ports import PermanentError, TransientError, VersionConflict
+from ..ports import LinkDigest, TransientError, VersionConflict, digests_of
+from .dynamodb_index import (  # the index items and what a save changes in them
+    MAX_TRANSACTION_ITEMS,
+    Digests,
+    Entries,
+    _key,
+    _link_key,
+    _rec_key,
+    _ref_key,
+    _s,
+    _value_pk,
+    digest_of_item,
+    index_ops,
+)
 from .memory import LoadedLookups, index_entries, value_key
 
-Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
+__all__ = ["MAX_TRANSACTION_ITEMS", "DynamoStore", "create_table"]
 
 KIND_INDEX = "byKind"
-MAX_TRANSACTION_ITEMS = 100
 BATCH_WRITE_ITEMS = 25
 BATCH_GET_KEYS = 100
-_KEY_PART_LIMIT = 512  # bytes; the partition key limit is 2048
 _counter = itertools.count()
-
-
-def _part(text: str) -> str:
-    """A key component, hashed when too long for a DynamoDB key."""
-    if len(text.encode()) <= _KEY_PART_LIMIT:
-        return text
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+_Saved = tuple[Entries, Digests, bool]  # a record's index entries, link digests, and whether its links carry them
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
-    return {"pk": _s(pk), "sk": _s(sk)}
-
-
-def _rec_key(record_id: str) -> dict[str, dict[str, str]]:
-    return _key(f"rec#{record_id}", "rec")
-
-
-def _link_key(kind: str, system: str, key: str) -> dict[str, dict[str, str]]:
-    return _key(f"link#{kind}#{system}#{_part(key)}", "link")
-
-
-def _ref_key(kind: str, system: str, ref: str) -> dict[str, dict[str, str]]:
-    return _key(f"ref#{kind}#{system}#{_part(ref.lower())}", "ref")
-
-
-def _value_pk(kind: str, field: str, value: str) -> str:
-    return f"val#{kind}#{field}#{_part(value)}"
 
 
 def create_table(client: Any, table_name: str) -> None:
@@ -127,8 +107,9 @@ class DynamoStore(LoadedLookups):
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._sleep = sleep
-        # record id -> (version, index entries at that version): the "old" side of the next save's diff
-        self._entries: OrderedDict[str, tuple[int, Entries]] = OrderedDict()
+        # record id -> (version, its index entries, link digests and whether its link items carry them, at that
+        # version): the "old" side of the next save's diff
+        self._entries: OrderedDict[str, tuple[int, _Saved]] = OrderedDict()
         self._cache_size = cache_size
 
     # --- records ----------------------------------------------------------------------------------------
@@ -152,15 +133,15 @@ class DynamoStore(LoadedLookups):
         return contextlib.nullcontext()
 
     def save(self, state: RecordState) -> None:
-        new = index_entries(state)
-        old = self._old_entries(state)
+        new, new_digests = index_entries(state), digests_of(state)
+        old, old_digests, indexed = self._old_entries(state)
         record_item = self._record_item(state)
         if state.version == 0:
             cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
             cond = {"ConditionExpression": "version = :v",
                     "ExpressionAttributeValues": {":v": {"N": str(state.version)}}}
-        ops = self._index_ops(state, old, new)
+        ops = index_ops(self.table, state.id, old, new, (old_digests, new_digests, indexed))
         if not ops:
             try:
                 self.client.put_item(TableName=self.table, Item=record_item, **cond)
@@ -169,7 +150,7 @@ class DynamoStore(LoadedLookups):
         else:
             self._transact(state, [{"Put": {"TableName": self.table, "Item": record_item, **cond}}], ops)
         state.version += 1
-        self._remember(state.id, state.version, new)
+        self._remember(state.id, state.version, (new, new_digests, True))
 
     def all_ids(self, kind: str) -> Iterator[str]:
         pages = self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
@@ -180,6 +161,32 @@ class DynamoStore(LoadedLookups):
         """Every record of the kind: each link is an item of its own partition, so listing one system's would
         be a table scan."""
         return self.all_ids(kind)
+
+    def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
+        """The accounts among `keys`: their link items' digests (BatchGetItem), no record loaded unless its
+        link items predate the index (dynamodb_index.py). Every account (`keys` None): read off the records,
+        as each link is an item of its own partition (listing one system's links would be a table scan)."""
+        if keys is None:
+            return super().link_digests(kind, system)
+        by_pk = {_link_key(kind, system, k)["pk"]["S"]: k for k in dict.fromkeys(keys)}
+        out: dict[str, LinkDigest] = {}
+        legacy: dict[str, str] = {}  # account key -> record id, for link items written before the index
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_KEYS):
+            for item in self._batch_get([_key(pk, "link") for pk in pks[start:start + BATCH_GET_KEYS]]):
+                key, digest = by_pk[item["pk"]["S"]], digest_of_item(item)
+                if digest is None:
+                    legacy[key] = item["rid"]["S"]
+                else:
+                    out[key] = digest
+        if legacy:
+            states = self.load_many(legacy.values())
+            for key, rid in legacy.items():
+                state = states.get(rid)
+                if state is not None and state.kind == kind and (shadow := state.shadows.get(system)) is not None \
+                        and shadow.key == key:
+                    out[key] = digests_of(state)[(kind, system, key)]
+        return out
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
@@ -295,18 +302,18 @@ class DynamoStore(LoadedLookups):
         data = json.loads(item["data"]["S"])
         data["version"] = int(item["version"]["N"])
         state = RecordState.from_dict(data)
-        self._remember(state.id, state.version, index_entries(state))
+        self._remember(state.id, state.version, (index_entries(state), digests_of(state), "dg" in item))
         return state
 
-    def _remember(self, record_id: str, version: int, entries: Entries) -> None:
-        self._entries[record_id] = (version, entries)
+    def _remember(self, record_id: str, version: int, saved: _Saved) -> None:
+        self._entries[record_id] = (version, saved)
         self._entries.move_to_end(record_id)
         while len(self._entries) > self._cache_size:
             self._entries.popitem(last=False)
 
-    def _old_entries(self, state: RecordState) -> Entries:
-        if state.version == 0:
-            return set(), set(), set()  # new record: if one exists after all, the put's condition fails
+    def _old_entries(self, state: RecordState) -> _Saved:
+        if state.version == 0:  # new record: if one exists after all, the put's condition fails
+            return (set(), set(), set()), {}, True
         cached = self._entries.get(state.id)
         if cached is not None and cached[0] == state.version:
             return cached[1]
@@ -314,47 +321,15 @@ class DynamoStore(LoadedLookups):
         if item is None or int(item["version"]["N"]) != state.version:
             stored = int(item["version"]["N"]) if item else 0
             raise VersionConflict(f"record {state.id} is at version {stored}, not {state.version}")
-        data = json.loads(item["data"]["S"])
-        return index_entries(RecordState.from_dict(data))
+        old = RecordState.from_dict(json.loads(item["data"]["S"]))
+        return index_entries(old), digests_of(old), "dg" in item
 
     def _record_item(self, state: RecordState) -> dict[str, Any]:
         data = state.to_dict()
         data.pop("version", None)
         return {**_rec_key(state.id), "data": _s(_dumps(data)), "version": {"N": str(state.version + 1)},
-                "kind": _s(state.kind), "gpk": _s(f"kind#{state.kind}"), "gsk": _s(state.id)}
-
-    def _index_ops(self, state: RecordState, old: Entries, new: Entries) -> list[tuple[str, dict[str, Any]]]:
-        """(role, transaction item) for every index entry that changed. Roles: "link" (a put that must not
-        take another record's link), "release" (a delete that is skipped if another record holds the entry
-        now), "plain"."""
-        rid = {":rid": _s(state.id)}
-        mine = "attribute_not_exists(pk) OR rid = :rid"
-        ops: list[tuple[str, dict[str, Any]]] = []
-        (old_links, old_refs, old_values), (new_links, new_refs, new_values) = old, new
-        for kind, system, key in sorted(new_links - old_links):
-            ops.append(("link", {"Put": {"TableName": self.table, "ConditionExpression": mine,
-                                         "ExpressionAttributeValues": rid,
-                                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                                         "Item": {**_link_key(kind, system, key), "rid": _s(state.id)}}}))
-        for kind, system, key in sorted(old_links - new_links):
-            ops.append(("release", {"Delete": {"TableName": self.table, "Key": _link_key(kind, system, key),
-                                               "ConditionExpression": mine, "ExpressionAttributeValues": rid}}))
-        for kind, system, ref in sorted(new_refs - old_refs):
-            ops.append(("plain", {"Put": {"TableName": self.table,
-                                          "Item": {**_ref_key(kind, system, ref), "rid": _s(state.id)}}}))
-        for kind, system, ref in sorted(old_refs - new_refs):
-            ops.append(("release", {"Delete": {"TableName": self.table, "Key": _ref_key(kind, system, ref),
-                                               "ConditionExpression": mine, "ExpressionAttributeValues": rid}}))
-        for kind, field, value in sorted(new_values - old_values):
-            ops.append(("plain", {"Put": {"TableName": self.table,
-                                          "Item": _key(_value_pk(kind, field, value), state.id)}}))
-        for kind, field, value in sorted(old_values - new_values):
-            ops.append(("plain", {"Delete": {"TableName": self.table,
-                                             "Key": _key(_value_pk(kind, field, value), state.id)}}))
-        if len(ops) + 1 > MAX_TRANSACTION_ITEMS:
-            raise PermanentError(f"record {state.id}: saving it changes {len(ops)} index entries; a DynamoDB "
-                                 f"transaction holds at most {MAX_TRANSACTION_ITEMS - 1} besides the record")
-        return ops
+                "kind": _s(state.kind), "gpk": _s(f"kind#{state.kind}"), "gsk": _s(state.id),
+                "dg": {"N": "1"}}  # its link items carry their digests (dynamodb_index.py)
 
     def _transact(self, state: RecordState, head: list[dict[str, Any]],
                   ops: list[tuple[str, dict[str, Any]]]) -> None:

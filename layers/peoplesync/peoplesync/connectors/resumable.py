@@ -8,7 +8,9 @@ The position is what to ask for next (a page number, an index) and the total the
 shift when accounts are added or removed between two requests, so someone may be skipped or listed twice:
 within one invocation the check is the one `page_all` makes (one total, the distinct keys equal to it); a read
 that went on from a position taken in another invocation cannot count the accounts the earlier ones saw, so it
-is never called complete: nobody is concluded gone from it (the next read made in one invocation can).
+is never called complete. Its last page asks instead for the accounts it did not list to be confirmed
+(`ReadPage.confirm`): the poll re-reads each of those linked accounts (`read_keys`, by id) and concludes gone
+only those the system says are gone; one that a shifted page skipped is read then, as it is now.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def read_pages(fetch: Callable[[Any], Page[T]], first: int, key: Callable[[T], s
         if page.next is None:
             moved = moved or len(announced) != 1
             complete = pos is None and not moved and len(seen) == next(iter(announced))
-            yield ReadPage(batch + tail(), last=True, complete=complete)
+            yield ReadPage(batch + tail(), last=True, complete=complete, confirm=not complete)
             return
         token = page.next
         if len(batch) >= page_size:

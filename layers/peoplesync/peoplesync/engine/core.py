@@ -10,6 +10,7 @@ from ..config import FieldPlan, Plan, SystemPlan
 from ..model import CREATE, GROUP, Observation, RecordState, Write
 from ..ports import RecordIndex, WriteResult
 from . import freshness
+from .first import FirstSight
 from .golden import Golden
 from .keys import keyed_fields, refresh_keys
 from .lifecycle import Lifecycle
@@ -22,6 +23,8 @@ from .targets import Targets
 
 _NO_WAIT: dict[str, list[str]] = {}  # (never changed: a record that waits for nothing, before an observation)
 _NO_READS = freshness.Reads({})
+_admit = freshness.admit
+_NO_CHANGES: list[tuple[FieldPlan, Any]] = []  # (never changed: a first sight refreshes the keys regardless)
 
 
 class Engine:
@@ -46,6 +49,12 @@ class Engine:
         self.targets = Targets(plan, self._norms, self.refs)
         self.golden = Golden(plan, self.refs, self.targets)
         self._fingerprint: str | None = None
+        # (system, kind) -> how its first read is absorbed and decided in one pass (`first`): where each field
+        # maps an attribute of its own, the system is no push source and the kind no group (members)
+        first = FirstSight(plan, self._norms, self.golden, self.targets)
+        self._first = first.observe
+        self._first_tables = {key: table for key, table in first.table.items()
+                              if key not in self._shared and not plan.systems[key[0]].push and key[1] != GROUP}
         self.outbox = Outbox(plan, self._norms, self.refs, self._keyed, self.targets.members)
 
     def observe(self, state: RecordState, obs: Observation, index: RecordIndex) -> Outcome:
@@ -54,11 +63,18 @@ class Engine:
         sp = self.plan.systems[obs.system]
         first = obs.system not in state.shadows
         fingerprint = self._fingerprint or self._first_fingerprint()
-        shadow = freshness.admit(state, obs, out, fingerprint=fingerprint, push=sp.push)
+        shadow = _admit(state, obs, out, fingerprint, sp.push)
         if shadow is None:
             return out
         remapped = state.fingerprint != fingerprint
         waiting_before = dict(state.waiting) if state.waiting else _NO_WAIT
+        if first and not remapped:
+            table = self._first_tables.get((obs.system, obs.kind))
+            if table is not None:  # absorbed and decided in one pass (`first`: the same decisions)
+                self._first(state, shadow, obs.system, obs.attrs, table, index, out)
+                self.lifecycle.observe(state, shadow, obs, first, out)
+                self._settle(state, obs, _NO_CHANGES, first, remapped, waiting_before, index, out)
+                return out
         changed = freshness.absorb_read(state, shadow, obs, self._reads.get((obs.system, obs.kind), _NO_READS), out,
                                         self.targets.members if obs.kind == GROUP else None)
         # a system seen for the first time, or under a new mapping: field by field (a first read of a new
@@ -67,7 +83,8 @@ class Engine:
             seen = {f.name for f, _ in changed}
             changed += [(f, shadow.values[f.map[obs.system]]) for f in sp.fields.get(obs.kind, [])
                         if f.name not in seen and f.map[obs.system] in shadow.values]
-        self._decide(state, sp, obs.kind, changed, first, index, out)
+        if changed or sp.push:  # (a re-read that changed nothing has nothing to decide)
+            self._decide(state, sp, obs.kind, changed, first, index, out)
         self.lifecycle.observe(state, shadow, obs, first, out)
         self._settle(state, obs, changed, first, remapped, waiting_before, index, out)
         return out
@@ -107,7 +124,7 @@ class Engine:
         if remapped:
             self.golden.full_pass(state, index, out)
         self.lifecycle.provision(state, out)
-        if first or remapped or state.waiting != waiting_before or self._moves_keys(obs.kind, changed):
+        if first or remapped or state.waiting != waiting_before or (changed and self._moves_keys(obs.kind, changed)):
             refresh_keys(state, self._keyed.get(state.kind, []), out)
 
     def _moves_keys(self, kind: str, changed: list[tuple[FieldPlan, Any]]) -> bool:

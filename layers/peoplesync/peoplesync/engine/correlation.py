@@ -35,6 +35,7 @@ class Match(NamedTuple):
 
 
 _linked = partial(tuple.__new__, Match)  # _linked((...)): a Match without the generated __new__ (every re-read)
+_UNMATCHED = Match(UNMATCHED, reason="no match rule found a record")  # (immutable: one for every new account)
 
 
 def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
@@ -53,8 +54,16 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         # a record already linked to another account of this system is no candidate: one person has one
         # account per system; when that is all a rule finds, this account is a duplicate of theirs
         candidates = index.by_value(obs.kind, rule, value)
-        found = {rid for rid in candidates if index.ref_of(rid, obs.system) is None}
-        if candidates and not found:
+        if not candidates:
+            continue
+        if len(candidates) == 1:  # (most accounts: the one record, found without a set of one)
+            rid = next(iter(candidates))
+            if index.ref_of(rid, obs.system) is None:
+                return _linked((MATCHED, rid, (rid,), rule, f"{rule}={value!r}"))
+            found: set[str] = set()
+        else:
+            found = {rid for rid in candidates if index.ref_of(rid, obs.system) is None}
+        if not found:
             same = sorted(rid for rid in candidates if not _contradicted(plan, obs, rid, rule, index))
             if same:
                 return Match(DUPLICATE, None, tuple(same), rule,
@@ -66,7 +75,7 @@ def correlate(plan: Plan, obs: Observation, index: RecordIndex) -> Match:
         if len(found) == 1:
             rid = next(iter(found))
             return Match(MATCHED, rid, (rid,), rule, f"{rule}={value!r}")
-    return Match(UNMATCHED, reason="no match rule found a record")
+    return _UNMATCHED
 
 
 def _contradicted(plan: Plan, obs: Observation, rid: str, found_by: str, index: RecordIndex) -> bool:

@@ -50,7 +50,7 @@ def decode(plan: Plan, obs: Observation) -> Observation:
                        obs.removed, obs.marker, obs.ref, obs.kind)
 
 
-def admit(state: RecordState, obs: Observation, out: Outcome, *, fingerprint: str, push: bool) -> Shadow | None:
+def admit(state: RecordState, obs: Observation, out: Outcome, fingerprint: str, push: bool) -> Shadow | None:
     """The shadow to absorb `obs` into (created on first sight), or None when the read is no news: stale
     (`out.stale`), the same event again, or an unchanged re-read under the same mapping (a push source's
     sync is always news: it re-asserts its fields)."""
@@ -129,6 +129,8 @@ def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, reads: Rea
         try:
             held = reads.plain(values)
             if reads.plain(attrs) == held and "" not in held:
+                if members is None:
+                    return _others(values, attrs, reads.others, out)
                 by_attr = reads.others
         except KeyError:  # a partial read, or an attribute never read: one by one
             pass
@@ -154,6 +156,32 @@ def absorb_read(state: RecordState, shadow: Shadow, obs: Observation, reads: Rea
     if changed:
         out.changed = True
     return changed
+
+
+def _others(values: dict[str, Any], attrs: dict[str, Any], others: dict[str, tuple[FieldPlan, Norm, bool]],
+            out: Outcome) -> list[tuple[FieldPlan, Any]]:
+    """`absorb_read` once the plain attributes are known unchanged (no write in flight, no member set): only
+    the other mapped attributes are looked at, by name (a read's unmapped and plain attributes are not walked).
+    What changed is stored and returned in the read's order, as the walk over the read would."""
+    found = []
+    for attr, (f, norm, plain) in others.items():
+        raw = attrs.get(attr, MISSING)
+        if raw is MISSING:
+            continue  # not read (a partial read)
+        value = raw if plain and raw.__class__ is str and raw else norm(raw)
+        old = values.get(attr, MISSING)
+        if old is not MISSING and old == value:  # (asked as the walk asks it)
+            continue
+        found.append((attr, f, value))
+    if not found:
+        return []
+    if len(found) > 1:
+        order = {attr: i for i, attr in enumerate(attrs)}
+        found.sort(key=lambda c: order[c[0]])
+    for attr, _, value in found:
+        values[attr] = value
+    out.changed = True
+    return [(f, value) for _, f, value in found]
 
 
 def absorb(state: RecordState, shadow: Shadow, f: FieldPlan, attr: str, value: Any, norm: Norm) -> bool:

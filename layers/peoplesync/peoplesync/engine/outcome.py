@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import Decision, RecordState
@@ -10,14 +10,24 @@ from ..model import Decision, RecordState
 MISSING: Any = object()  # "no value known", as opposed to a blank value (None)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Outcome:
     state: RecordState
-    writes: set[str] = field(default_factory=set)  # systems with something new to deliver for this record
-    decisions: list[Decision] = field(default_factory=list)
-    changed: bool = False  # the state must be saved
-    stale: bool = False  # the observation was older than what we have, or a duplicate: nothing applied
-    wake: set[str] = field(default_factory=set)  # records to re-evaluate (they were waiting for this one)
+    writes: set[str]  # systems with something new to deliver for this record
+    decisions: list[Decision]
+    changed: bool  # the state must be saved
+    stale: bool  # the observation was older than what we have, or a duplicate: nothing applied
+    wake: set[str]  # records to re-evaluate (they were waiting for this one)
+
+    def __init__(self, state: RecordState, changed: bool = False) -> None:
+        """(Written out: a third cheaper than the generated one with its default factories; every observation
+        makes one.)"""
+        self.state = state
+        self.writes = set()
+        self.decisions = []
+        self.changed = changed
+        self.stale = False
+        self.wake = set()
 
     @property
     def conflicts(self) -> int:

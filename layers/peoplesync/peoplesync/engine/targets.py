@@ -29,6 +29,10 @@ class Targets:
         self._writable = _OnFirstUse(lambda system: plan.systems[system].writable)
         self.members = Members(norms, refs)
 
+    def writable(self, system: str) -> bool:
+        """Whether `system` takes writes (asked of its plan once)."""
+        return self._writable[system]
+
     def enforce(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex, out: Outcome,
                 reason: Rule) -> None:
         """Make `target` hold the golden value of `f`, if the field's apply mode lets us."""

@@ -22,7 +22,7 @@ class RuntimeView:
 
     def owed(self) -> list[tuple[str, str]]:
         """Read from the records' outboxes, a batch of records at a time (one BatchGetItem per 100)."""
-        from ..service.poll import batches
+        from ..service.batching import batches
         from ..service.reconcile import owed_targets
 
         return sorted((rid, system) for kind in self.plan.fields for batch in batches(self.store.all_ids(kind), 500)

@@ -242,6 +242,22 @@ def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter 
     return done.to_dict()
 
 
+def sweep_vanished_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None,
+                         meter: Meter | None = None) -> dict[str, Any]:
+    """The state machine's vanished step: `{"run": <execution name>, "vanished": <the snapshot step's answer>,
+    "resume": <this step's earlier answer, or {}>}` -> who the system's complete read did not list, judged and
+    sent to the reconcile queue (`sweep.who_vanished`); `more` when the step must be invoked again to go on."""
+    shot = event.get("vanished") if isinstance(event, dict) else None
+    if not isinstance(event.get("run"), str) or not isinstance(shot, dict) or not {"system", "prefix"} <= shot.keys():
+        raise ValueError('the vanished step needs {"run": <the execution\'s name>, "vanished": <the snapshot\'s '
+                         'answer>}')
+    budget = None if remaining_ms is None else max(0.0, remaining_ms / 1000 - POLL_MARGIN)
+    answer = sweep.who_vanished(rt, blobs, event["run"], shot, rt.queue(RECONCILE), resume=event.get("resume") or None,
+                            budget=budget)
+    count(meter, "SweepVanished", answer["vanished"] - int((event.get("resume") or {}).get("vanished") or 0))
+    return answer
+
+
 def _system_of(record: dict[str, Any]) -> str:
     # the queue is named <stack>-deliver-<system>: the message's own system may be the broken part
     return str(record.get("eventSourceARN", "")).rsplit("-deliver-", 1)[-1]

@@ -35,6 +35,7 @@ from ..model import Observation, RecordState
 from ..ports import Connector, LinkDigest, PeoplesyncError, ReadPage, StateStore, read_digest, settled_digest
 from ..redact import scrub
 from . import guard, messages, seen
+from .batching import batches
 from .messages import Queue
 from .reconcile import Reconciler
 
@@ -237,8 +238,8 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
         run.chunks = seen.remember(store, system, run.run, run.chunks, (o.key for o in page.observations))
     if not page.last:
         return False
-    if page.complete and not whole:
-        _sweep(reconciler, system, run, reconcile, report, judge)
+    if (page.complete or page.confirm) and not whole:  # confirm: each account not listed re-read first
+        _sweep(reconciler, system, run, reconcile, report, judge, confirm=page.confirm)
     if not whole:  # approved holds are let go once the run is over: their accounts flowed on every page
         report.released += guard.release(store, system, judge.approve)
     store.put_cursor(system, page.cursor)
@@ -267,38 +268,32 @@ def _judge_and_send(reconciler: Reconciler, system: str, changed: list[Observati
 
 
 def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, report: PollReport,
-           judge: _Judge) -> None:
+           judge: _Judge, *, confirm: bool) -> None:
     """After a complete paged read: the system's links, in batches, for accounts the run did not list."""
     try:
         listed = seen.Seen.load(reconciler.store, system, run.run, run.chunks)
     except seen.Incomplete as exc:
         log.warning("poll of %s: who was listed is not known (%s); nobody is concluded gone", system, exc)
         return
-    sweep_gone(reconciler, system, listed, reconcile, report, judge, run)
+    recheck = seen.Recheck(judge.connectors(system) if judge.connectors else None, system) if confirm else None
+    sweep_gone(reconciler, system, listed, reconcile, report, judge, run, recheck=recheck)
 
 
 def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reconcile: Queue, report: PollReport,
-               judge: _Judge, run: _Run) -> None:
-    """The system's links, in batches, for accounts a complete read did not list: judged and sent on."""
+               judge: _Judge, run: _Run, ids: Iterable[str] | None = None, recheck: seen.Recheck | None = None
+               ) -> None:
+    """The system's links (of the records `ids`, default all), in batches: those a complete read did not list
+    (`recheck`: a read that may have shifted; only those a re-read finds gone, the others as read now)."""
     store = reconciler.store
-    for batch in batches((rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)), 500):
+    ids = (rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)) if ids is None else ids
+    for batch in batches(ids, 500):
         known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
-        gone = vanished(known, system, listed)
+        if (gone := vanished(known, system, listed)) and recheck is not None:
+            gone = recheck.confirm(gone)
         if gone:
-            report.vanished += len(gone)
+            report.vanished += sum(1 for o in gone if o.removed)
             _judge_and_send(reconciler, system, gone, known, reconcile, report, judge, run,
                             read={o.key for o in gone})
-
-
-def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def vanished(known: dict[str, RecordState], system: str, seen: Container[str]) -> list[Observation]:

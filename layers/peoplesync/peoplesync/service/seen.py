@@ -14,11 +14,15 @@ import base64
 import bisect
 import hashlib
 import heapq
+import logging
 import zlib
 from array import array
 from collections.abc import Container, Iterable
 
-from ..ports import StateStore
+from ..model import Observation
+from ..ports import Connector, PeoplesyncError, StateStore
+
+log = logging.getLogger("peoplesync")
 
 CHUNK = 20_000  # keys per meta item: 160 KB before compression (DynamoDB items stop at 400 KB)
 
@@ -71,3 +75,24 @@ class Seen(Container[str]):
         d = digest(key)
         i = bisect.bisect_left(self.digests, d)
         return i < len(self.digests) and self.digests[i] == d
+
+
+class Recheck:
+    """The accounts a read that may have shifted did not list (`ReadPage.confirm`), re-read by id before anyone
+    is concluded gone: what the system answers for each (removed, or the account as it is now: a shifted page
+    skipped it) goes on instead. A connector that cannot re-read, or a re-read that fails, concludes nothing."""
+
+    def __init__(self, connector: Connector | None, system: str) -> None:
+        self.connector, self.system = connector, system
+
+    def confirm(self, gone: list[Observation]) -> list[Observation]:
+        try:
+            result = self.connector.read_keys([o.key for o in gone]) if self.connector is not None else None
+        except PeoplesyncError as exc:
+            log.warning("poll of %s: the accounts it did not list could not be read again (%s); nobody is "
+                        "concluded gone", self.system, exc)
+            return []
+        if result is None:
+            return []
+        asked = {o.key: o.kind for o in gone}  # only the accounts asked about, each as the kind linked
+        return [o for o in result.observations if o.key in asked and o.kind == asked[o.key]]

@@ -7,6 +7,8 @@ run the same way in-process by the tests and `bench/scale.py`.
     process(batch)      every account of the chunks through the reconcile step (`handlers.reconcile_body`,
                         what the reconcile Lambda does per message), so decisions, guards against loops,
                         dead letters and the deliveries queued (one queue per target) are the same
+    vanished(system i)  when the read was complete: the system's links it did not list, judged by the change
+                        guard and sent to the reconcile queue as removed, in pieces that fit an invocation
     then system i+1, lifecycle sources first (`Runtime.polled_systems`), until none is left.
 
 A child is idempotent: reconciling an account again decides nothing new, and a delivery queued twice is
@@ -18,10 +20,10 @@ is decided again (a `reevaluate` of its record), as a sync's full read does (`sw
 
 `peoplesync sync --full` (and `plan --full`) run these steps in-process (`LocalSweep`: one system at a time,
 the batches through `process` with the local run's reconcile step), adding what a sync's full read always did:
-each chunk judged by the change guard as a paged poll's page is, then who vanished when the read was complete,
-and the system's cursor saved (`sweep_rules.py`). The state machine in AWS runs neither the guard nor the
-vanished rule: its children run in parallel and share no count of changes; a sweep there is started by an
-operator, like `sync --approve`, and who vanished is found by the polls' complete (paged) reads.
+each chunk judged by the change guard as a paged poll's page is, and the system's cursor saved
+(`sweep_rules.py`). The state machine's children run in parallel and share no count of changes, so in AWS the
+guard judges only who vanished (its own count, carried from invocation to invocation); a sweep there is started
+by an operator, like `sync --approve`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..model import Observation, observation_to_dict
 from ..ports import Connector
 from ..redact import scrub
-from . import messages
+from . import messages, seen
 from . import sweep_rules as rules
 from .poll import PollReport, pages_of
 from .runtime import Runtime
@@ -89,6 +91,8 @@ class Snapshot:
     more_pages: bool = False  # this system's read is not over: the step runs again from `position`
     position: str | None = None
     complete: bool = False  # the read listed every account: who it did not list is gone
+    parts: int = 0  # objects of listed keys written so far (one per invocation: `sweep_rules.listed_part`)
+    confirm: bool = False  # the read ended but may have shifted: who it did not list is re-read first
     cursor: str | None = field(default=None, repr=False)  # the read's delta cursor (kept locally, not sent on)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,9 +107,9 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | No
     `more_pages` with the position to go on from; `resume`: that answer, to go on. A read that fails concludes
     nothing (SPEC 20): the chunks of the pages read before it are reconciled, which concludes nothing about
     the accounts not read; the sweep goes on with the next system; a read that lists nobody is reported failed.
-    `local` (`sync --full`): the system is read as `sync` reads it (whole, then cut into chunks), the digests of
-    the keys read are written too, for the vanished rule (`sweep_rules.listed_key`), and the read's completeness
-    and cursor kept."""
+    Each invocation also writes the digests of the keys its pages listed, for the vanished step
+    (`sweep_rules.put_listed`). `local` (`sync --full`): the system is read as `sync` reads it (whole, then cut
+    into chunks) and the read's cursor kept."""
     systems = rt.polled_systems()
     if not 0 <= index < len(systems):
         raise ValueError(f"no polled system number {index}; there are {len(systems)}")
@@ -114,10 +118,11 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | No
                     more=index + 1 < len(systems))
     if resume:
         shot.prefix, shot.chunks, shot.accounts = str(resume["prefix"]), int(resume["chunks"]), int(resume["accounts"])
+        shot.parts = int(resume.get("parts") or 0)
     start = resume.get("position") if resume else None
     stop_at = None if budget is None else clock() + budget
     pages: Iterator[Any] | None = None
-    keys = rules.Listed() if local else None
+    keys = rules.Listed()  # who this invocation's pages listed, for the vanished step
     while True:
         try:  # only the read's failures are the system's: a bucket that fails fails the step (retried)
             pages = pages or pages_of(rt.connector(system), None, full=True, page_size=None if local else size,
@@ -130,20 +135,20 @@ def snapshot(rt: Runtime, blobs: Blobs, run: str, index: int, *, chunk: int | No
         if page is None:
             if not shot.accounts and not shot.failed:
                 shot.failed = "the read returned no accounts; nobody is deactivated because of it"
-            if keys is not None and not shot.failed:
-                blobs.put(rules.listed_key(run_prefix(run), index, system), keys.packed())
+            if not shot.failed:
+                rules.put_listed(blobs, run_prefix(run), shot, keys)
             return shot
         if page.restarted:  # the source changed under the position: its earlier chunks are left behind
             shot.prefix = f"{system_prefix(run, index, system)}again-{_short(start)}/"
-            shot.chunks = shot.accounts = 0
-            keys = rules.Listed() if local else None
+            shot.chunks = shot.accounts = shot.parts = 0
+            keys = rules.Listed()
         _write(blobs, shot, page.observations, size)
-        if keys is not None:
-            keys.add(o.key for o in page.observations)
+        keys.add(o.key for o in page.observations)
         if page.last:
-            shot.complete, shot.cursor = page.complete, page.cursor
+            shot.complete, shot.cursor, shot.confirm = page.complete, page.cursor, page.confirm
         if not page.last and stop_at is not None and clock() >= stop_at:
             shot.more_pages, shot.position = True, page.position
+            rules.put_listed(blobs, run_prefix(run), shot, keys)
             return shot
 
 
@@ -229,12 +234,38 @@ def process(keys: list[str], blobs: Blobs, rt: Runtime, meter: Any = None, *,
     return done
 
 
+def who_vanished(rt: Runtime, blobs: Blobs, run: str, shot: dict[str, Any], send: Any, *,
+             resume: dict[str, Any] | None = None, budget: float | None = None,
+             clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """The state machine's vanished step for one system, after its chunks are reconciled: when its snapshot
+    (`shot`, the step's answer) read every account, the links it did not list, judged by the change guard and
+    sent to `send` (the reconcile queue) as removed, as a poll's complete read does; a read that may have
+    shifted (`confirm`) has those re-read first. A read not known complete concludes nothing (SPEC 20).
+    `budget` (seconds): once spent, the step stops after a batch of 500 records and answers `more` with where
+    to go on (`resume`: that answer, which also carries the guard's count)."""
+    resume = resume or {}
+    answer: dict[str, Any] = {"more": False, "after": None, "changed": int(resume.get("changed") or 0),
+                              "vanished": int(resume.get("vanished") or 0), "held": None}
+    if not (shot.get("complete") or shot.get("confirm")) or shot.get("failed"):
+        return answer
+    system = str(shot["system"])
+    swept = rules.Swept(rt.reconciler, system, approve=False, population=None, connectors=rt.connector)
+    swept.run.changed = answer["changed"]
+    stop_at = None if budget is None else clock() + budget
+    recheck = None if shot.get("complete") else seen.Recheck(rt.connector(system), system)  # `ReadPage.confirm`
+    after = swept.gone(rules.load_listed(blobs, run_prefix(run), shot), send, after=resume.get("after"),
+                       stop=None if stop_at is None else (lambda: clock() >= stop_at), recheck=recheck)
+    answer.update(more=after is not None, after=after, changed=swept.run.changed, held=swept.report.held or None)
+    answer["vanished"] += swept.report.vanished
+    return answer
+
+
 def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int | None = None,
               then: Callable[[Runtime], Any] | None = None) -> list[Snapshot]:
     """The state machine's loop in-process: each system snapshotted, then its chunks processed in batches of
-    `batch` keys (the ItemBatcher's MaxItemsPerBatch). `then(rt)` runs once every system is reconciled (the
-    local run delivers there, as `sync` does: a target's accounts are correlated before anything is created
-    in it)."""
+    `batch` keys (the ItemBatcher's MaxItemsPerBatch), then who vanished (sent straight to the reconcile step).
+    `then(rt)` runs once every system is reconciled (the local run delivers there, as `sync` does: a target's
+    accounts are correlated before anything is created in it)."""
     shots, index, more = [], 0, True
     while more:
         shot = snapshot(rt, blobs, run, index, chunk=chunk)
@@ -244,10 +275,24 @@ def run_local(rt: Runtime, blobs: Blobs, run: str, *, batch: int = 5, chunk: int
         keys = sorted(blobs.keys(shot.prefix))
         for i in range(0, len(keys), batch):
             process(keys[i:i + batch], blobs, rt)
+        who_vanished(rt, blobs, run, shot.to_dict(), _Reconciled(rt))  # whole: no budget, no pieces
         index, more = shot.next, shot.more
     if then is not None:
         then(rt)
     return shots
+
+
+class _Reconciled:
+    """The reconcile queue of `run_local`: each message through the reconcile step at once, as `process` does."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def send(self, messages: list[dict[str, Any]], **_: Any) -> None:
+        from .handlers import reconcile_body
+
+        for message in messages:
+            reconcile_body(json.dumps(message), self.rt)
 
 
 class LocalSweep:
@@ -280,8 +325,7 @@ class LocalSweep:
             process(keys[i:i + self.batch], self.blobs, rt, handle=self._step, judge=swept.chunk)
             self.bridge._reconcile(self.report, self.progress)  # records woken, re-reads: as the queue would
         if shot.complete:
-            listed = rules.unpack_listed(self.blobs.get(rules.listed_key(run_prefix(self.run), index, shot.system)))
-            swept.gone(listed, self)
+            swept.gone(rules.load_listed(self.blobs, run_prefix(self.run), shot.to_dict()), self)
         swept.report.read = shot.accounts
         rt.store.put_cursor(shot.system, shot.cursor)
         if shot.complete:  # everything was read under this mapping: later polls may be deltas again

@@ -19,7 +19,7 @@ import json
 import uuid
 import zlib
 from array import array
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any
 
 from ..model import Observation, observation_from_dict
@@ -31,9 +31,10 @@ from .reconcile import Reconciler
 from .runtime import Runtime
 
 
-def listed_key(run_prefix: str, index: int, system: str) -> str:
-    """Outside the system's chunk prefix: the Map lists only chunks."""
-    return f"{run_prefix}listed/{index:02d}-{system}"
+def listed_part(run_prefix: str, prefix: str, part: int) -> str:
+    """runs/<run>/listed/<i>-<system>/[again-<h>/]<part>: beside the system's chunk prefix, not under it (the Map
+    lists only chunks); one part per snapshot invocation, numbered, so a retried invocation writes the same."""
+    return f"{run_prefix}listed/{prefix[len(run_prefix):]}{part:04d}"
 
 
 class Listed:
@@ -49,10 +50,18 @@ class Listed:
         return zlib.compress(array("Q", sorted(self.digests)).tobytes(), 1)
 
 
-def unpack_listed(data: bytes) -> seen.Seen:
+def put_listed(blobs: Any, run_prefix: str, shot: Any, keys: Listed) -> None:
+    """This invocation's listed keys as the snapshot's next part (`shot.parts` counts them)."""
+    blobs.put(listed_part(run_prefix, shot.prefix, shot.parts), keys.packed())
+    shot.parts += 1
+
+
+def load_listed(blobs: Any, run_prefix: str, shot: dict[str, Any]) -> seen.Seen:
+    """Who a snapshot listed, from all its parts (a snapshot answer: `prefix`, `parts`)."""
     digests = array("Q")
-    digests.frombytes(zlib.decompress(data))
-    return seen.Seen(digests=digests)
+    for part in range(int(shot.get("parts") or 0)):
+        digests.frombytes(zlib.decompress(blobs.get(listed_part(run_prefix, str(shot["prefix"]), part))))
+    return seen.Seen(digests=array("Q", sorted(digests)))
 
 
 def chunk_messages(rt: Runtime, data: bytes, judge: Judge | None = None) -> tuple[list[str], int]:
@@ -122,7 +131,38 @@ class Swept:
                         self.judge, self.run, read={o.key for o in observations},
                         unchanged={link.record for (_, key), link in links.items() if key not in news})
 
-    def gone(self, listed: Container[str], send: Queue) -> None:
-        """After a complete read: the links not listed, judged and sent on as removed; approved holds let go."""
-        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run)
+    def gone(self, listed: Container[str], send: Queue, *, after: list[str] | None = None,
+             stop: Callable[[], bool] | None = None, recheck: seen.Recheck | None = None) -> list[str] | None:
+        """After a complete read: the links not listed, judged and sent on as removed; approved holds let go.
+        In pieces (the AWS step's invocations): once `stop()` is true the piece ends after its batch and answers
+        where the next goes on ([kind, record id]: stores list linked ids in order); `after`, that answer."""
+        position = _Position(list(after) if after else None, stop)
+        ids = position.ids(self.reconciler.store, sorted(self.reconciler.plan.fields), self.system)
+        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run, ids=ids,
+                   recheck=recheck)
+        if position.cut:
+            return position.last
         self.report.released += guard.release(self.reconciler.store, self.system, self.judge.approve)
+        return None
+
+
+class _Position:
+    """Where a piece of the vanished step is in the system's linked record ids, kind by kind."""
+
+    def __init__(self, after: list[str] | None, stop: Callable[[], bool] | None) -> None:
+        self.after, self.stop, self.last, self.cut = after, stop, after, False
+
+    def ids(self, store: Any, kinds: list[str], system: str) -> Iterator[str]:
+        """The ids after `after`; ends once `stop()` says so (asked before each id but the piece's first)."""
+        after = self.after
+        for kind in kinds:
+            if after and kind < after[0]:
+                continue
+            for rid in store.linked_ids(kind, system):
+                if after and kind == after[0] and rid <= after[1]:
+                    continue
+                if self.stop is not None and self.last != after and self.stop():
+                    self.cut = True
+                    return
+                self.last = [kind, rid]
+                yield rid
