@@ -15,8 +15,8 @@ from . import messages
 from .messages import RECONCILE, Poison
 from .runtime import Runtime
 
-if TYPE_CHECKING:
-    from . import sweep
+if TYPE_CHECKING:  # another name, so that a handler using `sweep` without importing it is an undefined name
+    from . import sweep as sweep_types
 
 # The flow, the poll and the sweep are imported by the handler that runs them, so a function loads only its own
 # (the SCIM webhook none of them). Each function's module preloads its own (`preload`), so a cold start
@@ -190,7 +190,7 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
     return settle
 
 
-def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None
+def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, *, remaining_ms: int | None = None
                          ) -> dict[str, Any]:
     """The state machine's snapshot step: `{"run": <execution name>, "index": <system number>, "resume": null}`
     -> where that system's chunks are, how many, and whether another system follows (`service/sweep.py`). When
@@ -232,7 +232,7 @@ def _epoch(when: Any) -> float:
     return datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
 
 
-def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter | None = None) -> dict[str, Any]:
+def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, meter: Meter | None = None) -> dict[str, Any]:
     """The Distributed Map's item processor: a batch of chunk keys, each account reconciled as the reconcile
     function would (`sweep.process`)."""
     from . import sweep
@@ -242,11 +242,13 @@ def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter 
     return done.to_dict()
 
 
-def sweep_vanished_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None,
+def sweep_vanished_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, *, remaining_ms: int | None = None,
                          meter: Meter | None = None) -> dict[str, Any]:
     """The state machine's vanished step: `{"run": <execution name>, "vanished": <the snapshot step's answer>,
     "resume": <this step's earlier answer, or {}>}` -> who the system's complete read did not list, judged and
     sent to the reconcile queue (`sweep.who_vanished`); `more` when the step must be invoked again to go on."""
+    from . import sweep
+
     shot = event.get("vanished") if isinstance(event, dict) else None
     if not isinstance(event.get("run"), str) or not isinstance(shot, dict) or not {"system", "prefix"} <= shot.keys():
         raise ValueError('the vanished step needs {"run": <the execution\'s name>, "vanished": <the snapshot\'s '
