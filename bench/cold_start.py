@@ -9,10 +9,13 @@ fresh interpreter, no network.
 How a case is measured: a fresh `python -c` with the function's directory as its working directory (Lambda's
 task root is first on sys.path, the layer is importable) times, with `time.perf_counter()` inside the
 process, `import app` and then what the handler's first invocation builds: `bootstrap.aws()` (settings
-from the environment, the SSM client and the configuration parsed and compiled, the DynamoDB client and
-store, the Secrets Manager client) and the queues and connectors the function uses. The configuration read
+from the environment, the SSM client and the configuration, the DynamoDB client and store, the Secrets Manager
+client) and the queues and connectors the function uses. The configuration read
 (`GetParameter`) is answered by botocore's `Stubber` on the real SSM client, so no request leaves the machine;
-attaching the stubber is not counted. Interpreter start-up is not in the figure; it is reported as the
+attaching the stubber is not counted. The configuration's checked form (`GetItem`, adapters/config_cache.py)
+is answered with what the tree's own code stores for it: a cold start's usual case, every one but the first
+after the configuration changes; `--changed` also measures that first one (the text checked in full, the form
+written). Interpreter start-up is not in the figure; it is reported as the
 `python -c pass` baseline (whole process, wall time), next to `import boto3` timed the same way as the
 functions. Cases are interleaved (one of each, N times), so a burst of load on the shared machine hits
 all of them alike.
@@ -136,12 +139,38 @@ print(json.dumps({"import": (_t1 - _t0) * 1000, "total": (_t2 - _t0 - _paused) *
 """
 
 
-def child_code(function: str, old: bool = False) -> str:
+def checked_form(layer: Path) -> dict[str, str] | None:
+    """The configuration's checked form as the state table holds it once one function has checked CONFIG
+    (adapters/config_cache.py: every cold start but the first after a change reads it instead of checking the
+    text again), made by that tree's own code; None for a tree without it."""
+    if not (layer / "peoplesync" / "adapters" / "config_cache.py").is_file():
+        return None
+    code = ("import json, sys\nfrom peoplesync.adapters import config_cache\n"
+            "from peoplesync.config import load_config\ntext = sys.stdin.read()\n"
+            "from peoplesync.adapters.aws import checked_form\n"
+            "print(json.dumps({'key': config_cache.key(text), 'data': json.dumps("
+            "checked_form(load_config(text)), sort_keys=True)}))")
+    out = subprocess.run([sys.executable, "-c", code], input=CONFIG, env={**os.environ, "PYTHONPATH": str(layer)},
+                         capture_output=True, text=True, check=True)
+    form: dict[str, str] = json.loads(out.stdout)
+    return form
+
+
+def child_code(function: str, old: bool = False, checked: dict[str, str] | None = None,
+               changed: bool = False) -> str:
+    """`checked`: the tree reads the configuration's checked form from DynamoDB (GetItem answered with it, or,
+    `changed`, with nothing: the configuration is then checked in full and its form written, PutItem)."""
     build = OLD_BUILD if old else BUILD
     if function in build:
         imports = "from peoplesync.service import runtime" if old else "from peoplesync import bootstrap"
-        return (CHILD.replace("SERVICES", repr(NEEDS.get(function, ("ssm",)))).replace("IMPORTS", imports)
-                .replace("STUBS", repr(STUBS)).replace("BUILD", build[function]))
+        services, stubs = NEEDS.get(function, ("ssm",)), dict(STUBS)
+        if checked is not None:
+            services = (*services, "dynamodb") if "dynamodb" not in services else services
+            first = ([("get_item", {}), ("put_item", {})] if changed else
+                     [("get_item", {"Item": {"data": {"S": checked["data"]}}})])
+            stubs["dynamodb"] = first + STUBS["dynamodb"] if "dynamodb" in NEEDS.get(function, ()) else first
+        return (CHILD.replace("SERVICES", repr(services)).replace("IMPORTS", imports)
+                .replace("STUBS", repr(stubs)).replace("BUILD", build[function]))
     # a function this bench does not know yet: its module import only
     return ("import time\n_t0 = time.perf_counter()\nimport app\n_t1 = time.perf_counter()\nimport json, sys\n"
             "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000, "
@@ -168,9 +197,18 @@ def missing_functions() -> list[str]:
     return sorted(p.name for p in FUNCTIONS.iterdir() if p.is_dir() and not (p / "app.py").is_file())
 
 
+# `--lambda-like`: every case (the baselines too) as if awscrt and pyOpenSSL were not installed, as in Lambda's
+# Python runtime (it ships boto3, botocore, urllib3, jmespath, dateutil, s3transfer, six; not awscrt:
+# aws/aws-lambda-base-images#147 asks for a CRT build). botocore imports either when it finds it (~175 ms of
+# `import boto3` in this virtualenv); marking them absent in sys.modules is what their absence does (ImportError).
+LAMBDA_LIKE = "import sys as _sys\n_sys.modules.update(OpenSSL=None, awscrt=None)\n"
+_prelude = {"code": ""}
+
+
 def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
     """One fresh interpreter: the in-process figures it prints, plus its whole wall time."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
+    code = _prelude["code"] + code
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=120)
@@ -193,8 +231,9 @@ def fmt(s: dict[str, float]) -> str:
 
 def importtime_top(cwd: Path, n: int = 12) -> list[tuple[str, int, int]]:
     """(module, self us, cumulative us) of the largest imports under `import app` (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=cwd,
-                         env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", _prelude["code"] + "import app"], cwd=cwd,
+                         env={**os.environ, **ENV, "PYTHONPATH": str(LAYER)}, capture_output=True, text=True,
+                         timeout=120)
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -219,7 +258,13 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the runs without bytecode")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--baseline", type=Path, help="an older checkout: its functions measured alongside")
+    parser.add_argument("--changed", action="store_true",
+                        help="also each function's first cold start after a configuration change (checked in full)")
+    parser.add_argument("--lambda-like", action="store_true",
+                        help="every case without awscrt and pyOpenSSL, which Lambda's Python runtime does not ship")
     args = parser.parse_args()
+    if args.lambda_like:
+        _prelude["code"] = LAMBDA_LIKE
 
     names = functions()
     cases: dict[str, tuple[str, Path, dict[str, str]]] = {
@@ -227,12 +272,17 @@ def main() -> None:
         "import boto3": (BASELINE_BOTO3, ROOT, {}),
         "import boto3 + 3 clients": (BASELINE_CLIENTS, ROOT, {}),
     }
-    cases.update({f"fn {name}": (child_code(name), FUNCTIONS / name, {}) for name in names})
+    checked = checked_form(LAYER)
+    cases.update({f"fn {name}": (child_code(name, checked=checked), FUNCTIONS / name, {}) for name in names})
+    if args.changed:
+        cases.update({f"fn {name} (new config)": (child_code(name, checked=checked, changed=True), FUNCTIONS / name,
+                                                  {}) for name in names})
     if args.baseline:
         base = args.baseline.resolve()
         pkg = base / "layers" / "peoplesync" / "peoplesync"
         old = not ((pkg / "bootstrap.py").exists() or (pkg / "bootstrap").is_dir())
-        cases.update({f"baseline {name}": (child_code(name, old), base / "functions" / name,
+        base_checked = checked_form(base / "layers" / "peoplesync")
+        cases.update({f"baseline {name}": (child_code(name, old, base_checked), base / "functions" / name,
                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
                       for name in names if (base / "functions" / name / "app.py").exists()})
 
@@ -249,14 +299,16 @@ def main() -> None:
     figures: dict[str, dict[str, dict[str, float]]] = {
         case: {k: stats(v) for k, v in s.items() if v} for case, s in samples.items()}
 
+    if args.lambda_like:
+        print("--lambda-like: awscrt and pyOpenSSL absent in every case, as in Lambda's Python runtime")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
     print("ms: median [min-max, IQR p25-p75]")
-    print(f"{'case':26} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
+    print(f"{'case':32} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
           f"{'process wall':>36}")
     for case, f in figures.items():
         cols = [fmt(f[k]) if k in f and case != "python -c pass" else "" for k in ("import", "total", "cpu")]
-        print(f"{case:26} {cols[0]:>36} {cols[1]:>36} {cols[2]:>36} {fmt(f['wall']):>36}")
+        print(f"{case:32} {cols[0]:>36} {cols[1]:>36} {cols[2]:>36} {fmt(f['wall']):>36}")
     boto3_ms = figures["import boto3"]["total"]["median"]
     boto3_cpu = figures["import boto3"]["cpu"]["median"]
     pass_ms = figures["python -c pass"]["wall"]["median"]
@@ -269,6 +321,11 @@ def main() -> None:
               f"({verdict} the bar: under {BAR_MS:.0f} ms or within 1.5x); CPU {cpu:.0f} ms, "
               f"{cpu / boto3_cpu:.2f}x boto3's CPU; process wall {f['wall']['median']:.0f} ms = "
               f"{f['wall']['median'] / pass_ms:.1f}x `python -c pass`")
+    for name in names:
+        if f"fn {name} (new config)" in figures:
+            total = figures[f"fn {name} (new config)"]["total"]["median"]
+            print(f"{name:14} first cold start after a configuration change (checked in full): {total:6.0f} ms, "
+                  f"{total / boto3_ms:.2f}x `import boto3`")
     for name in names:
         if f"baseline {name}" in figures:
             now, then = figures[f"fn {name}"]["total"]["median"], figures[f"baseline {name}"]["total"]["median"]
@@ -290,7 +347,7 @@ def main() -> None:
             }
             for variant, extra in variants.items():
                 for name in names:
-                    values = [run(child_code(name), Path(tmp) / "functions" / name, extra)
+                    values = [run(child_code(name, checked=checked), Path(tmp) / "functions" / name, extra)
                               for _ in range(cold_runs)]
                     assert not list(Path(tmp, "layer").rglob("*.pyc")), "bytecode was written"
                     cold[f"{name} / {variant}"] = {k: stats([v[k] for v in values]) for k in ("total", "wall")}

@@ -3,22 +3,22 @@
 The SQS batch is handed to the target at once (one SQL transaction, one file rewrite); a write the target
 refuses is retried on its own, re-read after a version conflict, or dead-lettered with its reason
 (`peoplesync.service.flow`). Only an unexpected failure returns messages to the queue, each on its own
-(partial batch failure through powertools' BatchProcessor)."""
+(partial batch failure, `service/sqs_batch.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from peoplesync import bootstrap
+
+bootstrap.handlers.preload("deliver")  # what its invocations run, loaded with the module
 
 logger = Logger(service="peoplesync-deliver")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-deliver")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-deliver")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -26,4 +26,4 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None) -> dict[str, Any]:
     settle = bootstrap.handlers.deliver_records(event.get("Records", []), rt or bootstrap.aws(), metrics)
-    return process_partial_response(event=event, processor=processor, context=context, record_handler=settle)
+    return bootstrap.partial_response(event, settle)  # powertools' BatchProcessor, in the lines we use

@@ -9,6 +9,8 @@ from aws_lambda_powertools import Logger, Metrics
 
 from peoplesync import bootstrap
 
+bootstrap.handlers.preload("poll")  # what its invocations run, loaded with the module
+
 logger = Logger(service="peoplesync-poll")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-poll")  # powertools Tracer if TraceAwsCalls

@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from peoplesync import bootstrap
+
+bootstrap.handlers.preload("reconcile")  # what its invocations run, loaded with the module
 
 logger = Logger(service="peoplesync-reconcile")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-reconcile")  # powertools Tracer if TraceAwsCalls
 metrics = Metrics(namespace="peoplesync", service="peoplesync-reconcile")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -22,4 +22,4 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any, rt: bootstrap.Runtime | None = None) -> dict[str, Any]:
     settle = bootstrap.handlers.reconcile_records(rt or bootstrap.aws(), metrics)
-    return process_partial_response(event=event, processor=processor, context=context, record_handler=settle)
+    return bootstrap.partial_response(event, settle)  # powertools' BatchProcessor, in the lines we use

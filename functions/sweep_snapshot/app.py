@@ -10,6 +10,8 @@ from aws_lambda_powertools import Logger
 
 from peoplesync import bootstrap
 
+bootstrap.handlers.preload("sweep_snapshot")  # what its invocations run, loaded with the module
+
 logger = Logger(service="peoplesync-sweep-snapshot")
 bootstrap.install_log_redaction(logger.name)  # known secrets masked in its extra fields too
 tracer = bootstrap.tracer("peoplesync-sweep-snapshot")  # powertools Tracer if TraceAwsCalls

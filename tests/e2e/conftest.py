@@ -17,10 +17,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from peoplesync.adapters.aws import checked_form
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.adapters.sqs import SqsQueue
 from peoplesync.bootstrap import Runtime
 from peoplesync.config import compile_config, load_config, system_attributes
+from peoplesync.config_light import light_config
 from peoplesync_dev.memory import MemoryConnector
 from tests.functions import load_function
 
@@ -44,10 +46,17 @@ class Context:
         return self.remaining_ms
 
 
+def deployed_plan(config: dict[str, Any]) -> Any:
+    """The plan a deployed function runs on after its configuration's first cold start: rebuilt from the checked
+    form without pydantic (adapters/config_cache.py), so every scenario here runs on that form too."""
+    form = json.loads(json.dumps(checked_form(load_config(config))))
+    return compile_config(light_config(form["config"], form["settings"]))
+
+
 class Cloud:
     def __init__(self, config: dict[str, Any], max_receives: int = 3) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config))
+        self.plan = deployed_plan(config)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         table = f"peoplesync-{uuid.uuid4().hex[:8]}"
@@ -74,7 +83,7 @@ class Cloud:
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.plan = compile_config(load_config(config))
+        self.plan = deployed_plan(config)
         for name, c in self.systems.items():
             c.attributes = system_attributes(self.plan, name)
         self.runtime = self._runtime()

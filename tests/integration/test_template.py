@@ -251,8 +251,8 @@ def test_given_the_table_then_it_is_what_the_dynamodb_store_expects(template):
 def test_given_the_function_environment_then_every_variable_is_one_the_settings_model_reads(template):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     ours = {k for k in variables if k.startswith("PEOPLESYNC_")}
-    aliases = {f.alias for f in AwsSettings.model_fields.values()}
-    required = {f.alias for f in AwsSettings.model_fields.values() if f.is_required()}
+    aliases = set(AwsSettings.variables())
+    required = {name for name, needed in AwsSettings.variables().items() if needed}
 
     assert ours <= aliases
     assert required <= ours
@@ -355,7 +355,13 @@ def test_given_the_webhook_then_it_reads_and_writes_only_the_scim_items_of_the_t
                                   "Null": {"dynamodb:LeadingKeys": "false"}}
     dynamodb = [g for g in grants(template) if g["Function"] == "ScimWebhookFunction"
                 and any(a.startswith("dynamodb:") for a in as_list(g["Action"]))]
-    assert dynamodb == [state]
+    checked = {k: v for k, v in dynamodb[1].items() if k not in ("Function", "Loop")} if len(dynamodb) == 2 else None
+    assert dynamodb[0] == state
+    # and the configuration's checked form, read only (adapters/config_cache.py): it cannot plant one
+    assert checked == {"Sid": "CheckedConfiguration", "Effect": "Allow", "Action": "dynamodb:GetItem",
+                       "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]},
+                       "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["config#*"]},
+                                     "Null": {"dynamodb:LeadingKeys": "false"}}}
 
 
 def test_given_the_webhook_at_work_then_every_key_it_touches_is_under_the_prefix_its_role_allows(template):

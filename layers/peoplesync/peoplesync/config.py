@@ -6,6 +6,10 @@ Validated in two passes, both reporting every problem with its path (`fields.pho
 Connector-specific settings are validated by the connector's own `Settings` model (see `connectors`).
 
 `compile_config` turns a valid `Config` into `Plan`, the plain, precomputed form the engine runs on.
+
+The pydantic models live in `config_models.py`, imported when a configuration is checked (their names are
+still importable from here): a Lambda function given a configuration already checked rebuilds it without
+pydantic (`config_light.py`), about 200 ms less of its cold start (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -15,18 +19,32 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import TYPE_CHECKING, Any
 
 from . import normalize
 from .model import GROUP, PERSON, ApplyMode
 
 if TYPE_CHECKING:
+    import yaml
+
+    from .config_models import (
+        Config,
+        FieldConfig,
+        MapEntry,
+    )
     from .ports import Connector
 
-Apply = Literal["always", "on_create", "if_empty", "add_only"]
+_MODELS = ("Apply", "Config", "Defaults", "FieldConfig", "GroupsConfig", "Lifecycle", "MapEntry", "MapSpec",
+           "Policies", "SystemConfig")
+
+
+def __getattr__(name: str) -> Any:
+    """The pydantic models, imported on first use (`from peoplesync.config import Config` keeps working)."""
+    if name in _MODELS:
+        from . import config_models
+
+        return getattr(config_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ConfigError(ValueError):
@@ -35,64 +53,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("\n".join(f"{p}: {r}" for p, r in problems))
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SystemConfig(BaseModel):
-    """One connected system. Keys other than the common ones belong to the connector's own settings."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    connector: str
-    schedule: str | None = Field(None, description="EventBridge schedule expression, e.g. rate(5 minutes)")
-    writable: bool | None = Field(None, description="May the bridge write here? Default: per connector")
-    provision: bool = Field(False, description="Create accounts here for people who have none")
-    credentials: str | None = Field(None, description="secret:<name> in Secrets Manager (or a local file)")
-    reference: Literal["key", "dn"] | None = Field(
-        None, description="How accounts of this system refer to each other (manager, members)")
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith(("rate(", "cron(")) and v.endswith(")")):
-            raise ValueError("must be an EventBridge expression: rate(5 minutes) or cron(...)")
-        return v
-
-
-class MapSpec(_Strict):
-    """A mapping entry that transforms (see `transform.py`): exactly one of `attr` or `template`."""
-
-    attr: str | None = Field(None, description="The system's attribute")
-    template: str | None = Field(None, description='Concatenation of attributes, e.g. "{First_Name} {Last_Name}"')
-    values: dict[str, str] | None = Field(None, description="System value -> field value (codes to names)")
-    date_format: str | None = Field(None, description='The system\'s date format, e.g. "%m/%d/%Y" (ISO in the field)')
-
-    @model_validator(mode="after")
-    def _one(self) -> MapSpec:
-        if (self.attr is None) == (self.template is None):
-            raise ValueError("give exactly one of attr or template")
-        if self.template is not None and (self.values or self.date_format):
-            raise ValueError("a template cannot also have values or date_format")
-        if self.template is not None and "{" not in self.template:
-            raise ValueError("a template names attributes in braces, e.g. {First_Name}")
-        if self.attr is not None and not (self.values or self.date_format):
-            raise ValueError("an object entry needs values, date_format or a template (else write the attribute)")
-        return self
-
-    def codec(self) -> Any:
-        from .transform import Codec
-
-        return Codec.build(self.attr, self.template, self.values, self.date_format)
-
-
-MapEntry = str | MapSpec
 
 
 def real_attrs(entry: MapEntry) -> list[str]:
@@ -107,102 +67,6 @@ def entry_key(entry: MapEntry) -> str:
     return entry if isinstance(entry, str) else entry.codec().key
 
 
-class FieldConfig(_Strict):
-    source: str | list[str] | None = Field(None, description="The system (or systems) whose value is definitive")
-    winner: str | None = Field(None, description="With several sources: the one that prevails in a conflict")
-    map: dict[str, MapEntry] = Field(description="system -> attribute carrying this field there (or a transform)")
-    apply: Apply = "always"
-    normalize: str | list[str] = Field(default_factory=list)
-    reference: Literal["person", "group"] | None = Field(
-        None, description="The value names another record (manager -> person)")
-    ref_by: dict[str, str] = Field(
-        default_factory=dict, description="system -> field whose value the reference holds (e.g. employee_id)")
-    multi: bool = Field(False, description="Multi-valued (a set): members, proxyAddresses")
-    default: str | None = Field(None, description="Value written when the bridge creates an account and the "
-                                                  "field has no value")
-    placeholder: dict[str, str] = Field(
-        default_factory=dict, description="reference fields: system -> value (in that system's form) written "
-        "over a stale reference while the person now named has no account there yet (default: cleared)")
-
-    on_blank: Literal["clear", "keep"] | None = Field(
-        None, description="A source that blanks the value: clear it in the targets, or let them keep theirs. "
-                          "Default: keep (clear for a multi-valued field: an emptied group empties its copies)")
-
-    @property
-    def clears_blank(self) -> bool:
-        return (self.on_blank or ("clear" if self.multi else "keep")) == "clear"
-
-    @property
-    def sources(self) -> list[str]:
-        if self.source is None:
-            return []
-        return [self.source] if isinstance(self.source, str) else list(self.source)
-
-    @property
-    def normalizers(self) -> list[str]:
-        return [self.normalize] if isinstance(self.normalize, str) else list(self.normalize)
-
-
-class Policies(_Strict):
-    unmatched: Literal["create", "report", "ignore"] = "create"
-    ambiguous: Literal["review", "ignore"] = "review"
-    removed: Literal["deactivate", "delete", "ignore"] = "deactivate"
-    max_changes_per_run: str | int | None = Field(
-        "10%", description="Accidental-change guard: a share ('10%') or a count of people; null disables")
-
-    @field_validator("max_changes_per_run")
-    @classmethod
-    def _share(cls, v: str | int | None) -> str | int | None:
-        if isinstance(v, str):
-            text = v.strip()
-            if not text.endswith("%"):
-                raise ValueError("a share must end with %, e.g. '10%'; a count is a plain number")
-            number = float(text[:-1])
-            if not 0 < number <= 100:
-                raise ValueError("a share must be above 0% and at most 100%")
-        elif isinstance(v, int) and v < 1:
-            raise ValueError("a count must be at least 1")
-        return v
-
-
-class Lifecycle(_Strict):
-    source: str | list[str] = Field(description="Systems whose disable/removal deactivates the person")
-
-    @property
-    def sources(self) -> list[str]:
-        return [self.source] if isinstance(self.source, str) else list(self.source)
-
-
-class GroupsConfig(_Strict):
-    """Group membership (docs/groups.md): groups are records of their own, matched across systems by `match`,
-    with a multi-valued member field (`reference: person`) written to targets as adds and removes."""
-
-    source: str | list[str]
-    winner: str | None = None
-    match: list[str] = Field(default_factory=lambda: ["name"])
-    fields: dict[str, FieldConfig]
-    provision: list[str] = Field(default_factory=list, description="Systems where a group missing there is "
-                                 "created; elsewhere it is reported")
-    nesting: Literal["mirror"] = Field("mirror", description="A member that is itself a group: mirrored as that "
-                                       "group's counterpart (expanding nested groups is not implemented)")
-
-
-class Defaults(_Strict):
-    phone_region: str = "US"
-
-
-class Config(_Strict):
-    version: Literal[1] = 1
-    defaults: Defaults = Field(default_factory=Defaults)
-    systems: dict[str, SystemConfig]
-    fields: dict[str, FieldConfig] = Field(default_factory=dict, description="The people's fields (may be empty: "
-                                                                              "a system only linked, or groups only)")
-    match: list[str] = Field(default_factory=list, description="Ordered correlation rules (field names)")
-    lifecycle: Lifecycle | None = None
-    policies: Policies = Field(default_factory=Policies)
-    groups: GroupsConfig | None = None
-
-
 # --- loading ---------------------------------------------------------------------------------------------
 SettingsCheck = Callable[[str, dict[str, Any]], list[tuple[str, str]]]
 
@@ -213,6 +77,11 @@ def load_config(source: str | Path | dict[str, Any], *, settings_problems: Setti
     `settings_problems(connector, settings)` checks each system's connector-specific keys (the composition
     root passes the connectors' own check); without it they are checked when each connector is built. The
     configuration knows no connector itself."""
+    import yaml
+    from pydantic import ValidationError
+
+    from .config_models import Config
+
     if isinstance(source, dict):
         data = source
     else:
@@ -380,6 +249,8 @@ def _digest(obj: Any) -> str:
 
 
 def json_schema() -> dict[str, Any]:
+    from .config_models import Config
+
     schema = Config.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "peoplesync configuration"

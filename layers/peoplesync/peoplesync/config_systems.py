@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import FieldPlan, SystemConfig
+    from .config import FieldPlan
+    from .config_models import SystemConfig
     from .ports import Connector
 
 __all__ = ["DN_CONNECTORS", "PUSH_CONNECTORS", "READ_ONLY_CONNECTORS", "SystemPlan", "system_plan"]

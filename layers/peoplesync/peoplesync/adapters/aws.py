@@ -26,18 +26,20 @@ boto3 is imported on first use only.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from ..config import Config, ConfigError, Plan, compile_config, yaml_problem
+from ..config import ConfigError, Plan, compile_config, yaml_problem
 from ..ports import TransientError
 
 if TYPE_CHECKING:
+    from ..config_models import Config
     from .dynamodb import DynamoStore
     from .secretsmanager import SecretsManagerSecrets
     from .sqs import SqsQueue
@@ -47,52 +49,107 @@ class SettingsError(ValueError):
     """The function's environment is incomplete or wrong; each problem names its variable."""
 
 
-class AwsSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+def _number(low: float, *, above: bool = False, kind: type = float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"must be {'a whole number' if kind is int else 'a number'}, not {text!r}") from None
+        if value < low or (above and value == low):
+            raise ValueError(f"must be {'greater than' if above else 'at least'} {low:g}")
+        return value
+    return parse
 
-    table: str = Field(alias="PEOPLESYNC_TABLE", min_length=3, max_length=255)
-    config_parameter: str = Field(alias="PEOPLESYNC_CONFIG_PARAMETER", min_length=1)
-    config_cache_seconds: float = Field(300, alias="PEOPLESYNC_CONFIG_CACHE_SECONDS", ge=0)
-    secret_prefix: str = Field("", alias="PEOPLESYNC_SECRET_PREFIX")
-    secret_cache_seconds: float = Field(300, alias="PEOPLESYNC_SECRET_CACHE_SECONDS", ge=0)
-    decision_ttl_days: float = Field(90, alias="PEOPLESYNC_DECISION_TTL_DAYS", gt=0)
-    reconcile_queue_url: str | None = Field(None, alias="PEOPLESYNC_RECONCILE_QUEUE_URL")
-    reconcile_dlq_url: str | None = Field(None, alias="PEOPLESYNC_RECONCILE_DLQ_URL")
-    deliver_queue_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX")
-    deliver_dlq_url_prefix: str | None = Field(None, alias="PEOPLESYNC_DELIVER_DLQ_URL_PREFIX")
-    deliver_targets: tuple[str, ...] = Field((), alias="PEOPLESYNC_DELIVER_TARGETS")
+
+def _queue_url(text: str) -> str | None:
+    if text and not text.startswith(("https://", "http://")):
+        raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
+    return text or None
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("1", "true", "t", "yes", "y", "on", "0", "false", "f", "no", "n", "off"):
+        raise ValueError(f"must be true or false, not {text!r}")
+    return value in ("1", "true", "t", "yes", "y", "on")
+
+
+def _name(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _table(text: str) -> str:
+    if not 3 <= len(text) <= 255:
+        raise ValueError("must be a DynamoDB table name of 3 to 255 characters")
+    return text
+
+
+# attribute -> (variable, parse, default; REQUIRED: no default). Plain code rather than a pydantic model: pydantic
+# is ~110 ms of import and ~20 ms per model at a cold start, for a dozen strings (docs/performance.md).
+REQUIRED: Any = object()
+_FIELDS: dict[str, tuple[str, Callable[[str], Any], Any]] = {
+    "table": ("PEOPLESYNC_TABLE", _table, REQUIRED),
+    "config_parameter": ("PEOPLESYNC_CONFIG_PARAMETER", _name, REQUIRED),
+    "config_cache_seconds": ("PEOPLESYNC_CONFIG_CACHE_SECONDS", _number(0), 300.0),
+    "secret_prefix": ("PEOPLESYNC_SECRET_PREFIX", str, ""),
+    "secret_cache_seconds": ("PEOPLESYNC_SECRET_CACHE_SECONDS", _number(0), 300.0),
+    "decision_ttl_days": ("PEOPLESYNC_DECISION_TTL_DAYS", _number(0, above=True), 90.0),
+    "reconcile_queue_url": ("PEOPLESYNC_RECONCILE_QUEUE_URL", _queue_url, None),
+    "reconcile_dlq_url": ("PEOPLESYNC_RECONCILE_DLQ_URL", _queue_url, None),
+    "deliver_queue_url_prefix": ("PEOPLESYNC_DELIVER_QUEUE_URL_PREFIX", _queue_url, None),
+    "deliver_dlq_url_prefix": ("PEOPLESYNC_DELIVER_DLQ_URL_PREFIX", _queue_url, None),
+    "deliver_targets": ("PEOPLESYNC_DELIVER_TARGETS", lambda v: tuple(t.strip() for t in v.split(",") if t.strip()),
+                        ()),
     # read by `bootstrap.tracer` when a function's module loads (before these settings are); listed so the
     # template's environment stays checked
-    trace_aws_calls: bool = Field(False, alias="PEOPLESYNC_TRACE_AWS_CALLS")
-    max_receive_count: int | None = Field(None, alias="PEOPLESYNC_MAX_RECEIVE_COUNT", ge=1)
-    snapshot_bucket: str | None = Field(None, alias="PEOPLESYNC_SNAPSHOT_BUCKET")
+    "trace_aws_calls": ("PEOPLESYNC_TRACE_AWS_CALLS", _flag, False),
+    "max_receive_count": ("PEOPLESYNC_MAX_RECEIVE_COUNT", _number(1, kind=int), None),
+    "snapshot_bucket": ("PEOPLESYNC_SNAPSHOT_BUCKET", lambda v: v or None, None),
+}
 
-    @field_validator("deliver_targets", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        return tuple(t.strip() for t in v.split(",") if t.strip()) if isinstance(v, str) else v
 
-    @field_validator("reconcile_queue_url", "reconcile_dlq_url", "deliver_queue_url_prefix",
-                     "deliver_dlq_url_prefix")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("https://", "http://")):
-            raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
-        return v or None
+@dataclass(frozen=True)
+class AwsSettings:
+    table: str
+    config_parameter: str
+    config_cache_seconds: float = 300.0
+    secret_prefix: str = ""
+    secret_cache_seconds: float = 300.0
+    decision_ttl_days: float = 90.0
+    reconcile_queue_url: str | None = None
+    reconcile_dlq_url: str | None = None
+    deliver_queue_url_prefix: str | None = None
+    deliver_dlq_url_prefix: str | None = None
+    deliver_targets: tuple[str, ...] = ()
+    trace_aws_calls: bool = False
+    max_receive_count: int | None = None
+    snapshot_bucket: str | None = None
+
+    @staticmethod
+    def variables() -> dict[str, bool]:
+        """Every variable read: name -> required."""
+        return {var: default is REQUIRED for var, _, default in _FIELDS.values()}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
         env = os.environ if environ is None else environ
-        try:
-            return cls.model_validate({k: v for k, v in env.items() if k.startswith("PEOPLESYNC_")})
-        except ValidationError as exc:
-            fields = cls.model_fields
-            problems = []
-            for e in exc.errors():
-                name = str(e["loc"][0]) if e["loc"] else "(environment)"
-                var = fields[name].alias if name in fields else name
-                problems.append(f"{var}: {e['msg']}")
-            raise SettingsError("; ".join(problems)) from None
+        values: dict[str, Any] = {}
+        problems = []
+        for attr, (var, parse, default) in _FIELDS.items():
+            text = env.get(var)
+            if text is None:
+                if default is REQUIRED:
+                    problems.append(f"{var}: required")
+                continue
+            try:
+                values[attr] = parse(text)
+            except ValueError as exc:
+                problems.append(f"{var}: {exc}")
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return cls(**values)
 
     def queue_url(self, name: str, *, dlq: bool = False) -> str:
         """URL of "reconcile" or "deliver:<system>" (dlq=True: its dead-letter queue)."""
@@ -119,6 +176,7 @@ class AwsSettings(BaseModel):
 _lock = threading.Lock()
 _settings: AwsSettings | None = None
 _clients: dict[str, Any] = {}
+_session: dict[str, Any] = {}
 _secrets: SecretsManagerSecrets | None = None
 _config: dict[str, Any] = {}
 
@@ -135,13 +193,32 @@ def client(service: str) -> Any:
     """One boto3 client per service for the life of the process (standard retry mode, bounded timeouts)."""
     with _lock:
         if service not in _clients:
-            import boto3
-            from botocore.config import Config as BotoConfig
+            with collector_paused():  # botocore's import too, the first time
+                from botocore.config import Config as BotoConfig
 
-            make: Any = boto3.client  # one call for every service: the typed stubs want a literal name
-            _clients[service] = make(service, config=BotoConfig(
-                retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
+                if "session" not in _session:  # one botocore session for every client (aws_clients.py: why)
+                    from .aws_clients import session
+
+                    _session["session"] = session()
+                _clients[service] = _session["session"].create_client(service, config=BotoConfig(
+                    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30))
         return _clients[service]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector paused while a client or the configuration is built (as the local run's polls and
+    the CSV and LDAP reads do): botocore's modules and data (the endpoint table alone is 1.2 MB of JSON) and
+    the plan are a mass of new, long-lived containers that set off full collections finding no garbage (about
+    15 ms of reconcile's cold start, docs/performance.md)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def reset() -> None:
@@ -150,6 +227,7 @@ def reset() -> None:
     with _lock:
         _settings, _secrets = None, None
         _clients.clear()
+        _session.clear()
         _config.clear()
 
 
@@ -218,10 +296,49 @@ def _load(clock: Callable[[], float]) -> tuple[Config, Plan]:
             return _config["config"], _config["plan"]
         raise TransientError(f"configuration parameter {s.config_parameter!r} cannot be read: {exc}") from None
     if _config.get("version") != answer["Version"]:
-        config = parse_config(answer["Value"], f"ssm:{s.config_parameter}")
+        config = checked_config(answer["Value"], f"ssm:{s.config_parameter}")
         _config.update(version=answer["Version"], config=config, plan=compile_config(config), classes=None)
     _config["at"] = now
     return _config["config"], _config["plan"]
+
+
+def checked_config(text: str, where: str) -> Config:
+    """The configuration of `text`: rebuilt from its checked form when a function has checked this very text
+    before (`config_cache.py`; no pydantic at the cold start), else checked in full by `parse_config` (a
+    ConfigError names each problem's path and reason) and its checked form kept for the next cold start."""
+    from . import config_cache
+
+    table = settings().table
+    pk = config_cache.key(text)
+    form = config_cache.get(client("dynamodb"), table, pk) if pk else None
+    if form is not None:
+        from ..config_light import light_config
+
+        return cast("Config", light_config(form["config"], form.get("settings")))
+    config = parse_config(text, where)
+    if pk:
+        config_cache.put(client("dynamodb"), table, pk, checked_form(config))
+    return config
+
+
+def checked_form(config: Config) -> dict[str, Any]:
+    """What `config_cache` keeps of a configuration checked in full: its dump, and the settings of its push
+    systems (the SCIM webhook's) as their connector's own `Settings` checks them, so that the webhook's cold start
+    needs no pydantic either (`bootstrap/scim.py`). Settings that do not pass are left out: the webhook then
+    checks them itself and fails as before, and the functions that never read them are not stopped by them."""
+    from ..config_systems import PUSH_CONNECTORS
+
+    settings: dict[str, Any] = {}
+    for name, system in config.systems.items():
+        if system.connector in PUSH_CONNECTORS:
+            from ..connectors import connector_class
+
+            try:
+                checked = connector_class(system.connector).Settings.model_validate(system.settings)
+            except ValueError:  # pydantic's ValidationError
+                continue
+            settings[name] = checked.model_dump(mode="json")
+    return {"config": config.model_dump(mode="json"), "settings": settings}
 
 
 def parse_config(text: str, where: str) -> Config:

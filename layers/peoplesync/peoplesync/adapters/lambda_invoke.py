@@ -8,7 +8,7 @@ from typing import Any
 
 
 def invoke_async(function_arn: str, event: dict[str, Any]) -> None:
-    import boto3
+    from .aws import client  # the process's one botocore session (adapters/aws_clients.py)
 
-    boto3.client("lambda").invoke(FunctionName=function_arn, InvocationType="Event",
+    client("lambda").invoke(FunctionName=function_arn, InvocationType="Event",
                                   Payload=json.dumps(event).encode())

@@ -12,17 +12,19 @@ only for what it uses.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, ConfigError, Plan, compile_config, json_schema, system_attributes
+from ..config import ConfigError, Plan, compile_config, json_schema, system_attributes
 from ..config import load_config as _load_config
 from ..ports import Connector, SecretsPort, StateStore
 from ..redact import install_log_redaction
 from ..service import handlers
 from ..service.runtime import Runtime
+from ..service.sqs_batch import partial_response  # the SQS functions' partial batch response
 from .scim import (  # the webhook's wiring (bootstrap/scim.py)
     ScimHandler,
     background_for,
@@ -35,6 +37,7 @@ from .scim import (  # the webhook's wiring (bootstrap/scim.py)
 )
 
 if TYPE_CHECKING:  # the local run is imported where it is built: a Lambda function never loads it
+    from ..config_models import Config  # pydantic: imported where a configuration is checked (config.py)
     from ..service.local import LocalBridge, RunReport
 
 install_log_redaction()  # every log record of a process that runs the bridge: known secrets masked (redact.py)
@@ -54,6 +57,7 @@ __all__ = [
     "load_config",
     "local",
     "local_from_file",
+    "partial_response",
     "scim_handler",
     "scim_local",
     "scim_repository_for",
@@ -93,6 +97,8 @@ def _settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[s
 def _plan(config: Config | Plan | str | Path | dict[str, Any]) -> Plan:
     if isinstance(config, Plan):
         return config
+    from ..config_models import Config
+
     return plan_of(config if isinstance(config, Config) else load_config(config))
 
 
@@ -238,13 +244,15 @@ def aws() -> Runtime:
     configuration's version changes."""
     from ..adapters import aws as env
 
-    plan = env.load_plan(connector_class=_connector_class)
     runtime = _current.get("runtime")
-    if runtime is None or runtime.plan is not plan:
-        secrets = LazySecrets(env.make_secrets)
-        runtime = _current["runtime"] = Runtime(
-            plan, env.make_store(), lambda name: env.make_queue(name), lambda name: env.make_queue(name, dlq=True),
-            secrets, connector_factory=connector_factory(plan, secrets), max_receives=env.settings().max_receive_count)
+    with env.collector_paused() if runtime is None else contextlib.nullcontext():  # a cold start's build
+        plan = env.load_plan(connector_class=_connector_class)
+        if runtime is None or runtime.plan is not plan:
+            secrets = LazySecrets(env.make_secrets)
+            runtime = _current["runtime"] = Runtime(
+                plan, env.make_store(), lambda name: env.make_queue(name),
+                lambda name: env.make_queue(name, dlq=True), secrets,
+                connector_factory=connector_factory(plan, secrets), max_receives=env.settings().max_receive_count)
     return runtime
 
 

@@ -21,24 +21,43 @@ def scim_handler(plan: Plan, tokens: list[str], repository: Any, on_change: Call
                  ) -> tuple[ScimHandler, str, str]:
     """(API Gateway handler, base path, system name) of the configured SCIM system: the SCIM protocol over
     the IdP's stored view (`repository`), each accepted write handed to `on_change` as an observation."""
-    from ..connectors.scim_inbound import Settings
     from ..scim.apigw import lambda_handler
     from ..scim.app import build_app
 
     system = _scim_system(plan)
-    settings = Settings.model_validate(plan.config.systems[system].settings)
+    settings = _scim_settings(plan, system)
     app = build_app(repository, tokens, system=system, attributes=system_attributes(plan, system),
-                    on_change=on_change, max_body_bytes=settings.max_body_bytes)
-    return lambda_handler(app.handle, settings.base_path), settings.base_path, system
+                    on_change=on_change, max_body_bytes=settings["max_body_bytes"])
+    return lambda_handler(app.handle, settings["base_path"]), settings["base_path"], system
 
 
 def scim_tokens(plan: Plan, secrets: SecretsPort | None) -> list[str]:
-    """The bearer tokens the configured SCIM system accepts, from the secret its `tokens:` names: one function
-    for the webhook Lambda and `peoplesync serve`. Raises ValueError or the secrets port's error, one line each."""
-    from ..connectors.scim_inbound import read_tokens
+    """The bearer tokens the configured SCIM system accepts, from the secret its `tokens:` names (Secrets Manager
+    when deployed, secrets.json locally), as `{"tokens": [...]}`, `{"token": ...}`, a list or one per line: one
+    function for the webhook Lambda and `peoplesync serve`. Raises ValueError or the secrets port's error."""
+    from ..scim.guard import token_list
 
     system = _scim_system(plan)
-    return read_tokens(system, plan.config.systems[system].settings, secrets)
+    secret = _scim_settings(plan, system)["tokens"]
+    if secrets is None:
+        raise ValueError(f"systems.{system}.tokens: no secrets to read {secret!r} from")
+    tokens = token_list(secrets.get(secret))
+    if not tokens:
+        raise ValueError(f"systems.{system}.tokens: the secret {secret!r} holds no token "
+                         '(expected {"tokens": ["<token>", ...]})')
+    return tokens
+
+
+def _scim_settings(plan: Plan, system: str) -> dict[str, Any]:
+    """The SCIM system's settings as its connector's `Settings` checks them: the result of that check made when
+    the configuration was checked in full (`adapters/aws.checked_form`: the webhook's cold start then imports
+    no pydantic), else checked here (a ValidationError naming the bad key, as before)."""
+    checked = getattr(plan.config, "checked_settings", None) or {}
+    if system in checked:
+        return dict(checked[system])
+    from ..connectors.scim_inbound import Settings
+
+    return Settings.model_validate(plan.config.systems[system].settings).model_dump(mode="json")
 
 
 def _scim_system(plan: Plan) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import MapSpec, Plan
+from ..config import Plan
 
 
 def mapping(plan: Plan) -> dict[str, Any]:
@@ -56,14 +56,14 @@ def _row(plan: Plan, f: Any, configured: Any) -> dict[str, Any]:
 
 
 def _attr_label(entry: Any) -> str:
-    if isinstance(entry, MapSpec):
+    if not isinstance(entry, str):  # a transform (config_models.MapSpec or its light form)
         return entry.template or entry.attr or ""
     return str(entry)
 
 
 def _transform(entry: Any) -> str | None:
     """What a transformed mapping does, in a few words (None for a plain attribute)."""
-    if not isinstance(entry, MapSpec):
+    if isinstance(entry, str):
         return None
     if entry.template:
         return f"template {entry.template}"

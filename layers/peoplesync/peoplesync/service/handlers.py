@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import flow, messages, sweep, sweep_window
+from . import messages
 from .messages import RECONCILE, Poison
-from .poll import poll
-from .reconcile import HELD
 from .runtime import Runtime
+
+if TYPE_CHECKING:  # another name, so that a handler using `sweep` without importing it is an undefined name
+    from . import sweep as sweep_types
+
+# The flow, the poll and the sweep are imported by the handler that runs them, so a function loads only its own
+# (the SCIM webhook none of them). Each function's module preloads its own (`preload`), so a cold start
+# counts them (docs/performance.md) and the first invocation does not pay them.
+RUNS = {"poll": ("poll", "reconcile"), "reconcile": ("flow",), "deliver": ("flow",), "sweep": ("flow", "sweep"),
+        "sweep_snapshot": ("sweep", "sweep_window"), "scim_webhook": ()}
+
+
+def preload(function: str) -> None:
+    """Import what the function's invocations run (its module calls this when Lambda loads it)."""
+    import importlib
+
+    for name in RUNS[function]:
+        importlib.import_module(f"{__package__}.{name}")
 
 log = logging.getLogger("peoplesync")
 
@@ -46,6 +61,8 @@ def poll_event(event: Any, rt: Runtime, meter: Meter | None = None, *, remaining
     system = event.get("system") if isinstance(event, dict) else None
     if system not in rt.plan.systems or rt.plan.systems[system].push:
         raise ValueError(f"the schedule's input must name a configured system that is polled, got {system!r}")
+    from .poll import poll
+
     budget = None if remaining_ms is None else max(0.0, remaining_ms / 1000 - POLL_MARGIN)
     report = poll(system, rt.reconciler, rt.connector(system), rt.queue(RECONCILE),
                   full=bool(event.get("full", False)), approve=_approval(event.get("approve", False)),
@@ -75,6 +92,9 @@ def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:
     """One reconcile-queue message. A poison message is parked with its reason; one that fails otherwise is
     sent back with a delay and its attempt counted, then parked with the reason. Only when even that cannot be
     sent does this raise (SQS then delivers the message again)."""
+    from . import flow
+    from .reconcile import HELD
+
     try:
         message = messages.parse(body)
         outcomes = flow.reconcile_message(message, rt.reconciler, rt.ports)
@@ -95,7 +115,7 @@ def reconcile_body(body: str, rt: Runtime, meter: Meter | None = None) -> None:
 
 
 def reconcile_records(rt: Runtime, meter: Meter | None = None) -> Callable[[Any], None]:
-    """The record handler for powertools' `BatchProcessor` over the reconcile queue."""
+    """The record handler for the reconcile queue's batches (`sqs_batch.partial_response`)."""
 
     def handle(record: Any) -> None:
         receives = _receives(record.raw_event if hasattr(record, "raw_event") else record)
@@ -127,8 +147,10 @@ def _park_worn_out(dead_letter: Any, body: str, receives: int, meter: Meter | No
 def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | None = None
                     ) -> Callable[[Any], None]:
     """An SQS batch of deliveries, handed to each target at once (`flow.deliver_messages`). Returns the
-    record handler for powertools' `BatchProcessor`: it raises for the messages that must come back (the
+    record handler for `sqs_batch.partial_response`: it raises for the messages that must come back (the
     batch failed unexpectedly), so one failure never replays its neighbours."""
+    from . import flow
+
     parsed: dict[str, dict[str, Any]] = {}
     for record in records:
         if _worn_out(rt, _receives(record)):
@@ -168,7 +190,7 @@ def deliver_records(records: list[dict[str, Any]], rt: Runtime, meter: Meter | N
     return settle
 
 
-def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None
+def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, *, remaining_ms: int | None = None
                          ) -> dict[str, Any]:
     """The state machine's snapshot step: `{"run": <execution name>, "index": <system number>, "resume": null}`
     -> where that system's chunks are, how many, and whether another system follows (`service/sweep.py`). When
@@ -179,6 +201,8 @@ def sweep_snapshot_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaini
     resume = event.get("resume")
     if resume is not None and not (isinstance(resume, dict) and {"prefix", "chunks", "accounts"} <= resume.keys()):
         raise ValueError("the snapshot step's resume must be the step's own earlier answer (prefix, chunks, ...)")
+    from . import sweep, sweep_window
+
     budget = None if remaining_ms is None else max(0.0, remaining_ms / 1000 - POLL_MARGIN)
     index = int(event.get("index") or 0)
     if index == 0 and resume is None:
@@ -190,6 +214,7 @@ def sweep_report_event(event: Any, rt: Runtime, blobs: Any, log: Any = None) -> 
     """The state machine's last step: the run's report page written to the snapshot bucket under `reports/`
     (`report_page/aws.py`), its address logged. `{"run": <execution name>, "report": true, "since": <start>}`."""
     from ..report_page.aws import sweep_report
+    from . import sweep_window
 
     since = event.get("since") if isinstance(event, dict) else None
     sweep_window.end(rt.store, str(event["run"]))
@@ -207,19 +232,23 @@ def _epoch(when: Any) -> float:
     return datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
 
 
-def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep.Blobs, meter: Meter | None = None) -> dict[str, Any]:
+def sweep_batch_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, meter: Meter | None = None) -> dict[str, Any]:
     """The Distributed Map's item processor: a batch of chunk keys, each account reconciled as the reconcile
     function would (`sweep.process`)."""
+    from . import sweep
+
     done = sweep.process(sweep.item_keys(event), blobs, rt, meter)
     count(meter, "SweepAccounts", done.accounts)
     return done.to_dict()
 
 
-def sweep_vanished_event(event: Any, rt: Runtime, blobs: sweep.Blobs, *, remaining_ms: int | None = None,
+def sweep_vanished_event(event: Any, rt: Runtime, blobs: sweep_types.Blobs, *, remaining_ms: int | None = None,
                          meter: Meter | None = None) -> dict[str, Any]:
     """The state machine's vanished step: `{"run": <execution name>, "vanished": <the snapshot step's answer>,
     "resume": <this step's earlier answer, or {}>}` -> who the system's complete read did not list, judged and
     sent to the reconcile queue (`sweep.who_vanished`); `more` when the step must be invoked again to go on."""
+    from . import sweep
+
     shot = event.get("vanished") if isinstance(event, dict) else None
     if not isinstance(event.get("run"), str) or not isinstance(shot, dict) or not {"system", "prefix"} <= shot.keys():
         raise ValueError('the vanished step needs {"run": <the execution\'s name>, "vanished": <the snapshot\'s '

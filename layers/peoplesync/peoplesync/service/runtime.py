@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Plan
 from ..ports import Connector, SecretsPort, StateStore
-from .flow import Ports
 from .messages import RECONCILE, Queue, delivery_queue
-from .reconcile import Reconciler
+
+if TYPE_CHECKING:  # the flow and the engine are imported when first used: the SCIM webhook needs neither
+    from .flow import Ports
+    from .reconcile import Reconciler
 
 ConnectorFactory = Callable[[str], Connector]
 
@@ -25,7 +27,9 @@ class Runtime:
                  clock: Callable[[], float] = time.time, max_receives: int | None = None) -> None:
         self.plan = plan
         self.store = store
-        self.reconciler = Reconciler(plan, store, clock=clock)
+        self._clock = clock
+        self._reconciler: Reconciler | None = None
+        self._ports: Ports | None = None
         self._queue, self._dlq = queue, dead_letter_queue
         self.secrets = secrets
         self._connectors: dict[str, Connector] = dict(connectors or {})
@@ -33,8 +37,23 @@ class Runtime:
         # the queues' redrive count: a message received this often is parked with a reason before SQS would
         # move it to the dead-letter queue without one (None: not known, e.g. locally)
         self.max_receives = max_receives
-        self.ports = Ports(reconcile=_Lazy(lambda: self.queue(RECONCILE)), delivery=self.delivery,
-                           dead_letter=self.dead_letter, connector=self.connector)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        if self._reconciler is None:
+            from .reconcile import Reconciler
+
+            self._reconciler = Reconciler(self.plan, self.store, clock=self._clock)
+        return self._reconciler
+
+    @property
+    def ports(self) -> Ports:
+        if self._ports is None:
+            from .flow import Ports
+
+            self._ports = Ports(reconcile=_Lazy(lambda: self.queue(RECONCILE)), delivery=self.delivery,
+                                dead_letter=self.dead_letter, connector=self.connector)
+        return self._ports
 
     def queue(self, name: str) -> Queue:
         """"reconcile" or "deliver:<system>"."""
