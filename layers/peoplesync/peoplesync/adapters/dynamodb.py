@@ -6,13 +6,14 @@ repository keeps its own items under `SCIM#`, so the two never meet):
 | item            | pk                                | sk          | other attributes                  |
 |-----------------|-----------------------------------|-------------|-----------------------------------|
 | record          | `rec#<id>`                        | `rec`       | data (JSON), version, gpk, gsk    |
-| link index      | `link#<kind>#<system>#<key>`      | `link`      | rid                               |
+| link index      | `link#<kind>#<system>#<key>`      | `link`      | rid; dg, dr, ds, rm (digests)     |
 | ref index       | `ref#<kind>#<system>#<ref lower>` | `ref`       | rid                               |
 | value index     | `val#<kind>#<field>#<value>`      | `<id>`      |                                   |
 | cursor          | `cursor#<system>`                 | `cursor`    | cursor                            |
 | meta            | `meta#<name>`                     | `meta`      | data (JSON)                       |
 | review          | `review`                          | `<item id>` | data (JSON)                       |
 | decision        | `dec#<id>`                        | `<ns>#<n>`  | field, data (JSON), ttl           |
+| checked config  | `config#<digest>`                 | `config`    | data (JSON), ttl (config_cache.py) |
 
 A record is stored as JSON text, not as a DynamoDB map: no float/Decimal conversion, exact round trips.
 Key components longer than 512 bytes are replaced by their SHA-256 (DynamoDB caps a partition key at 2 KB).

@@ -59,21 +59,6 @@ class ScimInboundSettings(BaseModel):
 Settings = ScimInboundSettings  # the name the registry and configuration checks look for
 
 
-def read_tokens(system: str, settings: dict[str, Any], secrets: SecretsPort | None) -> list[str]:
-    """The bearer tokens the webhook accepts: the secret `tokens: secret:<name>` names (Secrets Manager when
-    deployed, secrets.json locally), as `{"tokens": [...]}`, `{"token": ...}`, a list or one per line."""
-    from ..scim.guard import token_list
-
-    secret = Settings.model_validate(settings).tokens
-    if secrets is None:
-        raise ValueError(f"systems.{system}.tokens: no secrets to read {secret!r} from")
-    tokens = token_list(secrets.get(secret))
-    if not tokens:
-        raise ValueError(f"systems.{system}.tokens: the secret {secret!r} holds no token "
-                         '(expected {"tokens": ["<token>", ...]})')
-    return tokens
-
-
 # --- the connector ---------------------------------------------------------------------------------------
 class ScimInboundConnector(BaseConnector):
     """Push-only: a poll reads the webhook's stored view when given its repository (a full, complete read:
