@@ -286,12 +286,18 @@ def statuses(config: Path) -> dict[str, str]:
         return {r["employee_id"]: r["status"] for r in csv.DictReader(fh)}
 
 
-def test_given_people_gone_from_hr_when_swept_then_their_directory_accounts_are_deactivated(tmp_path: Path) -> None:
+def swept_then_left(tmp_path: Path, numbers: set[int]) -> tuple[Path, bootstrap.LocalBridge, FolderBlobs]:
+    """A first sweep, then these people leave HR."""
     config = files(tmp_path)
     bridge = bootstrap.local_from_file(config)
     blobs = FolderBlobs(tmp_path / "snapshots")
     sweep_once(bridge, blobs, "run-1")
-    leave_hr(config, {2, 5, 9})
+    leave_hr(config, numbers)
+    return config, bridge, blobs
+
+
+def test_given_people_gone_from_hr_when_swept_then_their_directory_accounts_are_deactivated(tmp_path: Path) -> None:
+    config, bridge, blobs = swept_then_left(tmp_path, {2, 5, 9})
 
     sweep_once(bridge, blobs, "run-2")
 
@@ -328,11 +334,7 @@ def test_given_the_vanished_step_cut_into_pieces_then_each_record_is_examined_on
 
 
 def test_given_the_vanished_step_retried_after_its_work_then_each_account_is_deactivated_once(tmp_path: Path) -> None:
-    config = files(tmp_path)
-    bridge = bootstrap.local_from_file(config)
-    blobs = FolderBlobs(tmp_path / "snapshots")
-    sweep_once(bridge, blobs, "run-1")
-    leave_hr(config, {2, 5, 9})
+    config, bridge, blobs = swept_then_left(tmp_path, {2, 5, 9})
     rt = bridge.runtime
     shot = sweep.snapshot(rt, blobs, "run-2", 0).to_dict()
     sent: list[dict] = []

@@ -99,20 +99,10 @@ def poll_across_invocations(cloud: Cloud, between: Any = None, *, re_read_fails:
     `between(n, order)` runs after invocation n; `re_read_fails`: the platform answers 503 to every request
     from the moment the poll re-reads the users it did not list. Returns the users in the listing's order
     (by name) and what the poll queued."""
-    from peoplesync import bootstrap
     from peoplesync.service.poll import poll
     from tests.paging import Capture
 
-    for n in range(120):
-        cloud.hire(n)
-    with cloud.standin.lock:
-        order = [u["id"] for u in sorted(cloud.standin.users.values(), key=lambda u: (u["name"].lower(), u["id"]))]
-    plan = bootstrap.compile_config(bootstrap.load_config({
-        "systems": {"cloud": {"connector": "memory"}},
-        "fields": {"email": {"source": "cloud", "map": {"cloud": "email"}}},
-        "policies": {"unmatched": "create"}}))
-    bridge = bootstrap.local(plan, store=bootstrap.memory_store(), connectors={"cloud": cloud.connector(page_size=25)})
-    bridge.sync()  # everyone linked
+    order, bridge = linked(cloud, 120)
     delete(cloud, order[3])  # gone before the read begins
     queue = Capture()
 
@@ -136,6 +126,24 @@ def poll_across_invocations(cloud: Cloud, between: Any = None, *, re_read_fails:
                             page_size=50, budget=0, connectors=connectors, resume=reports[-1].run))
     cloud.standin.clear_faults()
     return order, queue
+
+
+def linked(cloud: Cloud, people: int) -> tuple[list[str], Any]:
+    """`people` users, each linked to a record by a first read (in one invocation); the users in the listing's
+    order (by name), and the local bridge that linked them."""
+    from peoplesync import bootstrap
+
+    for n in range(people):
+        cloud.hire(n)
+    with cloud.standin.lock:
+        order = [u["id"] for u in sorted(cloud.standin.users.values(), key=lambda u: (u["name"].lower(), u["id"]))]
+    plan = bootstrap.compile_config(bootstrap.load_config({
+        "systems": {"cloud": {"connector": "memory"}},
+        "fields": {"email": {"source": "cloud", "map": {"cloud": "email"}}},
+        "policies": {"unmatched": "create"}}))
+    bridge = bootstrap.local(plan, store=bootstrap.memory_store(), connectors={"cloud": cloud.connector(page_size=25)})
+    bridge.sync()
+    return order, bridge
 
 
 def delete(cloud: Cloud, uid: str) -> None:
@@ -167,21 +175,11 @@ def test_given_the_re_read_failing_then_a_read_across_invocations_concludes_nobo
 def test_given_a_sweep_snapshot_across_invocations_then_its_vanished_step_re_reads_who_it_did_not_list(
         cloud: Cloud) -> None:
     """The full sweep's snapshot (one page an invocation) and its vanished step (`service/sweep.py`)."""
-    from peoplesync import bootstrap
     from peoplesync.adapters.blobs import MemoryBlobs
     from peoplesync.service import sweep
     from tests.paging import Capture
 
-    for n in range(60):
-        cloud.hire(n)
-    with cloud.standin.lock:
-        order = [u["id"] for u in sorted(cloud.standin.users.values(), key=lambda u: (u["name"].lower(), u["id"]))]
-    plan = bootstrap.compile_config(bootstrap.load_config({
-        "systems": {"cloud": {"connector": "memory"}},
-        "fields": {"email": {"source": "cloud", "map": {"cloud": "email"}}},
-        "policies": {"unmatched": "create"}}))
-    bridge = bootstrap.local(plan, store=bootstrap.memory_store(), connectors={"cloud": cloud.connector(page_size=25)})
-    bridge.sync()
+    order, bridge = linked(cloud, 60)
     delete(cloud, order[3])
     rt, blobs, queue = bridge.runtime, MemoryBlobs(), Capture()
 
