@@ -396,8 +396,8 @@ def test_given_the_functions_then_each_reads_only_the_secrets_of_the_systems_it_
     token = SECRET_ARN + "${ScimTokenSecretName}-??????"  # the name and Secrets Manager's 6-character suffix
     under_prefix = SECRET_ARN + "${SecretPrefix}*"
     assert secrets("ScimWebhookFunction") == {(token, None)}
-    assert secrets("SweepFunction") == set()  # reconciles snapshot chunks: talks to no system
-    for function in ("PollFunction", "DeliverFunction", "SweepSnapshotFunction"):  # never the IdP's tokens
+    # the sweep function's vanished step re-reads accounts a shifting read did not list (service/seen.py)
+    for function in ("PollFunction", "DeliverFunction", "SweepSnapshotFunction", "SweepFunction"):  # never the IdP's
         assert secrets(function) == {(under_prefix, None)}
         assert secrets(function, "Deny") == {(token, None)}
     # reconcile talks to a system only to answer a Genesys audit event (it re-reads that user)

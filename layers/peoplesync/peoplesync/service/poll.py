@@ -275,7 +275,7 @@ def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, rep
     except seen.Incomplete as exc:
         log.warning("poll of %s: who was listed is not known (%s); nobody is concluded gone", system, exc)
         return
-    recheck = seen.Recheck(judge.connectors(system) if judge.connectors else None, system) if confirm else None
+    recheck = seen.Recheck(lambda: judge.connectors(system) if judge.connectors else None, system) if confirm else None
     sweep_gone(reconciler, system, listed, reconcile, report, judge, run, recheck=recheck)
 
 

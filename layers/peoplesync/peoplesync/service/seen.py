@@ -17,10 +17,11 @@ import heapq
 import logging
 import zlib
 from array import array
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 
 from ..model import Observation
-from ..ports import Connector, PeoplesyncError, StateStore
+from ..ports import Connector, StateStore
+from ..redact import scrub
 
 log = logging.getLogger("peoplesync")
 
@@ -80,17 +81,19 @@ class Seen(Container[str]):
 class Recheck:
     """The accounts a read that may have shifted did not list (`ReadPage.confirm`), re-read by id before anyone
     is concluded gone: what the system answers for each (removed, or the account as it is now: a shifted page
-    skipped it) goes on instead. A connector that cannot re-read, or a re-read that fails, concludes nothing."""
+    skipped it) goes on instead. A connector that cannot re-read, or a re-read that fails in any way (the
+    system, its secret, the connector itself), concludes nothing: keeping someone is always the safe side."""
 
-    def __init__(self, connector: Connector | None, system: str) -> None:
-        self.connector, self.system = connector, system
+    def __init__(self, connector: Callable[[], Connector | None], system: str) -> None:
+        self.connector, self.system = connector, system  # made when first needed: most reads miss nobody
 
     def confirm(self, gone: list[Observation]) -> list[Observation]:
         try:
-            result = self.connector.read_keys([o.key for o in gone]) if self.connector is not None else None
-        except PeoplesyncError as exc:
-            log.warning("poll of %s: the accounts it did not list could not be read again (%s); nobody is "
-                        "concluded gone", self.system, exc)
+            connector = self.connector()
+            result = connector.read_keys([o.key for o in gone]) if connector is not None else None
+        except Exception as exc:
+            log.warning("the accounts a read of %s did not list could not be read again (%s); nobody is "
+                        "concluded gone", self.system, scrub(f"{type(exc).__name__}: {exc}"))
             return []
         if result is None:
             return []

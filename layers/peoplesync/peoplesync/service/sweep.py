@@ -252,7 +252,7 @@ def who_vanished(rt: Runtime, blobs: Blobs, run: str, shot: dict[str, Any], send
     swept = rules.Swept(rt.reconciler, system, approve=False, population=None, connectors=rt.connector)
     swept.run.changed = answer["changed"]
     stop_at = None if budget is None else clock() + budget
-    recheck = None if shot.get("complete") else seen.Recheck(rt.connector(system), system)  # `ReadPage.confirm`
+    recheck = None if shot.get("complete") else seen.Recheck(lambda: rt.connector(system), system)  # `confirm`
     after = swept.gone(rules.load_listed(blobs, run_prefix(run), shot), send, after=resume.get("after"),
                        stop=None if stop_at is None else (lambda: clock() >= stop_at), recheck=recheck)
     answer.update(more=after is not None, after=after, changed=swept.run.changed, held=swept.report.held or None)
