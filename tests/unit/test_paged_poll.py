@@ -17,9 +17,9 @@ import pytest
 
 from peoplesync import bootstrap
 from peoplesync.adapters.memory import MemoryStore
-from peoplesync.service import flow
 from peoplesync.service.poll import PollReport, poll
-from tests.paging import Capture
+from tests import paging
+from tests.paging import Capture, reconcile_sent
 
 CONFIG = """\
 systems:
@@ -62,25 +62,16 @@ def step(bridge: Any, queue: Capture, **kw: Any) -> PollReport:
     return poll("hr", rt.reconciler, rt.connector("hr"), queue, page_size=PAGE, budget=0, **kw)  # type: ignore[arg-type]
 
 
-def to_end(bridge: Any, queue: Capture, limit: int = 50) -> list[PollReport]:
-    reports = [step(bridge, queue)]
-    while reports[-1].more and len(reports) < limit:
-        reports.append(step(bridge, queue, resume=reports[-1].run))
-    return reports
-
-
-def reconcile(bridge: Any, queue: Capture) -> None:
-    rt = bridge.runtime
-    for message in queue.messages:
-        flow.reconcile_message(message, rt.reconciler, rt.ports)
-    queue.messages.clear()
+def to_end(bridge: Any, queue: Capture, first: PollReport | None = None) -> list[PollReport]:
+    """The run to its end, one page an invocation (`tests/paging.to_end`), from `first` if it was taken."""
+    return paging.to_end(lambda **kw: step(bridge, queue, **kw), first, limit=50)
 
 
 def settled(bridge: Any, tmp_path: Path) -> None:
     """Everyone in the file known (a first paged read, reconciled)."""
     q = Capture()
     to_end(bridge, q)
-    reconcile(bridge, q)
+    reconcile_sent(bridge, q)
 
 
 def test_given_a_read_handed_over_page_by_page_then_every_account_is_queued_once(bridge, tmp_path) -> None:
@@ -121,7 +112,7 @@ def test_given_a_crash_between_pages_when_resumed_then_nothing_is_missed_or_queu
         step(bridge, q)
     monkeypatch.setattr(store, "put_meta", real)
     before = q.keys()  # pages 1 and 2, queued before the crash
-    reconcile(bridge, q)  # what was queued before the crash is reconciled (the queue kept it)
+    reconcile_sent(bridge, q)  # what was queued before the crash is reconciled (the queue kept it)
     while True:
         report = step(bridge, q)
         if not report.more:
@@ -151,7 +142,7 @@ def test_given_a_page_read_twice_then_its_accounts_are_not_queued_again_as_news(
     store = bridge.runtime.store
     checkpoint = store.get_meta("poll|hr")
     step(bridge, q)  # page 2
-    reconcile(bridge, q)
+    reconcile_sent(bridge, q)
     store.put_meta("poll|hr", checkpoint)  # as if a second invocation had resumed from the same checkpoint
     reports = [step(bridge, q)]
     while reports[-1].more:
@@ -169,19 +160,10 @@ def test_given_the_file_rewritten_between_pages_then_the_read_restarts_and_concl
     write(tmp_path, rows)
     q = Capture()
     first = step(bridge, q)
-    reports = [first, *to_end_resumed(bridge, q, first)]
+    reports = to_end(bridge, q, first)
     assert first.pages == 1 and first.read == 10  # from the top of the new file
     assert sum(r.read for r in reports) == 25  # every account of the new file, once
     assert sum(r.vanished for r in reports) == 0 and q.keys() == ["025"]
-
-
-def to_end_resumed(bridge: Any, q: Capture, first: PollReport) -> list[PollReport]:
-    out: list[PollReport] = []
-    last = first
-    while last.more:
-        last = step(bridge, q, resume=last.run)
-        out.append(last)
-    return out
 
 
 def test_given_the_file_changing_while_a_page_is_read_then_the_poll_fails_and_concludes_nothing(
