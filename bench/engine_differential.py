@@ -87,6 +87,12 @@ def _settle(engine: Engine, index: bench.DictIndex, batches: dict[str, list[Obse
         yield _line("settled", json.dumps(_record(state), sort_keys=True, default=repr))
 
 
+def _read_at(batches: dict[str, list[Observation]], when: float) -> dict[str, list[Observation]]:
+    """The same accounts read again at `when`."""
+    return {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, when, o.ref) for o in obs]
+            for s, obs in batches.items()}
+
+
 def trace(people: int, share: float = 0.05, seed: int = 7) -> Iterator[tuple[str, str]]:
     """(phase, line) for everything the engine decides on the bench's data, in the bench's order."""
     rng = random.Random(seed)
@@ -97,22 +103,16 @@ def trace(people: int, share: float = 0.05, seed: int = 7) -> Iterator[tuple[str
         yield "initial", line
     for line in _settle(engine, index, batches):
         yield "initial", line
-    echo = {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.5, o.ref) for o in obs]
-            for s, obs in batches.items()}
-    for line in _observe(engine, index, echo):
+    for line in _observe(engine, index, _read_at(batches, 1.5)):
         yield "echo", line
-    again = {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.6, o.ref) for o in obs]
-             for s, obs in batches.items()}
-    for line in _observe(engine, index, again):
+    for line in _observe(engine, index, _read_at(batches, 1.6)):
         yield "unchanged", line
     changed = bench.changed_copy(batches, share, rng)
     for line in _observe(engine, index, changed):
         yield "changed", line
     for line in _settle(engine, index, changed):
         yield "changed", line
-    remapped = {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 3, o.ref) for o in obs]
-                for s, obs in changed.items()}
-    for line in _observe(engine, index, remapped, remap=True):
+    for line in _observe(engine, index, _read_at(changed, 3), remap=True):
         yield "remapped", line
 
 
