@@ -75,22 +75,12 @@ def _observe(engine: Engine, index: bench.DictIndex, batches: dict[str, list[Obs
 
 def _settle(engine: Engine, index: bench.DictIndex, batches: dict[str, list[Observation]]) -> Iterator[str]:
     """The bench's `settle`, saying what was owed and what each confirmation did."""
-    by_key = {(o.system, o.key): o for obs in batches.values() for o in obs}
-    for state in list(index.states.values()):
-        for system in list(state.shadows):
-            for write in engine.writes_for(state, system, index):
-                by_key[(system, write.key)].attrs.update(write.attrs)
-                out = engine.confirm(state, write, None, index)
-                yield _line("write", write.to_dict(), out.changed, sorted(out.writes),
-                            [d.to_dict() for d in out.decisions], sorted(out.wake))
-        state.create_pending.clear()
-        yield _line("settled", json.dumps(_record(state), sort_keys=True, default=repr))
-
-
-def _read_at(batches: dict[str, list[Observation]], when: float) -> dict[str, list[Observation]]:
-    """The same accounts read again at `when`."""
-    return {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, when, o.ref) for o in obs]
-            for s, obs in batches.items()}
+    for state, write, out in bench.settle_steps(engine, index, batches):
+        if write is None:
+            yield _line("settled", json.dumps(_record(state), sort_keys=True, default=repr))
+        else:
+            yield _line("write", write.to_dict(), out.changed, sorted(out.writes),
+                        [d.to_dict() for d in out.decisions], sorted(out.wake))
 
 
 def trace(people: int, share: float = 0.05, seed: int = 7) -> Iterator[tuple[str, str]]:
@@ -103,16 +93,16 @@ def trace(people: int, share: float = 0.05, seed: int = 7) -> Iterator[tuple[str
         yield "initial", line
     for line in _settle(engine, index, batches):
         yield "initial", line
-    for line in _observe(engine, index, _read_at(batches, 1.5)):
+    for line in _observe(engine, index, bench.read_at(batches, 1.5)):
         yield "echo", line
-    for line in _observe(engine, index, _read_at(batches, 1.6)):
+    for line in _observe(engine, index, bench.read_at(batches, 1.6)):
         yield "unchanged", line
     changed = bench.changed_copy(batches, share, rng)
     for line in _observe(engine, index, changed):
         yield "changed", line
     for line in _settle(engine, index, changed):
         yield "changed", line
-    for line in _observe(engine, index, _read_at(changed, 3), remap=True):
+    for line in _observe(engine, index, bench.read_at(changed, 3), remap=True):
         yield "remapped", line
 
 

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 from peoplesync.config import compile_config, load_config
@@ -182,13 +183,27 @@ def run(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]],
 
 def settle(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]]) -> None:
     """Deliver every decided write: apply it to the system's data, and confirm it, as the deliver step does."""
+    for _ in settle_steps(engine, index, batches):
+        pass
+
+
+def settle_steps(engine: Engine, index: DictIndex, batches: dict[str, list[Observation]]) -> Iterator[Any]:
+    """`settle`, step by step: (record, write, its confirmation) for each write, (record, None, None) once a
+    record's writes are all confirmed (bench/engine_differential.py traces them)."""
     by_key = {(o.system, o.key): o for obs in batches.values() for o in obs}
     for state in list(index.states.values()):
         for system in list(state.shadows):
             for write in engine.writes_for(state, system, index):
                 by_key[(system, write.key)].attrs.update(write.attrs)
-                engine.confirm(state, write, None, index)
+                yield state, write, engine.confirm(state, write, None, index)
         state.create_pending.clear()
+        yield state, None, None
+
+
+def read_at(batches: dict[str, list[Observation]], when: float) -> dict[str, list[Observation]]:
+    """The same accounts read again at `when`."""
+    return {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, when, o.ref) for o in obs]
+            for s, obs in batches.items()}
 
 
 def changed_copy(batches: dict[str, list[Observation]], share: float, rng: random.Random) -> dict[str, Any]:
@@ -211,12 +226,9 @@ def measure(people: int, share: float, naive: bool, seed: int = 7) -> dict[str, 
     results: dict[str, Any] = {}
     results["initial"] = run(engine, index, batches, naive, "initial")
     settle(engine, index, batches)
-    results["echo"] = run(engine, index, {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.5,
-                                                          o.ref) for o in obs] for s, obs in batches.items()},
-                          naive, "echo")  # the first reads after our writes: they must decide nothing
-    again = {s: [Observation(o.system, o.key, o.attrs, o.active, o.removed, 1.6, o.ref) for o in obs]
-             for s, obs in batches.items()}
-    results["unchanged"] = run(engine, index, again, naive, "unchanged")
+    # the first reads after our writes: they must decide nothing
+    results["echo"] = run(engine, index, read_at(batches, 1.5), naive, "echo")
+    results["unchanged"] = run(engine, index, read_at(batches, 1.6), naive, "unchanged")
     results["changed"] = run(engine, index, changed_copy(batches, share, rng), naive, "changed")
     return results
 
