@@ -252,7 +252,7 @@ def who_vanished(rt: Runtime, blobs: Blobs, run: str, shot: dict[str, Any], send
     swept = rules.Swept(rt.reconciler, system, approve=False, population=None, connectors=rt.connector)
     swept.run.changed = answer["changed"]
     stop_at = None if budget is None else clock() + budget
-    recheck = None if shot.get("complete") else seen.Recheck(lambda: rt.connector(system), system)  # `confirm`
+    recheck = None if shot.get("complete") else seen.recheck_in(rt.connector, system)  # `confirm`
     after = swept.gone(rules.load_listed(blobs, run_prefix(run), shot), send, after=resume.get("after"),
                        stop=None if stop_at is None else (lambda: clock() >= stop_at), recheck=recheck)
     answer.update(more=after is not None, after=after, changed=swept.run.changed, held=swept.report.held or None)
@@ -324,8 +324,9 @@ class LocalSweep:
         for i in range(0, len(keys), self.batch):
             process(keys[i:i + self.batch], self.blobs, rt, handle=self._step, judge=swept.chunk)
             self.bridge._reconcile(self.report, self.progress)  # records woken, re-reads: as the queue would
-        if shot.complete:
-            swept.gone(rules.load_listed(self.blobs, run_prefix(self.run), shot.to_dict()), self)
+        if shot.complete or shot.confirm:  # confirm: a read that may have shifted, who it missed re-read
+            swept.gone(rules.load_listed(self.blobs, run_prefix(self.run), shot.to_dict()), self,
+                       recheck=None if shot.complete else seen.recheck_in(rt.connector, shot.system))
         swept.report.read = shot.accounts
         rt.store.put_cursor(shot.system, shot.cursor)
         if shot.complete:  # everything was read under this mapping: later polls may be deltas again
