@@ -2,13 +2,13 @@
 
     python bench/vanished_reads.py [--people 200] [--gone 0.01] [--tree /path/to/another/checkout]
 
-`--people` records, each linked in four systems (hr, ad, cloud, badges; 12 fields), saved through `DynamoStore` into moto; then the rule a complete
-read of ad applies (`sweep_rules.Swept.gone`, what a paged poll's last page and the full sweep's vanished step
-run) with `--gone` of the accounts not listed. Counted by a botocore hook on the client: calls per operation,
-items returned and response bytes. `--tree` runs the same in another checkout (a fresh process with that tree's
-layer first on the path): the baseline in the same run. moto's writes get slower as its table grows (a save at
-300 people takes about 0.3 s), so sizes stay small; reads scale with the people linked, so per-person figures
-carry over.
+`--people` records, each linked in four systems (hr, ad, cloud, badges; 12 fields), saved through `DynamoStore`
+into moto; then the rule a complete read of ad applies (`sweep_rules.Swept.gone`, what a paged poll's last page
+and the full sweep's vanished step run) with `--gone` of the accounts not listed. Counted by a botocore hook on
+the client: calls per operation, items returned and response bytes. `--tree` runs the same in another checkout
+(a fresh process with that tree's layer first on the path): the baseline in the same run. moto's writes get
+slower as its table grows (a save at 300 people takes about 0.3 s), so sizes stay small; reads scale with the
+people linked, so per-person figures carry over.
 """
 
 from __future__ import annotations
