@@ -470,6 +470,7 @@ def test_given_accounts_linked_removed_and_moved_then_linked_accounts_names_thos
     store.save(back)
 
     assert list(store.linked_accounts(PERSON, "ad")) == [("p3", "u3"), ("p4", "u4b")]  # in record id order
+    assert list(store.linked_accounts(PERSON, "ad", after="p3")) == [("p4", "u4b")]  # a piece going on
     assert list(store.linked_accounts(GROUP, "ad")) == [("g1", "G1")]
     assert list(store.linked_accounts(PERSON, "badges")) == []
 

@@ -64,11 +64,18 @@ def test_given_records_saved_before_the_listing_then_they_are_listed_from_the_re
     before = {n: record_item(table, n) for n in range(6)}
     for n in (1, 2, 4):
         as_saved_before(table, n)
-    monkeypatch.setattr(dynamodb_links, "MIGRATE_PER_LISTING", 2)
+    monkeypatch.setattr(dynamodb_links, "MIGRATE_PER_LISTING", 0)  # the piece below moves nothing
     expected = [(f"p{n:03d}", f"u{n:03d}") for n in range(6)]
 
     store = DynamoStore(TABLE, table)
     calls = count_calls(table)
+    keys_read: list[int] = []
+    table.meta.events.register("provide-client-params.dynamodb.BatchGetItem",
+                               lambda params, **_: keys_read.append(len(params["RequestItems"][TABLE]["Keys"])))
+    assert list(store.linked_accounts(PERSON, "ad", after="p003")) == expected[4:]  # a piece going on:
+    assert keys_read == [1]  # only the legacy record past it is read (and not moved: a bound of 0)
+    monkeypatch.setattr(dynamodb_links, "MIGRATE_PER_LISTING", 2)
+    calls.clear()
     first = list(store.linked_accounts(PERSON, "ad"))
     read_first, calls_first = calls["BatchGetItem"], calls["TransactWriteItems"]
     calls.clear()

@@ -163,19 +163,26 @@ class DynamoStore(LoadedLookups):
         """In id order: the records saved by this version and those saved before (`record_gpk`), merged."""
         return heapq.merge(self.index_keys(record_gpk(kind)), self.index_keys(legacy_gpk(kind)))
 
-    def index_keys(self, gpk: str) -> Iterator[str]:
-        """The `gsk` of every item in one partition of the `byKind` index, in order (eventually consistent)."""
-        pages = self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
-                            ExpressionAttributeValues={":k": _s(gpk)}, consistent=False)
-        return iter([item["gsk"]["S"] for item in pages])
+    def index_keys(self, gpk: str, after: str | None = None) -> Iterator[str]:
+        """The `gsk` of every item in one partition of the `byKind` index (past `after`), in order (eventually
+        consistent)."""
+        return iter([item["gsk"]["S"] for item in self.index_items(gpk, after)])
+
+    def index_items(self, gpk: str, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """The items of one partition of the `byKind` index (keys only), in `gsk` order, past `after`."""
+        if after is None:
+            return self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
+                               ExpressionAttributeValues={":k": _s(gpk)}, consistent=False)
+        return self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k AND gsk > :a",
+                           ExpressionAttributeValues={":k": _s(gpk), ":a": _s(after)}, consistent=False)
 
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         """Every record of the kind (`linked_accounts` names those linked in `system`)."""
         return self.all_ids(kind)
 
-    def linked_accounts(self, kind: str, system: str) -> Iterator[tuple[str, str | None]]:
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
         """From the listing the link items carry (`dynamodb_links.py`), no record loaded but those saved before it."""
-        return dynamodb_links.linked_accounts(self, kind, system)
+        return dynamodb_links.linked_accounts(self, kind, system, after)
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         """The accounts among `keys`: their link items' digests (BatchGetItem), no record loaded unless its

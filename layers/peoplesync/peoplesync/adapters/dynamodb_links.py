@@ -36,10 +36,11 @@ MIGRATE_PER_LISTING = 2000  # legacy records one `linked_accounts` tries to move
 _HASHED = "sha256:"  # a key part too long for a DynamoDB key is stored hashed (`dynamodb_index._part`)
 
 
-def linked_accounts(store: Any, kind: str, system: str) -> Iterator[tuple[str, str | None]]:
-    """(record id, account key) of the accounts linked in `system` and not held as removed, in record id order:
-    the listing's, merged with the legacy records'. Key None: stored hashed (too long for a key): load the record."""
-    merged = heapq.merge(_listed(store, kind, system), _legacy(store, kind, system), key=itemgetter(0))
+def linked_accounts(store: Any, kind: str, system: str, after: str | None) -> Iterator[tuple[str, str | None]]:
+    """(record id, account key) of the accounts linked in `system` and not held as removed, of the records after
+    `after`, in record id order: the listing's, merged with the legacy records'. Key None: stored hashed (too
+    long for a key): load the record."""
+    merged = heapq.merge(_listed(store, kind, system, after), _legacy(store, kind, system, after), key=itemgetter(0))
     last = None
     for pair in merged:
         if pair != last:  # a record migrated while listed may be in both partitions for a moment
@@ -47,16 +48,15 @@ def linked_accounts(store: Any, kind: str, system: str) -> Iterator[tuple[str, s
         last = pair
 
 
-def _listed(store: Any, kind: str, system: str) -> Iterator[tuple[str, str | None]]:
+def _listed(store: Any, kind: str, system: str, after: str | None) -> Iterator[tuple[str, str | None]]:
     prefix = _link_key(kind, system, "")["pk"]["S"]
-    for item in store._pages(IndexName="byKind", KeyConditionExpression="gpk = :k",
-                             ExpressionAttributeValues={":k": _s(links_gpk(kind, system))}, consistent=False):
+    for item in store.index_items(links_gpk(kind, system), after):
         part = item["pk"]["S"][len(prefix):]
         yield item["gsk"]["S"], None if part.startswith(_HASHED) else part
 
 
-def _legacy(store: Any, kind: str, system: str) -> Iterator[tuple[str, str | None]]:
-    ids = list(store.index_keys(legacy_gpk(kind)))  # once migrated: one Query that finds nothing
+def _legacy(store: Any, kind: str, system: str, after: str | None) -> Iterator[tuple[str, str | None]]:
+    ids = list(store.index_keys(legacy_gpk(kind), after))  # once migrated: one Query that finds nothing
     tries = MIGRATE_PER_LISTING
     for start in range(0, len(ids), 100):
         batch = ids[start:start + 100]

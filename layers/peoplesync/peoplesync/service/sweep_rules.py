@@ -159,9 +159,7 @@ class _Position:
         for kind in kinds:
             if after and kind < after[0]:
                 continue
-            for rid, key in store.linked_accounts(kind, system):
-                if after and kind == after[0] and rid <= after[1]:
-                    continue
+            for rid, key in store.linked_accounts(kind, system, after[1] if after and kind == after[0] else None):
                 if self.last != [kind, rid] and self.stop is not None and self.last != after and self.stop():
                     self.cut = True
                     return
