@@ -297,8 +297,8 @@ class StateStore(RecordIndex, Protocol):
     def all_ids(self, kind: str) -> Iterator[str]: ...
 
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
-        """At least every record of `kind` holding an account in `system` (a complete poll's "who do we know
-        there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""
+        """At least every record of `kind` holding an account in `system`, in id order (a store that cannot tell
+        cheaply may list more)."""
         ...
 
     def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
