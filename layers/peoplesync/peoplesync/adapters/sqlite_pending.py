@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..model import RecordState
 from ..ports import VersionConflict, digests_of, owed_systems
@@ -37,6 +37,16 @@ class Held:
         self.version, self.text, self.state = version, text, state
 
 
+class Dirty(NamedTuple):
+    """A record saved inside the batch, to be written: whether SQLite has its row and which of its links SQLite
+    holds (as at its first save in the batch: those are updated in place), its row and its links' rows."""
+
+    exists: bool
+    stored_links: frozenset[Entry]
+    row: tuple[Any, ...]  # (data, owes, version, id, kind)
+    links: list[tuple[Any, ...]]  # (read, settled, removed, kind, system, key, rid)
+
+
 class Pending:
     """Mixed into `SqliteStore`, whose connection, lock and batch state it uses."""
 
@@ -54,12 +64,14 @@ class Pending:
 
     def _init_pending(self) -> None:
         self._known: dict[str, Held] = {}  # records read or saved inside the batch
-        # of those, saved inside the batch and not written yet: the record's row and its links' rows
-        self._dirty: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = {}
+        # of those, saved inside the batch and not written yet: the record's row and its links' rows, with
+        # what SQLite holds of it (its row exists; its links there): rewritten in place, not deleted and added
+        self._dirty: dict[str, Dirty] = {}
         self._links_held: dict[Entry, str | None] = {}  # link -> its record after the batch's saves (None: free)
         self._refs_held: dict[Entry, str | None] = {}
         self._vals_held: dict[Entry, dict[str, bool]] = {}  # (kind, field, value) -> record -> indexed or not
         self._links_seen: dict[Entry, str | None] = {}  # links read from SQLite inside the batch (unchanged since)
+        self._refs_seen: dict[Entry, str | None] = {}  # refs likewise
 
     def _forget_pending(self) -> None:
         """The batch ended (committed or rolled back): what was held describes nothing any more."""
@@ -69,6 +81,7 @@ class Pending:
         self._refs_held.clear()
         self._vals_held.clear()
         self._links_seen.clear()
+        self._refs_seen.clear()
 
     # --- reads inside a batch -----------------------------------------------------------------------------
     def _held_record(self, record_id: str) -> Held | None:
@@ -111,8 +124,11 @@ class Pending:
     def _ref_holder(self, entry: Entry) -> str | None:
         if entry in self._refs_held:
             return self._refs_held[entry]
+        if entry in self._refs_seen:
+            return self._refs_seen[entry]
         row = self._db.execute("SELECT rid FROM refs WHERE kind = ? AND system = ? AND ref = ?", entry).fetchone()
-        return row[0] if row else None
+        rid = self._refs_seen[entry] = row[0] if row else None
+        return rid
 
     def _vals_adjusted(self, kind: str, field: str, value: Any, stored: set[str]) -> set[str]:
         """`stored` (the records SQLite indexes under the value) with the batch's unwritten saves applied."""
@@ -152,9 +168,11 @@ class Pending:
         text, owed = dumps(data), owed_systems(state)
         self._index_held(rid, old, new)
         self._known[rid] = Held(stored + 1, text, None)
-        self._dirty[rid] = ((rid, state.kind, stored + 1, text, owes_column(owed)),
-                            [(*link, rid, d.read, d.settled, int(d.removed))
-                             for link, d in digests_of(state, owed).items()])
+        before = self._dirty.get(rid)  # saved earlier in the batch: SQLite holds what it held then
+        exists, stored_links = (before.exists, before.stored_links) if before else (stored > 0, frozenset(old[0]))
+        self._dirty[rid] = Dirty(exists, stored_links, (text, owes_column(owed), stored + 1, rid, state.kind),
+                                 [(d.read, d.settled, int(d.removed), *link, rid)
+                                  for link, d in digests_of(state, owed).items()])
         self._remember(rid, stored + 1, new)
         state.version = stored + 1
 
@@ -169,7 +187,8 @@ class Pending:
             if self._ref_holder(entry) == rid:
                 self._refs_held[entry] = None
         for entry in new[1]:  # all of them: a ref another record took since is the saved record's again
-            self._refs_held[entry] = rid
+            if self._ref_holder(entry) != rid:
+                self._refs_held[entry] = rid
         added, released = new[2] - old[2], old[2] - new[2]
         for entry in released:
             self._vals_held.setdefault(entry, {})[rid] = False
@@ -185,10 +204,16 @@ class Pending:
         if freed:
             db.executemany("DELETE FROM links WHERE kind = ? AND system = ? AND key = ?", freed)
         if self._dirty:
-            db.executemany("INSERT OR REPLACE INTO records (id, kind, version, data, owes) VALUES (?, ?, ?, ?, ?)",
-                           [row for row, _ in self._dirty.values()])
-            db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", [row for _, rows in self._dirty.values() for row in rows])
+            dirty = self._dirty.values()
+            db.executemany("UPDATE records SET data = ?, owes = ?, version = ? WHERE id = ?",
+                           [d.row[:4] for d in dirty if d.exists])
+            db.executemany("INSERT OR REPLACE INTO records (data, owes, version, id, kind) VALUES (?, ?, ?, ?, ?)",
+                           [d.row for d in dirty if not d.exists])
+            links = [(link, link[3:6] in d.stored_links) for d in dirty for link in d.links]
+            db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
+                           "AND key = ? AND rid = ?", [link for link, stored in links if stored])
+            db.executemany("INSERT OR REPLACE INTO links (read, settled, removed, kind, system, key, rid) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", [link for link, stored in links if not stored])
         if self._refs_held:
             refs = self._refs_held.items()
             db.executemany("DELETE FROM refs WHERE kind = ? AND system = ? AND ref = ?",
@@ -201,6 +226,7 @@ class Pending:
                            [row[:4] for row in rows if not row[4]])
             db.executemany("INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?)", [row[:4] for row in rows if row[4]])
         self._links_seen.update(self._links_held)
+        self._refs_seen.update(self._refs_held)
         self._dirty.clear()
         self._links_held.clear()
         self._refs_held.clear()

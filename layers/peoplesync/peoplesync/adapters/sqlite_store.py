@@ -292,12 +292,17 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
             self._db.execute("DELETE FROM reviews WHERE id = ?", (item_id,))
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
-        rows = [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions]
+        """One row for the decisions of one call (`[at, [decision, ...]]`, their fields between tabs in `field`):
+        a first sight makes eight, and eight rows cost eight times one. Rows written one decision each (an
+        object, its field in `field`) by earlier versions are read as before."""
+        if not decisions:
+            return
+        row = (record_id, "\t" + "\t".join(str(d["field"]) for d in decisions) + "\t", _dumps([at, decisions]))
         with self._transaction() as db:
             if self._in_batch:  # written with the batch's other decisions, in order, before it commits
-                self._decided.extend(rows)
+                self._decided.append(row)
                 return
-            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", rows)
+            db.execute("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", row)
 
     def _flush_decisions(self) -> None:
         if self._decided:
@@ -305,8 +310,12 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
             self._decided.clear()
 
     def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
-        if field is None:
-            rows = self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,))
-        else:
-            rows = self._all("SELECT data FROM decisions WHERE rid = ? AND field = ? ORDER BY seq", (record_id, field))
-        return [_loads(r[0]) for r in rows]
+        out: list[dict[str, Any]] = []
+        for (data,) in self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,)):
+            value = _loads(data)
+            if isinstance(value, dict):  # one decision a row, as earlier versions wrote them
+                out += [value] if field is None or value.get("field") == field else []
+            else:
+                at, made = value
+                out += [dict(d, at=at) for d in made if field is None or d.get("field") == field]
+        return out
