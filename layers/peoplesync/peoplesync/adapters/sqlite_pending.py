@@ -187,8 +187,7 @@ class Pending:
             if self._ref_holder(entry) == rid:
                 self._refs_held[entry] = None
         for entry in new[1]:  # all of them: a ref another record took since is the saved record's again
-            if self._ref_holder(entry) != rid:
-                self._refs_held[entry] = rid
+            self._refs_held[entry] = rid
         added, released = new[2] - old[2], old[2] - new[2]
         for entry in released:
             self._vals_held.setdefault(entry, {})[rid] = False
@@ -218,7 +217,9 @@ class Pending:
             refs = self._refs_held.items()
             db.executemany("DELETE FROM refs WHERE kind = ? AND system = ? AND ref = ?",
                            [entry for entry, rid in refs if rid is None])
-            db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)",
+            # written where another record holds it (or nobody): one held already is left as it is
+            db.executemany("INSERT INTO refs VALUES (?, ?, ?, ?) ON CONFLICT (kind, system, ref) DO UPDATE "
+                           "SET rid = excluded.rid WHERE rid != excluded.rid",
                            [(*entry, rid) for entry, rid in refs if rid is not None])
         if self._vals_held:
             rows = [(*entry, rid, present) for entry, held in self._vals_held.items() for rid, present in held.items()]
