@@ -96,6 +96,11 @@ def test_given_records_of_two_kinds_when_listing_ids_then_each_kind_lists_its_ow
     assert list(store.all_ids(PERSON)) == ["p1", "p2", "p3"]
     assert list(store.all_ids(GROUP)) == ["g1"]
     assert list(store.all_ids("device")) == []
+    assert (store.count(PERSON), store.count(GROUP), store.count("device")) == (3, 1, 0)
+    with store.batch():  # inside a batch, as of its saves
+        store.save(person("p4"))
+        assert store.count(PERSON) == 4
+    assert store.count(PERSON) == 4
 
 
 # --- the index -------------------------------------------------------------------------------------------

@@ -293,6 +293,11 @@ class StateStore(RecordIndex, Protocol):
 
     def all_ids(self, kind: str) -> Iterator[str]: ...
 
+    def count(self, kind: str) -> int:
+        """How many records of `kind` there are (as many as `all_ids` lists), without listing them where the
+        store can (the guard's population, asked at every sync and poll)."""
+        ...
+
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         """At least every record of `kind` holding an account in `system` (a complete poll's "who do we know
         there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""

@@ -234,6 +234,9 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         # BINARY collation orders by UTF-8 bytes, which is code-point order: the same as sorted()
         return iter([r[0] for r in self._all("SELECT id FROM records WHERE kind = ? ORDER BY id", (kind,))])
 
+    def count(self, kind: str) -> int:
+        return int(self._all("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,))[0][0])
+
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         rows = self._all("SELECT DISTINCT rid FROM links WHERE kind = ? AND system = ? ORDER BY rid", (kind, system))
         return iter([r[0] for r in rows])
