@@ -1,15 +1,18 @@
 """The SQLite store's write-behind: inside a batch (one chunk of messages, one transaction holding SQLite's write
 lock) a save is checked at once (its version, the links it takes) but written at the batch's end, with the
-chunk's other saves: one `executemany` per table instead of five statements per save, and a record saved three
-times in a chunk written once. Nothing is lost by waiting: the batch's transaction was already all or nothing
-(an exception leaving it rolls everything back), and the flush runs inside that same transaction, before its
-COMMIT. Point reads inside the batch see its saves (read-your-writes): `load`, `by_link`, `by_ref`, `by_value`,
-`ref_of`, `value_of` consult what is held here first; a scan (`link_digests`, `owing`, `linked_ids`, ...)
-flushes first and then asks SQLite.
+chunk's other saves: one `executemany` per table instead of five statements per save, a record saved three
+times in a chunk written once, and a record SQLite already holds updated in place (its row and its links'
+rows), not deleted and inserted again. Nothing is lost by waiting: the batch's transaction was already all or
+nothing (an exception leaving it rolls everything back), and the flush runs inside that same transaction,
+before its COMMIT. Point reads inside the batch see its saves (read-your-writes): `load`, `by_link`, `by_ref`,
+`by_value`, `ref_of`, `value_of` consult what is held here first; a scan (`link_digests`, `owing`,
+`linked_ids`, `count`, ...) flushes first and then asks SQLite.
 
-While the batch holds the write lock nobody else changes the file, so the records loaded or saved inside it
-are kept decoded (`_known`, private copies, handed out as copies): a record the chunk loads again (a delivery's
-confirm after its `writes_for`, a manager looked up by ten reports) is not read and decoded again.
+While the batch holds the write lock nobody else changes the file, so what it read stays true until it ends:
+each record read or saved inside it is kept as its stored text (`Held`), read from SQLite once per batch, and
+a link read once is not asked again (the save's check of a link correlation just looked up). A record decoded
+for a look-up (`ref_of`, `value_of`: correlation asks whether a candidate has an account here) is handed to
+the next `load` of it, which then owns it; a later load decodes the text again (callers change what they load).
 """
 
 from __future__ import annotations

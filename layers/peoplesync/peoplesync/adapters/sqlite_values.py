@@ -5,7 +5,8 @@ or three `by_value` look-ups of the `WAIT` field per save, nearly all finding no
 store holds SQLite's write lock, so the `vals` table changes only through this connection's saves: a field
 with at most `SMALL` entries is read once per batch and then kept exact by every save (its entries added and
 released are applied to the copy), instead of one query per look-up. A field with more (an employee id, an
-e-mail) is asked as before; so is every field outside a batch.
+e-mail) is asked as before, with the batch's saves not yet written applied to the answer (`sqlite_pending`);
+so is every field outside a batch.
 """
 
 from __future__ import annotations
