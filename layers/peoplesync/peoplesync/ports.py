@@ -50,12 +50,15 @@ class ReadFailed(PeoplesyncError):
 @dataclass(slots=True)
 class ReadResult:
     """One poll's harvest. `complete` means every account in scope was listed, so an account we know that
-    is missing from it is gone; a delta read is never complete. `cursor` is saved only after the
+    is missing from it is gone; a delta read is never complete. `confirm`: a whole listing that reached its
+    end but may have shifted under it (offset paging whose count check failed), so an account it did not list
+    is gone only if re-reading it says so (as `ReadPage.confirm`). `cursor` is saved only after the
     observations are safely queued."""
 
     observations: list[Observation]
     cursor: str | None = None
     complete: bool = False
+    confirm: bool = False
 
 
 @dataclass(slots=True)
@@ -301,6 +304,14 @@ class StateStore(RecordIndex, Protocol):
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         """At least every record of `kind` holding an account in `system` (a complete poll's "who do we know
         there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""
+        ...
+
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """(record id, account key) for the accounts of `system` linked to records of `kind` and not held as
+        removed, in record id order, of the records after `after` (a piece of the work going on): who a complete
+        read must list (the vanished rule), no record loaded where the store can help it. A key None: the store
+        cannot say without the record, which the caller loads (it may then hold no account there, or one
+        removed)."""
         ...
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -47,6 +47,12 @@ class DigestIndex:
                     db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
                                    "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, state.id)
                                                                for link, d in digests_of(state).items()])
+
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        # `_all` writes a batch's held saves first: reads inside a batch see them
+        rows = self._all("SELECT rid, key FROM links WHERE kind = ? AND system = ? AND rid > ? AND NOT removed "
+                         "ORDER BY rid, key", (kind, system, after or ""))
+        return iter([(rid, key) for rid, key in rows])
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         sql = "SELECT key, rid, read, settled, removed FROM links WHERE kind = ? AND system = ?"
