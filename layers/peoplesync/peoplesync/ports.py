@@ -296,6 +296,11 @@ class StateStore(RecordIndex, Protocol):
 
     def all_ids(self, kind: str) -> Iterator[str]: ...
 
+    def count(self, kind: str) -> int:
+        """How many records of `kind` there are (as many as `all_ids` lists), without listing them where the
+        store can (the guard's population, asked at every sync and poll)."""
+        ...
+
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         """At least every record of `kind` holding an account in `system`, in id order (a store that cannot tell
         cheaply may list more)."""
