@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from marshal import dumps as _marshal
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from marshal import dumps as _marshal
 from typing import Any, ClassVar, Protocol
 
 from .model import GROUP, Observation, RecordState, Write
