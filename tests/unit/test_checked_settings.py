@@ -1,0 +1,134 @@
+"""A connector built from its settings as checked when the configuration was (connectors/checked_settings.py, what a
+Lambda function's cold start runs on) is the connector pydantic's check builds: same settings, same properties,
+same cursor scope, same reads; and it needs no pydantic. Settings that do not pass are never kept: the connector
+then fails naming the key and the reason, as before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peoplesync import bootstrap
+from peoplesync.adapters import config_cache
+from peoplesync.adapters.aws import checked_form
+from peoplesync.config import compile_config
+from peoplesync.config import load_config as lambda_check  # what a function checks: no connector settings
+from peoplesync.config_light import light_config
+from peoplesync.connectors.checked_settings import plain
+from peoplesync.connectors.csv_file import CsvConnector, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+HR = "Employee_ID,Mail,Title,Status\ne1,a@example.com,Engineer,active\ne2,b@example.com,Lead,terminated\n"
+
+
+def config(hr: dict[str, Any]) -> dict[str, Any]:
+    return {"systems": {"hr": {"connector": "csv", **hr},
+                        "phonebook": {"connector": "csv", "path": "/nonexistent/pb.csv", "key": "id",
+                                      "writable": True}},
+            "fields": {"email.work": {"source": "hr", "map": {"hr": "Mail", "phonebook": "email"}},
+                       "title": {"source": "hr", "map": {"hr": "Title", "phonebook": "title"}}},
+            "match": ["email.work"]}
+
+
+def deployed(source: dict[str, Any]) -> Any:
+    """The plan a function runs on once the configuration was checked (its form through JSON, as stored)."""
+    form = json.loads(json.dumps(checked_form(lambda_check(source))))
+    return compile_config(light_config(form["config"], form["settings"], form["connectors"]),
+                          connector_class=bootstrap._connector_class)
+
+
+SETTINGS = {
+    "defaults": {},
+    "states": {"active_column": "Status", "inactive_values": ["Terminated", "Leave"], "inactive_value": "Leave",
+               "active_value": "Active"},
+    "export": {"delimiter": ";", "encoding": "latin-1", "trailer": r"^TOTAL (?P<count>\d+)$",
+               "require_final_newline": False, "settle_seconds": 0, "neutralise_formulas": False},
+}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_given_checked_settings_then_the_connector_is_the_one_pydantic_builds(name, tmp_path):
+    source = config({"path": str(tmp_path / "hr.csv"), "key": "Employee_ID", **SETTINGS[name]})
+    plan = deployed(source)
+    light = bootstrap.connector_factory(plan, None)("hr")
+    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
+                                                         connector_class=bootstrap._connector_class), None)("hr")
+
+    assert not isinstance(light.settings, Settings) and isinstance(checked.settings, Settings)
+    assert {k: getattr(light.settings, k) for k in Settings.model_fields} == dict(checked.settings)
+    assert light.settings.deactivated == checked.settings.deactivated  # the model's property, on both
+    assert light.settings.model_dump(mode="json") == checked.settings.model_dump(mode="json")
+    assert light._scope() == checked._scope()  # a cursor taken by one is the other's
+    assert light.writable == checked.writable
+
+
+def test_given_checked_settings_then_a_read_and_its_cursor_are_the_same(tmp_path):
+    (tmp_path / "hr.csv").write_text(HR)
+    source = config({"path": str(tmp_path / "hr.csv"), "key": "Employee_ID", "active_column": "Status",
+                     "settle_seconds": 0})
+    light = bootstrap.connector_factory(deployed(source), None)("hr")
+    checked = CsvConnector.from_system("hr", bootstrap.load_config(source).systems["hr"], ["Mail", "Title"])
+
+    first, again = light.read(), checked.read()
+    assert [(o.key, o.attrs, o.active) for o in first.observations] == \
+        [(o.key, o.attrs, o.active) for o in again.observations]
+    assert first.cursor == again.cursor
+    assert light.read(again.cursor).observations == []  # the other's cursor is taken: nothing changed
+
+
+def test_given_settings_that_do_not_pass_then_they_are_not_kept_and_the_connector_names_the_key(tmp_path):
+    source = config({"path": str(tmp_path / "hr.csv"), "key": "Employee_ID", "inactive_values": ["gone"],
+                     "inactive_value": "left"})
+    plan = deployed(source)  # a function's check: the configuration passes, the connector's settings do not
+
+    assert "hr" not in plan.config.connector_settings and "phonebook" in plan.config.connector_settings
+    with pytest.raises(ValueError, match="inactive_value 'left' is not among inactive_values"):
+        bootstrap.connector_factory(plan, None)("hr")
+    assert bootstrap.connector_factory(plan, None)("phonebook").name == "phonebook"  # the others are built
+
+
+def test_given_values_json_would_change_then_the_dump_is_not_kept():
+    from pydantic import BaseModel
+
+    class Inner(BaseModel):
+        a: int = 1
+
+    class Nested(BaseModel):
+        inner: Inner = Inner()
+
+    class Pairs(BaseModel):
+        pair: tuple[int, int] = (1, 2)
+
+    class Plain(BaseModel):
+        names: list[str] = ["x"]
+        limit: float = 2.0
+
+    assert plain(Nested()) is None and plain(Pairs()) is None
+    assert plain(Plain()) == {"names": ["x"], "limit": 2.0}
+
+
+def test_the_checked_form_is_keyed_by_the_connector_settings_code_too():
+    assert "connectors/csv_settings.py" in config_cache.rule_files()
+    assert all((ROOT / "layers" / "peoplesync" / "peoplesync" / f).is_file() for f in config_cache.rule_files())
+
+
+def test_given_checked_settings_then_building_and_reading_the_connector_imports_no_pydantic(tmp_path):
+    (tmp_path / "hr.csv").write_text(HR)
+    source = config({"path": str(tmp_path / "hr.csv"), "key": "Employee_ID", "active_column": "Status",
+                     "settle_seconds": 0})
+    form = json.dumps(checked_form(lambda_check(source)))
+    code = ("import json, sys\nfrom peoplesync import bootstrap\nfrom peoplesync.config import compile_config\n"
+            "from peoplesync.config_light import light_config\nform = json.loads(sys.stdin.read())\n"
+            "plan = compile_config(light_config(form['config'], form['settings'], form['connectors']),"
+            " connector_class=bootstrap._connector_class)\n"
+            "hr = bootstrap.connector_factory(plan, None)('hr')\n"
+            "keys = sorted(o.key for o in hr.read().observations)\n"
+            "print(json.dumps([keys, 'pydantic' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], input=form, capture_output=True, text=True, check=True)
+
+    assert json.loads(out.stdout) == [["e1", "e2"], False]
