@@ -132,3 +132,25 @@ def test_given_checked_settings_then_building_and_reading_the_connector_imports_
     out = subprocess.run([sys.executable, "-c", code], input=form, capture_output=True, text=True, check=True)
 
     assert json.loads(out.stdout) == [["e1", "e2"], False]
+
+
+class Secrets:
+    def get(self, name: str) -> dict[str, Any]:
+        return {"username": "isu", "password": "pw"}
+
+
+def test_given_checked_workday_settings_then_the_connector_is_the_one_pydantic_builds():
+    from peoplesync.connectors.workday import WorkdayConnector
+
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"]["hr"] = {"connector": "workday_raas", "credentials": "secret:wd",
+                               "url": "https://wd.example.com/ccx/service/customreport2/acme/isu/People",
+                               "prompts": {"Org": "42"}, "parts": [{"Region": "EU"}], "timezone": "Europe/Paris"}
+    plan = deployed(source)
+    light = bootstrap.connector_factory(plan, Secrets())("hr")
+    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
+                                                         connector_class=bootstrap._connector_class), Secrets())("hr")
+
+    assert isinstance(light, WorkdayConnector) and not isinstance(light.settings, type(checked.settings))
+    assert {k: getattr(light.settings, k) for k in type(checked.settings).model_fields} == dict(checked.settings)
+    assert light._scope() == checked._scope()

@@ -40,6 +40,7 @@ PLUGIN_GROUP = "peoplesync.connectors"
 # of what decides whether a configuration is valid (`adapters/config_cache.py` digests their sources).
 CHECKED_SETTINGS: dict[str, str] = {
     "csv": "peoplesync.connectors.csv_settings",
+    "workday_raas": "peoplesync.connectors.workday_settings",
 }
 
 
