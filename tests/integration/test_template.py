@@ -456,7 +456,7 @@ def test_given_the_full_sweep_then_each_system_is_snapshotted_before_its_map_and
     assert states["NextPage"]["Next"] == "Snapshot" and states["Reconcile"]["Next"] == "VanishedFrom"
     # after the system's Map: who its complete read did not list, from the first linked record, in pieces
     assert states["VanishedFrom"]["ResultPath"] == "$.gone" and states["VanishedFrom"]["Next"] == "Vanished"
-    assert states["VanishedFrom"]["Result"] == {"after": None, "changed": 0, "vanished": 0}
+    assert states["VanishedFrom"]["Result"] == {"after": None, "changed": 0, "vanished": 0, "population": None}
     vanished = states["Vanished"]
     assert vanished["Parameters"]["FunctionName"] == "${SweepFunctionArn}"
     assert vanished["Parameters"]["Payload"] == {"run.$": "$$.Execution.Name", "vanished.$": "$.snapshot",

@@ -307,7 +307,7 @@ def test_given_people_gone_from_hr_when_swept_then_their_directory_accounts_are_
 
 
 def test_given_the_vanished_step_cut_into_pieces_then_each_record_is_examined_once_and_the_guard_counts_across(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = files(tmp_path)
     config.write_text(CONFIG.replace("max_changes_per_run: 100%", "max_changes_per_run: 2"))
     bridge = bootstrap.local_from_file(config)
@@ -320,12 +320,16 @@ def test_given_the_vanished_step_cut_into_pieces_then_each_record_is_examined_on
     sent: list[dict] = []
     queue = type("Queue", (), {"send": lambda self, messages, **_: sent.extend(messages)})()
 
+    counts: list[int] = []  # the guard's base, the people known: each count lists every record id
+    people_known = sweep.guard.people_known
+    monkeypatch.setattr(sweep.guard, "people_known", lambda store: counts.append(1) or people_known(store))
     pieces, answer = 0, {}
     while pieces == 0 or answer["more"]:  # no time left at all: every piece stops after its first record
         answer = sweep.who_vanished(rt, blobs, "run-2", shot.to_dict(), queue, resume=answer, budget=0.0)
         pieces += 1
 
     assert pieces == PEOPLE  # one linked record a piece, none twice, none skipped
+    assert len(counts) == 1 and answer["population"] == PEOPLE  # counted by the first piece, carried after
     assert answer["vanished"] == 3
     # the guard's count went from piece to piece: two removals sent on, the third (past the limit) held
     assert len(sent) == 2 and {m["observation"]["key"] for m in sent} < {"W2", "W5", "W9"}  # in record id order

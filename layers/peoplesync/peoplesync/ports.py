@@ -50,12 +50,15 @@ class ReadFailed(PeoplesyncError):
 @dataclass(slots=True)
 class ReadResult:
     """One poll's harvest. `complete` means every account in scope was listed, so an account we know that
-    is missing from it is gone; a delta read is never complete. `cursor` is saved only after the
+    is missing from it is gone; a delta read is never complete. `confirm`: a whole listing that reached its
+    end but may have shifted under it (offset paging whose count check failed), so an account it did not list
+    is gone only if re-reading it says so (as `ReadPage.confirm`). `cursor` is saved only after the
     observations are safely queued."""
 
     observations: list[Observation]
     cursor: str | None = None
     complete: bool = False
+    confirm: bool = False
 
 
 @dataclass(slots=True)

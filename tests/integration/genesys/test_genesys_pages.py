@@ -192,3 +192,49 @@ def test_given_a_sweep_snapshot_across_invocations_then_its_vanished_step_re_rea
     assert shot.parts >= 2 and not shot.complete and shot.confirm  # read by several invocations
     assert queue.keys(removed=True) == [order[3]] and answer["vanished"] == 1
     assert order[-1] in queue.keys(removed=False)
+
+
+def shift_during_read(cloud: Cloud, order: list[str]) -> None:
+    """While the next read is paged (25 users a request): as page 2 is asked for, the 81st user (by name) is
+    renamed to the front of the listing, onto the page already read, so no page lists them; the total stays
+    the same, but fewer distinct users come back than it announced."""
+    def hook(method: str, path: str, query: dict[str, list[str]]) -> None:
+        if method == "GET" and path == "/api/v2/users" and query.get("pageNumber") == ["2"] and not done:
+            done.append(True)
+            cloud.standin.edit_user(order[80], {"name": "Aaron Moved"})
+    done: list[bool] = []
+    cloud.standin.hooks.append(hook)
+
+
+def test_given_a_read_in_one_invocation_that_shifted_then_only_the_deleted_is_concluded_gone(cloud: Cloud) -> None:
+    """A poll that reads the whole listing at once (no `page_size`: the local run, a small tenant): the count
+    check fails, so who it did not list is re-read by id, as a read across invocations is."""
+    from peoplesync.service.poll import poll
+    from tests.paging import Capture
+
+    order, bridge = linked(cloud, 120)
+    delete(cloud, order[3])
+    shift_during_read(cloud, order)
+    queue = Capture()
+
+    report = poll("cloud", bridge.reconciler, bridge.runtime.connector("cloud"), queue,  # type: ignore[arg-type]
+                  connectors=bridge.runtime.connector)
+
+    assert queue.keys(removed=True) == [order[3]] and report.vanished == 1
+    assert order[80] in queue.keys(removed=False)  # not listed, but there: re-read, queued as it is now
+
+
+def test_given_sync_full_over_a_read_that_shifted_then_only_the_deleted_is_deactivated(cloud: Cloud) -> None:
+    """`peoplesync sync --full` (the full sweep's steps in-process) over the same shifted read."""
+    order, bridge = linked(cloud, 120)
+    delete(cloud, order[3])
+    shift_during_read(cloud, order)
+
+    bridge.sync(full=True)
+
+    store = bridge.reconciler.store
+    def removed(uid: str) -> bool:
+        record = store.load(store.by_link("person", "cloud", uid))
+        return record.shadows["cloud"].removed
+    assert removed(order[3])
+    assert not any(removed(uid) for uid in order if uid != order[3])

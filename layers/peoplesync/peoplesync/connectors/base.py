@@ -177,14 +177,16 @@ class BaseConnector(Connector):
         state = harvest.state if isinstance(harvest, Harvest) else None
         if state is None and harvest.cursor is not None:
             raise TypeError(f"{type(self).__name__}: return the cursor as Harvest(state=...), not a string")
-        return ReadResult(harvest.observations, cursor=self._encode(state), complete=harvest.complete)
+        return ReadResult(harvest.observations, cursor=self._encode(state), complete=harvest.complete,
+                          confirm=harvest.confirm and not harvest.complete)
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:
         """The read in pages, each with the position to go on from (`start`) and whether it is the last.
         Default: the whole `read()` as one page (a connector that can page natively overrides this)."""
         result = self.read(cursor, full=full)
-        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor,
+                       confirm=result.confirm)
 
     def _guarded(self, op: Callable[[], Any]) -> Any:
         """`op()` (a part of a read), its failure a `ReadFailed` as in `read()`: the library's errors translated

@@ -133,7 +133,7 @@ class GenesysConnector(BaseConnector):
     def _read_full(self) -> ReadResult:
         users, complete = self.api.list_users(self.expand, self.settings.page_size)
         return ReadResult([self.observe(u) for u in users if u.get("state") != "deleted"] + self.group_observations(),
-                          complete=complete)
+                          complete=complete, confirm=not complete)  # page numbers shift: re-read who is missing
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:

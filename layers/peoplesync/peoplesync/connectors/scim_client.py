@@ -185,7 +185,8 @@ class ScimClientConnector(BaseConnector):
         """Every resource, `startIndex`/`count` page after page; complete when the distinct ids add up to
         `totalResults` on every page (RFC 7644 3.4.2.4: the listing may move while it is paged)."""
         listing = page_all(self._page, key=lambda r: str(r["id"]), name=f"{self.name} {self.settings.resource}")
-        return ReadResult([self.observe(r) for r in listing.items], complete=listing.complete)
+        return ReadResult([self.observe(r) for r in listing.items], complete=listing.complete,
+                          confirm=not listing.complete)  # the listing moved: re-read who it did not list
 
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
                    start: str | None = None) -> Iterator[ReadPage]:

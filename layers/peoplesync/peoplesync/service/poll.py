@@ -203,7 +203,8 @@ def pages_of(connector: Connector, cursor: str | None, *, full: bool, page_size:
     paged = getattr(connector, "read_pages", None)
     if paged is None:
         result = connector.read(cursor, full=full)
-        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor,
+                       confirm=getattr(result, "confirm", False))
         return
     yield from paged(cursor, full=full, page_size=page_size, start=start)
 
@@ -220,14 +221,16 @@ def _take(reconciler: Reconciler, system: str, page: ReadPage, run: _Run, reconc
         if not whole or page.restarted:  # a checkpoint was written: the run is over
             _save(store, system, None)
         return True
-    complete = whole and page.complete
+    complete = whole and (page.complete or page.confirm)  # confirm: who it did not list is re-read first
     links = _links(store, plan, system, observations, complete=complete)
     changed = _screen(reconciler, system, observations, links)
     news = {o.key for o in changed}  # the rest: a full run (`sync --full`) decides them again
     unchanged = {link.record for (_, key), link in links.items() if key not in news}
     if complete:
         gone = vanished_links(links, system, {o.key for o in observations})
-        report.vanished = len(gone)
+        if gone and not page.complete:
+            gone = seen.recheck_in(judge.connectors, system).confirm(gone)
+        report.vanished = sum(1 for o in gone if o.removed)
         observations += gone
         changed += gone
     known = _records(store, system, changed, links)
@@ -275,8 +278,8 @@ def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, rep
     except seen.Incomplete as exc:
         log.warning("poll of %s: who was listed is not known (%s); nobody is concluded gone", system, exc)
         return
-    recheck = seen.Recheck(lambda: judge.connectors(system) if judge.connectors else None, system) if confirm else None
-    sweep_gone(reconciler, system, listed, reconcile, report, judge, run, recheck=recheck)
+    sweep_gone(reconciler, system, listed, reconcile, report, judge, run,
+               recheck=seen.recheck_in(judge.connectors, system) if confirm else None)
 
 
 def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reconcile: Queue, report: PollReport,

@@ -99,3 +99,8 @@ class Recheck:
             return []
         asked = {o.key: o.kind for o in gone}  # only the accounts asked about, each as the kind linked
         return [o for o in result.observations if o.key in asked and o.kind == asked[o.key]]
+
+
+def recheck_in(connectors: Callable[[str], Connector | None] | None, system: str) -> Recheck:
+    """A `Recheck` of `system` by the connector `connectors(system)` gives (made only if someone is missing)."""
+    return Recheck(lambda: connectors(system) if connectors is not None else None, system)

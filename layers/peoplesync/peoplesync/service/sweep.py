@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..model import Observation, observation_to_dict
 from ..ports import Connector
 from ..redact import scrub
-from . import messages, seen
+from . import guard, messages, seen
 from . import sweep_rules as rules
 from .poll import PollReport, pages_of
 from .runtime import Runtime
@@ -242,17 +242,22 @@ def who_vanished(rt: Runtime, blobs: Blobs, run: str, shot: dict[str, Any], send
     sent to `send` (the reconcile queue) as removed, as a poll's complete read does; a read that may have
     shifted (`confirm`) has those re-read first. A read not known complete concludes nothing (SPEC 20).
     `budget` (seconds): once spent, the step stops after a batch of 500 records and answers `more` with where
-    to go on (`resume`: that answer, which also carries the guard's count)."""
+    to go on (`resume`: that answer, which also carries the guard's count and its base, the people known, counted
+    once by the first piece: a count lists every record id, too much to pay per batch at a million people)."""
     resume = resume or {}
     answer: dict[str, Any] = {"more": False, "after": None, "changed": int(resume.get("changed") or 0),
-                              "vanished": int(resume.get("vanished") or 0), "held": None}
+                              "vanished": int(resume.get("vanished") or 0), "held": None,
+                              "population": resume.get("population")}
     if not (shot.get("complete") or shot.get("confirm")) or shot.get("failed"):
         return answer
     system = str(shot["system"])
-    swept = rules.Swept(rt.reconciler, system, approve=False, population=None, connectors=rt.connector)
+    if answer["population"] is None and rt.plan.config.policies.max_changes_per_run is not None:
+        answer["population"] = guard.people_known(rt.store)
+    swept = rules.Swept(rt.reconciler, system, approve=False, population=answer["population"],
+                        connectors=rt.connector)
     swept.run.changed = answer["changed"]
     stop_at = None if budget is None else clock() + budget
-    recheck = None if shot.get("complete") else seen.Recheck(lambda: rt.connector(system), system)  # `confirm`
+    recheck = None if shot.get("complete") else seen.recheck_in(rt.connector, system)  # `confirm`
     after = swept.gone(rules.load_listed(blobs, run_prefix(run), shot), send, after=resume.get("after"),
                        stop=None if stop_at is None else (lambda: clock() >= stop_at), recheck=recheck)
     answer.update(more=after is not None, after=after, changed=swept.run.changed, held=swept.report.held or None)
@@ -324,8 +329,9 @@ class LocalSweep:
         for i in range(0, len(keys), self.batch):
             process(keys[i:i + self.batch], self.blobs, rt, handle=self._step, judge=swept.chunk)
             self.bridge._reconcile(self.report, self.progress)  # records woken, re-reads: as the queue would
-        if shot.complete:
-            swept.gone(rules.load_listed(self.blobs, run_prefix(self.run), shot.to_dict()), self)
+        if shot.complete or shot.confirm:  # confirm: a read that may have shifted, who it missed re-read
+            swept.gone(rules.load_listed(self.blobs, run_prefix(self.run), shot.to_dict()), self,
+                       recheck=None if shot.complete else seen.recheck_in(rt.connector, shot.system))
         swept.report.read = shot.accounts
         rt.store.put_cursor(shot.system, shot.cursor)
         if shot.complete:  # everything was read under this mapping: later polls may be deltas again
