@@ -19,7 +19,7 @@ from peoplesync.adapters.aws import checked_form
 from peoplesync.config import compile_config
 from peoplesync.config import load_config as lambda_check  # what a function checks: no connector settings
 from peoplesync.config_light import light_config
-from peoplesync.connectors.checked_settings import plain
+from peoplesync.connectors.checked_settings import checked_settings, plain
 from peoplesync.connectors.csv_file import CsvConnector, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,24 +92,34 @@ def test_given_settings_that_do_not_pass_then_they_are_not_kept_and_the_connecto
     assert bootstrap.connector_factory(plan, None)("phonebook").name == "phonebook"  # the others are built
 
 
-def test_given_values_json_would_change_then_the_dump_is_not_kept():
+def test_given_values_json_would_change_then_the_form_is_not_kept_and_a_nested_model_is_rebuilt():
     from pydantic import BaseModel
+
+    class Pairs(BaseModel):
+        pair: tuple[int, int] = (1, 2)
 
     class Inner(BaseModel):
         a: int = 1
 
-    class Nested(BaseModel):
-        inner: Inner = Inner()
+    class Deeper(BaseModel):
+        pairs: Pairs = Pairs()
 
-    class Pairs(BaseModel):
-        pair: tuple[int, int] = (1, 2)
+    class Nested(BaseModel):
+        inner: Inner | None = Inner()
+
+    class Twice(BaseModel):
+        deeper: Deeper = Deeper()
 
     class Plain(BaseModel):
         names: list[str] = ["x"]
         limit: float = 2.0
 
-    assert plain(Nested()) is None and plain(Pairs()) is None
-    assert plain(Plain()) == {"names": ["x"], "limit": 2.0}
+    assert plain(Pairs()) is None and plain(Twice()) is None
+    assert plain(Plain()) == {"values": {"names": ["x"], "limit": 2.0}, "models": []}
+    assert plain(Nested()) == {"values": {"inner": {"a": 1}}, "models": ["inner"]}
+    assert plain(Nested(inner=None)) == {"values": {"inner": None}, "models": []}
+    light = checked_settings(plain(Nested()))  # type: ignore[arg-type]
+    assert light.inner.a == 1 and light.model_dump() == {"inner": {"a": 1}}
 
 
 def test_the_checked_form_is_keyed_by_the_connector_settings_code_too():
@@ -136,7 +146,7 @@ def test_given_checked_settings_then_building_and_reading_the_connector_imports_
 
 class Secrets:
     def get(self, name: str) -> dict[str, Any]:
-        return {"username": "isu", "password": "pw"}
+        return {"username": "isu", "password": "pw", "token": "t0k", "client_id": "c", "client_secret": "s"}
 
 
 def test_given_checked_workday_settings_then_the_connector_is_the_one_pydantic_builds():
@@ -153,4 +163,51 @@ def test_given_checked_workday_settings_then_the_connector_is_the_one_pydantic_b
 
     assert isinstance(light, WorkdayConnector) and not isinstance(light.settings, type(checked.settings))
     assert {k: getattr(light.settings, k) for k in type(checked.settings).model_fields} == dict(checked.settings)
+    assert light._scope() == checked._scope()
+
+
+def test_given_checked_scim_client_settings_then_the_connector_is_the_one_pydantic_builds():
+    from peoplesync.connectors.scim_client import ScimClientConnector
+
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"]["phonebook"] = {"connector": "scim_client", "credentials": "secret:sc", "writable": True,
+                                      "base_url": "https://scim.example.com/scim/v2/", "page_size": 50}
+    plan = deployed(source)
+    light = bootstrap.connector_factory(plan, Secrets())("phonebook")
+    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
+                                                         connector_class=bootstrap._connector_class),
+                                          Secrets())("phonebook")
+
+    assert isinstance(light, ScimClientConnector) and not isinstance(light.settings, type(checked.settings))
+    assert {k: getattr(light.settings, k) for k in type(checked.settings).model_fields} == dict(checked.settings)
+    assert light.settings.base_url == "https://scim.example.com/scim/v2"  # as the model's check left it
+    assert light._scope() == checked._scope()
+
+
+@pytest.mark.parametrize("module", ["csv_file", "workday", "scim_client", "graph"])
+def test_the_connector_modules_kept_checked_import_no_pydantic(module):
+    code = (f"import sys\nimport peoplesync.connectors.{module}\n"
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "False"
+
+
+def test_given_checked_graph_settings_with_a_group_scope_then_the_connector_is_the_one_pydantic_builds():
+    from peoplesync.connectors.graph import GraphConnector
+
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"]["phonebook"] = {"connector": "graph", "credentials": "secret:g", "writable": True,
+                                      "tenant_id": "contoso", "graph_url": "https://graph.example.com/v1.0/",
+                                      "groups": {"filter": "groupTypes/any(c:c eq 'Unified')"}}
+    plan = deployed(source)
+    light = bootstrap.connector_factory(plan, Secrets())("phonebook")
+    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
+                                                         connector_class=bootstrap._connector_class),
+                                          Secrets())("phonebook")
+
+    assert isinstance(light, GraphConnector) and not isinstance(light.settings, type(checked.settings))
+    assert light.settings.groups.filter == checked.settings.groups.filter  # the nested scope, rebuilt
+    assert light.settings.groups.ids == [] and light.settings.groups.read_only is False
+    assert light.settings.graph_url == "https://graph.example.com/v1.0"
     assert light._scope() == checked._scope()

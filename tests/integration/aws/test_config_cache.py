@@ -145,8 +145,8 @@ def test_given_a_csv_system_then_its_settings_are_kept_checked_and_its_connector
 
     plan = cold_start()
 
-    assert plan.config.connector_settings["hr"]["key"] == "Employee_ID"
-    assert plan.config.connector_settings["hr"]["settle_seconds"] == 2.0  # the model's default, as checked
+    assert plan.config.connector_settings["hr"]["values"]["key"] == "Employee_ID"
+    assert plan.config.connector_settings["hr"]["values"]["settle_seconds"] == 2.0  # the model's default, as checked
     assert "cloud" not in plan.config.connector_settings  # a plugin's settings: checked when it is built
     hr = bootstrap.connector_factory(plan, None)("hr")
     assert type(hr.settings).__name__ == "CheckedCsvSettings" and hr.settings.deactivated == "inactive"

@@ -353,11 +353,11 @@ def checked_form(config: Config) -> dict[str, Any]:
 
             model = importlib.import_module(connectors.CHECKED_SETTINGS[system.connector]).Settings
             try:
-                dump = plain(model.model_validate(system.settings))
+                form = plain(model.model_validate(system.settings))
             except ValueError:  # pydantic's ValidationError
                 continue
-            if dump is not None:
-                built[name] = dump
+            if form is not None:
+                built[name] = form
     return {"config": config.model_dump(mode="json"), "settings": settings, "connectors": built}
 
 

@@ -41,6 +41,8 @@ PLUGIN_GROUP = "peoplesync.connectors"
 CHECKED_SETTINGS: dict[str, str] = {
     "csv": "peoplesync.connectors.csv_settings",
     "workday_raas": "peoplesync.connectors.workday_settings",
+    "scim_client": "peoplesync.connectors.scim_client_settings",
+    "graph": "peoplesync.connectors.graph_settings",
 }
 
 

@@ -126,7 +126,7 @@ class BaseConnector(Connector):
                     secrets: SecretsPort | None = None, buckets: BucketStore | None = None,
                     checked: Mapping[str, Any] | None = None, **options: Any) -> Self:
         """The connector of one configured system. `options` go to the constructor (clocks in tests).
-        `checked`: its settings as `Settings` checked them before (`checked_settings.py`: no pydantic)."""
+        `checked`: its settings as `Settings` checked them before (`checked_settings.plain`: no pydantic)."""
         raw, writable, ref = system_parts(system_config)
         settings = (cls.Settings.model_validate(raw) if checked is None
                     else checked_settings(dict(checked), cls.settings_props))

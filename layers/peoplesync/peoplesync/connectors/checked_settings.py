@@ -48,21 +48,31 @@ class CheckedSettings:
 _classes: dict[type, type[CheckedSettings]] = {}
 
 
-def checked_settings(dump: dict[str, Any], props: type | None = None) -> CheckedSettings:
-    """The settings of a checked model's dump; `props`: the mixin holding the model's properties."""
-    if props is None:
-        return CheckedSettings(dump)
-    cls = _classes.get(props)
-    if cls is None:
-        cls = _classes[props] = type(f"Checked{props.__name__.removesuffix('Props')}", (CheckedSettings, props), {})
-    return cls(dump)
+def checked_settings(form: dict[str, Any], props: type | None = None) -> CheckedSettings:
+    """The settings of a checked model's form (`plain`); `props`: the mixin holding the model's properties."""
+    cls = CheckedSettings
+    if props is not None:
+        cls = _classes.get(props) or _classes.setdefault(
+            props, type(f"Checked{props.__name__.removesuffix('Props')}", (CheckedSettings, props), {}))
+    made = cls(form["values"])
+    for field in form.get("models", ()):  # a nested model (a group scope): its values as attributes too
+        if form["values"].get(field) is not None:
+            object.__setattr__(made, field, CheckedSettings(form["values"][field]))
+    return made
 
 
 def plain(model: Any) -> dict[str, Any] | None:
-    """The JSON dump of a checked model when rebuilding it from that dump gives the same values (no nested
-    model, no date, set or tuple JSON would change); else None (it is then checked again at each cold start)."""
+    """The form kept of a checked model: {"values": its JSON dump, "models": the fields holding a nested model},
+    when rebuilding it from that gives the same values (a nested model's values plain too, no date, set or tuple
+    JSON would change); else None (it is then checked again when the connector is built)."""
     dump: dict[str, Any] = model.model_dump(mode="json")
-    return dump if dict(model) == dump else None
+    models = [f for f, v in dict(model).items() if hasattr(v, "model_dump")]
+    values = dict(model)
+    for field in models:
+        if dict(values[field]) != dump[field]:
+            return None
+        values[field] = dump[field]
+    return {"values": dump, "models": models} if values == dump else None
 
 
 class settings_model:  # used as a class attribute, read like a class
