@@ -452,6 +452,29 @@ def test_given_records_linked_in_several_systems_then_linked_ids_lists_at_least_
         assert listed == ["p3"]
 
 
+def test_given_accounts_linked_removed_and_moved_then_linked_accounts_names_those_a_complete_read_must_list(store):
+    store.save(person("p1", ad=Shadow(key="u1")))
+    store.save(person("p2", cloud=Shadow(key="c2")))
+    store.save(person("p3", ad=Shadow(key="u3"), cloud=Shadow(key="c3")))
+    store.save(person("p4", ad=Shadow(key="u4", active=False, removed=True)))  # already concluded gone
+    store.save(person("p0", ad=Shadow(key="u0")))
+    store.save(RecordState(id="g1", kind=GROUP, shadows={"ad": Shadow(key="G1")}))
+    moved = store.load("p1")
+    moved.shadows = {"cloud": Shadow(key="c1")}  # unlinked from ad since
+    store.save(moved)
+    gone = store.load("p0")
+    gone.shadows["ad"].removed = True  # concluded gone since
+    store.save(gone)
+    back = store.load("p4")
+    back.shadows["ad"] = Shadow(key="u4b", active=True)  # linked again, to another account
+    store.save(back)
+
+    assert list(store.linked_accounts(PERSON, "ad")) == [("p3", "u3"), ("p4", "u4b")]  # in record id order
+    assert list(store.linked_accounts(PERSON, "ad", after="p3")) == [("p4", "u4b")]  # a piece going on
+    assert list(store.linked_accounts(GROUP, "ad")) == [("g1", "G1")]
+    assert list(store.linked_accounts(PERSON, "badges")) == []
+
+
 # --- the digest index (the poll's pre-screen) ------------------------------------------------------------
 def test_given_saved_records_then_link_digests_answer_each_link_as_its_record_says_in_full(store):
     settled = Shadow(key="u1", values={"title": "Engineer", "phone": "+13175550101"}, active=True, digest="d1")

@@ -301,6 +301,14 @@ class StateStore(RecordIndex, Protocol):
         there"); a store that cannot tell cheaply lists more (DynamoDB: every record of the kind)."""
         ...
 
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """(record id, account key) for the accounts of `system` linked to records of `kind` and not held as
+        removed, in record id order, of the records after `after` (a piece of the work going on): who a complete
+        read must list (the vanished rule), no record loaded where the store can help it. A key None: the store
+        cannot say without the record, which the caller loads (it may then hold no account there, or one
+        removed)."""
+        ...
+
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         """The index digests (`LinkDigest`, by account key) of the accounts of `system` linked to records of
         `kind`: every one (`keys` None: a complete read, which also learns who vanished) or those among `keys`.

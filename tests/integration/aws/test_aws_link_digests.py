@@ -37,12 +37,13 @@ def expected(store: DynamoStore, ids: list[str], system: str = "ad") -> dict[str
 
 
 def strip_index(client: Any, record_id: str, links: list[str]) -> None:
-    """Make a record look saved before the digest index: no `dg` on it, no digests on its link items."""
+    """Make a record look saved before the digest index: no `dg` on it, no digests on its link items (nor the
+    link listing, which came after: the record in the `byKind` partition of its kind alone)."""
     client.update_item(TableName=TABLE, Key={"pk": {"S": f"rec#{record_id}"}, "sk": {"S": "rec"}},
-                       UpdateExpression="REMOVE dg")
+                       UpdateExpression="REMOVE dg SET gpk = :g", ExpressionAttributeValues={":g": {"S": "kind#person"}})
     for pk in links:
         client.update_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": "link"}},
-                           UpdateExpression="REMOVE dg, dr, ds, rm")
+                           UpdateExpression="REMOVE dg, dr, ds, rm, gpk, gsk")
 
 
 def test_given_250_accounts_read_then_their_digests_cost_three_batch_reads_and_no_record(table):

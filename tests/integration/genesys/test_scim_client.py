@@ -187,3 +187,33 @@ def test_given_users_read_one_page_per_invocation_then_each_is_observed_once_and
     assert not page.complete
     one_go = list(c.read_pages(None, full=True, page_size=3))
     assert one_go[-1].complete and sorted(o.key for p in one_go for o in p.observations) == every
+
+
+def test_given_a_user_deleted_while_the_listing_is_paged_in_one_go_then_the_read_asks_who_it_missed_be_re_read(
+        provider: Provider) -> None:
+    """startIndex paging shifts when a resource is deleted between two requests (RFC 7644 3.4.2.4): someone
+    after the deleted one is skipped. The read is then not complete, and asks (`confirm`) that the linked
+    accounts it did not list be re-read by id before anyone is concluded gone (the poll does: see
+    tests/integration/genesys/test_genesys_pages.py)."""
+    c = connector(provider, page_size=2)
+    for n in range(6):
+        create(c, f"shift{n}@corp.example")
+    first = sorted(o.key for o in c.read(full=True).observations)
+    page = c._page
+    deleted: list[str] = []
+
+    def page_then_delete(start: int) -> Any:
+        answer = page(start)
+        if start == 1:  # after the first page of each read: one of the users it listed is deleted
+            deleted.append(answer.items[0]["id"])
+            c.write(Write("apps", "delete", "r", deleted[-1], {}))
+        return answer
+
+    c._page = page_then_delete  # type: ignore[method-assign]
+    result = c.read(full=True)
+    [whole] = list(c.read_pages(None, full=True))
+
+    listed = {o.key for o in result.observations}
+    assert not result.complete and result.confirm
+    assert set(first) - listed - set(deleted)  # the deletion shifted someone still there past the read
+    assert not whole.complete and whole.confirm

@@ -6,7 +6,7 @@ repository keeps its own items under `SCIM#`, so the two never meet):
 | item            | pk                                | sk          | other attributes                  |
 |-----------------|-----------------------------------|-------------|-----------------------------------|
 | record          | `rec#<id>`                        | `rec`       | data (JSON), version, gpk, gsk    |
-| link index      | `link#<kind>#<system>#<key>`      | `link`      | rid; dg, dr, ds, rm (digests)     |
+| link index      | `link#<kind>#<system>#<key>`      | `link`      | rid; dg, dr, ds, rm; gpk, gsk     |
 | ref index       | `ref#<kind>#<system>#<ref lower>` | `ref`       | rid                               |
 | value index     | `val#<kind>#<field>#<value>`      | `<id>`      |                                   |
 | cursor          | `cursor#<system>`                 | `cursor`    | cursor                            |
@@ -33,6 +33,7 @@ missing from it for a moment.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import json
 import random
@@ -43,6 +44,7 @@ from typing import Any
 
 from ..model import RecordState
 from ..ports import LinkDigest, TransientError, VersionConflict, digests_of
+from . import dynamodb_links
 from .dynamodb_index import (  # the index items and what a save changes in them
     MAX_TRANSACTION_ITEMS,
     Digests,
@@ -55,6 +57,9 @@ from .dynamodb_index import (  # the index items and what a save changes in them
     _value_pk,
     digest_of_item,
     index_ops,
+    is_listed,
+    legacy_gpk,
+    record_gpk,
 )
 from .memory import LoadedLookups, index_entries, value_key
 
@@ -65,6 +70,7 @@ BATCH_WRITE_ITEMS = 25
 BATCH_GET_KEYS = 100
 _counter = itertools.count()
 _Saved = tuple[Entries, Digests, bool]  # a record's index entries, link digests, and whether its links carry them
+# (digests and listing: `dynamodb_index.is_listed`)
 
 
 def _dumps(value: Any) -> str:
@@ -154,14 +160,29 @@ class DynamoStore(LoadedLookups):
         self._remember(state.id, state.version, (new, new_digests, True))
 
     def all_ids(self, kind: str) -> Iterator[str]:
-        pages = self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
-                            ExpressionAttributeValues={":k": _s(f"kind#{kind}")}, consistent=False)
-        return iter([item["gsk"]["S"] for item in pages])
+        """In id order: the records saved by this version and those saved before (`record_gpk`), merged."""
+        return heapq.merge(self.index_keys(record_gpk(kind)), self.index_keys(legacy_gpk(kind)))
+
+    def index_keys(self, gpk: str, after: str | None = None) -> Iterator[str]:
+        """The `gsk` of every item in one partition of the `byKind` index (past `after`), in order (eventually
+        consistent)."""
+        return iter([item["gsk"]["S"] for item in self.index_items(gpk, after)])
+
+    def index_items(self, gpk: str, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """The items of one partition of the `byKind` index (keys only), in `gsk` order, past `after`."""
+        if after is None:
+            return self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k",
+                               ExpressionAttributeValues={":k": _s(gpk)}, consistent=False)
+        return self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k AND gsk > :a",
+                           ExpressionAttributeValues={":k": _s(gpk), ":a": _s(after)}, consistent=False)
 
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
-        """Every record of the kind: each link is an item of its own partition, so listing one system's would
-        be a table scan."""
+        """Every record of the kind (`linked_accounts` names those linked in `system`)."""
         return self.all_ids(kind)
+
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """From the listing the link items carry (`dynamodb_links.py`), no record loaded but those saved before it."""
+        return dynamodb_links.linked_accounts(self, kind, system, after)
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         """The accounts among `keys`: their link items' digests (BatchGetItem), no record loaded unless its
@@ -303,7 +324,7 @@ class DynamoStore(LoadedLookups):
         data = json.loads(item["data"]["S"])
         data["version"] = int(item["version"]["N"])
         state = RecordState.from_dict(data)
-        self._remember(state.id, state.version, (index_entries(state), digests_of(state), "dg" in item))
+        self._remember(state.id, state.version, (index_entries(state), digests_of(state), is_listed(item)))
         return state
 
     def _remember(self, record_id: str, version: int, saved: _Saved) -> None:
@@ -323,14 +344,14 @@ class DynamoStore(LoadedLookups):
             stored = int(item["version"]["N"]) if item else 0
             raise VersionConflict(f"record {state.id} is at version {stored}, not {state.version}")
         old = RecordState.from_dict(json.loads(item["data"]["S"]))
-        return index_entries(old), digests_of(old), "dg" in item
+        return index_entries(old), digests_of(old), is_listed(item)
 
     def _record_item(self, state: RecordState) -> dict[str, Any]:
         data = state.to_dict()
         data.pop("version", None)
         return {**_rec_key(state.id), "data": _s(_dumps(data)), "version": {"N": str(state.version + 1)},
-                "kind": _s(state.kind), "gpk": _s(f"kind#{state.kind}"), "gsk": _s(state.id),
-                "dg": {"N": "1"}}  # its link items carry their digests (dynamodb_index.py)
+                "kind": _s(state.kind), "gpk": _s(record_gpk(state.kind)), "gsk": _s(state.id),
+                "dg": {"N": "1"}}  # its link items carry their digests and their listing (dynamodb_index.py)
 
     def _transact(self, state: RecordState, head: list[dict[str, Any]],
                   ops: list[tuple[str, dict[str, Any]]]) -> None:

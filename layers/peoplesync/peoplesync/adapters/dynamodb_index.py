@@ -13,6 +13,12 @@ one of its link items' digests. Known limit: while a deployment rolls out, a fun
 previous version saves records without touching their link items, so those items keep the digests of the
 version before (an account read later exactly as it was then would be screened out as no news); the first
 save by the new version puts them right. Roll out with the queues drained (docs/deploy.md, "Upgrading").
+
+The same link items list one system's accounts (`dynamodb_links.py`): while its account is not held as removed,
+a link item carries `gpk` = `links#<kind>#<system>` and `gsk` = its record id, so it is in the sparse `byKind`
+index, and a complete read's vanished rule queries that partition instead of loading every record. A record
+whose link items are written so says it by its own `gpk` (`kind#<kind>#listed`, `record_gpk`); one saved
+before (`kind#<kind>`) has its link items rewritten by its next save, and is listed from the record meanwhile.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ Digests = dict[tuple[str, str, str], LinkDigest]
 MAX_TRANSACTION_ITEMS = 100
 _KEY_PART_LIMIT = 512  # bytes; the partition key limit is 2048
 _MINE = "attribute_not_exists(pk) OR rid = :rid"
+LISTED = "#listed"
 
 
 def _part(text: str) -> str:
@@ -35,6 +42,25 @@ def _part(text: str) -> str:
     if len(text.encode()) <= _KEY_PART_LIMIT:
         return text
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_gpk(kind: str) -> str:
+    """A record's `gpk` (the `byKind` index): its link items are listed (written by this version)."""
+    return f"kind#{kind}{LISTED}"
+
+
+def legacy_gpk(kind: str) -> str:
+    """The `gpk` of a record saved before its link items were listed."""
+    return f"kind#{kind}"
+
+
+def links_gpk(kind: str, system: str) -> str:
+    return f"links#{kind}#{system}"
+
+
+def is_listed(item: dict[str, Any]) -> bool:
+    """Whether a record item's link items carry their digests and their listing (written by this version)."""
+    return item.get("gpk", {}).get("S", "").endswith(LISTED)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -72,6 +98,8 @@ def digest_of_item(item: dict[str, Any]) -> LinkDigest | None:
 def _link_put(table: str, state_id: str, link: tuple[str, str, str], digest: LinkDigest | None) -> dict[str, Any]:
     """A new link: taken only if nobody else holds it (role "link"), with its digests."""
     item: dict[str, Any] = {**_link_key(*link), "rid": _s(state_id)}
+    if digest is None or not digest.removed:  # listed while its account is not held as removed
+        item["gpk"], item["gsk"] = _s(links_gpk(link[0], link[1])), _s(state_id)
     if digest is not None:
         item["dg"], item["rm"] = {"N": "1"}, {"BOOL": digest.removed}
         item.update({name: _s(value) for name, value in (("dr", digest.read), ("ds", digest.settled)) if value})
@@ -90,6 +118,11 @@ def _digest_update(table: str, state_id: str, link: tuple[str, str, str], digest
             values[f":{name}"] = _s(value)
         else:
             removes.append(name)
+    if digest.removed:  # out of the system's listing (`links_gpk`) while held as removed
+        removes += ["gpk", "gsk"]
+    else:
+        sets += ["gpk = :gpk", "gsk = :rid"]
+        values[":gpk"] = _s(links_gpk(link[0], link[1]))
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     return {"Update": {"TableName": table, "Key": _link_key(*link), "ConditionExpression": "rid = :rid",
                        "UpdateExpression": expression, "ExpressionAttributeValues": values}}

@@ -50,6 +50,10 @@ class LoadedLookups:
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         raise NotImplementedError
 
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """Every record `linked_ids` names, its key left for the caller to read off the record."""
+        return ((rid, None) for rid in self.linked_ids(kind, system) if after is None or rid > after)
+
     def by_link(self, kind: str, system: str, key: str) -> str | None:
         raise NotImplementedError
 
@@ -154,6 +158,15 @@ class MemoryStore:
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         with self._lock:
             return iter(sorted({rid for (k, s, _), rid in self._links.items() if k == kind and s == system}))
+
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        with self._lock:
+            return iter(sorted((rid, k) for (kd, s, k), rid in self._links.items() if kd == kind and s == system
+                               and (after is None or rid > after) and not self._removed((kd, s, k))))
+
+    def _removed(self, link: tuple[str, str, str]) -> bool:
+        digest = self._digests.get(link)
+        return digest is not None and digest.removed
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         with self._lock:

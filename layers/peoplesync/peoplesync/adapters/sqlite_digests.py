@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -74,6 +74,14 @@ class DigestIndex:
                                  "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, rid)
                                                              for link, (rid, d) in self._changed.items()])
             self._changed.clear()
+
+    def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
+        with self._lock:
+            if self._in_batch:  # reads inside a batch see its saves
+                self._flush_digests()
+        rows = self._all("SELECT rid, key FROM links WHERE kind = ? AND system = ? AND rid > ? AND NOT removed "
+                         "ORDER BY rid, key", (kind, system, after or ""))
+        return iter([(rid, key) for rid, key in rows])
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         with self._lock:

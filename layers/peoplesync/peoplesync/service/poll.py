@@ -283,14 +283,19 @@ def _sweep(reconciler: Reconciler, system: str, run: _Run, reconcile: Queue, rep
 
 
 def sweep_gone(reconciler: Reconciler, system: str, listed: Container[str], reconcile: Queue, report: PollReport,
-               judge: _Judge, run: _Run, ids: Iterable[str] | None = None, recheck: seen.Recheck | None = None
-               ) -> None:
-    """The system's links (of the records `ids`, default all), in batches: those a complete read did not list
-    (`recheck`: a read that may have shifted; only those a re-read finds gone, the others as read now)."""
+               judge: _Judge, run: _Run, accounts: Iterable[tuple[str, str | None]] | None = None,
+               recheck: seen.Recheck | None = None) -> None:
+    """The system's links (`accounts`, default all: `StateStore.linked_accounts`), in batches: those a complete
+    read did not list (`recheck`: a read that may have shifted; only those a re-read finds gone, the others as
+    read now). Only their records are loaded (and those whose key the store could not tell)."""
     store = reconciler.store
-    ids = (rid for kind in reconciler.plan.fields for rid in store.linked_ids(kind, system)) if ids is None else ids
-    for batch in batches(ids, 500):
-        known = {s.shadows[system].key: s for s in store.load_many(batch).values() if system in s.shadows}
+    if accounts is None:
+        accounts = (a for kind in sorted(reconciler.plan.fields) for a in store.linked_accounts(kind, system))
+    for batch in batches(accounts, 500):
+        ids = [rid for rid, key in batch if key is None or key not in listed]
+        if not ids:
+            continue
+        known = {s.shadows[system].key: s for s in store.load_many(ids).values() if system in s.shadows}
         if (gone := vanished(known, system, listed)) and recheck is not None:
             gone = recheck.confirm(gone)
         if gone:
@@ -377,10 +382,11 @@ def _reads(reconciler: Reconciler, system: str) -> dict[str, dict[str, Norm]]:
 
 def _records(store: StateStore, system: str, changed: list[Observation],
              links: dict[tuple[str, str], LinkDigest]) -> dict[str, RecordState]:
-    """The records of the accounts that are news (account key -> record), loaded in batches: the guard
-    judges them."""
+    """The records of the accounts that are news (account key -> record), loaded in batches (DynamoDB:
+    BatchGetItem of 100; SQLite: one query per 500): the guard judges them."""
     ids = [link.record for o in changed if (link := links.get((o.kind, o.key))) is not None]
-    return {s.shadows[system].key: s for s in load_all(store, ids) if system in s.shadows}
+    return {s.shadows[system].key: s for i in range(0, len(ids), 500)
+            for s in store.load_many(ids[i:i + 500]).values() if system in s.shadows}
 
 
 def vanished_links(links: dict[tuple[str, str], LinkDigest], system: str, seen: Container[str]) -> list[Observation]:
@@ -389,10 +395,3 @@ def vanished_links(links: dict[tuple[str, str], LinkDigest], system: str, seen: 
     return [Observation(system, key, {}, active=False, removed=True, kind=kind)
             for (kind, key), link in links.items() if key not in seen and not link.removed]
 
-
-def load_all(store: StateStore, ids: list[str]) -> list[RecordState]:
-    """Records by id, in batches (DynamoDB: BatchGetItem of 100; SQLite: one query per 500)."""
-    out: list[RecordState] = []
-    for i in range(0, len(ids), 500):
-        out += list(store.load_many(ids[i:i + 500]).values())
-    return out

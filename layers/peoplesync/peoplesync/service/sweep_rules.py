@@ -137,8 +137,8 @@ class Swept:
         In pieces (the AWS step's invocations): once `stop()` is true the piece ends after its batch and answers
         where the next goes on ([kind, record id]: stores list linked ids in order); `after`, that answer."""
         position = _Position(list(after) if after else None, stop)
-        ids = position.ids(self.reconciler.store, sorted(self.reconciler.plan.fields), self.system)
-        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run, ids=ids,
+        accounts = position.accounts(self.reconciler.store, sorted(self.reconciler.plan.fields), self.system)
+        sweep_gone(self.reconciler, self.system, listed, send, self.report, self.judge, self.run, accounts=accounts,
                    recheck=recheck)
         if position.cut:
             return position.last
@@ -147,22 +147,21 @@ class Swept:
 
 
 class _Position:
-    """Where a piece of the vanished step is in the system's linked record ids, kind by kind."""
+    """Where a piece of the vanished step is in the system's linked accounts (record id order), kind by kind."""
 
     def __init__(self, after: list[str] | None, stop: Callable[[], bool] | None) -> None:
         self.after, self.stop, self.last, self.cut = after, stop, after, False
 
-    def ids(self, store: Any, kinds: list[str], system: str) -> Iterator[str]:
-        """The ids after `after`; ends once `stop()` says so (asked before each id but the piece's first)."""
+    def accounts(self, store: Any, kinds: list[str], system: str) -> Iterator[tuple[str, str | None]]:
+        """The accounts of records after `after`; ends once `stop()` says so (asked before each record but the
+        piece's first: a record's accounts are never split between two pieces)."""
         after = self.after
         for kind in kinds:
             if after and kind < after[0]:
                 continue
-            for rid in store.linked_ids(kind, system):
-                if after and kind == after[0] and rid <= after[1]:
-                    continue
-                if self.stop is not None and self.last != after and self.stop():
+            for rid, key in store.linked_accounts(kind, system, after[1] if after and kind == after[0] else None):
+                if self.last != [kind, rid] and self.stop is not None and self.last != after and self.stop():
                     self.cut = True
                     return
                 self.last = [kind, rid]
-                yield rid
+                yield rid, key
