@@ -192,13 +192,13 @@ def test_given_an_index_digest_differing_in_its_last_character_then_the_account_
 def test_given_a_crash_after_the_digests_are_written_then_the_record_and_its_digests_roll_back_together(
         synced, monkeypatch) -> None:
     edit(synced, "directory", "E6", title="Hand edit")
-    flush = SqliteStore._flush_digests
+    flush = SqliteStore._flush_saves
 
     def then_die(self: SqliteStore) -> None:
-        flush(self)  # the chunk's digests are written: the process dies before its commit
+        flush(self)  # the chunk's records and digests are written: the process dies before its commit
         raise KeyboardInterrupt("killed between the digests and the commit")
 
-    monkeypatch.setattr(SqliteStore, "_flush_digests", then_die)
+    monkeypatch.setattr(SqliteStore, "_flush_saves", then_die)
     with pytest.raises(KeyboardInterrupt):
         sync(synced)
     monkeypatch.undo()

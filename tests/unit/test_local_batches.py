@@ -17,6 +17,7 @@ import pytest
 
 from peoplesync import bootstrap
 from peoplesync.adapters.sqlite_store import SqliteStore
+from peoplesync.service import messages
 
 PEOPLE = 12
 CONFIG = """\
@@ -128,3 +129,22 @@ def test_given_a_sync_killed_mid_chunk_when_synced_again_then_nothing_is_lost_or
     rows, people, links = outcome(config)
     assert rows == expected[0]  # every row once (no create repeated), every title and manager right
     assert people == expected[1] and links == expected[2]
+
+
+def test_given_the_same_observations_twice_in_one_chunk_then_the_run_ends_as_an_uncrashed_one(tmp_path, clean) -> None:
+    """A message delivered twice (a poll re-run after a crash, SQS at-least-once) lands in the same chunk as
+    its first copy: the second is reconciled against the first's save, not yet written to the file."""
+    config = files(tmp_path)
+    inner = SqliteStore(config.parent / "state.sqlite3")
+    bridge = bootstrap.local_from_file(config, store=inner)
+    read = {o.key: o for o in bridge.runtime.connector("hr").read(None, full=True).observations}
+    twice = messages.observed([read["W3"], read["W1"], read["W3"], read["W1"]])  # W3: a stale title, W1: a manager
+    try:
+        report = bridge.reconcile_messages(twice)
+        assert report.created == 2 and report.errors == []
+        bridge.sync(approve=True)  # the rest of HR: 10 more people than the 2 known (the guard would hold it)
+    finally:
+        inner.close()
+    sync(config)  # the echo
+
+    assert outcome(config) == clean[0]

@@ -13,6 +13,7 @@ from peoplesync import bootstrap
 from peoplesync.adapters import dynamodb_links
 from peoplesync.adapters.dynamodb import DynamoStore, create_table
 from peoplesync.model import PERSON, RecordState, Shadow
+from peoplesync.ports import digests_of
 from peoplesync.service import sweep_rules
 from tests.integration.aws.aws_helpers import count_calls
 
@@ -147,3 +148,24 @@ def test_given_a_complete_read_on_dynamodb_then_only_the_records_of_the_accounts
     assert all(m["observation"]["removed"] for m in sent)
     assert sum(keys_read) == 3  # the three records of the accounts not listed, none of the 37 others
     assert calls["Query"] >= 1
+
+
+def test_given_a_small_system_among_many_people_then_a_complete_read_screens_without_a_record(table):
+    """A system of a few accounts (a badge system of 3) in a deployment of many people: the pre-screen of a
+    complete read in one go reads that system's link items, not the records of everyone."""
+    store = DynamoStore(TABLE, table)
+    for n in range(30):
+        state = person(n)
+        if n in (3, 14, 25):
+            state.shadows["badges"] = Shadow(key=f"b{n:03d}", values={}, active=True, digest=f"badge{n}")
+        store.save(state)
+    keys_read: list[str] = []
+    table.meta.events.register("provide-client-params.dynamodb.BatchGetItem", lambda params, **_: keys_read.extend(
+        k["pk"]["S"] for k in params["RequestItems"][TABLE]["Keys"]))
+
+    found = DynamoStore(TABLE, table).link_digests(PERSON, "badges")
+
+    assert sorted(found) == ["b003", "b014", "b025"]
+    assert all(d.record == f"p{k[1:]}" and d == digests_of(store.load(d.record))[(PERSON, "badges", k)]
+               for k, d in found.items())  # as the record says
+    assert sorted(keys_read) == ["link#person#badges#b003", "link#person#badges#b014", "link#person#badges#b025"]

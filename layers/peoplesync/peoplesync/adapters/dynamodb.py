@@ -176,9 +176,12 @@ class DynamoStore(LoadedLookups):
         return self._pages(IndexName=KIND_INDEX, KeyConditionExpression="gpk = :k AND gsk > :a",
                            ExpressionAttributeValues={":k": _s(gpk), ":a": _s(after)}, consistent=False)
 
+    def count(self, kind: str) -> int:
+        """The ids listed and counted (a Query with `Select=COUNT` would read the same items)."""
+        return sum(1 for _ in self.all_ids(kind))
+
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
-        """Every record of the kind (`linked_accounts` names those linked in `system`)."""
-        return self.all_ids(kind)
+        return iter(sorted({rid for rid, _, _ in dynamodb_links.links(self, kind, system)}))
 
     def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
         """From the listing the link items carry (`dynamodb_links.py`), no record loaded but those saved before it."""
@@ -186,10 +189,10 @@ class DynamoStore(LoadedLookups):
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
         """The accounts among `keys`: their link items' digests (BatchGetItem), no record loaded unless its
-        link items predate the index (dynamodb_index.py). Every account (`keys` None): read off the records,
-        as each link is an item of its own partition (listing one system's links would be a table scan)."""
+        link items predate the index (dynamodb_index.py). Every account (`keys` None): those the system's link
+        listing names (`dynamodb_links.py`)."""
         if keys is None:
-            return super().link_digests(kind, system)
+            return dynamodb_links.link_digests(self, kind, system)
         by_pk = {_link_key(kind, system, k)["pk"]["S"]: k for k in dict.fromkeys(keys)}
         out: dict[str, LinkDigest] = {}
         legacy: dict[str, str] = {}  # account key -> record id, for link items written before the index

@@ -14,9 +14,10 @@ previous version saves records without touching their link items, so those items
 version before (an account read later exactly as it was then would be screened out as no news); the first
 save by the new version puts them right. Roll out with the queues drained (docs/deploy.md, "Upgrading").
 
-The same link items list one system's accounts (`dynamodb_links.py`): while its account is not held as removed,
-a link item carries `gpk` = `links#<kind>#<system>` and `gsk` = its record id, so it is in the sparse `byKind`
-index, and a complete read's vanished rule queries that partition instead of loading every record. A record
+The same link items list one system's accounts (`dynamodb_links.py`): a link item carries `gpk` =
+`links#<kind>#<system>` and `gsk` = its record id (`<id>#removed` while its account is held as removed), so it
+is in the sparse `byKind` index, and a complete read's vanished rule queries that partition instead of loading
+every record. A record
 whose link items are written so says it by its own `gpk` (`kind#<kind>#listed`, `record_gpk`); one saved
 before (`kind#<kind>`) has its link items rewritten by its next save, and is listed from the record meanwhile.
 """
@@ -35,6 +36,7 @@ MAX_TRANSACTION_ITEMS = 100
 _KEY_PART_LIMIT = 512  # bytes; the partition key limit is 2048
 _MINE = "attribute_not_exists(pk) OR rid = :rid"
 LISTED = "#listed"
+REMOVED = "#removed"
 
 
 def _part(text: str) -> str:
@@ -56,6 +58,12 @@ def legacy_gpk(kind: str) -> str:
 
 def links_gpk(kind: str, system: str) -> str:
     return f"links#{kind}#{system}"
+
+
+def link_gsk(record_id: str, removed: bool) -> str:
+    """A link item's place in its system's listing: its record id, marked when the account is held as removed
+    (the index projects keys only, so the mark is in the key; it sorts right after the record id)."""
+    return f"{record_id}{REMOVED}" if removed else record_id
 
 
 def is_listed(item: dict[str, Any]) -> bool:
@@ -97,9 +105,8 @@ def digest_of_item(item: dict[str, Any]) -> LinkDigest | None:
 
 def _link_put(table: str, state_id: str, link: tuple[str, str, str], digest: LinkDigest | None) -> dict[str, Any]:
     """A new link: taken only if nobody else holds it (role "link"), with its digests."""
-    item: dict[str, Any] = {**_link_key(*link), "rid": _s(state_id)}
-    if digest is None or not digest.removed:  # listed while its account is not held as removed
-        item["gpk"], item["gsk"] = _s(links_gpk(link[0], link[1])), _s(state_id)
+    item: dict[str, Any] = {**_link_key(*link), "rid": _s(state_id), "gpk": _s(links_gpk(link[0], link[1])),
+                            "gsk": _s(link_gsk(state_id, digest is not None and digest.removed))}
     if digest is not None:
         item["dg"], item["rm"] = {"N": "1"}, {"BOOL": digest.removed}
         item.update({name: _s(value) for name, value in (("dr", digest.read), ("ds", digest.settled)) if value})
@@ -118,11 +125,8 @@ def _digest_update(table: str, state_id: str, link: tuple[str, str, str], digest
             values[f":{name}"] = _s(value)
         else:
             removes.append(name)
-    if digest.removed:  # out of the system's listing (`links_gpk`) while held as removed
-        removes += ["gpk", "gsk"]
-    else:
-        sets += ["gpk = :gpk", "gsk = :rid"]
-        values[":gpk"] = _s(links_gpk(link[0], link[1]))
+    sets += ["gpk = :gpk", "gsk = :gsk"]  # the system's listing (`links_gpk`), which says removed in `gsk`
+    values[":gpk"], values[":gsk"] = _s(links_gpk(link[0], link[1])), _s(link_gsk(state_id, digest.removed))
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     return {"Update": {"TableName": table, "Key": _link_key(*link), "ConditionExpression": "rid = :rid",
                        "UpdateExpression": expression, "ExpressionAttributeValues": values}}

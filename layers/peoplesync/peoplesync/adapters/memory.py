@@ -155,6 +155,9 @@ class MemoryStore:
     def all_ids(self, kind: str) -> Iterator[str]:
         return iter(sorted(rid for rid, d in self._records.items() if d.get("kind") == kind))
 
+    def count(self, kind: str) -> int:
+        return sum(1 for d in self._records.values() if d.get("kind") == kind)
+
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         with self._lock:
             return iter(sorted({rid for (k, s, _), rid in self._links.items() if k == kind and s == system}))

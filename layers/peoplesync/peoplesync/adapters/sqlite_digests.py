@@ -16,8 +16,6 @@ from typing import Any
 from ..model import RecordState
 from ..ports import LinkDigest, digests_of
 
-Digests = dict[tuple[str, str, str], LinkDigest]
-
 
 class DigestIndex:
     """Mixed into `SqliteStore`, whose connection, lock and batch state it uses."""
@@ -25,12 +23,12 @@ class DigestIndex:
     _db: sqlite3.Connection
     _lock: threading.RLock
     _in_batch: bool
-    _changed: dict[tuple[str, str, str], tuple[str, LinkDigest]]  # link -> (record, digests) to update
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """A query (inside a batch, after writing its saves: reads inside a batch see them)."""
         raise NotImplementedError
 
     def _migrate(self) -> None:
@@ -50,43 +48,13 @@ class DigestIndex:
                                    "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, state.id)
                                                                for link, d in digests_of(state).items()])
 
-    def _write_digests(self, db: sqlite3.Connection, state: RecordState, old: Digests,
-                       fresh: set[tuple[str, str, str]], owed: set[str] | None = None) -> Digests:
-        """The record's links that are `fresh` (new to it) written at once with their digests (lookups by link
-        need them); links whose digests differ from `old` updated, inside a batch once at its end (a record
-        saved five times in a chunk: one update)."""
-        new = digests_of(state, owed)
-        rows = [(*link, state.id, d.read, d.settled, int(d.removed)) for link, d in new.items() if link in fresh]
-        if rows:
-            db.executemany("INSERT OR REPLACE INTO links (kind, system, key, rid, read, settled, removed) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        changed = {link: (state.id, d) for link, d in new.items() if link not in fresh and old.get(link) != d}
-        for link in fresh:
-            self._changed.pop(link, None)  # an older update of it must not land on the new row
-        self._changed.update(changed)
-        if not self._in_batch:
-            self._flush_digests()
-        return new
-
-    def _flush_digests(self) -> None:
-        if self._changed:  # a link released since (another record's now, or gone) is left alone: rid checked
-            self._db.executemany("UPDATE links SET read = ?, settled = ?, removed = ? WHERE kind = ? AND system = ? "
-                                 "AND key = ? AND rid = ?", [(d.read, d.settled, int(d.removed), *link, rid)
-                                                             for link, (rid, d) in self._changed.items()])
-            self._changed.clear()
-
     def linked_accounts(self, kind: str, system: str, after: str | None = None) -> Iterator[tuple[str, str | None]]:
-        with self._lock:
-            if self._in_batch:  # reads inside a batch see its saves
-                self._flush_digests()
+        # `_all` writes a batch's held saves first: reads inside a batch see them
         rows = self._all("SELECT rid, key FROM links WHERE kind = ? AND system = ? AND rid > ? AND NOT removed "
                          "ORDER BY rid, key", (kind, system, after or ""))
         return iter([(rid, key) for rid, key in rows])
 
     def link_digests(self, kind: str, system: str, keys: Iterable[str] | None = None) -> dict[str, LinkDigest]:
-        with self._lock:
-            if self._in_batch:  # reads inside a batch see its saves
-                self._flush_digests()
         sql = "SELECT key, rid, read, settled, removed FROM links WHERE kind = ? AND system = ?"
         if keys is None:
             rows = self._all(sql, (kind, system))

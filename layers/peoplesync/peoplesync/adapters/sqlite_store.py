@@ -1,11 +1,12 @@
 """`SqliteStore`: the `StateStore` in one SQLite file, for the local run (state kept between runs).
 
-Behaves exactly like `MemoryStore` (tests/contract holds it to that). `save` runs in one `BEGIN IMMEDIATE`
-transaction: it checks the stored version, refuses a link another record holds, then writes the record and
-only the index entries that changed (old entries from the load that produced the state, cached per version),
-and commits; a lost race raises VersionConflict and leaves nothing behind. Several processes may share the
-file (SQLite's write lock serialises them). Inside `batch()` (the local run: one chunk of messages) the saves
-share one transaction, committed at the end of the chunk or rolled back as a whole.
+Behaves exactly like `MemoryStore` (tests/contract holds it to that). Every save happens inside a batch, one
+`BEGIN IMMEDIATE` transaction (a save outside one is a batch of its own): it checks the stored version and
+refuses a link another record holds at once (a lost race raises VersionConflict and leaves nothing behind),
+and is written with the batch's other saves when the batch ends, before its COMMIT (`sqlite_pending`: one
+`executemany` per table; reads inside the batch see the saves). Several processes may share the file
+(SQLite's write lock serialises them). Inside `batch()` (the local run: one chunk of messages) the saves share
+one transaction, committed at the end of the chunk or rolled back as a whole.
 
 WAL journal with `synchronous=NORMAL`: a commit is durable against a crash of the process, and 10,000 saves
 do not wait for 10,000 fsyncs.
@@ -22,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..model import RecordState
-from ..ports import LinkDigest, VersionConflict, owed_systems
 from .memory import LoadedLookups, index_entries
-from .sqlite_digests import DigestIndex, Digests, Outboxes, owes_column
+from .sqlite_digests import DigestIndex, Outboxes
+from .sqlite_pending import Entries, Pending
 from .sqlite_values import Values
 
-Entries = tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], set[tuple[str, str, str]]]
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
 
 try:  # orjson (optional, `peoplesync[cli]`): records encode ~9x and decode ~2.5x faster (docs/performance.md)
@@ -80,7 +80,7 @@ def open_db(path: str | Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
+class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
     """`path` is a file (created with its folder if missing) or ":memory:"."""
 
     def __init__(self, path: str | Path) -> None:
@@ -89,27 +89,13 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
         self._lock = threading.RLock()
         self._in_batch = False
         # index entries of each record as last loaded or saved, by (id, version): a save diffs against them
-        # without reading and decoding the stored record again (entries of a version never change)
+        # without deriving them again from the stored record (entries of a version never change)
         self._entries: dict[str, tuple[int, Entries]] = {}
-        # versions read or written inside the open batch: its write lock keeps every other writer out, so
-        # these are the stored versions and a save needs no SELECT to check its own
-        self._batch_versions: dict[str, int] = {}
-        # what `ref_of` and `value_of` read off records loaded or saved inside the open batch (a reference to a
-        # manager is resolved for each of ten reports: one decode, not ten); current while the batch holds
-        # the write lock, forgotten when it ends
-        self._batch_lookups: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
-        # a record decoded inside the batch only to answer `ref_of`/`value_of` (correlation asks whether a
-        # candidate has an account here, then reconcile loads that same candidate): handed to the next `load`
-        # of it instead of decoding it again; nobody else holds it, and its version is checked
-        self._handoff: dict[str, RecordState] = {}
-        # the digests (`ports.LinkDigest`) each record's links were last saved with, by (id, version): a save
-        # rewrites only the ones that changed
-        self._digests: dict[str, tuple[int, Digests]] = {}
         self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
-        self._changed: dict[tuple[str, str, str], tuple[str, LinkDigest]] = {}  # link digests to update likewise
         self._held: dict[tuple[str, str], dict[str, set[str]] | None] = {}  # small fields' values (sqlite_values)
         self._large: set[tuple[str, str]] = set()
         self._names: set[str] | None = None  # the meta items' names, read once per batch (`get_meta`)
+        self._init_pending()
         self._migrate()
 
     def close(self) -> None:
@@ -121,16 +107,24 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             return self._db.execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """A query over many rows: inside a batch, its unwritten saves are written first (same transaction)."""
         with self._lock:
+            if self._in_batch:
+                self._flush()
             return self._db.execute(sql, args).fetchall()
+
+    def _flush(self) -> None:
+        self._flush_saves()
+        self._flush_decisions()
 
     # --- batches ------------------------------------------------------------------------------------------
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One `BEGIN IMMEDIATE` transaction around everything saved inside: one commit per chunk of work
-        instead of one per save. All or nothing: an exception leaving the block rolls every save of the block
-        back (the caller hands the chunk's messages back to their queue). Reads inside see the block's saves.
-        The lock is held for the block: other threads wait, other processes wait on SQLite's write lock."""
+        instead of one per save, the saves themselves written at its end (`sqlite_pending`). All or nothing: an
+        exception leaving the block rolls every save of the block back (the caller hands the chunk's messages
+        back to their queue). Reads inside see the block's saves. The lock is held for the block: other
+        threads wait, other processes wait on SQLite's write lock."""
         self._lock.acquire()
         if self._in_batch:  # nested: part of the outer block
             try:
@@ -143,21 +137,16 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             self._in_batch = True
             try:
                 yield
-                self._flush_decisions()
-                self._flush_digests()
+                self._flush()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
-                self._digests.clear()
                 raise
             self._db.execute("COMMIT")
         finally:
             self._decided.clear()
-            self._changed.clear()
             self._in_batch = False
-            self._batch_versions.clear()
-            self._batch_lookups.clear()
-            self._handoff.clear()
+            self._forget_pending()
             self._held.clear()
             self._names = None
             self._lock.release()
@@ -180,9 +169,8 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
     # --- records ----------------------------------------------------------------------------------------
     def load(self, record_id: str) -> RecordState | None:
         with self._lock:
-            handed = self._handoff.pop(record_id, None) if self._in_batch else None
-            if handed is not None and self._batch_versions.get(record_id) == handed.version:
-                return handed
+            if self._in_batch:
+                return self._take(record_id)
         row = self._one("SELECT data, version FROM records WHERE id = ?", (record_id,))
         return self._state(row) if row else None
 
@@ -190,116 +178,64 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
         """Load several records in a few queries; missing ids are absent from the result."""
         ids = list(dict.fromkeys(record_ids))
         found: dict[str, RecordState] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._all(f"SELECT data, version FROM records WHERE id IN ({marks})",  # noqa: S608
-                                 tuple(chunk)):
-                state = self._state(row)
-                found[state.id] = state
+        with self._lock:
+            if self._in_batch:  # those read or saved inside it first (they may not be written yet)
+                found = {rid: state for rid in ids if rid in self._known and (state := self._take(rid)) is not None}
+                ids = [rid for rid in ids if rid not in found]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(f"SELECT data, version FROM records WHERE id IN ({marks})",  # noqa: S608
+                                            tuple(chunk)):
+                    state = self._state(row)
+                    found[state.id] = state
         return found
 
     def _state(self, row: tuple[Any, ...]) -> RecordState:
-        data = _loads(row[0])
-        data["version"] = row[1]
+        return self._decode(row[0], row[1])
+
+    def _decode(self, text: str, version: int) -> RecordState:
+        data = _loads(text)
+        data["version"] = version
         state = RecordState.from_dict(data)
         cached = self._entries.get(state.id)  # as this process saved that version: no need to derive them again
-        self._remember(state, row[1], cached[1] if cached is not None and cached[0] == row[1] else index_entries(state))
+        if cached is None or cached[0] != version:
+            self._remember(state.id, version, index_entries(state))
         return state
 
-    def _remember(self, state: RecordState, version: int, entries: Entries) -> None:
+    def _remember(self, rid: str, version: int, entries: Entries) -> None:
         if len(self._entries) >= _ENTRY_CACHE:
             self._entries.clear()
-            self._digests.clear()
-        self._entries[state.id] = (version, entries)
-        if self._in_batch:
-            self._batch_versions[state.id] = version
-            self._batch_lookups[state.id] = ({k: s.ref or s.key for k, s in state.shadows.items()},
-                                             dict(state.golden))
+        self._entries[rid] = (version, entries)
 
     def ref_of(self, record_id: str, system: str) -> str | None:
-        hit = self._lookups(record_id)
-        return hit[0].get(system) if hit is not None else super().ref_of(record_id, system)
-
-    def value_of(self, record_id: str, field: str) -> Any:
-        hit = self._lookups(record_id)
-        return hit[1].get(field) if hit is not None else super().value_of(record_id, field)
-
-    def _lookups(self, record_id: str) -> tuple[dict[str, str], dict[str, Any]] | None:
-        """What a lookup reads off the record, inside a batch (None outside one, or if there is no record)."""
         with self._lock:
             if not self._in_batch:
-                return None
-            hit = self._batch_lookups.get(record_id)
-            if hit is None:
-                state = self.load(record_id)
-                if state is not None:
-                    self._handoff[record_id] = state
-                hit = self._batch_lookups.get(record_id, ({}, {}))
-            return hit
+                return super().ref_of(record_id, system)
+            state = self._peek(record_id)
+            shadow = state.shadows.get(system) if state is not None else None
+            return (shadow.ref or shadow.key) if shadow is not None else None
+
+    def value_of(self, record_id: str, field: str) -> Any:
+        with self._lock:
+            if not self._in_batch:
+                return super().value_of(record_id, field)
+            state = self._peek(record_id)
+            return state.golden.get(field) if state is not None else None
 
     def save(self, state: RecordState) -> None:
-        data = state.to_dict()
-        data.pop("version", None)
-        new, owed = index_entries(state), owed_systems(state)
-        with self._transaction() as db:
-            self._handoff.pop(state.id, None)
-            old = self._stored_entries(db, state)
-            links = new[0] - old[0]
-            for kind, system, key in links:
-                holder = db.execute("SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?",
-                                    (kind, system, key)).fetchone()
-                if holder is not None and holder[0] != state.id:
-                    raise VersionConflict(f"account {system}:{key} is already linked to {holder[0]}")
-            # every check passed: from here on nothing is refused, so a save never leaves half of itself
-            self._release(db, state.id, (old[0] - new[0], old[1] - new[1], old[2] - new[2]))
-            db.execute("INSERT OR REPLACE INTO records (id, kind, version, data, owes) VALUES (?, ?, ?, ?, ?)",
-                       (state.id, state.kind, state.version + 1, _dumps(data), owes_column(owed)))
-            saved = self._digests.get(state.id)
-            old_digests = saved[1] if saved is not None and saved[0] == state.version else {}
-            self._digests[state.id] = (state.version + 1, self._write_digests(db, state, old_digests, links, owed))
-            if new[1]:  # all of them: a ref another record took since is the saved record's again
-                db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", [(*e, state.id) for e in new[1]])
-            values = new[2] - old[2]
-            if values:
-                db.executemany("INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?)", [(*e, state.id) for e in values])
-            self._values_saved(state.id, values, old[2] - new[2])
-            self._remember(state, state.version + 1, new)
-        state.version += 1
-
-    def _stored_entries(self, db: sqlite3.Connection, state: RecordState) -> Entries:
-        """The index entries the stored record holds, after checking it is at `state.version`."""
-        cached = self._entries.get(state.id)
-        stored = self._batch_versions.get(state.id)
-        if stored is None or cached is None or cached[0] != stored:
-            row = db.execute("SELECT version FROM records WHERE id = ?", (state.id,)).fetchone()
-            stored = row[0] if row else 0
-        if stored != state.version:
-            raise VersionConflict(f"record {state.id} is at version {stored}, not {state.version}")
-        if stored == 0:
-            return set(), set(), set()
-        if cached is not None and cached[0] == stored:
-            return cached[1]
-        row = db.execute("SELECT data, version FROM records WHERE id = ?", (state.id,)).fetchone()
-        return index_entries(self._state(row))
-
-    @staticmethod
-    def _release(db: sqlite3.Connection, rid: str, entries: Entries) -> None:
-        """Drop the index entries this record no longer holds (not those another record has taken since)."""
-        links, refs, values = entries
-        if links:
-            db.executemany("DELETE FROM links WHERE kind = ? AND system = ? AND key = ? AND rid = ?",
-                           [(*e, rid) for e in links])
-        if refs:
-            db.executemany("DELETE FROM refs WHERE kind = ? AND system = ? AND ref = ? AND rid = ?",
-                           [(*e, rid) for e in refs])
-        if values:
-            db.executemany("DELETE FROM vals WHERE kind = ? AND field = ? AND value = ? AND rid = ?",
-                           [(*e, rid) for e in values])
+        """Checked at once; written with the batch's other saves when it ends (a save outside a batch is a
+        batch of its own). Raises VersionConflict, leaving nothing behind, for a stale version or a link
+        another record holds."""
+        with self.batch():
+            self._save_held(state, _dumps)
 
     def all_ids(self, kind: str) -> Iterator[str]:
         # BINARY collation orders by UTF-8 bytes, which is code-point order: the same as sorted()
         return iter([r[0] for r in self._all("SELECT id FROM records WHERE kind = ? ORDER BY id", (kind,))])
+
+    def count(self, kind: str) -> int:
+        return int(self._all("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,))[0][0])
 
     def linked_ids(self, kind: str, system: str) -> Iterator[str]:
         rows = self._all("SELECT DISTINCT rid FROM links WHERE kind = ? AND system = ? ORDER BY rid", (kind, system))
@@ -307,10 +243,16 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
 
     # --- RecordIndex --------------------------------------------------------------------------------------
     def by_link(self, kind: str, system: str, key: str) -> str | None:
+        with self._lock:
+            if self._in_batch:
+                return self._link_holder((kind, system, key))
         row = self._one("SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?", (kind, system, key))
         return row[0] if row else None
 
     def by_ref(self, kind: str, system: str, ref: str) -> str | None:
+        with self._lock:
+            if self._in_batch:
+                return self._ref_holder((kind, system, ref.lower()))
         row = self._one("SELECT rid FROM refs WHERE kind = ? AND system = ? AND ref = ?",
                         (kind, system, ref.lower()))
         return row[0] if row else None
@@ -353,12 +295,17 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             self._db.execute("DELETE FROM reviews WHERE id = ?", (item_id,))
 
     def record_decisions(self, record_id: str, decisions: list[dict[str, Any]], at: float) -> None:
-        rows = [(record_id, str(d["field"]), _dumps(dict(d, at=at))) for d in decisions]
+        """One row for the decisions of one call (`[at, [decision, ...]]`, their fields between tabs in `field`):
+        a first sight makes eight, and eight rows cost eight times one. Rows written one decision each (an
+        object, its field in `field`) by earlier versions are read as before."""
+        if not decisions:
+            return
+        row = (record_id, "\t" + "\t".join(str(d["field"]) for d in decisions) + "\t", _dumps([at, decisions]))
         with self._transaction() as db:
             if self._in_batch:  # written with the batch's other decisions, in order, before it commits
-                self._decided.extend(rows)
+                self._decided.append(row)
                 return
-            db.executemany("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", rows)
+            db.execute("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", row)
 
     def _flush_decisions(self) -> None:
         if self._decided:
@@ -366,11 +313,12 @@ class SqliteStore(DigestIndex, Outboxes, Values, LoadedLookups):
             self._decided.clear()
 
     def decisions(self, record_id: str, field: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            if self._in_batch:
-                self._flush_decisions()
-        if field is None:
-            rows = self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,))
-        else:
-            rows = self._all("SELECT data FROM decisions WHERE rid = ? AND field = ? ORDER BY seq", (record_id, field))
-        return [_loads(r[0]) for r in rows]
+        out: list[dict[str, Any]] = []
+        for (data,) in self._all("SELECT data FROM decisions WHERE rid = ? ORDER BY seq", (record_id,)):
+            value = _loads(data)
+            if isinstance(value, dict):  # one decision a row, as earlier versions wrote them
+                out += [value] if field is None or value.get("field") == field else []
+            else:
+                at, made = value
+                out += [dict(d, at=at) for d in made if field is None or d.get("field") == field]
+        return out

@@ -5,14 +5,15 @@ or three `by_value` look-ups of the `WAIT` field per save, nearly all finding no
 store holds SQLite's write lock, so the `vals` table changes only through this connection's saves: a field
 with at most `SMALL` entries is read once per batch and then kept exact by every save (its entries added and
 released are applied to the copy), instead of one query per look-up. A field with more (an employee id, an
-e-mail) is asked as before; so is every field outside a batch.
+e-mail) is asked as before, with the batch's saves not yet written applied to the answer (`sqlite_pending`);
+so is every field outside a batch.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .memory import value_key
 
@@ -30,17 +31,20 @@ class Values:
     _held: dict[tuple[str, str], dict[str, set[str]] | None]
     _large: set[tuple[str, str]]  # fields found to hold more than SMALL entries
 
-    def _all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # SqliteStore's own, and sqlite_pending's
+        def _flush(self) -> None: ...
+
+        def _vals_adjusted(self, kind: str, field: str, value: Any, stored: set[str]) -> set[str]: ...
 
     def by_value(self, kind: str, field: str, value: Any) -> set[str]:
         with self._lock:
             held = self._small(kind, field) if self._in_batch else None
             if held is not None:
                 return set(held.get(value_key(value), ()))
-        rows = self._all("SELECT rid FROM vals WHERE kind = ? AND field = ? AND value = ?",
-                         (kind, field, value_key(value)))
-        return {r[0] for r in rows}
+            rows = self._db.execute("SELECT rid FROM vals WHERE kind = ? AND field = ? AND value = ?",
+                                    (kind, field, value_key(value))).fetchall()
+            found = {r[0] for r in rows}
+            return self._vals_adjusted(kind, field, value, found) if self._in_batch else found
 
     def _small(self, kind: str, field: str) -> dict[str, set[str]] | None:
         """The field's entries, read at its first look-up in the batch, if it has no more than `SMALL` (a field
@@ -48,6 +52,7 @@ class Values:
         if (kind, field) not in self._held:
             held: dict[str, set[str]] | None = None
             if (kind, field) not in self._large:
+                self._flush()  # the batch's saves written first: the copy is read from SQLite
                 rows = self._db.execute("SELECT value, rid FROM vals WHERE kind = ? AND field = ? LIMIT ?",
                                         (kind, field, SMALL + 1)).fetchall()
                 if len(rows) > SMALL:

@@ -12,6 +12,22 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+try:  # orjson (optional, `peoplesync[cli]`): a CSV cursor (a hash per row) encodes ~10x, decodes ~2x faster; any
+    import orjson  # JSON decoder reads what either wrote
+
+    def _dumps(value: Any) -> str:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # what orjson refuses (an int past 64 bits, a key not a string): the standard form
+            return json.dumps(value, separators=(",", ":"))
+
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - the standard library alone
+    def _dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    _loads = json.loads
+
 
 def fingerprint(*parts: Any) -> str:
     """A short, stable digest of what a read covers (JSON of `parts`, keys sorted)."""
@@ -24,7 +40,7 @@ def encode_cursor(state: Mapping[str, Any], *, version: int, scope: str, compres
     `z:` prefix (big per-row cursors). `v` and `scope` are the codec's: a state may not use them."""
     if "v" in state or "scope" in state:
         raise ValueError("cursor state may not use the keys 'v' and 'scope'")
-    text = json.dumps({"v": version, "scope": scope, **state}, separators=(",", ":"))
+    text = _dumps({"v": version, "scope": scope, **state})
     if compress:
         # level 5: within 0.5% of level 6's size (a cursor must fit a DynamoDB item) for two thirds of its
         # CPU (a hash per row: 20,000 rows, 24 against 35 ms); any level decodes alike
@@ -39,7 +55,7 @@ def decode_cursor(cursor: str | None, *, version: int, scope: str) -> dict[str, 
         return None
     try:
         text = zlib.decompress(base64.b64decode(cursor[2:])).decode() if cursor.startswith("z:") else cursor
-        data = json.loads(text)
+        data = _loads(text)
     except (ValueError, zlib.error, binascii.Error, UnicodeDecodeError):
         return None
     if not isinstance(data, dict) or data.get("v") != version or data.get("scope") != scope:

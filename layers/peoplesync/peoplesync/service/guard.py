@@ -66,7 +66,7 @@ def change_limit(policy: str | int | None, population: int) -> int | None:
 
 
 def people_known(store: StateStore) -> int:
-    return sum(1 for _ in store.all_ids(PERSON))
+    return store.count(PERSON)
 
 
 # --- holds as review items ------------------------------------------------------------------------------
