@@ -206,8 +206,12 @@ _prelude = {"code": ""}
 
 
 def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
-    """One fresh interpreter: the in-process figures it prints, plus its whole wall time."""
-    env = {**os.environ, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
+    """One fresh interpreter: the in-process figures it prints, plus its whole wall time. Bytecode is written
+    and read unless `extra_env` says otherwise: a PYTHONDONTWRITEBYTECODE in the caller's environment is not
+    passed on, else "bytecode present" would compile our code from source at every start (the layer ships it
+    compiled: layers/peoplesync/Makefile)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    env = {**inherited, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
     code = _prelude["code"] + code
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
@@ -231,8 +235,9 @@ def fmt(s: dict[str, float]) -> str:
 
 def importtime_top(cwd: Path, n: int = 12) -> list[tuple[str, int, int]]:
     """(module, self us, cumulative us) of the largest imports under `import app` (python -X importtime)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", _prelude["code"] + "import app"], cwd=cwd,
-                         env={**os.environ, **ENV, "PYTHONPATH": str(LAYER)}, capture_output=True, text=True,
+                         env={**inherited, **ENV, "PYTHONPATH": str(LAYER)}, capture_output=True, text=True,
                          timeout=120)
     rows = []
     for line in out.stderr.splitlines():

@@ -50,7 +50,7 @@ def deployed_plan(config: dict[str, Any]) -> Any:
     """The plan a deployed function runs on after its configuration's first cold start: rebuilt from the checked
     form without pydantic (adapters/config_cache.py), so every scenario here runs on that form too."""
     form = json.loads(json.dumps(checked_form(load_config(config))))
-    return compile_config(light_config(form["config"], form["settings"]))
+    return compile_config(light_config(form["config"], form["settings"], form["connectors"]))
 
 
 class Cloud:

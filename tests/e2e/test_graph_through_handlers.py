@@ -51,7 +51,8 @@ def test_entra_titles_reach_ad_and_the_next_polls_read_only_what_changed(tenant:
                                                                '"client_secret": "app-secret"}'})
     cloud.systems["entra"] = graph.GraphConnector.from_system("entra", cloud.plan.config.systems["entra"],
                                                               sorted(cloud.plan.systems["entra"].attributes),
-                                                              secrets=secrets)
+                                                              secrets=secrets,  # as a function builds it:
+                                                              checked=cloud.plan.config.connector_settings["entra"])
     cloud.runtime = cloud._runtime()
     for i in range(30):
         cloud["hr"].put(f"W{i}", Employee_ID=f"E{i}")

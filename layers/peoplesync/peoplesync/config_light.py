@@ -123,10 +123,14 @@ class LightConfig(_Light):
               "fields": _fields, "lifecycle": LightLifecycle, "policies": _Light, "groups": LightGroups}
 
 
-def light_config(dump: dict[str, Any], checked_settings: dict[str, dict[str, Any]] | None = None) -> Any:
+def light_config(dump: dict[str, Any], checked_settings: dict[str, dict[str, Any]] | None = None,
+                 connector_settings: dict[str, dict[str, Any]] | None = None) -> Any:
     """The configuration of a dump made by `Config.model_dump(mode="json")` of a checked configuration.
     `checked_settings`: system -> its settings as its connector's `Settings` checked them (the SCIM system's,
-    for the webhook: `adapters/aws.checked_form`), kept as `checked_settings`."""
+    for the webhook: `adapters/aws.checked_form`), kept as `checked_settings`; `connector_settings`: the same for
+    the systems whose connector is built from them (`connectors/checked_settings.py`), kept as
+    `connector_settings`."""
     config = LightConfig(dump)
     object.__setattr__(config, "checked_settings", dict(checked_settings or {}))
+    object.__setattr__(config, "connector_settings", dict(connector_settings or {}))
     return config

@@ -47,3 +47,17 @@ def test_given_a_client_made_then_the_cyclic_collector_is_as_it_was(moto_aws):
         assert not gc.isenabled()  # a caller's own pause is left alone
     finally:
         gc.enable()
+
+
+def test_given_a_cold_start_then_what_it_built_is_left_out_of_later_collections_until_reset(moto_aws):
+    import gc
+
+    aws.reset()
+    aws.client("sqs")
+    frozen = gc.get_freeze_count()
+
+    assert frozen > 1000  # botocore's modules, data and the client: never traversed again by the collector
+    gc.collect()
+    assert gc.get_freeze_count() == frozen  # a full collection leaves them alone
+    aws.reset()  # a new execution environment in the same process (tests): the collector has them back
+    assert gc.get_freeze_count() == 0

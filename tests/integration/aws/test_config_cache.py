@@ -138,3 +138,15 @@ def test_given_scim_settings_that_do_not_pass_then_the_others_run_and_the_webhoo
     assert isinstance(plan.config, LightConfig) and plan.config.checked_settings == {}
     with pytest.raises(ValueError, match="max_body_bytes"):
         bootstrap.scim_handler(plan, ["t0k"], None, lambda o: None)
+
+
+def test_given_a_csv_system_then_its_settings_are_kept_checked_and_its_connector_built_from_them(function_env):
+    cold_start()
+
+    plan = cold_start()
+
+    assert plan.config.connector_settings["hr"]["values"]["key"] == "Employee_ID"
+    assert plan.config.connector_settings["hr"]["values"]["settle_seconds"] == 2.0  # the model's default, as checked
+    assert "cloud" not in plan.config.connector_settings  # a plugin's settings: checked when it is built
+    hr = bootstrap.connector_factory(plan, None)("hr")
+    assert type(hr.settings).__name__ == "CheckedCsvSettings" and hr.settings.deactivated == "inactive"

@@ -33,13 +33,22 @@ _RULES = ("config_models.py", "config_checks.py", "config_light.py", "normalize.
 _rules: dict[str, str | None] = {}
 
 
+def rule_files() -> tuple[str, ...]:
+    """The sources (relative to the package) that decide what a checked configuration is: the configuration's
+    models and checks, and the models of the connector settings kept checked with it (`connectors.CHECKED_SETTINGS`)."""
+    from ..connectors import CHECKED_SETTINGS
+
+    settings = (m.removeprefix("peoplesync.").replace(".", "/") + ".py" for m in sorted(CHECKED_SETTINGS.values()))
+    return (*_RULES, *settings)
+
+
 def _rules_digest() -> str | None:
     """The digest of the checking code's sources, once per process; None (no caching) if one is missing."""
     if "digest" not in _rules:
         root = Path(__file__).resolve().parents[1]
-        h = hashlib.sha256(b"peoplesync checked configuration 2\0")
+        h = hashlib.sha256(b"peoplesync checked configuration 3\0")
         try:
-            for name in _RULES:
+            for name in rule_files():
                 h.update((root / name).read_bytes())
         except OSError:
             _rules["digest"] = None

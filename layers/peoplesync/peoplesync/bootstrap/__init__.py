@@ -128,8 +128,11 @@ def connector_factory(plan: Plan, secrets: SecretsPort | None, *, base_dir: Path
         config = config.model_copy(update={"writable": plan.systems[system].writable})  # the plan's, one rule
         from ..adapters.dynamodb_buckets import for_system as buckets_for  # budget_store: dynamodb (Genesys)
 
+        # settings checked when the configuration was (a Lambda function's: connectors/checked_settings.py)
+        checked = (getattr(plan.config, "connector_settings", None) or {}).get(system) if base_dir is None else None
         return connectors.connector_class(plan.systems[system].connector).from_system(
-            system, config, system_attributes(plan, system), secrets=secrets, buckets=buckets or buckets_for(config))
+            system, config, system_attributes(plan, system), secrets=secrets, buckets=buckets or buckets_for(config),
+            **({"checked": checked} if checked is not None else {}))
 
     return make
 

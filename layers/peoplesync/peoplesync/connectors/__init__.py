@@ -20,8 +20,6 @@ import functools
 import importlib
 from typing import Any
 
-from pydantic import ValidationError
-
 # connector name -> module. A connector listed here but not yet shipped reports so at validation time.
 REGISTRY: dict[str, str] = {
     "csv": "peoplesync.connectors.csv_file",
@@ -35,6 +33,17 @@ REGISTRY: dict[str, str] = {
 }
 
 PLUGIN_GROUP = "peoplesync.connectors"
+
+# connector name -> the module of its pydantic `Settings` alone (without the connector's own imports): a
+# configuration checked in full keeps these connectors' settings checked too (`adapters/aws.checked_form`), and a
+# Lambda function's cold start builds them from that without pydantic (`checked_settings.py`). The modules are part
+# of what decides whether a configuration is valid (`adapters/config_cache.py` digests their sources).
+CHECKED_SETTINGS: dict[str, str] = {
+    "csv": "peoplesync.connectors.csv_settings",
+    "workday_raas": "peoplesync.connectors.workday_settings",
+    "scim_client": "peoplesync.connectors.scim_client_settings",
+    "graph": "peoplesync.connectors.graph_settings",
+}
 
 
 @functools.cache
@@ -65,6 +74,8 @@ def settings_problems(connector: str, settings: dict[str, Any]) -> list[tuple[st
         return [("connector", str(exc.args[0]))]
     except ImportError as exc:
         return [("connector", f"connector {connector!r} is not available: {exc}")]
+    from pydantic import ValidationError
+
     try:
         mod.Settings.model_validate(settings)
     except ValidationError as exc:
@@ -91,7 +102,7 @@ def connector_class(connector: str) -> type[BaseConnector]:
     from .base import BaseConnector
 
     def from_system(klass: type, name: str, system_config: Any, attributes: Any, *, secrets: Any = None,
-                    buckets: Any = None, **options: Any) -> Any:
+                    buckets: Any = None, checked: Any = None, **options: Any) -> Any:  # checked: not offered
         return mod.build(name, system_config, list(attributes), secrets, **options)
 
     return type(f"Built_{connector}", (BaseConnector,),

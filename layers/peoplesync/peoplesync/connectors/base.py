@@ -34,8 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self, final
 
-from pydantic import BaseModel
-
 from .. import redact
 from ..model import Write
 from ..ports import (
@@ -49,11 +47,14 @@ from ..ports import (
     WriteResult,
 )
 from ..retry import Retry, RetryPolicy
+from .checked_settings import CheckedSettings, checked_settings
 from .cursor import decode_cursor, encode_cursor, fingerprint
 from .oauth import ClientCredentials, forget_tokens, http_reason
 from .paging import Page, Paged, page_all
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .ratelimit import BucketStore
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,12 @@ class BaseConnector(Connector):
     `(name, settings, attributes, *, writable, credentials, secrets, buckets, **options)`. (`_session` is a
     method: a connector keeps its HTTP session or connection under another name.)"""
 
-    #: the pydantic model of the connector's own keys in a system's configuration
+    #: the pydantic model of the connector's own keys in a system's configuration (or, imported when first
+    #: read, `checked_settings.settings_model("module:Class")`)
     Settings: ClassVar[type[BaseModel]]
+    #: the mixin holding the model's properties, for settings rebuilt from a check made before
+    #: (`checked_settings.py`); the model declares it too
+    settings_props: ClassVar[type | None] = None
     #: bump when the cursor state's meaning changes: old cursors then give a full read
     cursor_version: ClassVar[int] = 1
     #: compress the cursor (per-row state)
@@ -110,7 +115,7 @@ class BaseConnector(Connector):
                  buckets: BucketStore | None = None) -> None:
         """`settings`: a `Settings` (or its dict); `credentials`: the resolved secret, for the subclass to
         take what it needs from (the base keeps nothing of it)."""
-        if not isinstance(settings, self.Settings):
+        if not isinstance(settings, CheckedSettings) and not isinstance(settings, self.Settings):
             settings = self.Settings.model_validate(settings)
         super().__init__(name, settings, attributes, writable=writable, secrets=secrets)
         self.buckets = buckets
@@ -119,10 +124,12 @@ class BaseConnector(Connector):
     @classmethod
     def from_system(cls, name: str, system_config: Any, attributes: Iterable[str], *,
                     secrets: SecretsPort | None = None, buckets: BucketStore | None = None,
-                    **options: Any) -> Self:
-        """The connector of one configured system. `options` go to the constructor (clocks in tests)."""
+                    checked: Mapping[str, Any] | None = None, **options: Any) -> Self:
+        """The connector of one configured system. `options` go to the constructor (clocks in tests).
+        `checked`: its settings as `Settings` checked them before (`checked_settings.plain`: no pydantic)."""
         raw, writable, ref = system_parts(system_config)
-        settings = cls.Settings.model_validate(raw)
+        settings = (cls.Settings.model_validate(raw) if checked is None
+                    else checked_settings(dict(checked), cls.settings_props))
         credentials = cls.resolve_credentials(name, ref, secrets)
         return cls(name, settings, attributes,
                    writable=cls.writable_by_default if writable is None else bool(writable),
@@ -220,7 +227,7 @@ class BaseConnector(Connector):
     def _scope(self) -> str:
         """What a read covers: a cursor taken under another scope is not trusted. Default: the attributes
         and every setting."""
-        settings = self.settings.model_dump(mode="json") if isinstance(self.settings, BaseModel) else self.settings
+        settings = self.settings.model_dump(mode="json") if hasattr(self.settings, "model_dump") else self.settings
         return json.dumps([self.attributes, settings], sort_keys=True, default=str)
 
     @abstractmethod

@@ -19,15 +19,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING, Any
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Observation, Write
 from ..ports import AlreadyExists, PermanentError, ReadFailed, ReadPage, ReadResult, SecretsPort, WriteResult
 from . import resumable
 from .base import BaseConnector, Page, page_all
+from .checked_settings import settings_model
 from .ratelimit import BucketStore, TokenBucket, process_store
+
+if TYPE_CHECKING:
+    from .scim_client_settings import ScimClientSettings
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -39,32 +41,16 @@ _PATH = re.compile(r'^(?P<attr>[A-Za-z$][\w$-]*)(?:\[\s*(?P<fk>\w+)\s+eq\s+"(?P<
                    r'(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$')
 
 
-class ScimClientSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def __getattr__(name: str) -> Any:
+    """`Settings` (and `ScimClientSettings`): the pydantic model, imported when asked for
+    (`scim_client_settings.py`)."""
+    if name in ("Settings", "ScimClientSettings"):
+        from .scim_client_settings import ScimClientSettings
 
-    base_url: str = Field(description="The SCIM base URL, e.g. https://api.example.com/scim/v2")
-    resource: str = Field("Users", description="The resource endpoint under base_url")
-    page_size: int = Field(100, ge=1, le=1000, description="Resources per page when listing")
-    requests_per_minute: float = Field(600, gt=0, description="Request budget of this client")
-    max_retries: int = Field(5, ge=0, le=10)
-    timeout: float = Field(10, gt=0)
-    schemas: list[str] = Field(default_factory=lambda: [CORE_USER, ENTERPRISE_USER],
-                               description="Schemas a created user declares")
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        from .genesys import _loopback
-
-        m = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])", v)
-        if m is None:
-            raise ValueError("must be an http(s) URL")
-        if m.group(1) == "http" and not _loopback(m.group(2).strip("[]")):
-            raise ValueError("plain http is allowed only on loopback (a local test server)")
-        return v.rstrip("/")
+        return ScimClientSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-Settings = ScimClientSettings  # the name the registry and configuration checks look for
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +135,7 @@ def _marker(resource: Mapping[str, Any]) -> int | None:
 
 
 class ScimClientConnector(BaseConnector):
-    Settings = ScimClientSettings
+    Settings = settings_model("peoplesync.connectors.scim_client_settings:ScimClientSettings")
     credential_keys = ("token",)
     credentials_required = True
 

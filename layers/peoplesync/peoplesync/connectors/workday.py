@@ -22,15 +22,14 @@ import base64
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model import Observation, Write
 from ..ports import READ_ONLY, Capabilities, PermanentError, ReadFailed, ReadResult, SecretsPort, WriteResult
 from .base import BaseConnector, ClientCredentials
+from .checked_settings import settings_model
 from .ratelimit import BucketStore
 from .workday_report import (  # the report helpers, imported from here by tests and benches
     clean_entry,
@@ -42,57 +41,24 @@ from .workday_report import (  # the report helpers, imported from here by tests
     worker_state,
 )
 
+if TYPE_CHECKING:
+    from .workday_settings import WorkdaySettings
+    from .workday_settings import WorkdaySettings as Settings
+
 log = logging.getLogger(__name__)
 
 Now = Callable[[], datetime]
 
 
-class WorkdaySettings(BaseModel):
-    """The `workday_raas` connector's keys in a system's configuration."""
+def __getattr__(name: str) -> Any:
+    """`Settings` (and `WorkdaySettings`): the pydantic model, imported when asked for (`workday_settings.py`)."""
+    if name in ("Settings", "WorkdaySettings"):
+        from .workday_settings import WorkdaySettings
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(description="Report URL: https://{host}/ccx/service/customreport2/{tenant}/{owner}/{report}")
-    format: Literal["json", "csv"] = Field("json", description="Report output requested (?format=)")
-    key: str = Field("Employee_ID", description="Column holding the worker's stable id (the anchor)")
-    prompts: dict[str, str] = Field(default_factory=dict, description="Report prompt values (query parameters)")
-    parts: list[dict[str, str]] = Field(
-        default_factory=list, description="Split the pull: one request per entry, its prompts added to prompts")
-    termination_date: str | None = Field("Termination_Date", description="Column with the termination date")
-    hire_date: str | None = Field("Hire_Date", description="Column with the (re)hire date")
-    status_field: str | None = Field(None, description="Column with the worker status, used without a date")
-    inactive_statuses: list[str] = Field(default_factory=lambda: ["Terminated", "Inactive", "0"],
-                                         description="status_field values meaning no longer working")
-    terminated_as: Literal["inactive", "removed"] = Field(
-        "inactive", description="How a terminated worker is reported: disabled, or gone")
-    date_fields: list[str] = Field(default_factory=list,
-                                   description="Extra columns to parse as dates (MM/DD/YYYY accepted there)")
-    timezone: str = Field("UTC", description="Time zone in which 'today' is reckoned for terminations")
-    token_url: str | None = Field(None, description="OAuth token endpoint; default from the report URL")
-    csv_separator: str = Field("\n", description="CSV: separator of a multi-instance field's values in a cell")
-    timeout: float = Field(120.0, gt=0, description="Seconds to wait for the report (they can be slow)")
-    max_retries: int = Field(2, ge=0, description="Retries on 429 / 5xx before the read fails")
-    max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Refuse a report larger than this")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise ValueError("must be an http(s) report URL")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except Exception as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
-        return v
+        return WorkdaySettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-Settings = WorkdaySettings  # the name the registry and configuration checks look for
 
 
 # --- auth -----------------------------------------------------------------------------------------------
@@ -131,7 +97,7 @@ def report_auth(secret: Mapping[str, Any], token_url: str, session: Any, timeout
 class WorkdayConnector(BaseConnector):
     """Read-only: HR is a source. Every read is full and complete (RaaS has no paging and no change feed)."""
 
-    Settings = WorkdaySettings
+    Settings = settings_model("peoplesync.connectors.workday_settings:WorkdaySettings")
     credentials_required = True  # Basic or OAuth: which keys the secret holds decides (`report_auth`)
     writable_by_default = False
 
