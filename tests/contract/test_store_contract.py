@@ -287,6 +287,16 @@ def test_given_cursors_per_system_then_each_is_kept_and_can_be_cleared(store):
     assert store.get_cursor("ad") is None
 
 
+def test_given_numbers_past_64_bits_in_a_record_then_they_load_exactly(store):
+    """A SQL NUMERIC(38) column, an LDAP integer attribute: no store may round them (orjson reads them as floats)."""
+    big, negative = 2**100 + 1, -(2**70) - 3
+    store.save(RecordState(id="p1", golden={"account_number": big}, shadows={"sql": Shadow(
+        key="1", values={"account_number": big, "balance": negative}, marker=2**65)}))
+    state = store.load("p1")
+    assert state.golden["account_number"] == big and state.shadows["sql"].values["balance"] == negative
+    assert state.shadows["sql"].marker == 2**65 and type(state.golden["account_number"]) is int
+
+
 def test_given_meta_saved_then_it_round_trips_and_the_stored_copy_is_not_shared(store):
     assert store.get_meta("fingerprint") is None
     value = {"plan": "abc", "counts": {"people": 3}, "at": 1.5}

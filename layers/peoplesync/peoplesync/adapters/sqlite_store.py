@@ -14,7 +14,6 @@ do not wait for 10,000 fsyncs.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .. import fastjson
 from ..model import RecordState
 from .memory import LoadedLookups, index_entries
 from .sqlite_digests import DigestIndex, Outboxes
@@ -30,21 +30,7 @@ from .sqlite_values import Values
 
 _ENTRY_CACHE = 200_000  # records whose index entries are remembered (about 1 KB each); then forgotten at once
 
-try:  # orjson (optional, `peoplesync[cli]`): records encode ~9x and decode ~2.5x faster (docs/performance.md)
-    import orjson
-
-    def _dumps(value: Any) -> str:
-        try:
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-        except TypeError:  # what orjson refuses (an int past 64 bits): the standard library's form
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - the standard library alone
-    def _dumps(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-    _loads = json.loads
+_dumps, _loads = fastjson.dumps, fastjson.loads  # orjson when installed, exact either way (fastjson.py)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, version INTEGER NOT NULL,

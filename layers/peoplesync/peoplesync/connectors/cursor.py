@@ -12,21 +12,10 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-try:  # orjson (optional, `peoplesync[cli]`): a CSV cursor (a hash per row) encodes ~10x, decodes ~2x faster; any
-    import orjson  # JSON decoder reads what either wrote
+from .. import fastjson
 
-    def _dumps(value: Any) -> str:
-        try:
-            return orjson.dumps(value).decode()
-        except TypeError:  # what orjson refuses (an int past 64 bits, a key not a string): the standard form
-            return json.dumps(value, separators=(",", ":"))
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - the standard library alone
-    def _dumps(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
-
-    _loads = json.loads
+# a CSV cursor holds a hash per row: orjson encodes it ~10x, decodes ~2x faster, the same values back (fastjson.py)
+_dumps, _loads = fastjson.dumps, fastjson.loads
 
 
 def fingerprint(*parts: Any) -> str:

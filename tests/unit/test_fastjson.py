@@ -1,0 +1,33 @@
+"""The JSON of the local state store and the cursors (`peoplesync.fastjson`): every value comes back exactly,
+whether orjson is installed or not. orjson reads an integer past 64 bits as a float, silently: an LDAP range
+position (a 128-bit entryUUID) or a big number from a SQL column came back rounded (an LDAP read handed over
+page by page then listed accounts twice: tests/integration/ldap/test_ldap_paged_poll.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from peoplesync import fastjson
+from peoplesync.connectors.cursor import decode_cursor, encode_cursor
+
+BIG = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 2**127 + 12345, -(2**127) - 7,
+       170141183460469231731687303715884118073]
+
+
+@pytest.mark.parametrize("n", BIG)
+def test_given_an_integer_of_any_size_then_it_comes_back_exactly(n: int) -> None:
+    back = fastjson.loads(fastjson.dumps({"lo": n, "nested": [n, {"x": n}]}))
+    assert back == {"lo": n, "nested": [n, {"x": n}]}
+    assert type(back["lo"]) is int
+
+
+def test_given_strings_floats_and_keys_then_they_come_back_as_the_standard_library_reads_them() -> None:
+    value = {"digits": "12345678901234567890123", "float": 0.1, "e": 1e300, "name": "Zoë O'Brien", "t": [1, None],
+             7: "an int key"}
+    assert fastjson.loads(fastjson.dumps(value)) == {**{k: v for k, v in value.items() if k != 7}, "7": "an int key"}
+
+
+def test_given_an_ldap_range_position_then_the_cursor_round_trips_its_128_bit_bound() -> None:
+    position = {"mark": "20261129160000Z", "lo": 2**127 + 99, "hi": 2**128 - 1, "step": 2**120}
+    text = encode_cursor(position, version=1, scope="s", compress=True)
+    assert decode_cursor(text, version=1, scope="s") == position
