@@ -42,6 +42,14 @@ def deployed(source: dict[str, Any]) -> Any:
                           connector_class=bootstrap._connector_class)
 
 
+def both_ways(source: dict[str, Any], system: str, secrets: Any = None) -> tuple[Any, Any]:
+    """(the connector a function builds from the checked form, the one pydantic's full check builds)."""
+    light = bootstrap.connector_factory(deployed(source), secrets)(system)
+    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
+                                                         connector_class=bootstrap._connector_class), secrets)(system)
+    return light, checked
+
+
 SETTINGS = {
     "defaults": {},
     "states": {"active_column": "Status", "inactive_values": ["Terminated", "Leave"], "inactive_value": "Leave",
@@ -54,10 +62,7 @@ SETTINGS = {
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_given_checked_settings_then_the_connector_is_the_one_pydantic_builds(name, tmp_path):
     source = config({"path": str(tmp_path / "hr.csv"), "key": "Employee_ID", **SETTINGS[name]})
-    plan = deployed(source)
-    light = bootstrap.connector_factory(plan, None)("hr")
-    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
-                                                         connector_class=bootstrap._connector_class), None)("hr")
+    light, checked = both_ways(source, "hr")
 
     assert not isinstance(light.settings, Settings) and isinstance(checked.settings, Settings)
     assert {k: getattr(light.settings, k) for k in Settings.model_fields} == dict(checked.settings)
@@ -156,10 +161,7 @@ def test_given_checked_workday_settings_then_the_connector_is_the_one_pydantic_b
     source["systems"]["hr"] = {"connector": "workday_raas", "credentials": "secret:wd",
                                "url": "https://wd.example.com/ccx/service/customreport2/acme/isu/People",
                                "prompts": {"Org": "42"}, "parts": [{"Region": "EU"}], "timezone": "Europe/Paris"}
-    plan = deployed(source)
-    light = bootstrap.connector_factory(plan, Secrets())("hr")
-    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
-                                                         connector_class=bootstrap._connector_class), Secrets())("hr")
+    light, checked = both_ways(source, "hr", Secrets())
 
     assert isinstance(light, WorkdayConnector) and not isinstance(light.settings, type(checked.settings))
     assert {k: getattr(light.settings, k) for k in type(checked.settings).model_fields} == dict(checked.settings)
@@ -172,11 +174,7 @@ def test_given_checked_scim_client_settings_then_the_connector_is_the_one_pydant
     source = config({"path": "/unused.csv", "key": "Employee_ID"})
     source["systems"]["phonebook"] = {"connector": "scim_client", "credentials": "secret:sc", "writable": True,
                                       "base_url": "https://scim.example.com/scim/v2/", "page_size": 50}
-    plan = deployed(source)
-    light = bootstrap.connector_factory(plan, Secrets())("phonebook")
-    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
-                                                         connector_class=bootstrap._connector_class),
-                                          Secrets())("phonebook")
+    light, checked = both_ways(source, "phonebook", Secrets())
 
     assert isinstance(light, ScimClientConnector) and not isinstance(light.settings, type(checked.settings))
     assert {k: getattr(light.settings, k) for k in type(checked.settings).model_fields} == dict(checked.settings)
@@ -200,11 +198,7 @@ def test_given_checked_graph_settings_with_a_group_scope_then_the_connector_is_t
     source["systems"]["phonebook"] = {"connector": "graph", "credentials": "secret:g", "writable": True,
                                       "tenant_id": "contoso", "graph_url": "https://graph.example.com/v1.0/",
                                       "groups": {"filter": "groupTypes/any(c:c eq 'Unified')"}}
-    plan = deployed(source)
-    light = bootstrap.connector_factory(plan, Secrets())("phonebook")
-    checked = bootstrap.connector_factory(compile_config(bootstrap.load_config(source),
-                                                         connector_class=bootstrap._connector_class),
-                                          Secrets())("phonebook")
+    light, checked = both_ways(source, "phonebook", Secrets())
 
     assert isinstance(light, GraphConnector) and not isinstance(light.settings, type(checked.settings))
     assert light.settings.groups.filter == checked.settings.groups.filter  # the nested scope, rebuilt
