@@ -116,22 +116,23 @@ class Pending:
         return held.state
 
     def _link_holder(self, entry: Entry) -> str | None:
-        if entry in self._links_held:
-            return self._links_held[entry]
-        if entry in self._links_seen:
-            return self._links_seen[entry]
-        row = self._db.execute("SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?", entry).fetchone()
-        rid = self._links_seen[entry] = row[0] if row else None
-        return rid
+        return self._holder(entry, self._links_held, self._links_seen,
+                            "SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?")
 
     def _ref_holder(self, entry: Entry) -> str | None:
-        if entry in self._refs_held:
-            return self._refs_held[entry]
-        if entry in self._refs_seen:
-            return self._refs_seen[entry]
-        row = self._db.execute("SELECT rid FROM refs WHERE kind = ? AND system = ? AND ref = ?", entry).fetchone()
-        rid = self._refs_seen[entry] = row[0] if row else None
-        return rid
+        return self._holder(entry, self._refs_held, self._refs_seen,
+                            "SELECT rid FROM refs WHERE kind = ? AND system = ? AND ref = ?")
+
+    def _holder(self, entry: Entry, held: dict[Entry, str | None], seen: dict[Entry, str | None],
+                sql: str) -> str | None:
+        """The record holding an index entry: as the batch's unwritten saves leave it, else as SQLite has it
+        (asked once per batch)."""
+        if entry in held:
+            return held[entry]
+        if entry not in seen:
+            row = self._db.execute(sql, entry).fetchone()
+            seen[entry] = row[0] if row else None
+        return seen[entry]
 
     def _vals_adjusted(self, kind: str, field: str, value: Any, stored: set[str]) -> set[str]:
         """`stored` (the records SQLite indexes under the value) with the batch's unwritten saves applied."""
