@@ -79,6 +79,12 @@ class ReadPage:
     restarted: bool = False
     confirm: bool = False
 
+    @classmethod
+    def whole(cls, result: ReadResult, *, restarted: bool = False) -> ReadPage:
+        """A read made in one go (`Connector.read`) as the one page of its read."""
+        return cls(list(result.observations), last=True, complete=result.complete, cursor=result.cursor,
+                   restarted=restarted, confirm=result.confirm)
+
 
 @dataclass(slots=True)
 class WriteResult:

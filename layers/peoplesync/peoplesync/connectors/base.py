@@ -185,8 +185,7 @@ class BaseConnector(Connector):
         """The read in pages, each with the position to go on from (`start`) and whether it is the last.
         Default: the whole `read()` as one page (a connector that can page natively overrides this)."""
         result = self.read(cursor, full=full)
-        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor,
-                       confirm=result.confirm)
+        yield ReadPage.whole(result)
 
     def _guarded(self, op: Callable[[], Any]) -> Any:
         """`op()` (a part of a read), its failure a `ReadFailed` as in `read()`: the library's errors translated

@@ -203,8 +203,7 @@ def pages_of(connector: Connector, cursor: str | None, *, full: bool, page_size:
     paged = getattr(connector, "read_pages", None)
     if paged is None:
         result = connector.read(cursor, full=full)
-        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor,
-                       confirm=getattr(result, "confirm", False))
+        yield ReadPage.whole(result)
         return
     yield from paged(cursor, full=full, page_size=page_size, start=start)
 

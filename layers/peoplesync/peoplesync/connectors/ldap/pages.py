@@ -100,8 +100,7 @@ def read_pages(conn: LdapConnector, cursor: str | None, full: bool, page_size: i
             space = key_space(conn, mark)
             if space is None:  # no exact mark or no ordered key: the whole read, one page
                 result = conn.read(cursor, full=True)
-                yield ReadPage(list(result.observations), last=True, complete=result.complete,
-                               cursor=result.cursor, restarted=restarted)
+                yield ReadPage.whole(result, restarted=restarted)
                 return
             pos = {"mark": mark, "lo": 0, "step": max(1, space.end // 16)}
         yield from _walk(conn, pos, page_size, restarted)

@@ -38,7 +38,7 @@ def read_pages(conn: SqlConnector, cursor: str | None, full: bool, page_size: in
     restarted = start is not None and pos is None
     if pos is None and not full and _delta_usable(conn, cursor):
         result = conn.read(cursor)
-        yield ReadPage(list(result.observations), last=True, complete=result.complete, cursor=result.cursor)
+        yield ReadPage.whole(result)
         return
     if pos is None:
         pos = {"last": None, "mark": conn._guarded(lambda: _mark(conn))}
