@@ -1,6 +1,6 @@
 """The least a first sight can cost in this engine's state model, against the engine, in the same run.
 
-    python bench/engine_floor.py [--people 20000] [--repeat 5]
+    python bench/engine_floor.py [--people 20000] [--repeat 5] [--vs-read]
 
 Why: the first-sight bar (issue 14: 50,000 observations/s on one core, 20 us each, correlation and the index
 save included) was set on a machine that ran this engine 2.3x faster than this one. Whether it can be met here
@@ -22,6 +22,13 @@ in `engine_throughput.py`; medians of `--repeat` rounds, the three interleaved i
 - floor:   the hand-specialised first sight above;
 - loop:    what `engine_throughput.py`'s loop spends around the engine for each observation: correlation, a new
   record, the index save (the engine's work left out, its keys set by hand so the save indexes them).
+
+`--vs-read` also asks what that floor means for the local first-sync bar (within 25x of reading the files,
+`bench/local_speed.py`): it writes `local_speed.py`'s three files for `--people` people, times their read by
+`csv.reader` in the same run (best of 5, CPU), and prints the first sync's observations (HR, the directory:
+everyone, the badges: every other person) each at the floor and loop of an HR first sight, as a multiple of
+that read. It is a lower bound: the directory's and the badges' first sights are matched to a record and
+decide targets (more work than a new person's), and nothing is stored, recorded or delivered.
 """
 
 from __future__ import annotations
@@ -123,6 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--vs-read", action="store_true", help="the floor against local_speed.py's read")
     args = ap.parse_args()
     engine = Engine(compile_config(load_config(CONFIG)))
     hr = accounts(args.people, random.Random(7))["hr"]
@@ -148,6 +156,28 @@ def main() -> None:
     print(f"  loop (correlation, new record, index save)   {per['loop']:6.1f} us")
     print(f"  floor + loop                                 {per['floor'] + per['loop']:6.1f} us  "
           f"= {1e6 / (per['floor'] + per['loop']):,.0f} obs/s at most (bar: 50,000/s = 20.0 us)")
+    if args.vs_read:
+        against_the_read(args.people, (per["floor"] + per["loop"]) / 1e6)
+
+
+def against_the_read(people: int, per_observation: float) -> None:
+    """The local first sync's observations at the floor, against reading its files (see the module's text)."""
+    import shutil
+    import tempfile
+
+    import local_speed
+
+    folder = Path(tempfile.mkdtemp(prefix="ps-floor-"))
+    try:
+        local_speed.generate(folder, people, 5.0)
+        read = min(local_speed.read_files(folder)[1] for _ in range(5))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    observations = people + people + people // 2
+    floor = observations * per_observation
+    print(f"  local first sync, {people:,} people: {observations:,} observations at that floor {floor:.2f} s CPU, "
+          f"the files' read {read * 1000:.0f} ms: {floor / read:.0f}x the read before anything is stored, recorded "
+          f"or delivered (bar: 25x = {25 * read:.2f} s)")
 
 
 if __name__ == "__main__":
