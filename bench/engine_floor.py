@@ -1,6 +1,6 @@
 """The least a first sight can cost in this engine's state model, against the engine, in the same run.
 
-    python bench/engine_floor.py [--people 20000] [--repeat 5] [--vs-read]
+    python bench/engine_floor.py [--people 20000] [--repeat 5] [--vs-read] [--steady]
 
 Why: the first-sight bar (issue 14: 50,000 observations/s on one core, 20 us each, correlation and the index
 save included) was set on a machine that ran this engine 2.3x faster than this one. Whether it can be met here
@@ -29,6 +29,13 @@ in `engine_throughput.py`; medians of `--repeat` rounds, the three interleaved i
 everyone, the badges: every other person) each at the floor and loop of an HR first sight, as a multiple of
 that read. It is a lower bound: the directory's and the badges' first sights are matched to a record and
 decide targets (more work than a new person's), and nothing is stored, recorded or delivered.
+
+`--steady` does the same for the steady-state bar (150,000 observations/s, 6.7 us each): an unchanged re-poll
+of all four systems of `engine_throughput.py` (after the first sight, the writes delivered and the echo), timed
+in the engine as its "unchanged" phase does it (correlation by the link, `Engine.observe`), against its floor:
+the account's record found by its link and the read's digest compared with its shadow's, nothing else (the
+digest: marshal and a 64-bit BLAKE2b, `freshness.observation_digest`; a weaker checksum would be faster, but a
+change crafted to keep it would go unseen, and a target's edit would stand).
 """
 
 from __future__ import annotations
@@ -131,6 +138,7 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--vs-read", action="store_true", help="the floor against local_speed.py's read")
+    ap.add_argument("--steady", action="store_true", help="an unchanged re-poll against its floor")
     args = ap.parse_args()
     engine = Engine(compile_config(load_config(CONFIG)))
     hr = accounts(args.people, random.Random(7))["hr"]
@@ -158,6 +166,44 @@ def main() -> None:
           f"= {1e6 / (per['floor'] + per['loop']):,.0f} obs/s at most (bar: 50,000/s = 20.0 us)")
     if args.vs_read:
         against_the_read(args.people, (per["floor"] + per["loop"]) / 1e6)
+    if args.steady:
+        steady(engine, args.people, args.repeat)
+
+
+def steady(engine: Engine, people: int, repeat: int) -> None:
+    """An unchanged re-poll in the engine against its floor (see the module's text)."""
+    import engine_throughput
+
+    batches = accounts(people, random.Random(7))
+    index = DictIndex()
+    engine_throughput.run(engine, index, batches)
+    engine_throughput.settle(engine, index, batches)
+    engine_throughput.run(engine, index, engine_throughput.read_at(batches, 1.5))  # the echo
+    rows: dict[str, list[float]] = {"engine": [], "floor": []}
+    for round_ in range(repeat):
+        again = engine_throughput.read_at(batches, 1.6 + round_ / 100)
+        gc.collect()
+        n, writes, spent = engine_throughput.run(engine, index, again)
+        assert writes == 0
+        rows["engine"].append(spent / n)
+        gc.collect()
+        rows["floor"].append(unchanged_floor(index, again) / n)
+    per = {name: statistics.median(spent) * 1e6 for name, spent in rows.items()}
+    print(f"  unchanged re-poll, {n:,} accounts of 4 systems: engine {per['engine']:.1f} us "
+          f"({1e6 / per['engine']:,.0f}/s), floor {per['floor']:.1f} us ({1e6 / per['floor']:,.0f}/s at most; "
+          f"bar: 150,000/s = 6.7 us)")
+
+
+def unchanged_floor(index: DictIndex, batches: dict[str, list[Observation]]) -> float:
+    """Each account's record found by its link, its read digested and found equal to its shadow's."""
+    started = time.process_time()
+    for system, observations in batches.items():
+        for obs in observations:
+            state = index.states[index.by_link(obs.kind, system, obs.key)]  # type: ignore[index]
+            digest = _blake2b(_dumps((obs.attrs, obs.active, obs.removed), 0), digest_size=8).hexdigest()
+            if digest != state.shadows[system].digest:
+                raise AssertionError(f"{system} {obs.key}: not unchanged")
+    return time.process_time() - started
 
 
 def against_the_read(people: int, per_observation: float) -> None:
