@@ -300,6 +300,12 @@ class StateStore(RecordIndex, Protocol):
 
     def save(self, state: RecordState) -> None: ...
 
+    def keep(self, state: RecordState) -> None:
+        """`state` was just saved and its caller is done with it (it will neither change it nor read it once
+        the record may have been loaded again): a store that decodes what it loads may hand this very object to
+        the next `load` of the record instead (SQLite, inside batches); the others keep nothing."""
+        ...
+
     def batch(self) -> AbstractContextManager[None]:
         """A chunk of work (the local run's batch of messages): what is saved inside may be committed together
         when the block ends (SQLite: one transaction), and reads inside see it. An exception leaving the

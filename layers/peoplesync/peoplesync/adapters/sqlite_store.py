@@ -118,9 +118,11 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
             finally:
                 self._lock.release()
             return
+        committed = False
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_batch = True
+            self._begin_kept()
             try:
                 yield
                 self._flush()
@@ -129,7 +131,9 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
                 raise
             self._db.execute("COMMIT")
+            committed = True
         finally:
+            self._commit_kept(committed)
             self._decided.clear()
             self._in_batch = False
             self._forget_pending()
