@@ -299,9 +299,12 @@ class LocalBridge:
         """One chunk of messages in one store batch (SQLite: one transaction, one commit). If anything escapes
         it (the store failing to commit, an interrupt, a crash the flow does not catch), the chunk's saves are
         undone and its messages go back to their queue, which the run keeps in the state on the way out:
-        nothing taken is lost. A delivery handed back may have reached its target: it re-reads first."""
+        nothing taken is lost. A delivery handed back may have reached its target: it re-reads first.
+        The cyclic collector is paused for the chunk, as for a poll: a chunk builds thousands of acyclic objects
+        (records, messages), and the collections they set off rescanned everything alive again and again (about
+        13% of a first sync at 5,000 people); what the chunk leaves is looked at once after it."""
         try:
-            with self.store.batch() if self.chunked else nullcontext():
+            with _collector_paused(), self.store.batch() if self.chunked else nullcontext():
                 yield
         except BaseException:
             again = [dict(m, redelivered=True) if name.startswith("deliver:") else m for m in batch]
@@ -370,8 +373,8 @@ class LocalBridge:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """A poll with the cyclic collector paused (as the LDAP and CSV reads): its pre-screen builds a few
-    acyclic objects per account read, and each collection would rescan all that is alive (the index, the
+    """A poll or a chunk with the cyclic collector paused (as the LDAP and CSV reads): its pre-screen builds a
+    few acyclic objects per account read, and each collection would rescan all that is alive (the index, the
     read), a cost growing faster than the read. Whatever cycle it makes is collected after it."""
     paused = gc.isenabled()
     gc.disable()
