@@ -684,3 +684,25 @@ def test_given_a_record_handed_back_in_a_batch_that_fails_then_the_stored_one_is
     back.golden["title"] = "Director"
     store.save(back)  # at the version loaded: not refused
     assert store.load("p1").golden["title"] == "Director"  # type: ignore[union-attr]
+
+
+def test_given_links_expected_inside_a_batch_then_by_link_answers_as_without_the_hint(store):
+    """`expect_links` is a hint (SQLite reads the links in one go): whatever was saved before, inside the batch
+    or after the hint, `by_link` answers each link as the latest save leaves it."""
+    store.save(person("p1", ad=Shadow(key="u1")))
+    store.save(person("p2", ad=Shadow(key="u2")))
+    with store.batch():
+        moved = store.load("p2")
+        assert moved is not None
+        moved.shadows = {"ad": Shadow(key="u3")}  # releases u2, takes u3, inside the batch (not yet written)
+        store.save(moved)
+        store.expect_links([("person", "ad", k) for k in ("u1", "u2", "u3", "u4", "u1")] + [("group", "ad", "u1")])
+        assert [store.by_link("person", "ad", k) for k in ("u1", "u2", "u3", "u4")] == ["p1", None, "p2", None]
+        assert store.by_link("group", "ad", "u1") is None
+        store.save(person("p4", ad=Shadow(key="u4")))  # a link expected absent, taken after the hint
+        assert store.by_link("person", "ad", "u4") == "p4"
+        with pytest.raises(VersionConflict):
+            store.save(person("p5", ad=Shadow(key="u1")))  # the hint read u1 as p1's: still refused
+    assert [store.by_link("person", "ad", k) for k in ("u1", "u2", "u3", "u4")] == ["p1", None, "p2", "p4"]
+    store.expect_links([("person", "ad", "u1")])  # outside a batch: harmless
+    assert store.by_link("person", "ad", "u1") == "p1"

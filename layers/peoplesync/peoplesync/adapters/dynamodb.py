@@ -139,6 +139,9 @@ class DynamoStore(LoadedLookups):
         (see `ports.StateStore.batch`)."""
         return contextlib.nullcontext()
 
+    def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
+        """Not read ahead: a Lambda batch has no store batch to hold them in (`ports.StateStore.expect_links`)."""
+
     def keep(self, state: RecordState) -> None:
         """Nothing kept: each Lambda invocation loads what it reconciles (`ports.StateStore.keep`)."""
 

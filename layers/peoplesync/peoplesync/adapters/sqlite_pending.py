@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..model import RecordState
@@ -169,6 +170,24 @@ class Pending:
         if held.state is None:
             held.state = self._decoded(record_id, held)
         return held.state
+
+    def expect_links(self, links: Iterable[Entry]) -> None:
+        """Inside a batch, the links about to be looked up read in one query per system and 500 keys, those
+        SQLite holds and those it does not (a chunk of 2,000 new accounts asked one by one cost 2,000 queries)."""
+        with self._lock:
+            if not self._in_batch:
+                return
+            wanted: dict[tuple[str, str], list[str]] = {}
+            for entry in dict.fromkeys(links):
+                if entry not in self._links_held and entry not in self._links_seen:
+                    wanted.setdefault(entry[:2], []).append(entry[2])
+            for (kind, system), keys in wanted.items():
+                for start in range(0, len(keys), 500):
+                    part = keys[start:start + 500]
+                    found = dict(self._db.execute(
+                        f"SELECT key, rid FROM links WHERE kind = ? AND system = ? AND key IN "  # noqa: S608
+                        f"({','.join('?' * len(part))})", (kind, system, *part)).fetchall())
+                    self._links_seen.update(((kind, system, key), found.get(key)) for key in part)
 
     def _link_holder(self, entry: Entry) -> str | None:
         return self._holder(entry, self._links_held, self._links_seen,

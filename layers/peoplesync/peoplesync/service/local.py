@@ -273,6 +273,8 @@ class LocalBridge:
         """Handle the reconcile queue until it is empty (wakes and re-reads included)."""
         while batch := self.queues.take(RECONCILE, BATCH):
             with self._chunk(RECONCILE, batch):
+                if self.chunked:  # inside the chunk's store batch: its accounts' links read in one go
+                    flow.expect(batch, self.reconciler)
                 for message in batch:
                     self._reconcile_one(message, report)
             if progress:
