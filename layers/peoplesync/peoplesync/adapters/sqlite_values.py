@@ -38,7 +38,11 @@ class Values:
 
     def by_value(self, kind: str, field: str, value: Any) -> set[str]:
         with self._lock:
-            held = self._small(kind, field) if self._in_batch else None
+            # (the field's copy looked up here first: the engine asks two or three times a save, nearly always
+            # of a field already read in this batch)
+            held = self._held.get((kind, field)) if self._in_batch else None
+            if held is None and self._in_batch:
+                held = self._small(kind, field)
             if held is not None:
                 return set(held.get(value_key(value), ()))
             rows = self._db.execute("SELECT rid FROM vals WHERE kind = ? AND field = ? AND value = ?",
