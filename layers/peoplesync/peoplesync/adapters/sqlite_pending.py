@@ -89,12 +89,15 @@ class Pending:
         self._kept: dict[str, tuple[int, RecordState]] = {}  # between batches: id -> (version, the record kept)
         self._data_version: int | None = None  # PRAGMA data_version when the last batch began
 
-    def _begin_kept(self) -> None:
-        """A batch begins: the records kept are dropped if another connection committed since the last one."""
+    def _begin_kept(self) -> bool:
+        """A batch begins: the records kept are dropped if another connection committed since the last one
+        (True then: whatever else was kept from earlier batches may be stale too)."""
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self._kept.clear()
-            self._data_version = version
+        if version == self._data_version:
+            return False
+        self._kept.clear()
+        self._data_version = version
+        return True
 
     def _commit_kept(self, committed: bool) -> None:
         """The batch ended: the records handed back inside it are kept if it committed (what it wrote is what

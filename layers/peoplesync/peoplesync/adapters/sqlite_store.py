@@ -80,6 +80,7 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
         self._held: dict[tuple[str, str], dict[str, set[str]] | None] = {}  # small fields' values (sqlite_values)
         self._large: set[tuple[str, str]] = set()
+        self._asked: dict[tuple[str, str], int | None] = {}  # (sqlite_values)
         self._names: set[str] | None = None  # the meta items' names, read once per batch (`get_meta`)
         self._init_pending()
         self._migrate()
@@ -122,7 +123,8 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_batch = True
-            self._begin_kept()
+            if self._begin_kept():  # another connection committed since: the copies of fields may be stale
+                self._held.clear()
             try:
                 yield
                 self._flush()
@@ -137,7 +139,8 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
             self._decided.clear()
             self._in_batch = False
             self._forget_pending()
-            self._held.clear()
+            if not committed:  # the copies of fields hold what the rolled-back saves indexed
+                self._held.clear()
             self._names = None
             self._lock.release()
 
