@@ -220,6 +220,10 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         """Checked at once; written with the batch's other saves when it ends (a save outside a batch is a
         batch of its own). Raises VersionConflict, leaving nothing behind, for a stale version or a link
         another record holds."""
+        with self._lock:
+            if self._in_batch:  # this thread's batch (another's would hold the lock): no nested block to open
+                self._save_held(state, _dumps)
+                return
         with self.batch():
             self._save_held(state, _dumps)
 
@@ -294,10 +298,11 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         if not decisions:
             return
         row = (record_id, "\t" + "\t".join(str(d["field"]) for d in decisions) + "\t", _dumps([at, decisions]))
-        with self._transaction() as db:
+        with self._lock:
             if self._in_batch:  # written with the batch's other decisions, in order, before it commits
                 self._decided.append(row)
                 return
+        with self._transaction() as db:
             db.execute("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", row)
 
     def _flush_decisions(self) -> None:
