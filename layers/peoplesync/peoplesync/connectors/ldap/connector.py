@@ -23,15 +23,17 @@ from ...ports import (
     WriteResult,
 )
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
+from ..checked_settings import settings_model
 from . import pages
 from .dn import dn_key, dn_within, encode, esc, new_name, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .groups import Groups
+from .props import LdapSettingsProps
 from .search import Directory, Dropped, Entry, NotFound
-from .settings import Settings as LdapSettings
 
 if TYPE_CHECKING:
     from ..ratelimit import BucketStore
+    from .settings import Settings as LdapSettings
 
 log = logging.getLogger("peoplesync.ldap")
 
@@ -40,7 +42,8 @@ class LdapConnector(BaseConnector):
     """Accounts of one directory subtree. Built by `LdapConnector.from_system(...)`; the credentials secret
     holds `bind_dn` and `password` (none: an anonymous bind)."""
 
-    Settings: ClassVar[type[LdapSettings]] = LdapSettings
+    Settings = settings_model("peoplesync.connectors.ldap.settings:Settings")  # pydantic, imported when first read
+    settings_props = LdapSettingsProps
     cursor_version: ClassVar[int] = 2  # 1 was the "ldap1:" cursor before the shared codec
     credential_keys: ClassVar[tuple[str, ...]] = ("bind_dn", "password")
     default_reference = "dn"
