@@ -358,3 +358,22 @@ def test_given_checked_customer_settings_then_building_the_connectors_imports_no
     out = subprocess.run([sys.executable, "-c", code], input=form, capture_output=True, text=True, check=True)
 
     assert json.loads(out.stdout) == [["LdapConnector", "LdapConnector", "SqlConnector", "GenesysConnector"], False]
+
+
+def test_given_checked_sql_settings_then_a_read_of_a_table_and_its_cursor_are_the_same(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "badges.db") as db:
+        db.execute("CREATE TABLE badge_holders (badge_holder_id TEXT PRIMARY KEY, email TEXT, title TEXT, status TEXT)")
+        db.executemany("INSERT INTO badge_holders VALUES (?, ?, ?, ?)",
+                       [("b1", "a@example.com", "Engineer", "A"), ("b2", "b@example.com", "Lead", "I")])
+    badges = {"connector": "sql", "url": f"sqlite:///{tmp_path / 'badges.db'}", "table": "badge_holders",
+              "key": "badge_holder_id", "active_column": "status", "active_values": ["A"], "inactive_value": "I",
+              "writable": True}
+    light, checked = both_ways(customer("badges", badges), "phonebook")
+
+    first, again = light.read(), checked.read()
+    assert [(o.key, o.attrs, o.active) for o in first.observations] == \
+        [(o.key, o.attrs, o.active) for o in again.observations] != []
+    assert first.cursor == again.cursor
+    assert light.read(again.cursor).observations == [] and checked.read(first.cursor).observations == []
