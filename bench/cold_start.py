@@ -13,7 +13,8 @@ Active Directory (ldap), Workday, PostgreSQL (sql) and Genesys Cloud, and the SC
 sweep_snapshot are measured once per polled system and deliver once per target (a cold start builds one
 system's connector), each with its credentials read from Secrets Manager (stubbed, the client's creation counted).
 Building a connector opens no connection; what the first read or write imports besides (ldap3 when the LDAP
-connector binds, psycopg when SQLAlchemy connects) is not in these figures.
+connector binds, SQLAlchemy's PostgreSQL dialect and psycopg when it connects) is not in these figures unless
+`--first-read-imports` adds it (the connection itself is not made).
 
 How a case is measured: a fresh `python -c` with the function's directory as its working directory (Lambda's
 task root is first on sys.path, the layer is importable) times, with `time.perf_counter()` inside the
@@ -116,6 +117,11 @@ match: [employee_id, email.work]
 policies: {unmatched: create, ambiguous: review, removed: deactivate, max_changes_per_run: 10%}
 """
 CUSTOMER_POLLED = ("ad", "badges", "cloud", "hr")
+# `--first-read-imports`: what a connector's first read or write imports besides what building it does (its
+# library's connection: ldap3 on the bind, SQLAlchemy's PostgreSQL dialect and psycopg on the first connect; the
+# HTTP connectors import requests when built)
+FIRST_READ = {"ad": "import ldap3, ssl", "badges": "import sqlalchemy.dialects.postgresql.psycopg, psycopg",
+              "cloud": "", "hr": ""}
 CUSTOMER_TARGETS = ("ad", "cloud")
 # one secret holding every connector's keys (the webhook's tokens too): the Stubber answers any name with it
 CUSTOMER_SECRET = json.dumps({"tokens": ["t0k"], "bind_dn": "CN=svc-sync,DC=corp,DC=example,DC=com", "password": "pw",
@@ -157,7 +163,7 @@ STUBS = {
 # clients stubbed before the build (their creation is counted either way); default: ssm only
 NEEDS = {"scim_webhook": ("ssm", "secretsmanager", "dynamodb", "sqs")}
 SHAPES = ("csv", "customer")
-_shape = {"name": "csv"}
+_shape: dict[str, object] = {"name": "csv", "first_read": False}
 
 
 def config_text() -> str:
@@ -183,20 +189,21 @@ def cases_of(names: list[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
     if _shape["name"] != "customer":
         return {name: (name, BUILD[name], NEEDS.get(name, ("ssm",))) for name in names if name in BUILD}
     targets = "; ".join(f"rt.delivery({t!r})" for t in CUSTOMER_TARGETS)
+    then = {s: f"; {FIRST_READ[s]}" if _shape["first_read"] and FIRST_READ[s] else "" for s in FIRST_READ}
     cases: dict[str, tuple[str, str, tuple[str, ...]]] = {}
     for s in CUSTOMER_POLLED:
-        cases[f"poll {s}"] = ("poll", f"rt = bootstrap.aws(); rt.queue('reconcile'); rt.connector({s!r})",
+        cases[f"poll {s}"] = ("poll", f"rt = bootstrap.aws(); rt.queue('reconcile'); rt.connector({s!r}){then[s]}",
                               ("ssm", "secretsmanager"))
     cases["reconcile"] = ("reconcile", f"rt = bootstrap.aws(); rt.queue('reconcile'); {targets}; rt.dlq('reconcile')",
                           ("ssm",))
     for t in CUSTOMER_TARGETS:
         cases[f"deliver {t}"] = ("deliver", f"rt = bootstrap.aws(); rt.connector({t!r}); rt.delivery({t!r}); "
-                                 f"rt.queue('reconcile'); rt.dead_letter({t!r})", ("ssm", "secretsmanager"))
+                                 f"rt.queue('reconcile'); rt.dead_letter({t!r}){then[t]}", ("ssm", "secretsmanager"))
     cases["scim_webhook"] = ("scim_webhook", BUILD["scim_webhook"], NEEDS["scim_webhook"])
     cases["sweep"] = ("sweep", f"rt = bootstrap.aws(); bootstrap.snapshots(); {targets}", ("ssm",))
     for s in CUSTOMER_POLLED:
         cases[f"sweep_snapshot {s}"] = ("sweep_snapshot", f"rt = bootstrap.aws(); bootstrap.snapshots(); "
-                                        f"rt.connector({s!r})", ("ssm", "secretsmanager"))
+                                        f"rt.connector({s!r}){then[s]}", ("ssm", "secretsmanager"))
     return {case: c for case, c in cases.items() if c[0] in names}
 
 CHILD = r"""
@@ -357,10 +364,13 @@ def main() -> None:
     parser.add_argument("--shape", choices=SHAPES, default="csv",
                         help="the configuration: csv (two CSV systems, the default) or customer (SPEC: AD, Workday, "
                              "PostgreSQL, Genesys Cloud; one case per polled system and per target)")
+    parser.add_argument("--first-read-imports", action="store_true",
+                        help="with --shape customer: also import what each connector's first read needs (ldap3; "
+                             "SQLAlchemy's PostgreSQL dialect and psycopg), which building it does not")
     args = parser.parse_args()
     if args.lambda_like:
         _prelude["code"] = LAMBDA_LIKE
-    _shape["name"] = args.shape
+    _shape.update(name=args.shape, first_read=args.first_read_imports)
 
     own = cases_of(functions())
     names = list(own)  # the cases: a function, or a function for one system (`--shape customer`)
@@ -402,7 +412,8 @@ def main() -> None:
 
     if args.lambda_like:
         print("--lambda-like: awscrt and pyOpenSSL absent in every case, as in Lambda's Python runtime")
-    print(f"shape {args.shape}; python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
+    print(f"shape {args.shape}" + (" with the first read imports" if args.first_read_imports else "") +
+          f"; python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
     print("ms: median [min-max, IQR p25-p75]")
     print(f"{'case':34} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
