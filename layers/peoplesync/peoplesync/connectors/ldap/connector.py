@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -101,9 +102,10 @@ class LdapConnector(BaseConnector):
                       valid_names=[self.s.tls_server_name] if self.s.tls_server_name else None)
         server = Server(u.hostname, port=port, use_ssl=use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.s.connect_timeout)
+        # ldap3 packs the receive timeout as whole seconds (SO_RCVTIMEO) and fails on a float: the setting is one
         conn = Connection(server, user=self._bind_dn, password=self._password, client_strategy=SYNC,
-                          auto_referrals=False, auto_range=False, return_empty_attributes=False,
-                          raise_exceptions=False, receive_timeout=self.s.timeout, read_only=not self.writable)
+                          auto_referrals=False, auto_range=False, return_empty_attributes=False, raise_exceptions=False,
+                          receive_timeout=math.ceil(self.s.timeout), read_only=not self.writable)
         try:
             conn.open()
             if self.s.start_tls and not use_ssl and not conn.start_tls():
