@@ -162,14 +162,21 @@ def _others(values: dict[str, Any], attrs: dict[str, Any], others: dict[str, tup
             out: Outcome) -> list[tuple[FieldPlan, Any]]:
     """`absorb_read` once the plain attributes are known unchanged (no write in flight, no member set): only
     the other mapped attributes are looked at, by name (a read's unmapped and plain attributes are not walked).
-    What changed is stored and returned in the read's order, as the walk over the read would."""
+    What changed is stored and returned in the read's order, as the walk over the read would.
+
+    A value read exactly as the shadow holds it is not normalised: what the shadow holds is a normal form, and a
+    normal form normalises to itself (the no-echo rule rests on that already: a value we wrote is read back as
+    it was written and must not look changed; tests/unit/test_normal_forms.py checks each normaliser). This is
+    the echo's common case: a target showing what we wrote, a mail already lower-case, a phone already E.164."""
     found = []
     for attr, (f, norm, plain) in others.items():
         raw = attrs.get(attr, MISSING)
         if raw is MISSING:
             continue  # not read (a partial read)
-        value = raw if plain and raw.__class__ is str and raw else norm(raw)
         old = values.get(attr, MISSING)
+        if raw == old:
+            continue  # the normal form we hold, read as it is: unchanged, without normalising it (see above)
+        value = raw if plain and raw.__class__ is str and raw else norm(raw)
         if old is not MISSING and old == value:  # (asked as the walk asks it)
             continue
         found.append((attr, f, value))

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import FieldPlan, Plan
 from ..model import RecordState
-from .outcome import Outcome
+from .outcome import MISSING, Outcome
 from .references import CREATING, WAIT
 
 
@@ -31,23 +31,34 @@ def keyed_fields(plan: Plan) -> dict[str, list[FieldPlan]]:
 
 
 def refresh_keys(state: RecordState, keyed: list[FieldPlan], out: Outcome) -> None:
-    """Recompute the record's index keys from its golden values, its shadows and what it waits for."""
+    """Recompute the record's index keys from its golden values, its shadows and what it waits for.
+
+    A key's values are the field's golden value and what each linked system holds for it, blanks left out,
+    sorted by their text when there are several. Nearly always they are one value (every system agrees), kept
+    without building a set for it: this runs at every first sight and every change of a keyed field."""
     keys: dict[str, list[Any]] = {}
     golden, shadows = state.golden, state.shadows
     for f in keyed:
-        fmap = f.map
-        values = set()
         g = golden.get(f.name)
-        if g is not None and g != "" and g != ():  # not blank (inlined: this runs for every key of every read)
-            values.add(g)
+        one = MISSING if g is None or g == "" or g == () else g  # (`blank`, inlined)
+        many = None
+        fmap = f.map
         for system, shadow in shadows.items():  # (the linked systems: at most the field's, usually fewer)
             attr = fmap.get(system)
             if attr is not None:
                 v = shadow.values.get(attr)
                 if v is not None and v != "" and v != ():
-                    values.add(v)
-        if values:
-            keys[f.name] = sorted(values, key=str) if len(values) > 1 else list(values)
+                    if one is MISSING:
+                        one = v
+                    elif v != one:
+                        if many is None:
+                            many = {one, v}
+                        else:
+                            many.add(v)
+        if many is not None:
+            keys[f.name] = sorted(many, key=str)
+        elif one is not MISSING:
+            keys[f.name] = [one]
     if state.waiting:
         waits = sorted({e for entries in state.waiting.values() for e in entries})
         if waits:

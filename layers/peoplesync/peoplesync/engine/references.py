@@ -56,24 +56,12 @@ class References:
                    out: Outcome) -> Any:
         if f.reference is None:
             return value
-        by = f.ref_by.get(system)
-        kinds = self.named_kinds(f)
-
-        def resolve(v: Any) -> str | None:
-            if by is not None:
-                found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
-                return next(iter(found)) if len(found) == 1 else None
-            for kind in kinds:
-                rid = index.by_ref(kind, system, v)
-                if rid is not None and rid != state.id:  # (a group never contains itself)
-                    return rid
-            return None
-
         if f.multi:
             resolved: list[Any] = []
             missing: list[Any] = []
+            by, kinds = f.ref_by.get(system), self.named_kinds(f)
             for v in value:
-                rid = resolve(v)
+                rid = self._resolve(state, f, system, v, index, by, kinds)
                 (resolved if rid is not None else missing).append(rid if rid is not None else v)
             # a member not linked yet is owed: the record waits for it, and is decided again once it is
             self.wait(state, f, [(system, m) for m in missing], out, replace=system)
@@ -81,7 +69,7 @@ class References:
         if value is None:
             state.waiting.pop(f.name, None)
             return None
-        rid = resolve(value)
+        rid = self._resolve(state, f, system, value, index, f.ref_by.get(system), self.named_kinds(f))
         if rid is None:
             self.wait(state, f, [(system, value)], out)
             golden = state.golden.get(f.name)
@@ -91,6 +79,21 @@ class References:
             return MISSING
         self.unwait(state, f, system, value, out)
         return rid
+
+    @staticmethod
+    def _resolve(state: RecordState, f: FieldPlan, system: str, v: Any, index: RecordIndex, by: str | None,
+                 kinds: tuple[str, ...]) -> str | None:
+        """The record a reference read in `system` names: by the value of its `ref_by` field `by`, else by the
+        account's reference there, in one of `kinds` (a method, not a closure made per call: every first sight
+        of a reference asks it)."""
+        if by is not None:
+            found = index.by_value(f.reference, by, v)  # type: ignore[arg-type]
+            return next(iter(found)) if len(found) == 1 else None
+        for kind in kinds:
+            rid = index.by_ref(kind, system, v)
+            if rid is not None and rid != state.id:  # (a group never contains itself)
+                return rid
+        return None
 
     def from_golden(self, state: RecordState, f: FieldPlan, target: str, index: RecordIndex,
                      out: Outcome) -> Any:
