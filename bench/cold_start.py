@@ -393,6 +393,11 @@ def main() -> None:
         cases.update({f"baseline {name}": (child_code(own[name], old, base_checked), base / "functions" / own[name][0],
                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
                       for name in names if (base / "functions" / own[name][0] / "app.py").exists()})
+        if args.changed and base_checked is not None:
+            cases.update({f"baseline {name} (new config)": (child_code(own[name], old, base_checked, changed=True),
+                                                            base / "functions" / own[name][0],
+                                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
+                          for name in names if (base / "functions" / own[name][0] / "app.py").exists()})
 
     for code, cwd, env in cases.values():  # write the bytecode
         run(code, cwd, env)
@@ -437,8 +442,10 @@ def main() -> None:
     for name in names:
         if f"fn {name} (new config)" in figures:
             total = figures[f"fn {name} (new config)"]["total"]["median"]
+            base_new = figures.get(f"baseline {name} (new config)", {}).get("cpu", {}).get("median")
             print(f"{name:22} first cold start after a configuration change (checked in full): {total:6.0f} ms, "
-                  f"{total / boto3_ms:.2f}x `import boto3`")
+                  f"{total / boto3_ms:.2f}x `import boto3`; CPU {figures[f'fn {name} (new config)']['cpu']['median']:.0f}"
+                  + (f" (baseline tree {base_new:.0f})" if base_new is not None else ""))
     for name in names:
         if f"baseline {name}" in figures:
             now, then = figures[f"fn {name}"]["total"]["median"], figures[f"baseline {name}"]["total"]["median"]

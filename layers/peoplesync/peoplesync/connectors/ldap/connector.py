@@ -102,7 +102,7 @@ class LdapConnector(BaseConnector):
                       valid_names=[self.s.tls_server_name] if self.s.tls_server_name else None)
         server = Server(u.hostname, port=port, use_ssl=use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.s.connect_timeout)
-        # ldap3 packs the receive timeout as whole seconds (SO_RCVTIMEO) and fails on a float: the setting is one
+        # ldap3 packs the receive timeout as whole seconds (SO_RCVTIMEO) and fails on a float, which `timeout` is
         conn = Connection(server, user=self._bind_dn, password=self._password, client_strategy=SYNC,
                           auto_referrals=False, auto_range=False, return_empty_attributes=False, raise_exceptions=False,
                           receive_timeout=math.ceil(self.s.timeout), read_only=not self.writable)

@@ -44,9 +44,7 @@ class GroupSettings(BaseModel):
 
 
 class Settings(LdapSettingsProps, BaseModel):
-    """The `ldap` connector's keys in a system's configuration (see docs/ldap.md): its pydantic models, apart from the
-connector (a connector built from settings checked before, `checked_settings.py`, never imports them, nor
-pydantic). The derived values (`filter`, `full_read_seconds`) are `props.LdapSettingsProps`, shared by both."""
+    """The `ldap` connector's keys in a system's configuration (see docs/ldap.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
