@@ -442,9 +442,10 @@ def main() -> None:
     for name in names:
         if f"fn {name} (new config)" in figures:
             total = figures[f"fn {name} (new config)"]["total"]["median"]
+            cpu = figures[f"fn {name} (new config)"]["cpu"]["median"]
             base_new = figures.get(f"baseline {name} (new config)", {}).get("cpu", {}).get("median")
             print(f"{name:22} first cold start after a configuration change (checked in full): {total:6.0f} ms, "
-                  f"{total / boto3_ms:.2f}x `import boto3`; CPU {figures[f'fn {name} (new config)']['cpu']['median']:.0f}"
+                  f"{total / boto3_ms:.2f}x `import boto3`; CPU {cpu:.0f}"
                   + (f" (baseline tree {base_new:.0f})" if base_new is not None else ""))
     for name in names:
         if f"baseline {name}" in figures:
