@@ -53,8 +53,8 @@ CHECKED_SETTINGS: dict[str, str] = {
 CHECKED_SETTINGS_CALLS: dict[str, tuple[str, ...]] = {
     "ldap": ("peoplesync.connectors.ldap.dn", "peoplesync.connectors.ldap.search",
              "peoplesync.connectors.ldap.flavors", "peoplesync.connectors.ldap.props"),
-    "genesys_cloud": ("peoplesync.connectors.genesys",),
-    "scim_client": ("peoplesync.connectors.genesys",),
+    "genesys_cloud": ("peoplesync.connectors.genesys_props",),
+    "scim_client": ("peoplesync.connectors.genesys_props",),
     "graph": ("peoplesync.connectors.graph",),
 }
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, GROUP, UPDATE, Observation, Write
@@ -33,26 +32,13 @@ from . import resumable
 from .base import BaseConnector
 from .checked_settings import settings_model
 from .genesys_groups import GROUP_ONLY, GenesysGroups
+from .genesys_props import GenesysSettingsProps, _loopback  # noqa: F401 - _loopback: scim_client_settings' too
 from .ratelimit import BucketStore, TokenBucket, process_store
 
 if TYPE_CHECKING:
     from .genesys_settings import GenesysSettings
 
 log = logging.getLogger(__name__)
-
-
-class GenesysSettingsProps:
-    """What the settings derive, checked now (`genesys_settings.GenesysSettings`) or before (`checked_settings`).
-    No annotations: pydantic would take an annotated name for a field."""
-
-    def urls(self) -> tuple[str, str]:
-        s: Any = self
-        if s.base_url is not None:
-            return s.base_url.rstrip("/"), (s.login_url or s.base_url).rstrip("/")
-        from .genesys_api import hosts_for
-
-        api, login = hosts_for(s.region or "")
-        return api, (s.login_url or login).rstrip("/")
 
 
 def __getattr__(name: str) -> Any:
@@ -63,13 +49,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(genesys_settings, "GenesysSettings" if name == "Settings" else name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class GenesysConnector(BaseConnector):

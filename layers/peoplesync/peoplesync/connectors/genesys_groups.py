@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 GROUP_ATTRS = frozenset({"name", "description", "members"})
 #: of those, the ones a user does not have: left out of the user attribute paths
 GROUP_ONLY = frozenset({"description", "members"})
-BATCH = 50  # ids per add or remove request: the API's documented maximum
 VERSION_RETRIES = 5
 
 

@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .genesys import GenesysSettingsProps, _loopback
-from .genesys_groups import BATCH
+from .genesys_props import BATCH, GenesysSettingsProps, _loopback
 
 
 class GenesysGroupScope(BaseModel):
