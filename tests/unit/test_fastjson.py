@@ -31,3 +31,28 @@ def test_given_an_ldap_range_position_then_the_cursor_round_trips_its_128_bit_bo
     position = {"mark": "20261129160000Z", "lo": 2**127 + 99, "hi": 2**128 - 1, "step": 2**120}
     text = encode_cursor(position, version=1, scope="s", compress=True)
     assert decode_cursor(text, version=1, scope="s") == position
+
+
+@pytest.mark.parametrize("text", [
+    '{"n": 18446744073709551616}',  # written by the standard library with its spaces: past 64 bits
+    '{"n":18446744073709551616}',  # the same without spaces (the form orjson would write, were it an integer)
+    '[-9223372036854775809, 1.8446744073709552e+19]',  # a big negative integer beside a float
+    '{"f":1.8446744073709552e19,"n":1}',  # a float in the integer's range, as orjson writes it
+    '{"f":0.1,"g":1e16,"h":-0.0,"i":5e-324,"j":[2.5,{"k":1.7976931348623157e308}]}',  # floats only
+    '{"s":"1.5e19 in a string","t":"18446744073709551616"}',  # numbers in strings are strings
+    '{"a" : [1 , 2.0] }',  # spaces anywhere
+])
+def test_given_any_text_then_it_is_read_as_the_standard_library_reads_it(text: str) -> None:
+    import json
+
+    for given in (text, text.encode()):
+        back, expected = fastjson.loads(given), json.loads(text)
+        assert back == expected and repr(back) == repr(expected)  # ints stay ints, floats floats, -0.0 signed
+
+
+def test_given_a_value_nested_deeper_than_orjson_writes_then_it_is_still_read() -> None:
+    text = "[" * 300 + "1.5" + "]" * 300
+    value = fastjson.loads(text)
+    for _ in range(300):
+        value = value[0]
+    assert value == 1.5

@@ -148,3 +148,23 @@ def test_given_the_same_observations_twice_in_one_chunk_then_the_run_ends_as_an_
     sync(config)  # the echo
 
     assert outcome(config) == clean[0]
+
+
+def test_given_a_sync_killed_mid_chunk_then_the_cyclic_collector_runs_again(tmp_path, clean) -> None:
+    """Each chunk runs with the cyclic collector paused (as a poll does); a chunk left by a crash must not leave
+    the process without it (an interrupted `peoplesync serve` keeps running)."""
+    import gc
+
+    config = files(tmp_path)
+    assert gc.isenabled()
+    with pytest.raises(Crash):
+        sync(config, 7)
+    assert gc.isenabled()
+    sync(config)
+    assert gc.isenabled()
+    gc.disable()  # a caller's own pause is left as it was
+    try:
+        sync(config)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -300,6 +300,17 @@ class StateStore(RecordIndex, Protocol):
 
     def save(self, state: RecordState) -> None: ...
 
+    def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
+        """A hint, inside a batch: these links (kind, system, key) are about to be looked up (`by_link`: the
+        accounts of the batch's observations), so a store may read them in one go (SQLite) or ignore it."""
+        ...
+
+    def keep(self, state: RecordState) -> None:
+        """`state` was just saved and its caller is done with it (it will neither change it nor read it once
+        the record may have been loaded again): a store that decodes what it loads may hand this very object to
+        the next `load` of the record instead (SQLite, inside batches); the others keep nothing."""
+        ...
+
     def batch(self) -> AbstractContextManager[None]:
         """A chunk of work (the local run's batch of messages): what is saved inside may be committed together
         when the block ends (SQLite: one transaction), and reads inside see it. An exception leaving the

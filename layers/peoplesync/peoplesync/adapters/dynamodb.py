@@ -139,6 +139,12 @@ class DynamoStore(LoadedLookups):
         (see `ports.StateStore.batch`)."""
         return contextlib.nullcontext()
 
+    def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
+        """Not read ahead: a Lambda batch has no store batch to hold them in (`ports.StateStore.expect_links`)."""
+
+    def keep(self, state: RecordState) -> None:
+        """Nothing kept: each Lambda invocation loads what it reconciles (`ports.StateStore.keep`)."""
+
     def save(self, state: RecordState) -> None:
         new, new_digests = index_entries(state), digests_of(state)
         old, old_digests, indexed = self._old_entries(state)

@@ -106,6 +106,12 @@ class MemoryStore:
     def load_many(self, record_ids: Iterable[str]) -> dict[str, RecordState]:
         return {rid: s for rid in dict.fromkeys(record_ids) if (s := self.load(rid)) is not None}
 
+    def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
+        """Every look-up is a dict's: nothing to read ahead (`ports.StateStore.expect_links`)."""
+
+    def keep(self, state: RecordState) -> None:
+        """Nothing kept: a load copies the stored dict (`ports.StateStore.keep`)."""
+
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Each save is applied at once: a batch groups nothing here (see `ports.StateStore.batch`)."""
         return contextlib.nullcontext()

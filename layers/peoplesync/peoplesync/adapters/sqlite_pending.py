@@ -13,12 +13,19 @@ each record read or saved inside it is kept as its stored text (`Held`), read fr
 a link read once is not asked again (the save's check of a link correlation just looked up). A record decoded
 for a look-up (`ref_of`, `value_of`: correlation asks whether a candidate has an account here) is handed to
 the next `load` of it, which then owns it; a later load decodes the text again (callers change what they load).
+
+A record the caller is done with (`keep`: the reconciler, after saving it) is kept decoded after the batch
+commits, up to `KEPT` records, and handed to the next `load` of it, in a later batch, instead of its text being
+read and decoded again (a first sync reads each person once per system and once per delivery: decoding was
+about 10% of it). What is kept is dropped when a batch rolls back, and when another connection has committed
+to the file since (`PRAGMA data_version`, read as each batch begins: a record kept may be stale then).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..model import RecordState
@@ -28,6 +35,7 @@ from .sqlite_digests import owes_column
 
 Entry = tuple[str, str, str]
 Entries = tuple[set[Entry], set[Entry], set[Entry]]
+KEPT = 25_000  # records kept decoded between batches (about 8 KB each: 200 MB at most); beyond, none added
 
 
 class Held:
@@ -36,7 +44,8 @@ class Held:
 
     __slots__ = ("state", "text", "version")
 
-    def __init__(self, version: int, text: str, state: RecordState | None) -> None:
+    def __init__(self, version: int, text: str | None, state: RecordState | None) -> None:
+        # text None: a record kept from an earlier batch (`keep`), its text read again only if needed
         self.version, self.text, self.state = version, text, state
 
 
@@ -75,6 +84,40 @@ class Pending:
         self._vals_held: dict[Entry, dict[str, bool]] = {}  # (kind, field, value) -> record -> indexed or not
         self._links_seen: dict[Entry, str | None] = {}  # links read from SQLite inside the batch (unchanged since)
         self._refs_seen: dict[Entry, str | None] = {}  # refs likewise
+        self._absent: set[str] = set()  # records SQLite was found not to hold inside the batch (before its saves)
+        self._keeping: set[str] = set()  # records handed back inside the batch (`keep`)
+        self._kept: dict[str, tuple[int, RecordState]] = {}  # between batches: id -> (version, the record kept)
+        self._data_version: int | None = None  # PRAGMA data_version when the last batch began
+
+    def _begin_kept(self) -> bool:
+        """A batch begins: the records kept are dropped if another connection committed since the last one
+        (True then: whatever else was kept from earlier batches may be stale too)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return False
+        self._kept.clear()
+        self._data_version = version
+        return True
+
+    def _commit_kept(self, committed: bool) -> None:
+        """The batch ended: the records handed back inside it are kept if it committed (what it wrote is what
+        they are); if it rolled back, nothing kept may describe the file any more."""
+        if not committed:
+            self._kept.clear()
+            return
+        for rid in self._keeping:
+            held = self._known.get(rid)
+            if held is not None and held.state is not None and len(self._kept) < KEPT:
+                self._kept[rid] = (held.version, held.state)
+
+    def keep(self, state: RecordState) -> None:
+        """The caller saved `state` inside this batch and is done with it: it is handed to the next load of the
+        record (in this batch or, once it commits, a later one) instead of its text being decoded again."""
+        with self._lock:
+            held = self._known.get(state.id) if self._in_batch else None
+            if held is not None and held.version == state.version and held.state is None:
+                held.state = state
+                self._keeping.add(state.id)
 
     def _forget_pending(self) -> None:
         """The batch ended (committed or rolled back): what was held describes nothing any more."""
@@ -85,26 +128,42 @@ class Pending:
         self._vals_held.clear()
         self._links_seen.clear()
         self._refs_seen.clear()
+        self._absent.clear()
+        self._keeping.clear()
 
     # --- reads inside a batch -----------------------------------------------------------------------------
     def _held_record(self, record_id: str) -> Held | None:
         """The record as stored or saved inside the batch (read once per batch), None if there is none."""
         held = self._known.get(record_id)
         if held is None:
+            kept = self._kept.pop(record_id, None)
+            if kept is not None:  # handed back by an earlier batch, nobody else having written since
+                held = self._known[record_id] = Held(kept[0], None, kept[1])
+                return held
+            if record_id in self._absent:
+                return None
             row = self._db.execute("SELECT data, version FROM records WHERE id = ?", (record_id,)).fetchone()
             if row is None:
+                self._absent.add(record_id)
                 return None
             held = self._known[record_id] = Held(row[1], row[0], self._decode(row[0], row[1]))
         return held
 
+    def _decoded(self, record_id: str, held: Held) -> RecordState:
+        """The record decoded again from its text (read again if it was kept as an object only)."""
+        if held.text is None:
+            held.text = self._db.execute("SELECT data FROM records WHERE id = ?", (record_id,)).fetchone()[0]
+        return self._decode(held.text, held.version)
+
     def _take(self, record_id: str) -> RecordState | None:
         """A record for a caller, who may change it: the one decoded for a look-up if nobody has it yet (a
-        candidate correlation asked about, then loaded to be reconciled: decoded once), else decoded anew."""
+        candidate correlation asked about, then loaded to be reconciled: decoded once), or the one handed back
+        (`keep`), else decoded anew."""
         held = self._held_record(record_id)
         if held is None:
             return None
         state, held.state = held.state, None
-        return state if state is not None else self._decode(held.text, held.version)
+        return state if state is not None else self._decoded(record_id, held)
 
     def _peek(self, record_id: str) -> RecordState | None:
         """A record to read a value off (`ref_of`, `value_of`), never handed to a caller."""
@@ -112,8 +171,26 @@ class Pending:
         if held is None:
             return None
         if held.state is None:
-            held.state = self._decode(held.text, held.version)
+            held.state = self._decoded(record_id, held)
         return held.state
+
+    def expect_links(self, links: Iterable[Entry]) -> None:
+        """Inside a batch, the links about to be looked up read in one query per system and 500 keys, those
+        SQLite holds and those it does not (a chunk of 2,000 new accounts asked one by one cost 2,000 queries)."""
+        with self._lock:
+            if not self._in_batch:
+                return
+            wanted: dict[tuple[str, str], list[str]] = {}
+            for entry in dict.fromkeys(links):
+                if entry not in self._links_held and entry not in self._links_seen:
+                    wanted.setdefault(entry[:2], []).append(entry[2])
+            for (kind, system), keys in wanted.items():
+                for start in range(0, len(keys), 500):
+                    part = keys[start:start + 500]
+                    found = dict(self._db.execute(
+                        f"SELECT key, rid FROM links WHERE kind = ? AND system = ? AND key IN "  # noqa: S608
+                        f"({','.join('?' * len(part))})", (kind, system, *part)).fetchall())
+                    self._links_seen.update(((kind, system, key), found.get(key)) for key in part)
 
     def _link_holder(self, entry: Entry) -> str | None:
         return self._holder(entry, self._links_held, self._links_seen,
@@ -151,6 +228,8 @@ class Pending:
         known = self._known.get(rid)
         if known is not None:
             stored = known.version
+        elif rid in self._absent:  # looked for inside this batch (a new record's load): not there
+            stored = 0
         else:  # not read inside this batch (a save on its own): its version, and its entries if not cached
             row = self._db.execute("SELECT version FROM records WHERE id = ?", (rid,)).fetchone()
             stored = row[0] if row else 0
@@ -172,6 +251,7 @@ class Pending:
         text, owed = dumps(data), owed_systems(state)
         self._index_held(rid, old, new)
         self._known[rid] = Held(stored + 1, text, None)
+        self._kept.pop(rid, None)  # a record kept from an earlier batch, loaded by `load_many` and saved: stale
         before = self._dirty.get(rid)  # saved earlier in the batch: SQLite holds what it held then
         exists, stored_links = (before.exists, before.stored_links) if before else (stored > 0, frozenset(old[0]))
         self._dirty[rid] = Dirty(exists, stored_links, (text, owes_column(owed), stored + 1, rid, state.kind),

@@ -80,6 +80,7 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         self._decided: list[tuple[str, str, str]] = []  # decisions recorded inside the open batch, not yet written
         self._held: dict[tuple[str, str], dict[str, set[str]] | None] = {}  # small fields' values (sqlite_values)
         self._large: set[tuple[str, str]] = set()
+        self._asked: dict[tuple[str, str], int | None] = {}  # (sqlite_values)
         self._names: set[str] | None = None  # the meta items' names, read once per batch (`get_meta`)
         self._init_pending()
         self._migrate()
@@ -118,9 +119,12 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
             finally:
                 self._lock.release()
             return
+        committed = False
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_batch = True
+            if self._begin_kept():  # another connection committed since: the copies of fields may be stale
+                self._held.clear()
             try:
                 yield
                 self._flush()
@@ -129,11 +133,14 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
                 self._entries.clear()  # entries cached from rolled-back saves describe nothing stored
                 raise
             self._db.execute("COMMIT")
+            committed = True
         finally:
+            self._commit_kept(committed)
             self._decided.clear()
             self._in_batch = False
             self._forget_pending()
-            self._held.clear()
+            if not committed:  # the copies of fields hold what the rolled-back saves indexed
+                self._held.clear()
             self._names = None
             self._lock.release()
 
@@ -213,6 +220,10 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         """Checked at once; written with the batch's other saves when it ends (a save outside a batch is a
         batch of its own). Raises VersionConflict, leaving nothing behind, for a stale version or a link
         another record holds."""
+        with self._lock:
+            if self._in_batch:  # this thread's batch (another's would hold the lock): no nested block to open
+                self._save_held(state, _dumps)
+                return
         with self.batch():
             self._save_held(state, _dumps)
 
@@ -287,10 +298,11 @@ class SqliteStore(Pending, DigestIndex, Outboxes, Values, LoadedLookups):
         if not decisions:
             return
         row = (record_id, "\t" + "\t".join(str(d["field"]) for d in decisions) + "\t", _dumps([at, decisions]))
-        with self._transaction() as db:
+        with self._lock:
             if self._in_batch:  # written with the batch's other decisions, in order, before it commits
                 self._decided.append(row)
                 return
+        with self._transaction() as db:
             db.execute("INSERT INTO decisions (rid, field, data) VALUES (?, ?, ?)", row)
 
     def _flush_decisions(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import observation_from_dict
+from ..model import PERSON, observation_from_dict
 from ..ports import AlreadyExists, Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
 from ..retry import RetryPolicy
 from . import messages, push, sweep_window
@@ -69,6 +69,19 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, ports: Po
     if kind in ("reread", "event", "genesys.audit"):
         return _reread(message, reconciler, ports)
     raise Poison(f"unknown message type {kind!r}")
+
+
+def expect(batch: list[dict[str, Any]], reconciler: Reconciler) -> None:
+    """Before a batch of reconcile messages, inside the store batch that holds it: the store told which
+    accounts the batch's observations are (correlation looks each up by its link first), so that it may read
+    them in one go. Malformed messages are left for `reconcile_message` to refuse."""
+    links = []
+    for message in batch:
+        obs = message.get("observation") if message.get("type") == "observation" else None
+        if isinstance(obs, dict) and isinstance(obs.get("system"), str) and isinstance(obs.get("key"), str):
+            links.append((str(obs.get("kind", PERSON)), obs["system"], obs["key"]))
+    if links:
+        reconciler.store.expect_links(links)
 
 
 def follow_up(result: Result, ports: Ports, *, reassert: tuple[str, list[str]] = ("", [])) -> Outcome:

@@ -206,6 +206,9 @@ class Reconciler:
     def _save(self, out: Outcome) -> None:
         if out.changed:
             self.store.save(out.state)
+            # every caller returns once the record is saved, reading it at most (what it still owes): the store
+            # may hand it to the next load of it instead of decoding it again
+            self.store.keep(out.state)
         if out.decisions:
             self.store.record_decisions(out.state.id, [d.to_dict() for d in out.decisions], self.clock())
 
