@@ -5,6 +5,16 @@ fresh interpreter, no network.
     python bench/cold_start.py                # 15 fresh processes per case, bytecode present
     python bench/cold_start.py --runs 7 --no-cold   # quicker, without the no-bytecode comparison
     python bench/cold_start.py --baseline /path/to/older/checkout   # also measure that tree, interleaved
+    python bench/cold_start.py --shape customer   # the customer's systems (SPEC): AD, Workday, PostgreSQL, Genesys
+
+Shapes: `csv` (the default, every figure before session 7): two CSV systems and a SCIM identity provider, one
+case per function. `customer`: the SPEC's shape (examples/aws/peoplesync.yaml with the SPEC's badge database):
+Active Directory (ldap), Workday, PostgreSQL (sql) and Genesys Cloud, and the SCIM identity provider; poll and
+sweep_snapshot are measured once per polled system and deliver once per target (a cold start builds one
+system's connector), each with its credentials read from Secrets Manager (stubbed, the client's creation counted).
+Building a connector opens no connection; what the first read or write imports besides (ldap3 when the LDAP
+connector binds, SQLAlchemy's PostgreSQL dialect and psycopg when it connects) is not in these figures unless
+`--first-read-imports` adds it (the connection itself is not made).
 
 How a case is measured: a fresh `python -c` with the function's directory as its working directory (Lambda's
 task root is first on sys.path, the layer is importable) times, with `time.perf_counter()` inside the
@@ -76,6 +86,47 @@ match: [employee_id, email.work]
 lifecycle: {source: hr}
 """
 
+# The customer's shape (SPEC.md's configuration; examples/aws/peoplesync.yaml): Active Directory, Workday, the badge
+# database on PostgreSQL, Genesys Cloud, and the identity provider pushing to the SCIM webhook.
+CUSTOMER = """
+systems:
+  ad:     {connector: ldap, flavor: active_directory, url: ldaps://dc1.corp.example.com,
+           base_dn: "OU=Staff,DC=corp,DC=example,DC=com", credentials: "secret:peoplesync/ad", writable: true}
+  hr:     {connector: workday_raas, url: "https://wd5-services1.example.com/ccx/service/customreport2/acme/ISU/People_Sync?format=json",
+           credentials: "secret:peoplesync/workday"}
+  badges: {connector: sql, url: "postgresql+psycopg://badge-db.internal/badges", table: badge_holders,
+           key: badge_holder_id, credentials: "secret:peoplesync/badges"}
+  cloud:  {connector: genesys_cloud, region: mypurecloud.com, credentials: "secret:peoplesync/genesys", writable: true}
+  idp:    {connector: scim, tokens: "secret:peoplesync/scim"}
+fields:
+  title:          {source: ad,     map: {ad: title, cloud: title, idp: title}}
+  department:     {source: idp,    map: {idp: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                                         ad: department, cloud: department}}
+  manager:        {source: ad,     map: {ad: manager, cloud: manager}, reference: person}
+  email.work:     {source: hr,     normalize: [trim, lower],
+                   map: {hr: Work_Email, ad: mail, cloud: email, idp: userName}}
+  email.personal: {source: cloud,  map: {cloud: "addresses[mediaType=EMAIL,type=HOME]", ad: otherMailbox}}
+  phone.work:     {source: [ad, cloud], winner: ad, normalize: e164,
+                   map: {ad: telephoneNumber, cloud: "addresses[mediaType=PHONE,type=WORK]"}}
+  employee_id:    {source: hr,
+                   map: {hr: Employee_ID, ad: employeeID, cloud: employerInfo.employeeId, idp: externalId}}
+  badge_id:       {source: badges, map: {badges: badge_number, ad: extensionAttribute5}}
+  hire_date:      {source: hr,     map: {hr: Hire_Date, cloud: employerInfo.dateHire}, apply: on_create}
+  location:       {source: hr,     map: {hr: Work_Location, cloud: locations}, apply: if_empty}
+match: [employee_id, email.work]
+policies: {unmatched: create, ambiguous: review, removed: deactivate, max_changes_per_run: 10%}
+"""
+CUSTOMER_POLLED = ("ad", "badges", "cloud", "hr")
+# `--first-read-imports`: what a connector's first read or write imports besides what building it does (its
+# library's connection: ldap3 on the bind, SQLAlchemy's PostgreSQL dialect and psycopg on the first connect; the
+# HTTP connectors import requests when built)
+FIRST_READ = {"ad": "import ldap3, ssl", "badges": "import sqlalchemy.dialects.postgresql.psycopg, psycopg",
+              "cloud": "", "hr": ""}
+CUSTOMER_TARGETS = ("ad", "cloud")
+# one secret holding every connector's keys (the webhook's tokens too): the Stubber answers any name with it
+CUSTOMER_SECRET = json.dumps({"tokens": ["t0k"], "bind_dn": "CN=svc-sync,DC=corp,DC=example,DC=com", "password": "pw",
+                              "username": "isu", "client_id": "cid", "client_secret": "cs"})
+
 # What each function builds on its first invocation, after `import app` (see its handler).
 BUILD = {
     "poll": "rt = bootstrap.aws(); rt.queue('reconcile'); rt.connector('hr')",
@@ -111,6 +162,49 @@ STUBS = {
 }
 # clients stubbed before the build (their creation is counted either way); default: ssm only
 NEEDS = {"scim_webhook": ("ssm", "secretsmanager", "dynamodb", "sqs")}
+SHAPES = ("csv", "customer")
+_shape: dict[str, object] = {"name": "csv", "first_read": False}
+
+
+def config_text() -> str:
+    return CUSTOMER if _shape["name"] == "customer" else CONFIG
+
+
+def stubs() -> dict[str, list[tuple[str, dict[str, object]]]]:
+    """STUBS for the shape measured: its configuration; the customer's connectors read their credentials."""
+    if _shape["name"] != "customer":
+        return STUBS
+    ssm = [("get_parameter", {"Parameter": {**STUBS["ssm"][0][1]["Parameter"], "Value": CUSTOMER}})]  # type: ignore[dict-item]
+    secret = [("get_secret_value", {"Name": "peoplesync/any", "SecretString": CUSTOMER_SECRET})]
+    return {**STUBS, "ssm": ssm, "secretsmanager": secret}
+
+
+def shape_env() -> dict[str, str]:
+    """The functions' environment for the shape measured: the customer's delivery queues are its targets'."""
+    return {"PEOPLESYNC_DELIVER_TARGETS": ",".join(CUSTOMER_TARGETS)} if _shape["name"] == "customer" else {}
+
+
+def cases_of(names: list[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """case -> (function, what its first invocation builds, clients stubbed), for the shape measured."""
+    if _shape["name"] != "customer":
+        return {name: (name, BUILD[name], NEEDS.get(name, ("ssm",))) for name in names if name in BUILD}
+    targets = "; ".join(f"rt.delivery({t!r})" for t in CUSTOMER_TARGETS)
+    then = {s: f"; {FIRST_READ[s]}" if _shape["first_read"] and FIRST_READ[s] else "" for s in FIRST_READ}
+    cases: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for s in CUSTOMER_POLLED:
+        cases[f"poll {s}"] = ("poll", f"rt = bootstrap.aws(); rt.queue('reconcile'); rt.connector({s!r}){then[s]}",
+                              ("ssm", "secretsmanager"))
+    cases["reconcile"] = ("reconcile", f"rt = bootstrap.aws(); rt.queue('reconcile'); {targets}; rt.dlq('reconcile')",
+                          ("ssm",))
+    for t in CUSTOMER_TARGETS:
+        cases[f"deliver {t}"] = ("deliver", f"rt = bootstrap.aws(); rt.connector({t!r}); rt.delivery({t!r}); "
+                                 f"rt.queue('reconcile'); rt.dead_letter({t!r}){then[t]}", ("ssm", "secretsmanager"))
+    cases["scim_webhook"] = ("scim_webhook", BUILD["scim_webhook"], NEEDS["scim_webhook"])
+    cases["sweep"] = ("sweep", f"rt = bootstrap.aws(); bootstrap.snapshots(); {targets}", ("ssm",))
+    for s in CUSTOMER_POLLED:
+        cases[f"sweep_snapshot {s}"] = ("sweep_snapshot", f"rt = bootstrap.aws(); bootstrap.snapshots(); "
+                                        f"rt.connector({s!r}){then[s]}", ("ssm", "secretsmanager"))
+    return {case: c for case, c in cases.items() if c[0] in names}
 
 CHILD = r"""
 import time
@@ -135,7 +229,7 @@ _t2, _c2 = time.perf_counter(), time.process_time()
 import json, sys
 print(json.dumps({"import": (_t1 - _t0) * 1000, "total": (_t2 - _t0 - _paused) * 1000,
                   "cpu": (_c2 - _c0 - _cpaused) * 1000, "modules": len(sys.modules),
-                  "scim2": "scim2_models" in sys.modules}))
+                  "scim2": "scim2_models" in sys.modules, "pydantic": "pydantic" in sys.modules}))
 """
 
 
@@ -150,31 +244,31 @@ def checked_form(layer: Path) -> dict[str, str] | None:
             "from peoplesync.adapters.aws import checked_form\n"
             "print(json.dumps({'key': config_cache.key(text), 'data': json.dumps("
             "checked_form(load_config(text)), sort_keys=True)}))")
-    out = subprocess.run([sys.executable, "-c", code], input=CONFIG, env={**os.environ, "PYTHONPATH": str(layer)},
+    out = subprocess.run([sys.executable, "-c", code], input=config_text(),
+                         env={**os.environ, "PYTHONPATH": str(layer)},
                          capture_output=True, text=True, check=True)
     form: dict[str, str] = json.loads(out.stdout)
     return form
 
 
-def child_code(function: str, old: bool = False, checked: dict[str, str] | None = None,
+def child_code(case: tuple[str, str, tuple[str, ...]], old: bool = False, checked: dict[str, str] | None = None,
                changed: bool = False) -> str:
-    """`checked`: the tree reads the configuration's checked form from DynamoDB (GetItem answered with it, or,
-    `changed`, with nothing: the configuration is then checked in full and its form written, PutItem)."""
-    build = OLD_BUILD if old else BUILD
-    if function in build:
-        imports = "from peoplesync.service import runtime" if old else "from peoplesync import bootstrap"
-        services, stubs = NEEDS.get(function, ("ssm",)), dict(STUBS)
-        if checked is not None:
-            services = (*services, "dynamodb") if "dynamodb" not in services else services
-            first = ([("get_item", {}), ("put_item", {})] if changed else
-                     [("get_item", {"Item": {"data": {"S": checked["data"]}}})])
-            stubs["dynamodb"] = first + STUBS["dynamodb"] if "dynamodb" in NEEDS.get(function, ()) else first
-        return (CHILD.replace("SERVICES", repr(services)).replace("IMPORTS", imports)
-                .replace("STUBS", repr(stubs)).replace("BUILD", build[function]))
-    # a function this bench does not know yet: its module import only
-    return ("import time\n_t0 = time.perf_counter()\nimport app\n_t1 = time.perf_counter()\nimport json, sys\n"
-            "print(json.dumps({'import': (_t1 - _t0) * 1000, 'total': (_t1 - _t0) * 1000, "
-            "'modules': len(sys.modules)}))\n")
+    """`case`: (function, what its first invocation builds, the clients stubbed; `cases_of`). `checked`: the tree
+    reads the configuration's checked form from DynamoDB (GetItem answered with it, or, `changed`, with nothing:
+    the configuration is then checked in full and its form written, PutItem)."""
+    function, build, needs = case
+    if old:  # a checkout from before the composition root
+        build = (OLD_BUILD[function] if function == "scim_webhook" else
+                 build.replace("bootstrap.aws()", "runtime.current()"))
+    imports = "from peoplesync.service import runtime" if old else "from peoplesync import bootstrap"
+    services, stubbed = needs, dict(stubs())
+    if checked is not None:
+        services = (*services, "dynamodb") if "dynamodb" not in services else services
+        first = ([("get_item", {}), ("put_item", {})] if changed else
+                 [("get_item", {"Item": {"data": {"S": checked["data"]}}})])
+        stubbed["dynamodb"] = first + STUBS["dynamodb"] if "dynamodb" in needs else first
+    return (CHILD.replace("SERVICES", repr(services)).replace("IMPORTS", imports)
+            .replace("STUBS", repr(stubbed)).replace("BUILD", build))
 
 
 BASELINE_BOTO3 = ("import time\n_t0, _c0 = time.perf_counter(), time.process_time()\nimport boto3\n"
@@ -211,7 +305,7 @@ def run(code: str, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[s
     passed on, else "bytecode present" would compile our code from source at every start (the layer ships it
     compiled: layers/peoplesync/Makefile)."""
     inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    env = {**inherited, **ENV, "PYTHONPATH": str(LAYER), **(extra_env or {})}
+    env = {**inherited, **ENV, **shape_env(), "PYTHONPATH": str(LAYER), **(extra_env or {})}
     code = _prelude["code"] + code
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
@@ -267,53 +361,72 @@ def main() -> None:
                         help="also each function's first cold start after a configuration change (checked in full)")
     parser.add_argument("--lambda-like", action="store_true",
                         help="every case without awscrt and pyOpenSSL, which Lambda's Python runtime does not ship")
+    parser.add_argument("--shape", choices=SHAPES, default="csv",
+                        help="the configuration: csv (two CSV systems, the default) or customer (SPEC: AD, Workday, "
+                             "PostgreSQL, Genesys Cloud; one case per polled system and per target)")
+    parser.add_argument("--first-read-imports", action="store_true",
+                        help="with --shape customer: also import what each connector's first read needs (ldap3; "
+                             "SQLAlchemy's PostgreSQL dialect and psycopg), which building it does not")
     args = parser.parse_args()
     if args.lambda_like:
         _prelude["code"] = LAMBDA_LIKE
+    _shape.update(name=args.shape, first_read=args.first_read_imports)
 
-    names = functions()
+    own = cases_of(functions())
+    names = list(own)  # the cases: a function, or a function for one system (`--shape customer`)
     cases: dict[str, tuple[str, Path, dict[str, str]]] = {
         "python -c pass": ("pass", ROOT, {}),
         "import boto3": (BASELINE_BOTO3, ROOT, {}),
         "import boto3 + 3 clients": (BASELINE_CLIENTS, ROOT, {}),
     }
     checked = checked_form(LAYER)
-    cases.update({f"fn {name}": (child_code(name, checked=checked), FUNCTIONS / name, {}) for name in names})
+    cases.update({f"fn {name}": (child_code(own[name], checked=checked), FUNCTIONS / own[name][0], {})
+                  for name in names})
     if args.changed:
-        cases.update({f"fn {name} (new config)": (child_code(name, checked=checked, changed=True), FUNCTIONS / name,
-                                                  {}) for name in names})
+        cases.update({f"fn {name} (new config)": (child_code(own[name], checked=checked, changed=True),
+                                                  FUNCTIONS / own[name][0], {}) for name in names})
     if args.baseline:
         base = args.baseline.resolve()
         pkg = base / "layers" / "peoplesync" / "peoplesync"
         old = not ((pkg / "bootstrap.py").exists() or (pkg / "bootstrap").is_dir())
         base_checked = checked_form(base / "layers" / "peoplesync")
-        cases.update({f"baseline {name}": (child_code(name, old, base_checked), base / "functions" / name,
+        cases.update({f"baseline {name}": (child_code(own[name], old, base_checked), base / "functions" / own[name][0],
                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
-                      for name in names if (base / "functions" / name / "app.py").exists()})
+                      for name in names if (base / "functions" / own[name][0] / "app.py").exists()})
+        if args.changed and base_checked is not None:
+            cases.update({f"baseline {name} (new config)": (child_code(own[name], old, base_checked, changed=True),
+                                                            base / "functions" / own[name][0],
+                                                            {"PYTHONPATH": str(base / "layers" / "peoplesync")})
+                          for name in names if (base / "functions" / own[name][0] / "app.py").exists()})
 
     for code, cwd, env in cases.values():  # write the bytecode
         run(code, cwd, env)
     samples: dict[str, dict[str, list[float]]] = {c: {"import": [], "total": [], "cpu": [], "wall": []}
                                                   for c in cases}
+    pydantic: dict[str, bool] = {}  # was pydantic imported by the case (any run)
     for _ in range(args.runs):
         for case, (code, cwd, env) in cases.items():
             for k, v in run(code, cwd, env).items():
                 if k in samples[case]:
                     samples[case][k].append(v)
+                elif k == "pydantic":
+                    pydantic[case] = pydantic.get(case, False) or bool(v)
     load = os.getloadavg()
     figures: dict[str, dict[str, dict[str, float]]] = {
         case: {k: stats(v) for k, v in s.items() if v} for case, s in samples.items()}
 
     if args.lambda_like:
         print("--lambda-like: awscrt and pyOpenSSL absent in every case, as in Lambda's Python runtime")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
+    print(f"shape {args.shape}" + (" with the first read imports" if args.first_read_imports else "") +
+          f"; python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} after the runs; {args.runs} fresh processes per case, bytecode present")
     print("ms: median [min-max, IQR p25-p75]")
-    print(f"{'case':32} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
-          f"{'process wall':>36}")
+    print(f"{'case':34} {'import (in-process)':>36} {'import + first call':>36} {'the same, CPU':>36} "
+          f"{'process wall':>36}  pydantic")
     for case, f in figures.items():
         cols = [fmt(f[k]) if k in f and case != "python -c pass" else "" for k in ("import", "total", "cpu")]
-        print(f"{case:32} {cols[0]:>36} {cols[1]:>36} {cols[2]:>36} {fmt(f['wall']):>36}")
+        seen = {True: "imported", False: "no"}.get(pydantic[case], "") if case in pydantic else ""
+        print(f"{case:34} {cols[0]:>36} {cols[1]:>36} {cols[2]:>36} {fmt(f['wall']):>36}  {seen}")
     boto3_ms = figures["import boto3"]["total"]["median"]
     boto3_cpu = figures["import boto3"]["cpu"]["median"]
     pass_ms = figures["python -c pass"]["wall"]["median"]
@@ -322,19 +435,24 @@ def main() -> None:
         f = figures[f"fn {name}"]
         total, cpu = f["total"]["median"], f["cpu"]["median"]
         verdict = "meets" if total <= BAR_MS or total <= 1.5 * boto3_ms else "MISSES"
-        print(f"{name:14} import + first call {total:6.0f} ms, {total / boto3_ms:.2f}x `import boto3` "
+        print(f"{name:22} import + first call {total:6.0f} ms, {total / boto3_ms:.2f}x `import boto3` "
               f"({verdict} the bar: under {BAR_MS:.0f} ms or within 1.5x); CPU {cpu:.0f} ms, "
               f"{cpu / boto3_cpu:.2f}x boto3's CPU; process wall {f['wall']['median']:.0f} ms = "
               f"{f['wall']['median'] / pass_ms:.1f}x `python -c pass`")
     for name in names:
         if f"fn {name} (new config)" in figures:
             total = figures[f"fn {name} (new config)"]["total"]["median"]
-            print(f"{name:14} first cold start after a configuration change (checked in full): {total:6.0f} ms, "
-                  f"{total / boto3_ms:.2f}x `import boto3`")
+            cpu = figures[f"fn {name} (new config)"]["cpu"]["median"]
+            base_new = figures.get(f"baseline {name} (new config)", {}).get("cpu", {}).get("median")
+            print(f"{name:22} first cold start after a configuration change (checked in full): {total:6.0f} ms, "
+                  f"{total / boto3_ms:.2f}x `import boto3`; CPU {cpu:.0f}"
+                  + (f" (baseline tree {base_new:.0f})" if base_new is not None else ""))
     for name in names:
         if f"baseline {name}" in figures:
             now, then = figures[f"fn {name}"]["total"]["median"], figures[f"baseline {name}"]["total"]["median"]
-            print(f"{name:10} against the baseline tree: {now:6.0f} ms vs {then:6.0f} ms = {now / then:.2f}x")
+            cpu_now, cpu_then = figures[f"fn {name}"]["cpu"]["median"], figures[f"baseline {name}"]["cpu"]["median"]
+            print(f"{name:22} against the baseline tree: {now:6.0f} ms vs {then:6.0f} ms = {now / then:.2f}x; "
+                  f"CPU {cpu_now:.0f} vs {cpu_then:.0f} ms = {cpu_now / cpu_then:.2f}x")
     for name in missing_functions():
         print(f"{name:10} not measured: functions/{name}/app.py does not exist yet")
 
@@ -352,8 +470,8 @@ def main() -> None:
             }
             for variant, extra in variants.items():
                 for name in names:
-                    values = [run(child_code(name, checked=checked), Path(tmp) / "functions" / name, extra)
-                              for _ in range(cold_runs)]
+                    values = [run(child_code(own[name], checked=checked), Path(tmp) / "functions" / own[name][0],
+                                  extra) for _ in range(cold_runs)]
                     assert not list(Path(tmp, "layer").rglob("*.pyc")), "bytecode was written"
                     cold[f"{name} / {variant}"] = {k: stats([v[k] for v in values]) for k in ("total", "wall")}
         print(f"\nwithout bytecode ({cold_runs} fresh processes each; ms: median [min-max, IQR])")
@@ -362,13 +480,13 @@ def main() -> None:
             print(f"{case:40} {fmt(f['total']):>36} {fmt(f['wall']):>36}")
 
     print("\nlargest imports under `import app` (python -X importtime, cumulative ms):")
-    for name in names:
+    for name in functions():
         top = importtime_top(FUNCTIONS / name, 8)
         print(f"  {name}: " + ", ".join(f"{mod} {cum / 1000:.0f}" for mod, _, cum in top[1:]))
 
     if args.json:
-        Path(args.json).write_text(json.dumps({"load": load, "runs": args.runs, "warm": figures, "cold": cold},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"shape": args.shape, "load": load, "runs": args.runs, "warm": figures,
+                                               "pydantic": pydantic, "cold": cold}, indent=2))
 
 
 if __name__ == "__main__":

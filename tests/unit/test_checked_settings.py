@@ -182,7 +182,7 @@ def test_given_checked_scim_client_settings_then_the_connector_is_the_one_pydant
     assert light._scope() == checked._scope()
 
 
-@pytest.mark.parametrize("module", ["csv_file", "workday", "scim_client", "graph"])
+@pytest.mark.parametrize("module", ["csv_file", "workday", "scim_client", "graph", "ldap", "sql", "genesys"])
 def test_the_connector_modules_kept_checked_import_no_pydantic(module):
     code = (f"import sys\nimport peoplesync.connectors.{module}\n"
             "print('pydantic' in sys.modules)")
@@ -205,3 +205,175 @@ def test_given_checked_graph_settings_with_a_group_scope_then_the_connector_is_t
     assert light.settings.groups.ids == [] and light.settings.groups.read_only is False
     assert light.settings.graph_url == "https://graph.example.com/v1.0"
     assert light._scope() == checked._scope()
+
+
+# --- the customer's connectors: Active Directory / LDAP, SQL, Genesys Cloud (session 7) -------------------------
+class CustomerSecrets:
+    """Every secret the three connectors read; values no configuration holds, to find them if they leaked."""
+
+    VALUES = {"bind_dn": "CN=svc-sync,OU=Svc,DC=corp,DC=example,DC=com", "password": "pw-3x7!leak",
+              "username": "badge_reader", "client_id": "cid-9f1leak", "client_secret": "cs-4k2leak"}
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self.VALUES)
+
+
+AD = {"connector": "ldap", "flavor": "active_directory", "url": "ldaps://dc1.corp.example.com",
+      "base_dn": "OU=Staff,DC=corp,DC=example,DC=com", "credentials": "secret:peoplesync/ad", "writable": True,
+      "full_read_every": "6h", "page_size": 900, "create_container": "OU=New,OU=Staff,DC=corp,DC=example,DC=com",
+      "groups": {"names": ["Sales", "Support"], "base_dn": "OU=Groups,DC=corp,DC=example,DC=com"}}
+OPENLDAP = {"connector": "ldap", "flavor": "openldap", "url": "ldap://ldap.example.com:389", "start_tls": True,
+            "base_dn": "ou=people,dc=example,dc=org", "user_filter": "(&(objectClass=inetOrgPerson)(o=acme))",
+            "disable_attribute": "pwdAccountLockedTime", "disabled_value": "000001010000Z", "writable": True}
+BADGES = {"connector": "sql", "url": "postgresql+psycopg://badge-db.internal/badges", "table": "badge_holders",
+          "schema": "access", "key": "badge_holder_id", "active_column": "status", "active_values": ["A", 1, True],
+          "inactive_value": "I", "credentials": "secret:peoplesync/badges", "writable": True}
+CLOUD = {"connector": "genesys_cloud", "region": "mypurecloud.com", "credentials": "secret:peoplesync/genesys",
+         "writable": True, "timeout": 20, "groups": {"name_prefix": "Team ", "page_size": 50}}
+CUSTOMER = {"ad": AD, "openldap": OPENLDAP, "badges": BADGES, "cloud": CLOUD}
+
+
+def customer(system: str, settings: dict[str, Any]) -> dict[str, Any]:
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"]["phonebook"] = settings
+    return source
+
+
+def same_settings(light: Any, checked: Any) -> None:
+    """The light connector's settings are the model's, field by field (nested scopes too), and so is its scope."""
+    model = type(checked.settings)
+    assert not isinstance(light.settings, model)
+    for field in model.model_fields:
+        value = getattr(checked.settings, field)
+        if hasattr(value, "model_dump"):  # a nested model (groups): rebuilt with its own attributes
+            assert {f: getattr(getattr(light.settings, field), f) for f in type(value).model_fields} == dict(value)
+        else:
+            assert getattr(light.settings, field) == value, field
+    assert light.settings.model_dump(mode="json") == checked.settings.model_dump(mode="json")
+    assert light._scope() == checked._scope()  # a cursor taken by one is the other's
+    assert light.writable == checked.writable
+
+
+@pytest.mark.parametrize("system", list(CUSTOMER))
+def test_given_checked_customer_settings_then_the_connector_is_the_one_pydantic_builds(system):
+    light, checked = both_ways(customer(system, CUSTOMER[system]), "phonebook", CustomerSecrets())
+
+    assert type(light) is type(checked)
+    same_settings(light, checked)
+
+
+def test_given_checked_ldap_settings_then_the_derived_values_flavour_and_groups_are_the_same():
+    for settings in (AD, OPENLDAP):
+        light, checked = both_ways(customer("ad", settings), "phonebook", CustomerSecrets())
+
+        assert light.settings.filter == checked.settings.filter  # the model's property, on both
+        assert light.settings.full_read_seconds == checked.settings.full_read_seconds
+        assert type(light.flavor) is type(checked.flavor)
+        assert (light.anchor_attr, light.marker_attr) == (checked.anchor_attr, checked.marker_attr)
+        assert (light.groups.enabled, light.groups.base, light.groups.filter) == \
+            (checked.groups.enabled, checked.groups.base, checked.groups.filter)
+        # the secret is resolved as before, from the secrets store, never from the checked form (none: anonymous)
+        bind = (CustomerSecrets.VALUES["bind_dn"], CustomerSecrets.VALUES["password"]) if "credentials" in settings \
+            else (None, None)
+        assert (light._bind_dn, light._password) == (checked._bind_dn, checked._password) == bind
+    assert light.settings.full_read_seconds == 86400 and light.groups.enabled is False  # OpenLDAP's defaults
+
+
+def test_given_checked_sql_settings_then_the_url_with_its_credentials_and_the_writes_are_the_same():
+    light, checked = both_ways(customer("badges", BADGES), "phonebook", CustomerSecrets())
+
+    assert light.settings.schema_name == "access"  # the model's name for the `schema` key, as the code reads it
+    assert light._url.render_as_string(hide_password=False) == checked._url.render_as_string(hide_password=False)
+    assert light._url.password == CustomerSecrets.VALUES["password"]  # resolved from the secret, as before
+    assert light._read_columns() == checked._read_columns() and light._write_columns() == checked._write_columns()
+
+
+def test_given_checked_genesys_settings_then_its_hosts_budget_and_groups_are_the_same():
+    light, checked = both_ways(customer("cloud", CLOUD), "phonebook", CustomerSecrets())
+
+    assert light.settings.urls() == checked.settings.urls() == ("https://api.mypurecloud.com",
+                                                               "https://login.mypurecloud.com")
+    assert light.bucket.spec == checked.bucket.spec and light.client_id == checked.client_id == "cid-9f1leak"
+    assert light.groups.scope.name_prefix == "Team " and light.groups.scope.page_size == 50
+    assert light.groups.scope.batch_size == checked.groups.scope.batch_size  # a default of the nested model
+
+
+def test_given_the_customer_systems_then_no_secret_is_in_the_checked_form_and_only_their_own_keys():
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"].update(CUSTOMER)
+    source["fields"]["title"]["map"].update(ad="title", openldap="title", badges="title", cloud="title")
+    form = checked_form(lambda_check(source))
+    text = json.dumps(form)
+
+    assert set(CUSTOMER) <= set(form["connectors"])
+    assert not any(secret in text for secret in CustomerSecrets.VALUES.values())
+    for name, settings in CUSTOMER.items():
+        kept = form["connectors"][name]["values"]
+        assert "credentials" not in kept and "writable" not in kept and "connector" not in kept
+        given = {("schema_name" if k == "schema" else k): v for k, v in settings.items()
+                 if k not in ("connector", "credentials", "writable")}
+        assert {k: kept[k] for k in given} == {k: v for k, v in given.items() if not isinstance(v, dict)} | {
+            k: {**kept[k], **v} for k, v in given.items() if isinstance(v, dict)}  # what was given, as given
+
+
+BAD = [
+    ("ad", {**AD, "url": "ldaps://dc1.corp.example.com/extra"}, "url", "nothing after the host"),
+    ("ad", {**AD, "groups": {"filter": "(objectClass=group"}}, "groups.filter", ""),
+    ("openldap", {**OPENLDAP, "start_tls": False}, "", "would send the password in clear"),
+    ("badges", {**BADGES, "table": None, "query": "DELETE FROM badge_holders"}, "", "read-only SELECT"),
+    ("badges", {**BADGES, "fetch_size": 0}, "fetch_size", "greater than or equal to 1"),
+    ("cloud", {**CLOUD, "base_url": "http://api.example.com"}, "", "exactly one of region"),
+    ("cloud", {**CLOUD, "groups": {"page_size": 10}}, "groups", "say which groups"),
+]
+
+
+@pytest.mark.parametrize(("system", "settings", "path", "reason"), BAD, ids=[f"{b[0]}-{b[2] or b[3]}" for b in BAD])
+def test_given_customer_settings_that_do_not_pass_then_they_are_not_kept_and_the_build_names_the_path(
+        system, settings, path, reason):
+    from pydantic import ValidationError
+
+    plan = deployed(customer(system, settings))  # a function's check: the configuration passes, the settings not
+
+    assert "phonebook" not in plan.config.connector_settings and "hr" in plan.config.connector_settings
+    with pytest.raises(ValidationError) as err:
+        bootstrap.connector_factory(plan, CustomerSecrets())("phonebook")
+    assert [".".join(map(str, e["loc"])) for e in err.value.errors()] == [path]  # the key path, as before
+    assert reason in str(err.value)
+    assert bootstrap.connector_factory(plan, CustomerSecrets())("hr").name == "hr"  # the others are built
+
+
+def test_given_checked_customer_settings_then_building_the_connectors_imports_no_pydantic():
+    source = config({"path": "/unused.csv", "key": "Employee_ID"})
+    source["systems"].update(CUSTOMER)
+    source["fields"]["title"]["map"].update(ad="title", openldap="title", badges="title", cloud="title")
+    form = json.dumps(checked_form(lambda_check(source)))
+    code = ("import json, sys\nfrom peoplesync import bootstrap\nfrom peoplesync.config import compile_config\n"
+            "from peoplesync.config_light import light_config\nform = json.loads(sys.stdin.read())\n"
+            "plan = compile_config(light_config(form['config'], form['settings'], form['connectors']),"
+            " connector_class=bootstrap._connector_class)\n"
+            "class Secrets:\n    def get(self, name): return " + repr(CustomerSecrets.VALUES) + "\n"
+            "built = [type(bootstrap.connector_factory(plan, Secrets())(s)).__name__ for s in "
+            + repr(list(CUSTOMER)) + "]\n"
+            "print(json.dumps([built, 'pydantic' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], input=form, capture_output=True, text=True, check=True)
+
+    assert json.loads(out.stdout) == [["LdapConnector", "LdapConnector", "SqlConnector", "GenesysConnector"], False]
+
+
+def test_given_checked_sql_settings_then_a_read_of_a_table_and_its_cursor_are_the_same(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "badges.db") as db:
+        db.execute("CREATE TABLE badge_holders (badge_holder_id TEXT PRIMARY KEY, email TEXT, title TEXT, status TEXT)")
+        db.executemany("INSERT INTO badge_holders VALUES (?, ?, ?, ?)",
+                       [("b1", "a@example.com", "Engineer", "A"), ("b2", "b@example.com", "Lead", "I")])
+    badges = {"connector": "sql", "url": f"sqlite:///{tmp_path / 'badges.db'}", "table": "badge_holders",
+              "key": "badge_holder_id", "active_column": "status", "active_values": ["A"], "inactive_value": "I",
+              "writable": True}
+    light, checked = both_ways(customer("badges", badges), "phonebook")
+
+    first, again = light.read(), checked.read()
+    assert [(o.key, o.attrs, o.active) for o in first.observations] == \
+        [(o.key, o.attrs, o.active) for o in again.observations] != []
+    assert first.cursor == again.cursor
+    assert light.read(again.cursor).observations == [] and checked.read(first.cursor).observations == []

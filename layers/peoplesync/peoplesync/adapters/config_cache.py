@@ -35,11 +35,12 @@ _rules: dict[str, str | None] = {}
 
 def rule_files() -> tuple[str, ...]:
     """The sources (relative to the package) that decide what a checked configuration is: the configuration's
-    models and checks, and the models of the connector settings kept checked with it (`connectors.CHECKED_SETTINGS`)."""
-    from ..connectors import CHECKED_SETTINGS
+    models and checks, the models of the connector settings kept checked with it (`connectors.CHECKED_SETTINGS`)
+    and the code their validators run (`connectors.CHECKED_SETTINGS_CALLS`)."""
+    from ..connectors import CHECKED_SETTINGS, CHECKED_SETTINGS_CALLS
 
-    settings = (m.removeprefix("peoplesync.").replace(".", "/") + ".py" for m in sorted(CHECKED_SETTINGS.values()))
-    return (*_RULES, *settings)
+    modules = sorted({*CHECKED_SETTINGS.values(), *(m for calls in CHECKED_SETTINGS_CALLS.values() for m in calls)})
+    return (*_RULES, *(m.removeprefix("peoplesync.").replace(".", "/") + ".py" for m in modules))
 
 
 def _rules_digest() -> str | None:

@@ -43,6 +43,19 @@ CHECKED_SETTINGS: dict[str, str] = {
     "workday_raas": "peoplesync.connectors.workday_settings",
     "scim_client": "peoplesync.connectors.scim_client_settings",
     "graph": "peoplesync.connectors.graph_settings",
+    "ldap": "peoplesync.connectors.ldap.settings",
+    "sql": "peoplesync.connectors.sql.settings",
+    "genesys_cloud": "peoplesync.connectors.genesys_settings",
+}
+# connector name -> the modules whose code those models' validators run besides their own (a DN's or a filter's
+# check, a flavour's rules, the loopback test): digested with them, so a release that changes what they accept
+# checks the configuration in full again rather than trusting a form checked by the old rules
+CHECKED_SETTINGS_CALLS: dict[str, tuple[str, ...]] = {
+    "ldap": ("peoplesync.connectors.ldap.dn", "peoplesync.connectors.ldap.search",
+             "peoplesync.connectors.ldap.flavors", "peoplesync.connectors.ldap.props"),
+    "genesys_cloud": ("peoplesync.connectors.genesys_props",),
+    "scim_client": ("peoplesync.connectors.genesys_props",),
+    "graph": ("peoplesync.connectors.graph",),
 }
 
 

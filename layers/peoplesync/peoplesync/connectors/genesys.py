@@ -13,11 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from ipaddress import ip_address
-from typing import Any, Literal
-from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import TYPE_CHECKING, Any
 
 from ..model import ACTIVATE, CREATE, DEACTIVATE, DELETE, GROUP, UPDATE, Observation, Write
 from ..ports import (
@@ -34,71 +30,32 @@ from ..ports import (
 from . import genesys_attrs as ga
 from . import resumable
 from .base import BaseConnector
-from .genesys_groups import GROUP_ONLY, GenesysGroups, GenesysGroupScope
+from .checked_settings import settings_model
+from .genesys_groups import GROUP_ONLY, GenesysGroups
+from .genesys_props import GenesysSettingsProps, _loopback  # noqa: F401 - _loopback: scim_client_settings' too
 from .ratelimit import BucketStore, TokenBucket, process_store
+
+if TYPE_CHECKING:
+    from .genesys_settings import GenesysSettings
 
 log = logging.getLogger(__name__)
 
 
-class GenesysSettings(BaseModel):
-    """The `genesys_cloud` system keys (besides connector, schedule, credentials, writable, provision)."""
+def __getattr__(name: str) -> Any:
+    """`Settings` (the name the registry and configuration checks look for), `GenesysSettings`,
+    `GenesysGroupScope`: the pydantic models, imported when asked for (`genesys_settings.py`)."""
+    if name in ("Settings", "GenesysSettings", "GenesysGroupScope"):
+        from . import genesys_settings
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    region: str | None = Field(None, description="AWS region (us-east-1) or org domain (mypurecloud.com)")
-    base_url: str | None = Field(None, description="API base URL instead of a region: the local stand-in")
-    login_url: str | None = Field(None, description="OAuth host; default: from region, or base_url")
-    page_size: int = Field(500, ge=1, le=500, description="Users per page when listing")
-    requests_per_minute: float = Field(300, gt=0, description="Budget shared by every caller of this client")
-    budget_store: Literal["process", "dynamodb"] = Field(
-        "process", description="Where the budget is kept: this process, or a DynamoDB table (all Lambdas); "
-                               "the runtime passes the DynamoDB store in (connectors never build it)")
-    budget_table: str | None = Field(None, description="DynamoDB table for budget_store: dynamodb")
-    division_id: str | None = Field(None, description="Division new users are created in; default: home")
-    locations_by: Literal["name", "id"] = Field("name", description="How the `locations` attribute names them")
-    max_retries: int = Field(5, ge=0, le=10, description="Retries of a 429 / 5xx before giving up")
-    max_retry_after: float = Field(120, gt=0, description="Longer Retry-After: give the write back to the queue")
-    timeout: float = Field(10, gt=0, description="Seconds per HTTP request")
-    groups: GenesysGroupScope | None = Field(None, description="Groups in scope (ids, names or name_prefix)")
-
-    @model_validator(mode="after")
-    def _where(self) -> GenesysSettings:
-        if (self.region is None) == (self.base_url is None):
-            raise ValueError("give exactly one of region (the real platform) or base_url (a stand-in)")
-        for url in (self.base_url, self.login_url):
-            if url is not None:
-                parts = urlsplit(url)
-                if parts.scheme not in ("http", "https") or not parts.hostname:
-                    raise ValueError(f"{url!r} is not an http(s) URL")
-                if parts.scheme == "http" and not _loopback(parts.hostname):
-                    raise ValueError(f"{url!r}: plain http is allowed only on loopback (a local stand-in)")
-        if self.budget_store == "dynamodb" and not self.budget_table:
-            raise ValueError("budget_store: dynamodb needs budget_table")
-        return self
-
-    def urls(self) -> tuple[str, str]:
-        if self.base_url is not None:
-            return self.base_url.rstrip("/"), (self.login_url or self.base_url).rstrip("/")
-        from .genesys_api import hosts_for
-
-        api, login = hosts_for(self.region or "")
-        return api, (self.login_url or login).rstrip("/")
-
-
-Settings = GenesysSettings  # the name the registry and configuration checks look for
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+        return getattr(genesys_settings, "GenesysSettings" if name == "Settings" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class GenesysConnector(BaseConnector):
     """Genesys Cloud users. The request budget's state comes from `buckets` (the process's by default)."""
 
-    Settings = GenesysSettings
+    Settings = settings_model("peoplesync.connectors.genesys_settings:GenesysSettings")  # imported when first read
+    settings_props = GenesysSettingsProps
     credential_keys = ("client_id", "client_secret")
     credentials_required = True
 

@@ -26,8 +26,6 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from ..model import CREATE, GROUP, UPDATE, Observation, Write
 from ..ports import PermanentError, ReadFailed, TransientError, WriteResult
 from .base import Page, page_all
@@ -35,6 +33,7 @@ from .rest import error_text
 
 if TYPE_CHECKING:
     from .genesys_api import GenesysApi
+    from .genesys_settings import GenesysGroupScope
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +41,16 @@ log = logging.getLogger(__name__)
 GROUP_ATTRS = frozenset({"name", "description", "members"})
 #: of those, the ones a user does not have: left out of the user attribute paths
 GROUP_ONLY = frozenset({"description", "members"})
-BATCH = 50  # ids per add or remove request: the API's documented maximum
 VERSION_RETRIES = 5
 
 
-class GenesysGroupScope(BaseModel):
-    """`groups:` in a `genesys_cloud` system: which groups the bridge reads and writes."""
+def __getattr__(name: str) -> Any:
+    """`GenesysGroupScope`: the pydantic model of `groups:`, imported when asked for (`genesys_settings.py`)."""
+    if name == "GenesysGroupScope":
+        from .genesys_settings import GenesysGroupScope
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ids: list[str] = Field(default_factory=list, description="The groups in scope, by id")
-    names: list[str] = Field(default_factory=list, description="The groups in scope, by exact name")
-    name_prefix: str | None = Field(None, description="Every group whose name starts with this ('' = all)")
-    page_size: int = Field(100, ge=1, le=500, description="Groups, and members, per page when listing")
-    batch_size: int = Field(BATCH, ge=1, le=BATCH, description="Member ids per add or remove request (<= 50)")
-
-    @model_validator(mode="after")
-    def _some(self) -> GenesysGroupScope:
-        if not self.ids and not self.names and self.name_prefix is None:
-            raise ValueError("say which groups: ids, names or name_prefix ('' for every group)")
-        return self
+        return GenesysGroupScope
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class GenesysGroups:

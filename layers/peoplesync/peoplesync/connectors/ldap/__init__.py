@@ -23,20 +23,33 @@ followed (ldap3 `auto_referrals=False`), so no other host ever receives our bind
 `ca_file` unless the loudly named test switch says otherwise; the password is never logged, and is dropped from
 the ldap3 connection object right after the bind.
 
-Modules: settings (the configuration keys), dn (DN and value helpers), search (one connection's searches),
-delta (marks and cursors), flavors (what differs per directory), connector (the connector).
+Modules: settings (the configuration keys, pydantic), props (what they derive, without pydantic), dn (DN and
+value helpers), search (one connection's searches), delta (marks and cursors), flavors (what differs per
+directory), groups, pages, connector (the connector).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .connector import LdapConnector
 from .delta import decode_cursor, encode_cursor
 from .dn import dn_key, dn_within, guid_string
 from .flavors import ActiveDirectory, Generic, OpenLdap, flavor_of
 from .search import MANAGE_DSA_IT_OID
-from .settings import Settings
 
 CONNECTOR = LdapConnector
+
+
+def __getattr__(name: str) -> Any:
+    """`Settings`: the pydantic model, imported when asked for (`settings.py`): a connector built from settings
+    checked before (`checked_settings.py`, a Lambda function's cold start) never imports pydantic."""
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CONNECTOR", "MANAGE_DSA_IT_OID", "ActiveDirectory", "Generic", "LdapConnector", "OpenLdap", "Settings",
            "decode_cursor", "dn_key", "dn_within", "encode_cursor", "flavor_of", "guid_string"]

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,15 +24,17 @@ from ...ports import (
     WriteResult,
 )
 from ..base import BaseConnector, Harvest, Retry, RetryPolicy
+from ..checked_settings import settings_model
 from . import pages
 from .dn import dn_key, dn_within, encode, esc, new_name, rdn, text, values_of
 from .flavors import Generic, Mods, flavor_of
 from .groups import Groups
+from .props import LdapSettingsProps
 from .search import Directory, Dropped, Entry, NotFound
-from .settings import Settings as LdapSettings
 
 if TYPE_CHECKING:
     from ..ratelimit import BucketStore
+    from .settings import Settings as LdapSettings
 
 log = logging.getLogger("peoplesync.ldap")
 
@@ -40,7 +43,8 @@ class LdapConnector(BaseConnector):
     """Accounts of one directory subtree. Built by `LdapConnector.from_system(...)`; the credentials secret
     holds `bind_dn` and `password` (none: an anonymous bind)."""
 
-    Settings: ClassVar[type[LdapSettings]] = LdapSettings
+    Settings = settings_model("peoplesync.connectors.ldap.settings:Settings")  # pydantic, imported when first read
+    settings_props = LdapSettingsProps
     cursor_version: ClassVar[int] = 2  # 1 was the "ldap1:" cursor before the shared codec
     credential_keys: ClassVar[tuple[str, ...]] = ("bind_dn", "password")
     default_reference = "dn"
@@ -98,9 +102,10 @@ class LdapConnector(BaseConnector):
                       valid_names=[self.s.tls_server_name] if self.s.tls_server_name else None)
         server = Server(u.hostname, port=port, use_ssl=use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.s.connect_timeout)
+        # ldap3 packs the receive timeout as whole seconds (SO_RCVTIMEO) and fails on a float, which `timeout` is
         conn = Connection(server, user=self._bind_dn, password=self._password, client_strategy=SYNC,
-                          auto_referrals=False, auto_range=False, return_empty_attributes=False,
-                          raise_exceptions=False, receive_timeout=self.s.timeout, read_only=not self.writable)
+                          auto_referrals=False, auto_range=False, return_empty_attributes=False, raise_exceptions=False,
+                          receive_timeout=math.ceil(self.s.timeout), read_only=not self.writable)
         try:
             conn.open()
             if self.s.start_tls and not use_ssl and not conn.start_tls():

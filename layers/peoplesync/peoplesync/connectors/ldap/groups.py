@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from ...model import CREATE, GROUP, PERSON, Write
 from ...ports import PermanentError, WriteResult
-from .dn import checked_dn, dn_key, dn_within, encode, esc, rdn, text, values_of
-from .search import Directory, Entry, NotFound, checked_filter
+from .dn import dn_key, dn_within, encode, esc, rdn, text, values_of
+from .search import Directory, Entry, NotFound
 
 if TYPE_CHECKING:
     from .connector import LdapConnector
+    from .settings import GroupSettings
 
 GROUP_CLASSES = {"group", "groupofnames", "groupofuniquenames"}
 DEFAULT_FILTER = {"active_directory": "(objectClass=group)"}
@@ -37,28 +36,13 @@ DEFAULT_CLASSES = {"active_directory": ["top", "group"]}
 ALREADY_DONE = {20, 16, 68, 53}
 
 
-class GroupSettings(BaseModel):
-    """`groups:` in an ldap system's configuration: which groups are read and written (docs/ldap.md)."""
+def __getattr__(name: str) -> Any:
+    """`GroupSettings`: the pydantic model of `groups:`, imported when asked for (`settings.py`)."""
+    if name == "GroupSettings":
+        from .settings import GroupSettings
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    base_dn: str | None = Field(None, description="Where the groups live (default: the system's base_dn)")
-    filter: str | None = Field(None, description="LDAP filter selecting groups (default per flavour)")
-    names: list[str] = Field(default_factory=list, description="Only these groups (by cn), within the filter")
-    create_container: str | None = Field(None, description="DN where groups are created (groups.provision)")
-    object_classes: list[str] | None = Field(None, description="objectClass values of created groups")
-    group_type: int | None = Field(None, description="AD groupType of created groups (e.g. 8: a universal "
-                                                     "distribution list; default: the directory's)")
-
-    @field_validator("base_dn", "create_container")
-    @classmethod
-    def _dn(cls, v: str | None) -> str | None:
-        return checked_dn(v)
-
-    @field_validator("filter")
-    @classmethod
-    def _filter(cls, v: str | None) -> str | None:
-        return checked_filter(v, "(objectClass=group)")
+        return GroupSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Groups:

@@ -1,8 +1,9 @@
-"""The `ldap` connector's keys in a system's configuration (see docs/ldap.md)."""
+"""The `ldap` connector's keys in a system's configuration (see docs/ldap.md): its pydantic models, apart from the
+connector (a connector built from settings checked before, `checked_settings.py`, never imports them, nor
+pydantic). The derived values (`filter`, `full_read_seconds`) are `props.LdapSettingsProps`, shared by both."""
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -10,23 +11,39 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .dn import checked_dn
 from .flavors import flavor_of
-from .groups import GroupSettings
+from .props import LdapSettingsProps, seconds
 from .search import checked_filter
 
 Flavor = Literal["active_directory", "openldap", "generic"]
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+__all__ = ["GroupSettings", "Settings", "seconds"]
 
 
-def seconds(text: str) -> int:
-    """'30m', '6h', '7d', '45' -> seconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError("a duration such as 30m, 6h or 7d (0 = every poll is a full read)")
-    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+class GroupSettings(BaseModel):
+    """`groups:` in an ldap system's configuration: which groups are read and written (docs/ldap.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_dn: str | None = Field(None, description="Where the groups live (default: the system's base_dn)")
+    filter: str | None = Field(None, description="LDAP filter selecting groups (default per flavour)")
+    names: list[str] = Field(default_factory=list, description="Only these groups (by cn), within the filter")
+    create_container: str | None = Field(None, description="DN where groups are created (groups.provision)")
+    object_classes: list[str] | None = Field(None, description="objectClass values of created groups")
+    group_type: int | None = Field(None, description="AD groupType of created groups (e.g. 8: a universal "
+                                                     "distribution list; default: the directory's)")
+
+    @field_validator("base_dn", "create_container")
+    @classmethod
+    def _dn(cls, v: str | None) -> str | None:
+        return checked_dn(v)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, v: str | None) -> str | None:
+        return checked_filter(v, "(objectClass=group)")
 
 
-class Settings(BaseModel):
+class Settings(LdapSettingsProps, BaseModel):
     """The `ldap` connector's keys in a system's configuration (see docs/ldap.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,12 +110,3 @@ class Settings(BaseModel):
                              "start_tls: true")
         flavor_of(self.flavor).check(self)
         return self
-
-    # derived ---------------------------------------------------------------------------------------------
-    @property
-    def filter(self) -> str:
-        return self.user_filter or flavor_of(self.flavor).filter
-
-    @property
-    def full_read_seconds(self) -> int:
-        return seconds(self.full_read_every)

@@ -15,15 +15,28 @@ deletes only when `delete: true`.
 Connections: one engine per process (cached by URL), holding at most one idle connection (`pool: single`,
 pre-pinged, recycled) or none (`pool: none`), so a Lambda invocation uses one connection.
 
-Modules: `settings` (the keys), `engines`, `values` (conversions, hashes), `writes`, `connector`.
+Modules: `settings` (the keys, pydantic: imported only to check them), `engines`, `values` (conversions,
+hashes), `writes`, `connector`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from .connector import SqlConnector
 from .engines import dispose_engines
-from .settings import Settings
 
 CONNECTOR = SqlConnector
+
+
+def __getattr__(name: str) -> Any:
+    """`Settings`: the pydantic model, imported when asked for (`settings.py`): a connector built from settings
+    checked before (`checked_settings.py`, a Lambda function's cold start) never imports pydantic."""
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CONNECTOR", "Settings", "SqlConnector", "dispose_engines"]

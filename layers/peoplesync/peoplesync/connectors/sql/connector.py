@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...model import Observation, Write
 from ...ports import (
@@ -20,10 +20,10 @@ from ...ports import (
     WriteResult,
 )
 from ..base import BaseConnector, Harvest
+from ..checked_settings import settings_model
 from ..ratelimit import BucketStore
 from . import pages
 from .engines import engine_for
-from .settings import Settings as SqlSettings
 from .values import (
     coerce,
     decode_wm,
@@ -39,6 +39,9 @@ from .values import (
 )
 from .writes import run_batch
 
+if TYPE_CHECKING:
+    from .settings import Settings as SqlSettings
+
 _MAX_BOUNDARY_KEYS = 1000  # keys remembered at the watermark's top value (rows sharing one timestamp)
 
 Row = tuple[str, list[Any], Any, bool]  # key, attribute values, watermark, active
@@ -47,7 +50,7 @@ Row = tuple[str, list[Any], Any, bool]  # key, attribute values, watermark, acti
 class SqlConnector(BaseConnector):
     """See the package docstring. `credentials`: the secret's username and password, or None."""
 
-    Settings = SqlSettings
+    Settings = settings_model("peoplesync.connectors.sql.settings:Settings")  # pydantic, imported when first read
     cursor_version = 2
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The `sql` connector's keys in a system's configuration."""
+"""The `sql` connector's keys in a system's configuration (its pydantic model, apart from the connector: a
+connector built from settings checked before, `checked_settings.py`, never imports it, nor pydantic)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Settings(BaseModel):
-    """The `sql` connector's keys in a system's configuration."""
+    """The `sql` connector's keys in a system's configuration (its pydantic model, apart from the connector: a
+connector built from settings checked before, `checked_settings.py`, never imports it, nor pydantic)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

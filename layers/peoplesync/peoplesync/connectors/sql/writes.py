@@ -11,12 +11,14 @@ the same marker reads give (`values.marker`). None without a watermark, in `quer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
 from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
-from .settings import Settings
 from .values import coerce, jsonable, marker, reason
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
