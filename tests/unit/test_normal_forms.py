@@ -4,7 +4,8 @@ The engine rests on the first: a value we wrote is read back as written and must
 and a re-read showing exactly what the shadow holds is taken as unchanged without normalising it
 (`freshness._others`). Checked here for every normaliser of the catalogue over generated text, phone-like text
 and dates; and, through the engine, that a target showing its held value, another spelling of it, or a new value
-is judged as before.
+is judged as before. A chain of normalisers need not settle (`[digits, e164:GB]` does not): `peoplesync
+validate` warns of one, naming the field.
 """
 
 from __future__ import annotations
@@ -84,3 +85,31 @@ def test_a_new_value_in_a_target_is_seen_and_overwritten() -> None:
     assert state.shadows["dir"].pending == {"mail": "ada@example.org", "tel": "+13175550100"}
     assert sorted(d.field for d in out.decisions) == ["email", "phone"]
     assert all(d.rule == "overwritten" for d in out.decisions)
+
+
+def _config_with_phone(steps: list[str]) -> dict[str, Any]:
+    return {**CONFIG, "fields": {**CONFIG["fields"], "phone": {
+        "source": "hr", "normalize": steps, "map": {"hr": "phone", "dir": "tel"}}}}
+
+
+def test_validate_warns_of_a_chain_whose_result_normalises_to_something_else(tmp_path, capsys) -> None:
+    import yaml
+
+    from peoplesync import cli
+    from peoplesync.config_checks import unsettled_normal_forms
+
+    warned = unsettled_normal_forms(compile_config(load_config(_config_with_phone(["digits", "e164:GB"]))))
+    assert warned == [("fields.phone.normalize", "'0000' becomes '+440000', which becomes '+44440000' when "
+                       "normalised again: a value written there may look changed when read back, and be written "
+                       "again at every sync (reorder or drop a step)")]
+    path = tmp_path / "peoplesync.yaml"
+    path.write_text(yaml.safe_dump(_config_with_phone(["digits", "e164:GB"])))
+    assert cli.main(["validate", str(path)]) == 0  # a warning, not an error: the configuration still runs
+    assert f"{path}: warning: fields.phone.normalize: '0000' becomes '+440000'" in capsys.readouterr().err
+
+
+def test_the_usual_chains_are_not_warned_of() -> None:
+    from peoplesync.config_checks import unsettled_normal_forms
+
+    for steps in (["e164"], ["trim", "e164:GB"], ["digits"], ["collapse", "upper"], ["date"], ["trim", "lower"]):
+        assert unsettled_normal_forms(compile_config(load_config(_config_with_phone(steps)))) == [], steps

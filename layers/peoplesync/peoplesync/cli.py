@@ -136,7 +136,7 @@ def _load(path: str) -> Path:
 
 def _validate(args: argparse.Namespace) -> int:
     plan, warnings = bootstrap.validate_file(_load(args.config))
-    for path, reason in warnings:  # writes asked for that a system cannot take: planned nowhere
+    for path, reason in warnings:  # writes a system cannot take (planned nowhere), normalisers that do not settle
         print(f"{args.config}: warning: {path}: {reason}", file=sys.stderr)
     config = plan.config
     print(f"{args.config}: valid: {len(config.systems)} systems, {len(config.fields)} fields, "

@@ -148,7 +148,40 @@ def plan_problems(plan: Plan) -> Problems:
 
 def plan_warnings(plan: Plan) -> Problems:
     """Writes the configuration asks for that a system cannot take: the plan leaves them out (they would only
-    be dead-lettered, at every sync); `validate` says so, and what would make them possible."""
+    be dead-lettered, at every sync); `validate` says so, and what would make them possible. And normalisers
+    whose result is no normal form (`unsettled_normal_forms`)."""
+    return _unwritable(plan) + unsettled_normal_forms(plan)
+
+
+# values written the ways people write them: each field's normalisation is tried on them by `validate`
+PROBES = ("0000", " 0 ", "+1 (317) 555-0100", "13175550100", "020 7946 0958", "+44 (0)20 7946 0958",
+          "+33 1 23 45 67 89", "555-0100 ext. 12", "2024-03-01T10:00:00Z", "03/01/2024", "  Mixed  Case  ",
+          "Ada@Example.org", "12-34", "x")
+
+
+def unsettled_normal_forms(plan: Plan) -> Problems:
+    """Fields whose normalisation turns some value into a form that normalises to something else again: the
+    engine takes a value read back exactly as it holds it as unchanged, and one we wrote must not look changed
+    when read back; with such a chain a value written there may be read back as a change and written again at
+    every sync. Tried on a few values written the usual ways (`PROBES`), one example a field."""
+    out = []
+    for kind, fields in plan.fields.items():
+        at = "groups.fields" if kind == GROUP else "fields"
+        for f in fields.values():
+            if f.reference is not None or f.norm1 is None or f.plain:  # (plain: no normaliser at all)
+                continue
+            for probe in PROBES:
+                once = f.norm1(probe)
+                twice = f.norm1(once) if once is not None else None
+                if once is not None and twice != once:
+                    out.append((f"{at}.{f.name}.normalize", f"{probe!r} becomes {once!r}, which becomes {twice!r} "
+                                "when normalised again: a value written there may look changed when read back, "
+                                "and be written again at every sync (reorder or drop a step)"))
+                    break
+    return out
+
+
+def _unwritable(plan: Plan) -> Problems:
     config, out = plan.config, []
     removed = config.policies.removed
     lifecycle = {s for sources in plan.lifecycle.values() for s in sources}
