@@ -41,13 +41,13 @@ def _holds_float(value: Any) -> bool:
 try:
     import orjson
 
+    _OPTIONS = orjson.OPT_NON_STR_KEYS  # how `dumps` writes, and how `loads` writes a value back to compare
+
     def dumps(value: Any) -> str:
         try:
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            return orjson.dumps(value, option=_OPTIONS).decode()
         except TypeError:  # what orjson refuses (an int past 64 bits): the standard library's form
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-    _OPTIONS = orjson.OPT_NON_STR_KEYS
 
     def loads(text: str | bytes) -> Any:
         value = orjson.loads(text)
