@@ -306,9 +306,10 @@ class StateStore(RecordIndex, Protocol):
         ...
 
     def keep(self, state: RecordState) -> None:
-        """`state` was just saved and its caller is done with it (it will neither change it nor read it once
-        the record may have been loaded again): a store that decodes what it loads may hand this very object to
-        the next `load` of the record instead (SQLite, inside batches); the others keep nothing."""
+        """`state` was just saved, or loaded and left exactly as loaded, and its caller is done with it (it will
+        neither change it nor read it once the record may have been loaded again): a store that decodes what it
+        loads may hand this very object to the next `load` of the record instead (SQLite, inside batches); the
+        others keep nothing."""
         ...
 
     def batch(self) -> AbstractContextManager[None]:

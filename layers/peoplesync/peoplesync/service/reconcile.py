@@ -230,7 +230,17 @@ class Reconciler:
 
     def pending(self, record_id: str, system: str) -> list[Write]:
         state = self.store.load(record_id)
-        return self.engine.writes_for(state, system, self.store) if state else []
+        if state is None:
+            return []
+        # `writes_for` may note on the record what a create waits for (a manager without an account there:
+        # `References.wait`/`unwait`, which replace a field's list, never change one in place); the confirm after
+        # the write must not find that note, so it loads the record again. When nothing was noted, the record is
+        # as loaded and is handed back: the confirm's load takes this object instead of decoding the text again
+        waiting = dict(state.waiting)
+        writes = self.engine.writes_for(state, system, self.store)
+        if state.waiting == waiting:
+            self.store.keep(state)
+        return writes
 
     def deliver(self, record_id: str, system: str, connector: Connector) -> tuple[list[Write], set[str]]:
         """Send what is owed to `system` for one record, and record each success. Errors propagate (the
@@ -253,8 +263,8 @@ class Reconciler:
         of the batch may have landed, so the caller must not simply write it again."""
         owing = self.store.owing(system, record_ids)  # a record owing nothing there is not even loaded
         record_ids = [rid for rid in dict.fromkeys(record_ids) if rid in owing]  # delivered twice: written once
-        # each record loaded again for its confirm: `writes_for` may note on the record it loaded what a create
-        # waits for (a manager without an account there), which that record's confirm must not find
+        # each record loaded again for its confirm, which is handed the object `pending` worked on unless that
+        # noted something on it (`pending` says why)
         items = [(rid, w) for rid in record_ids for w in self.pending(rid, system)]
         if not items:
             return {}, [], set()
