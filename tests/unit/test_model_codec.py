@@ -44,3 +44,18 @@ def test_given_a_stored_form_then_the_loaded_record_shares_nothing_with_it() -> 
     back.waiting["manager"].append("x")
     back.keys["employee_id"].append("x")
     assert RecordState.from_dict(stored) == _full()
+
+
+def test_given_a_record_written_for_a_json_writer_then_its_text_is_that_of_its_plain_form() -> None:
+    """The SQLite store writes `to_dict(to_write=True)`, tuples left as they are: the same text either way (orjson
+    and the standard library's), and read back to an equal record."""
+    import json
+
+    from peoplesync import fastjson
+
+    state = _full()
+    plain, as_is = state.to_dict(), state.to_dict(to_write=True)
+    assert fastjson.dumps(as_is) == fastjson.dumps(plain)
+    assert json.dumps(as_is) == json.dumps(plain)
+    assert RecordState.from_dict(fastjson.loads(fastjson.dumps(as_is))) == state
+    assert plain["golden"]["tags"] == ["x", "y"]  # the plain form still holds lists

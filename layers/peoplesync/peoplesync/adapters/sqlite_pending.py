@@ -111,8 +111,9 @@ class Pending:
                 self._kept[rid] = (held.version, held.state)
 
     def keep(self, state: RecordState) -> None:
-        """The caller saved `state` inside this batch and is done with it: it is handed to the next load of the
-        record (in this batch or, once it commits, a later one) instead of its text being decoded again."""
+        """The caller saved `state` inside this batch (or loaded it and left it as loaded) and is done with it: it
+        is handed to the next load of the record (in this batch or, once it commits, a later one) instead of its
+        text being decoded again."""
         with self._lock:
             held = self._known.get(state.id) if self._in_batch else None
             if held is not None and held.version == state.version and held.state is None:
@@ -246,7 +247,7 @@ class Pending:
             if holder is not None and holder != rid:
                 raise VersionConflict(f"account {entry[1]}:{entry[2]} is already linked to {holder}")
         # every check passed: from here on nothing is refused, so a save never leaves half of itself
-        data = state.to_dict()
+        data = state.to_dict(to_write=True)  # dumped at once (tuples written as arrays: the same text)
         del data["version"]
         text, owed = dumps(data), owed_systems(state)
         self._index_held(rid, old, new)
