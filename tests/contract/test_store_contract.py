@@ -706,3 +706,29 @@ def test_given_links_expected_inside_a_batch_then_by_link_answers_as_without_the
     assert [store.by_link("person", "ad", k) for k in ("u1", "u2", "u3", "u4")] == ["p1", None, "p2", "p4"]
     store.expect_links([("person", "ad", "u1")])  # outside a batch: harmless
     assert store.by_link("person", "ad", "u1") == "p1"
+
+
+def test_given_records_expected_inside_a_batch_then_loads_and_saves_answer_as_without_the_hint(store):
+    """`expect_records` is a hint (SQLite reads the records in one go, and notes those it lacks): a record
+    expected loads as saved (each load its own copy), one saved inside the batch after or before the hint as
+    that save left it, one absent as None until it is saved; a stale save is still refused."""
+    store.save(person("p1", ad=Shadow(key="u1")))
+    with store.batch():
+        made = person("p2", ad=Shadow(key="u2"))
+        store.save(made)  # saved in the batch before the hint (not yet written)
+        store.expect_records(["p1", "p2", "p3", "p1"])
+        first, second = store.load("p1"), store.load("p1")
+        assert first is not None and second is not None and first is not second
+        assert (first.version, first.golden, first.shadows["ad"].key) == (1, {"title": "Engineer"}, "u1")
+        first.golden["title"] = "Manager"
+        store.save(first)
+        with pytest.raises(VersionConflict):
+            store.save(second)  # loaded at version 1, the record is at 2 now
+        assert store.load("p2").shadows["ad"].key == "u2"  # type: ignore[union-attr]
+        assert store.load("p3") is None
+        store.save(person("p3", ad=Shadow(key="u3")))  # expected absent, made after the hint
+        assert store.load("p3").version == 1  # type: ignore[union-attr]
+    assert store.load("p1").golden == {"title": "Manager"}  # type: ignore[union-attr]
+    assert [store.by_link("person", "ad", k) for k in ("u1", "u2", "u3")] == ["p1", "p2", "p3"]
+    store.expect_records(["p1"])  # outside a batch: harmless
+    assert store.load("p1").version == 2  # type: ignore[union-attr]

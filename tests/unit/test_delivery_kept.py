@@ -57,3 +57,17 @@ def test_given_working_out_the_writes_noted_something_then_the_confirm_loads_the
         loaded = w.store.load(rid)  # what the confirm would be handed
         assert loaded is not None and "manager" not in loaded.waiting
     w.store.close()  # type: ignore[attr-defined]
+
+
+def test_given_creates_delivered_then_their_new_links_are_read_in_one_go(tmp_path: Path) -> None:
+    """Each create's confirm links the new account (its save checks nobody holds it): the batch's new links are
+    read in one query (`expect_links`), not one each."""
+    w = _world(tmp_path, people=5)
+    w.sync(deliver=False)
+    asked: list[str] = []
+    w.store._db.set_trace_callback(asked.append)  # type: ignore[attr-defined]
+    assert w.bridge.deliver_owed().writes["cloud"] == 5
+    assert not [q for q in asked if q.startswith("SELECT rid FROM links")]
+    assert sum(q.startswith("SELECT key, rid FROM links") for q in asked) == 1
+    assert len({w.store.by_link("person", "cloud", key) for key in w["cloud"].accounts}) == 5
+    w.store.close()  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from peoplesync.engine.correlation import new_record_id
 from peoplesync.model import Observation
 from peoplesync.service import flow, messages
 
@@ -13,9 +14,13 @@ from peoplesync.service import flow, messages
 class Recording:
     def __init__(self) -> None:
         self.expected: list[tuple[str, str, str]] = []
+        self.records: list[str] = []
 
     def expect_links(self, links: Any) -> None:
         self.expected += list(links)
+
+    def expect_records(self, record_ids: Any) -> None:
+        self.records += list(record_ids)
 
 
 class Reconciler:
@@ -33,3 +38,5 @@ def test_given_a_chunk_of_messages_then_the_observations_links_are_expected_and_
     reconciler = Reconciler()
     flow.expect(batch, reconciler)  # type: ignore[arg-type]
     assert reconciler.store.expected == [("person", "hr", "E1"), ("group", "ad", "g1")]
+    # and the records those accounts would make, were they new (correlation's UNMATCHED loads that id)
+    assert reconciler.store.records == [new_record_id("person", "hr", "E1"), new_record_id("group", "ad", "g1")]

@@ -97,3 +97,24 @@ def test_given_a_record_looked_for_and_absent_then_a_save_of_it_is_checked_as_ne
             store.save(RecordState(id="p1"))  # version 0 again: the record exists now
     assert store.load("p1").version == 1  # type: ignore[union-attr]
     store.close()
+
+
+def test_given_a_chunk_of_records_expected_then_loading_them_asks_sqlite_nothing_more(tmp_path: Path) -> None:
+    """`expect_records`: the records a chunk will load (and the new ones it will find absent) read in one query
+    per 500 ids, not one each."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    with store.batch():
+        for i in range(3):
+            store.save(RecordState(id=f"p{i}", shadows={"ad": Shadow(key=f"u{i}")}))
+    store2 = SqliteStore(tmp_path / "s.sqlite3")  # another process: nothing kept from those saves
+    asked: list[str] = []
+    store2._db.set_trace_callback(asked.append)
+    with store2.batch():
+        store2.expect_records([f"p{i}" for i in range(6)])
+        queries = len(asked)
+        loaded = [store2.load(f"p{i}") for i in range(6)]
+        assert len(asked) == queries  # every load answered from what the hint read
+    assert [s.shadows["ad"].key if s else None for s in loaded] == ["u0", "u1", "u2", None, None, None]
+    assert sum("FROM records WHERE id IN" in q for q in asked) == 1
+    store.close()
+    store2.close()

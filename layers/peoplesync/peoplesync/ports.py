@@ -305,6 +305,11 @@ class StateStore(RecordIndex, Protocol):
         accounts of the batch's observations), so a store may read them in one go (SQLite) or ignore it."""
         ...
 
+    def expect_records(self, record_ids: Iterable[str]) -> None:
+        """A hint, inside a batch: these records are about to be loaded (or found absent: the records a batch's
+        new accounts would make), so a store may read them in one go (SQLite) or ignore it."""
+        ...
+
     def keep(self, state: RecordState) -> None:
         """`state` was just saved, or loaded and left exactly as loaded, and its caller is done with it (it will
         neither change it nor read it once the record may have been loaded again): a store that decodes what it

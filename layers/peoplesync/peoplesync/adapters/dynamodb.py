@@ -142,6 +142,9 @@ class DynamoStore(LoadedLookups):
     def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
         """Not read ahead: a Lambda batch has no store batch to hold them in (`ports.StateStore.expect_links`)."""
 
+    def expect_records(self, record_ids: Iterable[str]) -> None:
+        """Not read ahead: a Lambda batch has no store batch to hold them in (`ports.StateStore.expect_records`)."""
+
     def keep(self, state: RecordState) -> None:
         """Nothing kept: each Lambda invocation loads what it reconciles (`ports.StateStore.keep`)."""
 

@@ -109,6 +109,9 @@ class MemoryStore:
     def expect_links(self, links: Iterable[tuple[str, str, str]]) -> None:
         """Every look-up is a dict's: nothing to read ahead (`ports.StateStore.expect_links`)."""
 
+    def expect_records(self, record_ids: Iterable[str]) -> None:
+        """Every load is a dict's: nothing to read ahead (`ports.StateStore.expect_records`)."""
+
     def keep(self, state: RecordState) -> None:
         """Nothing kept: a load copies the stored dict (`ports.StateStore.keep`)."""
 

@@ -193,6 +193,23 @@ class Pending:
                         f"({','.join('?' * len(part))})", (kind, system, *part)).fetchall())
                     self._links_seen.update(((kind, system, key), found.get(key)) for key in part)
 
+    def expect_records(self, record_ids: Iterable[str]) -> None:
+        """Inside a batch, the records about to be loaded read in one query per 500 ids: their text kept (decoded
+        when loaded), those SQLite lacks noted absent (a chunk of new accounts asked one by one for the records
+        they would make cost a query each, nearly all finding nothing). Records kept decoded are not read."""
+        with self._lock:
+            if not self._in_batch:
+                return
+            ids = [rid for rid in dict.fromkeys(record_ids)
+                   if rid not in self._known and rid not in self._absent and rid not in self._kept]
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                rows = self._db.execute(f"SELECT id, data, version FROM records WHERE id IN "  # noqa: S608
+                                        f"({','.join('?' * len(part))})", part).fetchall()
+                for rid, text, version in rows:
+                    self._known[rid] = Held(version, text, None)
+                self._absent.update(set(part) - {row[0] for row in rows})
+
     def _link_holder(self, entry: Entry) -> str | None:
         return self._holder(entry, self._links_held, self._links_seen,
                             "SELECT rid FROM links WHERE kind = ? AND system = ? AND key = ?")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.correlation import new_record_id
 from ..model import PERSON, observation_from_dict
 from ..ports import AlreadyExists, Connector, PeoplesyncError, PermanentError, TransientError, VersionConflict
 from ..retry import RetryPolicy
@@ -73,8 +74,9 @@ def reconcile_message(message: dict[str, Any], reconciler: Reconciler, ports: Po
 
 def expect(batch: list[dict[str, Any]], reconciler: Reconciler) -> None:
     """Before a batch of reconcile messages, inside the store batch that holds it: the store told which
-    accounts the batch's observations are (correlation looks each up by its link first), so that it may read
-    them in one go. Malformed messages are left for `reconcile_message` to refuse."""
+    accounts the batch's observations are (correlation looks each up by its link first), and which records
+    they would make if none holds them (`new_record_id`: loaded to be created, or found there already), so
+    that it may read both in one go. Malformed messages are left for `reconcile_message` to refuse."""
     links = []
     for message in batch:
         obs = message.get("observation") if message.get("type") == "observation" else None
@@ -82,6 +84,7 @@ def expect(batch: list[dict[str, Any]], reconciler: Reconciler) -> None:
             links.append((str(obs.get("kind", PERSON)), obs["system"], obs["key"]))
     if links:
         reconciler.store.expect_links(links)
+        reconciler.store.expect_records(new_record_id(*link) for link in links)
 
 
 def follow_up(result: Result, ports: Ports, *, reassert: tuple[str, list[str]] = ("", [])) -> Outcome:

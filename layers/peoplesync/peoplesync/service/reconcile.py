@@ -16,7 +16,7 @@ from typing import Any
 from ..config import Plan
 from ..engine import Engine, Outcome, decode
 from ..engine.correlation import AMBIGUOUS, DUPLICATE, UNMATCHED, Match, correlate, new_record_id
-from ..model import Decision, Observation, RecordState, Write
+from ..model import CREATE, Decision, Observation, RecordState, Write
 from ..ports import Connector, StateStore, VersionConflict, WriteResult, owed_systems
 
 MAX_RACES = 8
@@ -269,6 +269,12 @@ class Reconciler:
         if not items:
             return {}, [], set()
         answers = connector.write_batch([w for _, w in items])
+        # the accounts just created: each confirm links one (its save checks that nobody holds it), so their
+        # links are read in one go (a hint; inside a store batch only)
+        created = [(w.kind, system, a.key) for (_, w), a in zip(items, answers, strict=False)
+                   if w.op == CREATE and isinstance(a, WriteResult) and a.key is not None]
+        if created:
+            self.store.expect_links(created)
         written: dict[str, int] = {}
         failed: list[str] = []
         wake: set[str] = set()
