@@ -56,3 +56,20 @@ def test_given_a_value_nested_deeper_than_orjson_writes_then_it_is_still_read() 
     for _ in range(300):
         value = value[0]
     assert value == 1.5
+
+
+def test_given_values_of_every_key_kind_then_dumps_writes_the_text_it_wrote_with_non_string_keys() -> None:
+    """`dumps` tries orjson's default first (string keys only, about twice as fast): the text must be the one
+    OPT_NON_STR_KEYS gave for every value, and a dict with another key must still be written that way."""
+    orjson = pytest.importorskip("orjson")
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        PERSON = "person"
+
+    values = [{"id": "p-1", "golden": {"title": "Zoë", "groups": ("a", "b")}, "n": 1, "f": 0.5, "none": None},
+              {7: "an int key", "x": {8: [1, 2]}}, {Kind.PERSON: {"k": Kind.PERSON}}, {True: 1, None: 2},
+              [{"deep": [{"er": {"est": 2**63 - 1}}]}], "plain", 3, [], {}]
+    for value in values:
+        assert fastjson.dumps(value) == orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        assert fastjson.loads(fastjson.dumps(value)) == orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
