@@ -24,6 +24,7 @@ import io
 import re
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_FIRSTS = frozenset("=+-@\t\r'")  # what a cell `neutralise` may change starts with
 _QUOTED_TRIGGER = re.compile(r"^'+[=+\-@\t\r]")
 _NEUTRALISED = re.compile(r"'[=+\-@\t\r]")  # in every cell `restore` changes (and in few others)
 _PLAIN_NUMBER = re.compile(r"^[+-][0-9 +\-.,()/]*[0-9][0-9 +\-.,()/]*$")
@@ -65,15 +66,17 @@ def render(columns: list[str], rows: list[dict[str, str]], *, delimiter: str, fo
     quoted = csv.writer(line, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     plain.writerow(columns)
     out = [line.text]
-    cell = neutralise if formulas else str
+    firsts = _FIRSTS if formulas else frozenset()  # a cell starting otherwise is written as it is
     known = lines if lines is not None else {}
     for row in rows:
         name = row.get(key, "") if lines is not None else ""
         text = known.get(name) if name else None
         if text is None:
-            values = [cell(v) if isinstance(v, str) else ("" if v is None else str(v)) for v in
-                      (row.get(c) for c in columns)]
-            (quoted if any("\r" in v for v in values) else plain).writerow(values)
+            values = [(neutralise(v) if v and v[0] in firsts else v) if isinstance(v, str) else
+                      ("" if v is None else str(v)) for v in (row.get(c) for c in columns)]
+            plain.writerow(values)
+            if "\r" in line.text:  # a cell held one: the plain writer left it bare (it quotes "\n" only)
+                quoted.writerow(values)
             text = line.text
             if name:
                 known[name] = text
