@@ -191,3 +191,46 @@ def test_given_a_sync_killed_mid_chunk_then_the_cyclic_collector_runs_again(tmp_
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_given_a_sync_then_what_it_left_is_handed_to_the_collector_unfrozen_and_its_cycles_are_collected(
+        tmp_path, clean, monkeypatch) -> None:
+    """A whole run hands what it leaves alive to the oldest generation (`gc.freeze` then `gc.unfreeze`) instead
+    of having the next young collection walk it: nothing may stay frozen (nothing left out of collections for
+    good), a cycle made during the run must still be collected, and objects someone else froze before the run
+    (the AWS adapters' cold start) must stay frozen."""
+    import gc
+    import weakref
+
+    from peoplesync.service import flow
+
+    class Node:
+        pass
+
+    made: list[weakref.ref[Node]] = []
+    follow_up = flow.follow_up
+
+    def cyclic(*args: Any, **kwargs: Any) -> Any:  # each reconcile result leaves a cycle behind
+        node = Node()
+        node.me = node  # type: ignore[attr-defined]
+        made.append(weakref.ref(node))
+        return follow_up(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "follow_up", cyclic)
+    config = files(tmp_path)
+    gc.unfreeze()  # whatever an earlier test's cold start froze (as `adapters.aws.reset` gives it back)
+    sync(config)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert made
+    gc.collect()  # the next full collection
+    assert all(ref() is None for ref in made)
+
+    frozen = [Node() for _ in range(3)]
+    gc.freeze()  # as `adapters.aws.collector_paused` leaves a cold start's objects
+    try:
+        before = gc.get_freeze_count()
+        sync(config)
+        assert gc.get_freeze_count() == before and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert frozen
