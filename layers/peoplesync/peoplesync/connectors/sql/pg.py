@@ -40,14 +40,13 @@ PY_TYPES: dict[str, type] = {
     "text": str, "varchar": str, "bpchar": str, "char": str, "name": str, "citext": str,
 }
 
-# the table's columns: a bound-parameter catalogue query (a domain counts as its base type, an enum as text)
+# the table's columns: a bound-parameter catalogue query
 COLUMNS = """
-SELECT a.attname, b.typname, b.typtype
+SELECT a.attname, t.typname, t.typtype
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 WHERE c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
   AND (n.nspname = %s OR (%s::text IS NULL AND pg_catalog.pg_table_is_visible(c.oid)))
 ORDER BY a.attnum
@@ -62,6 +61,14 @@ class Source:
     sql: Any
     columns: dict[str, type | None]
     table: bool
+
+
+def _python_type(name: str, kind: str) -> type | None:
+    """As SQLAlchemy reflects it: an enum is text, a domain takes the value as given (its `python_type` is
+    `object`), a base type as PY_TYPES says."""
+    if kind == "e":
+        return str
+    return PY_TYPES.get(name) if kind == "b" else None
 
 
 class PgBackend:
@@ -91,7 +98,7 @@ class PgBackend:
         found = c.execute(COLUMNS, [s.table, s.schema_name, s.schema_name]).fetchall()
         if not found:
             raise PermanentError(f"system {name!r}: no table {s.table!r}")
-        columns = {col: str if kind == "e" else PY_TYPES.get(typ) for col, typ, kind in found}
+        columns = {col: _python_type(typ, kind) for col, typ, kind in found}
         missing = [col for col in self.conn._write_columns() if col not in columns]
         if missing:
             raise PermanentError(f"system {name!r}: table {s.table!r} has no column(s) {missing}")
