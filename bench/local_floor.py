@@ -7,8 +7,8 @@ with `csv.reader`). A first sync cannot do less than these, whatever the flow ar
 - read: the three files read by peoplesync's CSV connectors (each row made an observation, values as written);
 - engine: every observation correlated and decided by the engine, on a plain dict index (what the store's
   index gives it; `bench/engine_throughput.py`'s `DictIndex`), the cyclic collector paused as the sync pauses it;
-- encode: each record the engine made written as its stored JSON (`RecordState.to_dict` then `fastjson.dumps`:
-  the state a later sync and `explain` read);
+- encode: each record the engine made, and each observation's decisions, written as their stored JSON
+  (`to_dict` then `fastjson.dumps`: the state a later sync reads, the history `explain` reads);
 - store: that state (records, links, references, value index, decision history, cursors), as the first sync
   itself kept it, inserted into an empty SQLite file with the store's own schema in one transaction,
   JSON already encoded (the inserts and the indexes alone);
@@ -59,8 +59,8 @@ def connectors_read(folder: Path) -> tuple[float, dict[str, list]]:
     return seconds, {"read": read, "engine": engine}
 
 
-def engine_run(engine, read: dict[str, list]) -> tuple[float, DictIndex]:  # type: ignore[no-untyped-def]
-    plan, index = engine.plan, DictIndex()
+def engine_run(engine, read: dict[str, list]) -> tuple[float, DictIndex, list]:  # type: ignore[no-untyped-def]
+    plan, index, decided = engine.plan, DictIndex(), []
 
     def run() -> None:
         for system in SYSTEMS:
@@ -73,15 +73,26 @@ def engine_run(engine, read: dict[str, list]) -> tuple[float, DictIndex]:  # typ
                     state = index.states[m.record_id]
                 else:
                     continue
-                engine.observe(state, obs, index)
+                out = engine.observe(state, obs, index)
                 index.save(state)
+                if out.decisions:
+                    decided.append(out.decisions)
 
     gc.disable()
     try:
         seconds, _ = cpu(run)
     finally:
         gc.enable()
-    return seconds, index
+    return seconds, index, decided
+
+
+def encode(index: DictIndex, decided: list) -> None:  # type: ignore[type-arg]
+    """Each record and each observation's decisions as the store keeps them (`RecordState.to_dict`, one
+    `[at, [decision, ...]]` per call, `fastjson`)."""
+    for state in index.states.values():
+        fastjson.dumps(state.to_dict())
+    for decisions in decided:
+        fastjson.dumps([0.0, [d.to_dict() for d in decisions]])
 
 
 def store_floor(kept: Path, into: Path) -> float:
@@ -133,8 +144,8 @@ def one_round(people: int) -> dict[str, float]:
         read = min(local_speed.read_files(folder)[1] for _ in range(5))
         out: dict[str, float] = {"read": read}
         out["connectors"], got = connectors_read(folder)
-        out["engine"], index = engine_run(got["engine"], got["read"])
-        out["encode"], _ = cpu(lambda: [fastjson.dumps(s.to_dict()) for s in index.states.values()])
+        out["engine"], index, decided = engine_run(got["engine"], got["read"])
+        out["encode"], _ = cpu(lambda: encode(index, decided))
         gc.collect()
         bridge = bootstrap.local_from_file(folder / "peoplesync.yaml", state=folder / "state.sqlite3")
         out["sync"], report = cpu(bridge.sync)
