@@ -216,8 +216,8 @@ def sessions(admin: Any, name: str) -> list[int]:
 
 
 @pytest.mark.parametrize("db", ["pg"], indirect=True)
-def test_given_pool_single_then_reads_share_one_connection_and_a_dropped_one_is_replaced(postgres, admin, db: Db):
-    conf = SystemConfig(connector="sql", url=f"{postgres.url}?application_name=ps-single",
+def test_given_pool_single_then_reads_share_one_connection_and_a_dropped_one_is_replaced_for_reads_and_writes(postgres, admin, db: Db):
+    conf = SystemConfig(connector="sql", url=f"{postgres.url}?application_name=ps-single", writable=True,
                         credentials="secret:peoplesync/badges", table="badge_holders", key="badge_holder_id")
     conn = sql.SqlConnector.from_system("badges", conf, ["badge_number"], secrets=db.secrets)
 
@@ -230,6 +230,21 @@ def test_given_pool_single_then_reads_share_one_connection_and_a_dropped_one_is_
 
     assert len(conn.read().observations) == 5  # pinged, found dead, replaced: the read does not fail
     assert len(sessions(admin, "ps-single")) == 1 and sessions(admin, "ps-single") != kept
+    with admin.connect() as c:  # and again, before a write
+        c.exec_driver_sql("SELECT pg_terminate_backend(%(p)s)", {"p": sessions(admin, "ps-single")[0]})
+    assert conn.write(Write(system="badges", record_id="rec", op="update", key="2",
+                            attrs={"badge_number": "B-2b"})).key == "2"
+    assert db.rows()[2]["badge_number"] == "B-2b"
+
+
+@pytest.mark.parametrize("db", ["pg"], indirect=True)
+def test_given_a_plain_postgresql_url_then_it_is_read_through_psycopg_too(postgres, db: Db):
+    conf = SystemConfig(connector="sql", url=postgres.url.replace("postgresql+psycopg://", "postgresql://"),
+                        credentials="secret:peoplesync/badges", table="badge_holders", key="badge_holder_id")
+    conn = sql.SqlConnector.from_system("badges", conf, ["badge_number"], secrets=db.secrets)
+
+    assert type(conn._db).__name__ == "PgBackend"
+    assert sorted(o.attrs["badge_number"] for o in conn.read().observations) == [f"B-{1000 + i}" for i in range(1, 6)]
 
 
 @pytest.mark.parametrize("db", ["pg"], indirect=True)
