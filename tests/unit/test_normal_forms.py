@@ -113,3 +113,17 @@ def test_the_usual_chains_are_not_warned_of() -> None:
 
     for steps in (["e164"], ["trim", "e164:GB"], ["digits"], ["collapse", "upper"], ["date"], ["trim", "lower"]):
         assert unsettled_normal_forms(compile_config(load_config(_config_with_phone(steps)))) == [], steps
+
+
+def test_collapse_joins_every_run_of_whitespace_the_regex_would() -> None:
+    """`collapse` once was `re.sub(r"\\s+", " ", v).strip()`; a name written with any Unicode space (a
+    no-break space, an em space, a tab, a file separator) is still stored as before."""
+    import re
+    import sys
+
+    spaces = re.compile(r"\s+")
+    collapse = normalize.build("collapse")
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    for start in range(0, len(every), 4096):
+        text = "a" + "  b ".join(every[start:start + 4096]) + " z "
+        assert collapse(text) == spaces.sub(" ", text).strip()

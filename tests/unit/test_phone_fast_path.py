@@ -45,8 +45,6 @@ def test_given_generated_north_american_numbers_then_the_short_cut_agrees_with_p
     answered = 0
     for _ in range(6000):
         v = written(rng)
-        if normalize._CANONICAL.fullmatch(v):
-            continue  # written in E.164 already: kept as written, by the older short cut (not this one's)
         if normalize._NANP.fullmatch(v.strip()):
             answered += 1
         assert norm(v) == by_phonenumbers(v, region), v
@@ -63,3 +61,21 @@ def test_given_the_usual_formats_then_the_short_cut_answers_them_as_phonenumbers
 def test_given_another_region_then_north_american_looking_numbers_are_parsed() -> None:
     assert normalize.build("e164", "GB")("020 7946 0958") == by_phonenumbers("020 7946 0958", "GB") == "+442079460958"
     assert normalize.build("e164", "GB")("(317) 555-0101") == by_phonenumbers("(317) 555-0101", "GB")
+
+
+def canonical_looking(rng: random.Random) -> str:
+    return "+" + str(rng.randrange(1, 10)) + "".join(str(rng.randrange(10)) for _ in range(rng.randrange(6, 15)))
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE"])
+def test_given_text_shaped_like_e164_then_it_is_normalised_as_phonenumbers_does(region: str) -> None:
+    rng = random.Random(20261130)
+    norm = normalize.build("e164", region)
+    for _ in range(3000):
+        v = canonical_looking(rng)
+        assert norm(v) == by_phonenumbers(v, region), v
+
+
+@pytest.mark.parametrize("v", ["+4402079460958", "+44 (0)20 7946 0958", "020 7946 0958", "+44 20 7946 0958"])
+def test_given_a_trunk_prefix_after_the_country_code_then_it_is_the_same_number(v: str) -> None:
+    assert normalize.build("e164", "GB")(v) == "+442079460958"

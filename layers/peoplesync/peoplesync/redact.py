@@ -35,8 +35,8 @@ NOT_SECRET_KEYS = frozenset({"username", "user", "user_name", "client_id", "clie
                              "url", "base_url", "token_url", "region", "tenant", "domain", "port", "database"})
 
 #: loggers of the libraries the bridge uses, given their own filter by `install_log_redaction()`
-THIRD_PARTY_LOGGERS = ("botocore", "boto3", "urllib3", "requests", "ldap3", "sqlalchemy", "aws_lambda_powertools",
-                       "peoplesync")
+THIRD_PARTY_LOGGERS = ("botocore", "boto3", "urllib3", "requests", "ldap3", "sqlalchemy", "psycopg",
+                       "aws_lambda_powertools", "peoplesync")
 
 #: (words one of which the lower-cased text must hold for the pattern to be tried, pattern, replacement)
 _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (

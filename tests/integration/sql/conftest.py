@@ -1,6 +1,9 @@
 """Fixtures for the SQL connector: a real PostgreSQL (started once per session) and SQLite files.
 
-Each test gets a fresh `badge_holders` table in the database it is parametrised over.
+Each test gets a fresh `badge_holders` table in the database it is parametrised over: SQLite (through
+SQLAlchemy), PostgreSQL through psycopg directly (`pg`: what a `postgresql+psycopg://` URL gets, `connectors/sql/pg.py`)
+and PostgreSQL through SQLAlchemy (`pg-sqlalchemy`: the path any other PostgreSQL driver's URL takes), so both
+paths are held to the same tests on the same server.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ def postgres() -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "pg"])
+@pytest.fixture(params=["sqlite", "pg", "pg-sqlalchemy"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    if request.param == "pg-sqlalchemy":  # the same server, the connector on its SQLAlchemy path
+        request.getfixturevalue("monkeypatch").setattr(sql.urls, "is_direct", lambda url: False)
     metadata = sa.MetaData()
     table = badge_table(metadata)
     if request.param == "sqlite":
@@ -46,12 +51,12 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     metadata.create_all(admin)
     with admin.begin() as c:
         c.execute(sa.insert(table), seed_rows())
-        if request.param == "pg":  # keep the serial in step with the explicit ids
+        if request.param != "sqlite":  # keep the serial in step with the explicit ids
             c.exec_driver_sql("SELECT setval('badge_holders_badge_holder_id_seq', 100)")
     try:
-        yield Db(request.param, url, admin, secrets, table)
+        yield Db("sqlite" if request.param == "sqlite" else "pg", url, admin, secrets, table)
     finally:
-        if request.param == "pg":
+        if request.param != "sqlite":
             sql.dispose_engines()  # no pooled connection may hold a lock on the table we drop
             metadata.drop_all(admin)
         admin.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ...model import Observation, Write
@@ -16,28 +15,15 @@ from ...ports import (
     ReadPage,
     ReadResult,
     SecretsPort,
-    TransientError,
     WriteResult,
 )
 from ..base import BaseConnector, Harvest
 from ..checked_settings import settings_model
 from ..ratelimit import BucketStore
-from . import pages
-from .engines import engine_for
-from .values import (
-    coerce,
-    decode_wm,
-    encode_wm,
-    flag,
-    gt,
-    jsonable,
-    marker,
-    pack_hashes,
-    reason,
-    row_hash,
-    unpack_hashes,
-)
-from .writes import run_batch
+from . import pages, urls
+from .alchemy import AlchemyBackend
+from .pg import PgBackend
+from .values import decode_wm, encode_wm, flag, gt, jsonable, marker, pack_hashes, row_hash, unpack_hashes
 
 if TYPE_CHECKING:
     from .settings import Settings as SqlSettings
@@ -69,16 +55,13 @@ class SqlConnector(BaseConnector):
                  buckets: BucketStore | None = None) -> None:
         super().__init__(name, settings, attributes, writable=writable and settings.table is not None,
                          secrets=secrets, buckets=buckets)
-        from sqlalchemy.engine import make_url
-
-        url = make_url(settings.url)
+        self._db: AlchemyBackend | PgBackend = _backend(self, settings.url)
         if credentials:
-            # URL.set quotes user and password itself: '@', ':', '/' and '%' in a password are safe
-            url = url.set(username=credentials.get("username") or url.username,
-                          password=credentials.get("password") or url.password)
-        self._url = url
-        self._table: Any = None  # reflected sqlalchemy Table (writes; table-mode reads)
-        self._source: Any = None  # selectable reads run against (the table, or the query as a subquery)
+            self._db.set_credentials(credentials.get("username"), credentials.get("password"))
+
+    @property
+    def _url(self) -> Any:  # the URL, its password hidden when shown
+        return self._db.url
 
     def __repr__(self) -> str:  # the URL is shown without its password
         return f"SqlConnector({self.name!r}, {self._url!r})"
@@ -86,7 +69,8 @@ class SqlConnector(BaseConnector):
     # --- plumbing ---------------------------------------------------------------------------------------
     @property
     def engine(self) -> Any:
-        return engine_for(self._url, self.settings.pool)
+        """The process's connections for this URL: an SQLAlchemy engine, or a psycopg pool (`pg_pool.py`)."""
+        return self._db.engine
 
     def _read_columns(self) -> list[str]:
         s = self.settings
@@ -96,21 +80,6 @@ class SqlConnector(BaseConnector):
                 cols.append(extra)
         return list(dict.fromkeys(cols))
 
-    def _reflect_table(self, conn: Any) -> Any:
-        import sqlalchemy as sa
-
-        if self._table is None:
-            s = self.settings
-            try:
-                self._table = sa.Table(s.table, sa.MetaData(), schema=s.schema_name, autoload_with=conn)
-            except sa.exc.NoSuchTableError:
-                raise PermanentError(f"system {self.name!r}: no table {s.table!r}") from None
-            missing = [c for c in self._write_columns() if c not in self._table.c]
-            if missing:
-                self._table = None
-                raise PermanentError(f"system {self.name!r}: table {s.table!r} has no column(s) {missing}")
-        return self._table
-
     def _write_columns(self) -> list[str]:
         s = self.settings
         cols = [s.key, *self.attributes]
@@ -119,38 +88,6 @@ class SqlConnector(BaseConnector):
         if s.watermark and not s.query:
             cols.append(s.watermark)
         return cols
-
-    def _prepare_source(self, conn: Any) -> Any:
-        import sqlalchemy as sa
-
-        if self._source is not None:
-            return self._source
-        s = self.settings
-        wanted = self._read_columns()
-        if s.query is None:
-            self._source = self._reflect_table(conn)
-        else:
-            sub = sa.text(s.query.strip().rstrip(";")).columns(*[sa.column(c) for c in wanted]).subquery("src")
-            probe = conn.execute(sa.select(sa.text("*")).select_from(
-                sa.text(f"({s.query.strip().rstrip(';')}) AS probe")).limit(0))
-            present = set(probe.keys())
-            missing = [c for c in wanted if c not in present]
-            if missing:
-                raise PermanentError(f"system {self.name!r}: the configured query returns no column(s) {missing}")
-            self._source = sub
-        return self._source
-
-    def _read_only(self, conn: Any) -> None:
-        """Make the read transaction read-only where the database can: a configured query cannot write."""
-        backend = conn.dialect.name
-        if backend == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        elif backend == "sqlite":
-            conn.exec_driver_sql("PRAGMA query_only = ON")
-
-    def _release_read_only(self, conn: Any) -> None:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA query_only = OFF")
 
     # --- reads ------------------------------------------------------------------------------------------
     def read_pages(self, cursor: str | None = None, *, full: bool = False, page_size: int | None = None,
@@ -165,60 +102,30 @@ class SqlConnector(BaseConnector):
         return json.dumps([self._read_columns(), s.active_values, s.table, s.query, s.watermark], default=str)
 
     def _translate(self, exc: Exception) -> PeoplesyncError | None:
-        import sqlalchemy as sa
-
-        if isinstance(exc, sa.exc.SQLAlchemyError):
-            return TransientError(f"system {self.name!r}: read failed: {reason(exc)}")
-        return None
+        return self._db.translate(exc)
 
     def _scan(self, since: Any = None) -> tuple[list[Row], Any]:
         """Rows as (key, attr values, watermark, active), and the largest watermark seen."""
-        import sqlalchemy as sa
-
-        s = self.settings
-        with self._reading() as (conn, src):
-            stmt = sa.select(*[src.c[c] for c in self._read_columns()])
-            if since is not None:
-                wm_col = src.c[s.watermark]
-                stmt = stmt.where(wm_col >= sa.bindparam("since", since, type_=wm_col.type))
-            result = conn.execution_options(stream_results=True, yield_per=s.fetch_size).execute(stmt)
-            return self._collect(result, since)
-
-    @contextmanager
-    def _reading(self) -> Iterator[tuple[Any, Any]]:
-        """(connection, source) in a read-only transaction."""
-        with self.engine.connect() as conn, conn.begin():
-            self._read_only(conn)
-            try:
-                yield conn, self._prepare_source(conn)
-            finally:
-                self._release_read_only(conn)
+        return self._db.scan(since, lambda rows: self._collect(rows, since))
 
     def find_account(self, match: Mapping[str, Any]) -> Observation | None:
         """The one row of the source whose columns equal these values (`SELECT ... WHERE col = :v AND ...
         LIMIT 2`, values bound and converted to the column's type, columns only among the key and the mapped
         ones, as reflected), or None: no row, several, or a value the column cannot hold."""
-        import sqlalchemy as sa
-
         allowed = {self.settings.key, *self.attributes}
         if not match or any(attr not in allowed for attr in match):
             return None
         try:
-            with self._reading() as (conn, src):
-                terms = _equal_terms(src, match)
-                if terms is None:
-                    return None  # a value no row of its column can hold: no row holds it
-                stmt = sa.select(*[src.c[c] for c in self._read_columns()]).where(*terms).limit(2)
-                found = conn.execute(stmt).all()
+            found = self._db.find(match)
         except PeoplesyncError:
             raise
-        except (sa.exc.DataError, OverflowError):
-            return None  # no value of the column can be this one (a NUL in PostgreSQL text, out of range)
         except Exception as exc:
             failure = self._translate(exc)
             if failure is None:
                 raise
             raise failure from None
+        if found is None:
+            return None  # a value no row of its column can hold: no row holds it
         if len(found) != 1:
             return None
         rows, _ = self._collect(found, None)
@@ -325,23 +232,15 @@ class SqlConnector(BaseConnector):
         return [r for r in results if r is not None]
 
     def _run_batch(self, changes: Sequence[Write]) -> list[WriteResult | PeoplesyncError]:
-        return run_batch(self.engine, self._reflect_table, self.settings, self.name, changes)
+        return self._db.run_batch(changes)
 
     def close(self) -> None:
         """Connections go back to the per-process pool after each read or batch; nothing is held here."""
 
 
-def _equal_terms(src: Any, match: Mapping[str, Any]) -> list[Any] | None:
-    """`column = :value` for each pair (the value bound, converted to the column's type); None when a value
-    cannot be held by its column."""
-    terms = []
-    for attr, value in match.items():
-        col = src.c[attr]
-        if value is None:
-            terms.append(col.is_(None))
-            continue
-        try:
-            terms.append(col == coerce(value, col))
-        except PermanentError:
-            return None
-    return terms
+
+def _backend(conn: SqlConnector, url: str) -> AlchemyBackend | PgBackend:
+    """PostgreSQL on psycopg directly, any other database through SQLAlchemy (see the package's docstring)."""
+    if urls.is_direct(url):
+        return PgBackend(conn, urls.parse(url))
+    return AlchemyBackend(conn, url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-_ENGINES: dict[tuple[str, str], Any] = {}
+_ENGINES: dict[tuple[str, ...], Any] = {}  # SQLAlchemy engines, and psycopg pools (`pg_pool.py`)
 _ENGINES_LOCK = threading.Lock()
 
 

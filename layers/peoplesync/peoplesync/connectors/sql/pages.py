@@ -62,26 +62,16 @@ def _delta_usable(conn: SqlConnector, cursor: str | None) -> bool:
 
 def _mark(conn: SqlConnector) -> dict[str, Any] | None:
     """The largest watermark before the read begins (the cursor it leaves); None: no watermark."""
-    import sqlalchemy as sa
-
     column = conn.settings.watermark
     if not column:
         return None
-    with conn._reading() as (c, src):
-        top = c.execute(sa.select(sa.func.max(src.c[column]))).scalar()
+    top = conn._db.top(column)
     return None if top is None else encode_wm(top)
 
 
 def _page(conn: SqlConnector, pos: dict[str, Any], size: int) -> tuple[list[Any], Any]:
     """One page's rows (as `_collect` gives them) and the raw key of its last row."""
-    import sqlalchemy as sa
-
-    with conn._reading() as (c, src):
-        key = src.c[conn.settings.key]
-        stmt = sa.select(*[src.c[col] for col in conn._read_columns()]).where(key.is_not(None))
-        if pos["last"] is not None:
-            stmt = stmt.where(key > sa.bindparam("last", decode_wm(pos["last"]), type_=key.type))
-        raw = c.execute(stmt.order_by(key).limit(size)).all()
+    raw = conn._db.page(None if pos["last"] is None else decode_wm(pos["last"]), size)
     rows, _ = conn._collect(raw, None)
     return rows, raw[-1][0] if raw else None
 

@@ -83,15 +83,23 @@ def decode_wm(d: dict[str, Any]) -> Any:
     return v
 
 
-def coerce(value: Any, column: Any) -> Any:
-    """Turn a value from another system (usually text) into the column's Python type, where that is clear."""
+def python_type(column: Any) -> type | None:
+    """An SQLAlchemy column's Python type (`coerce`'s `py`); None where its type names none."""
+    try:
+        py: type = column.type.python_type
+    except (NotImplementedError, AttributeError):
+        return None
+    return py
+
+
+def coerce(value: Any, name: str, py: type | None) -> Any:
+    """Turn a value from another system (usually text) into the Python type `py` of column `name`, where that
+    is clear; `py` None: the value as given (the database casts it, or refuses)."""
     if value is None:
         return None
     if isinstance(value, tuple | list):
-        raise PermanentError(f"column {column.name!r} holds one value; got a list")
-    try:
-        py = column.type.python_type
-    except (NotImplementedError, AttributeError):
+        raise PermanentError(f"column {name!r} holds one value; got a list")
+    if py is None:
         return value
     if isinstance(value, py) and not (py is int and isinstance(value, bool)):
         return value
@@ -110,8 +118,8 @@ def coerce(value: Any, column: Any) -> Any:
             return date.fromisoformat(str(value)[:10])
         if py is str:
             return str(value)
-    except (TypeError, ValueError) as exc:
-        raise PermanentError(f"column {column.name!r} cannot hold {type(value).__name__} value") from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise PermanentError(f"column {name!r} cannot hold {type(value).__name__} value") from exc
     return value
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
 from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
-from .values import coerce, jsonable, marker, reason
+from .values import coerce, jsonable, marker, python_type, reason
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -50,13 +50,13 @@ def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
 def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) -> WriteResult:
     import sqlalchemy as sa
 
-    values = {c: coerce(v, table.c[c]) for c, v in change.attrs.items()}
+    values = {c: to_column(v, table.c[c]) for c, v in change.attrs.items()}
     if change.op == CREATE:
         return _insert(conn, table, s, system, change, values)
     if change.key is None:
         raise PermanentError(f"system {system!r}: {change.op} without a key")
     key_col = table.c[s.key]
-    where = key_col == coerce(change.key, key_col)
+    where = key_col == to_column(change.key, key_col)
     stmt: Any
     if change.op == UPDATE:
         if not values:
@@ -66,7 +66,7 @@ def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) ->
         if not s.active_column:
             raise PermanentError(f"system {system!r}: cannot {change.op} without an active_column")
         flag = s.active_values[0] if change.op == ACTIVATE else s.inactive_value
-        values[s.active_column] = coerce(flag, table.c[s.active_column])
+        values[s.active_column] = to_column(flag, table.c[s.active_column])
         stmt = sa.update(table).where(where).values(values)
     elif change.op == DELETE:
         if not s.delete:
@@ -78,6 +78,11 @@ def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) ->
         raise PermanentError(f"system {system!r}: no row with {s.key} = {change.key!r}")
     after = None if change.op == DELETE else marker_after(conn, table, s, where)
     return WriteResult(key=change.key, values={c: jsonable(values[c]) for c in change.attrs}, marker=after)
+
+
+def to_column(value: Any, column: Any) -> Any:
+    """`values.coerce` for an SQLAlchemy column."""
+    return coerce(value, column.name, python_type(column))
 
 
 def marker_after(conn: Any, table: Any, s: Settings, where: Any) -> int | float | str | None:
@@ -96,9 +101,9 @@ def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, valu
         raise PermanentError(f"system {system!r}: inserts are not allowed (set insert: true)")
     key_col = table.c[s.key]
     if s.active_column and s.active_column not in values:
-        values[s.active_column] = coerce(s.active_values[0], table.c[s.active_column])
+        values[s.active_column] = to_column(s.active_values[0], table.c[s.active_column])
     if change.key is not None and s.key not in values:
-        values[s.key] = coerce(change.key, key_col)
+        values[s.key] = to_column(change.key, key_col)
     insert = sa.insert(table).values(values)
     if conn.dialect.insert_returning:
         new_key = conn.execute(insert.returning(key_col)).scalar_one()
