@@ -30,28 +30,33 @@ class LocalQueues:
         self.store = store
         self.clock = clock  # wall clock, for the time a dead letter was parked
         self.now = 0.0  # logical time of this run: advanced by `wait`
-        # each queue's messages as (ready at, sequence, message), taken in that order: those sent with a delay
-        # in a heap, those sent ready (nearly all) in a FIFO, which is in that order already (the clock never
-        # goes back, the sequence only up) and costs no heap operation (30,000 messages at 5,000 people)
-        self._heaps: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
-        self._ready: dict[str, deque[tuple[float, int, dict[str, Any]]]] = {}
+        # each queue's messages as (ready at, sequence, message, its delivery's key), taken in that order: those
+        # sent with a delay in a heap, those sent ready (nearly all) in a FIFO, which is in that order already
+        # (the clock never goes back, the sequence only up) and costs no heap operation (30,000 messages at
+        # 5,000 people)
+        self._heaps: dict[str, list[_Entry]] = {}
+        self._ready: dict[str, deque[_Entry]] = {}
         self._seq = itertools.count()
         self._restored = False
         self._waiting: set[tuple[str, str, str, str] | None] = set()  # deliveries queued and not yet taken
+        self._queues: dict[str, LocalQueue] = {}  # one per name (the flow asks for one per message it sends)
 
     def queue(self, name: str) -> LocalQueue:
-        return LocalQueue(self, name)
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = LocalQueue(self, name)
+        return queue
 
     def dead_letter_queue(self, name: str) -> DeadLetters:
         return DeadLetters(self, name)
 
     def put(self, name: str, message: dict[str, Any], delay: float = 0) -> None:
-        key = _dedup_key(name, message) if delay == 0 else None
-        if key is not None:  # the same delivery already waiting: sent once (SQS would deliver both; both are safe)
-            if key in self._waiting:
+        key = _dedup_key(name, message)  # kept with the message: `take` lets go of it
+        if key is not None and delay == 0:  # the same delivery already waiting: sent once (SQS would deliver
+            if key in self._waiting:  # both; both are safe)
                 return
             self._waiting.add(key)
-        entry = (self.now + delay, next(self._seq), message)
+        entry = (self.now + delay, next(self._seq), message, key)
         if delay > 0:
             heapq.heappush(self._heaps.setdefault(name, []), entry)
         else:
@@ -64,12 +69,12 @@ class LocalQueues:
         out: list[dict[str, Any]] = []
         while len(out) < limit:
             if heap and heap[0][0] <= self.now and (not ready or heap[0][:2] < ready[0][:2]):
-                message = heapq.heappop(heap)[2]
+                _, _, message, key = heapq.heappop(heap)
             elif ready:
-                message = ready.popleft()[2]
+                _, _, message, key = ready.popleft()
             else:
                 break
-            self._waiting.discard(_dedup_key(name, message))
+            self._waiting.discard(key)
             out.append(message)
         return out
 
@@ -96,8 +101,8 @@ class LocalQueues:
         return True
 
     def messages(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
-        return [(name, m) for name in self.names(prefix)
-                for _, _, m in sorted([*self._heaps.get(name, ()), *self._ready.get(name, ())], key=_order)]
+        return [(name, entry[2]) for name in self.names(prefix)
+                for entry in sorted([*self._heaps.get(name, ()), *self._ready.get(name, ())], key=_order)]
 
     # --- durability between runs ---------------------------------------------------------------------------
     def restore(self) -> None:
@@ -120,7 +125,10 @@ class LocalQueues:
             self.store.put_meta(LEFTOVERS, {"items": items})
 
 
-def _order(entry: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
+_Entry = tuple[float, int, dict[str, Any], tuple[str, str, str, str] | None]
+
+
+def _order(entry: _Entry) -> tuple[float, int]:
     return entry[0], entry[1]  # (ready at, sequence): unique, the message itself never compared
 
 
