@@ -1,6 +1,6 @@
 """What the local first sync cannot do without, each part measured against reading the files, in the same run.
 
-    python bench/local_floor.py [--people 5000] [--rounds 3]
+    python bench/local_floor.py [--people 5000] [--rounds 3] [--tree /path/to/checkout]
 
 `bench/local_speed.py`'s three CSV systems (the bar: the first sync within 25x of reading and parsing the files
 with `csv.reader`). A first sync cannot do less than these, whatever the flow around them:
@@ -163,8 +163,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tree", help="another checkout's code (read by local_speed when imported): a baseline")
     args = ap.parse_args()
     rounds = [one_round(args.people) for _ in range(args.rounds)]
+    print(f"code of {local_speed.ROOT}")
     print(f"{args.people:,} people, 3 CSV systems, medians of {args.rounds} round(s), CPU seconds and x read:")
     for part in ("read", "connectors", "engine", "encode", "store", "targets", "floor", "sync"):
         seconds = statistics.median(r[part] for r in rounds)
