@@ -1,17 +1,18 @@
-"""Writes to PostgreSQL on psycopg directly: the statements `writes.py` has SQLAlchemy build, with the same
-rules (see its docstring): `UPDATE` of the given columns only, values bound, identifiers checked against the
-table and quoted (`psycopg.sql.Identifier`); a batch is one transaction, each write under its own SAVEPOINT (a
-nested `conn.transaction()`), so one rejected row does not undo the others; inserts and deletes only when
-allowed; each result carries the row's watermark read back after the statement, as a marker."""
+"""Writes to PostgreSQL on psycopg directly: the statements `write_rules.plan` asks for (the same ones
+`writes.py` has SQLAlchemy build, under the same batch rules, `write_rules`), values bound, identifiers checked
+against the table and quoted (`psycopg.sql.Identifier`); a write's SAVEPOINT is a nested `conn.transaction()`;
+each result carries the row's watermark read back after the statement, as a marker."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
-from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
-from .values import coerce, jsonable, marker, reason
+from ...model import CREATE, DELETE, Write
+from ...ports import PeoplesyncError, PermanentError, WriteResult
+from . import write_rules
+from .values import coerce, marker
 
 if TYPE_CHECKING:
     from .pg import PgBackend, Source
@@ -19,63 +20,41 @@ if TYPE_CHECKING:
 
 
 def run_batch(db: PgBackend, changes: Sequence[Write]) -> list[WriteResult | PeoplesyncError]:
-    """Apply `changes` in one transaction. A rejected write is rolled back alone and returned in its place; a
-    lost connection raises TransientError (nothing committed)."""
+    """Apply `changes` in one transaction, as `write_rules.run_batch` says."""
     import psycopg
 
     system, s = db.conn.name, db.conn.settings
-    out: list[WriteResult | PeoplesyncError] = []
-    try:
+
+    @contextmanager
+    def transaction() -> Iterator[tuple[Any, Source]]:
         with db.engine.connection() as c, c.transaction():
-            table = db.table(c)
-            for change in changes:
-                try:
-                    with c.transaction():
-                        out.append(apply_one(c, table, s, system, change))
-                except PeoplesyncError as exc:
-                    out.append(exc)
-                except (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError, OverflowError) as exc:
-                    out.append(PermanentError(f"system {system!r}: {change.op} {change.key!r} "
-                                              f"rejected: {reason(exc)}"))
-    except PeoplesyncError:
-        raise
-    except psycopg.Error as exc:
-        raise TransientError(f"system {system!r}: write batch failed, nothing committed: {reason(exc)}") from None
-    return out
+            yield c, db.table(c)
+
+    return write_rules.run_batch(
+        system, changes, transaction, lambda tx: tx[0].transaction(),
+        lambda tx, change: apply_one(tx[0], tx[1], s, system, change),
+        (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError, OverflowError), psycopg.Error)
 
 
 def apply_one(c: Any, table: Source, s: Settings, system: str, change: Write) -> WriteResult:
     from psycopg import sql
 
-    values = {col: coerce(v, col, table.columns[col]) for col, v in change.attrs.items()}
-    if change.op == CREATE:
-        return _insert(c, table, s, system, change, values)
-    if change.key is None:
-        raise PermanentError(f"system {system!r}: {change.op} without a key")
-    key = coerce(change.key, s.key, table.columns[s.key])
+    planned = write_rules.plan(change, s, system, lambda v, col: coerce(v, col, table.columns[col]))
+    if isinstance(planned, WriteResult):
+        return planned
+    if planned.op == CREATE:
+        return _insert(c, table, s, system, change, planned.values)
     where = sql.SQL("{} = %s").format(sql.Identifier(s.key))
-    if change.op == UPDATE:
-        if not values:
-            return WriteResult(key=change.key)
-    elif change.op in (DEACTIVATE, ACTIVATE):
-        if not s.active_column:
-            raise PermanentError(f"system {system!r}: cannot {change.op} without an active_column")
-        flag = s.active_values[0] if change.op == ACTIVATE else s.inactive_value
-        values[s.active_column] = coerce(flag, s.active_column, table.columns[s.active_column])
-    elif change.op == DELETE:
-        if not s.delete:
-            raise PermanentError(f"system {system!r}: deletes are not allowed (set delete: true)")
+    if planned.op == DELETE:
+        stmt, params = sql.SQL("DELETE FROM {} WHERE {}").format(table.sql, where), [planned.key]
     else:
-        raise PermanentError(f"system {system!r}: unknown operation {change.op!r}")
-    if change.op == DELETE:
-        stmt = sql.SQL("DELETE FROM {} WHERE {}").format(table.sql, where)
-    else:
-        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(col)) for col in values)
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(col)) for col in planned.values)
         stmt = sql.SQL("UPDATE {} SET {} WHERE {}").format(table.sql, sets, where)
-    if c.execute(stmt, [*(() if change.op == DELETE else values.values()), key]).rowcount == 0:
-        raise PermanentError(f"system {system!r}: no row with {s.key} = {change.key!r}")
-    after = None if change.op == DELETE else marker_after(c, table, s, key)
-    return WriteResult(key=change.key, values={col: jsonable(values[col]) for col in change.attrs}, marker=after)
+        params = [*planned.values.values(), planned.key]
+    if c.execute(stmt, params).rowcount == 0:
+        raise write_rules.no_row(system, s, change)
+    after = None if planned.op == DELETE else marker_after(c, table, s, planned.key)
+    return write_rules.written(change, planned.values, after)
 
 
 def marker_after(c: Any, table: Source, s: Settings, key: Any) -> int | float | str | None:
@@ -92,12 +71,6 @@ def marker_after(c: Any, table: Source, s: Settings, key: Any) -> int | float | 
 def _insert(c: Any, table: Source, s: Settings, system: str, change: Write, values: dict[str, Any]) -> WriteResult:
     from psycopg import sql
 
-    if not s.insert:
-        raise PermanentError(f"system {system!r}: inserts are not allowed (set insert: true)")
-    if s.active_column and s.active_column not in values:
-        values[s.active_column] = coerce(s.active_values[0], s.active_column, table.columns[s.active_column])
-    if change.key is not None and s.key not in values:
-        values[s.key] = coerce(change.key, s.key, table.columns[s.key])
     returning = sql.Identifier(s.key)
     if values:
         stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
@@ -110,5 +83,4 @@ def _insert(c: Any, table: Source, s: Settings, system: str, change: Write, valu
         raise PermanentError(f"system {system!r}: create returned {len(rows)} rows")
     new_key = rows[0][0]
     after = None if new_key is None else marker_after(c, table, s, new_key)
-    return WriteResult(key=str(jsonable(new_key)), ref=None,
-                       values={col: jsonable(values[col]) for col in change.attrs}, marker=after)
+    return write_rules.created(change, values, new_key, after)

@@ -1,7 +1,6 @@
-"""Writes: `UPDATE` of the given (mapped) columns only, values always as bound parameters, identifiers checked
-against the reflected table and quoted by SQLAlchemy. A batch is one transaction, each write under its own
-SAVEPOINT, so one rejected row does not undo the others. Inserts only when `insert: true`, deletes only when
-`delete: true`.
+"""Writes through SQLAlchemy: the statements `write_rules.plan` asks for, values always as bound parameters,
+identifiers checked against the reflected table and quoted by SQLAlchemy; the batch's rules (one transaction,
+a SAVEPOINT per write, inserts and deletes only when allowed) are `write_rules`'s, shared with `pg_writes.py`.
 
 Each result carries the row's change marker after the write (`WriteResult.marker`): with a `watermark` column
 on the table, its value read back by key in the same transaction, after the statement and whatever trigger it
@@ -10,12 +9,14 @@ the same marker reads give (`values.marker`). None without a watermark, in `quer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ...model import ACTIVATE, CREATE, DEACTIVATE, DELETE, UPDATE, Write
-from ...ports import PeoplesyncError, PermanentError, TransientError, WriteResult
-from .values import coerce, jsonable, marker, python_type, reason
+from ...model import CREATE, DELETE, Write
+from ...ports import PeoplesyncError, WriteResult
+from . import write_rules
+from .values import coerce, marker, python_type
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -23,61 +24,35 @@ if TYPE_CHECKING:
 
 def run_batch(engine: Any, reflect: Any, settings: Settings, system: str,
               changes: Sequence[Write]) -> list[WriteResult | PeoplesyncError]:
-    """Apply `changes` in one transaction (`reflect(conn)` gives the table). A rejected write is rolled back
-    alone and returned in its place; a lost connection raises TransientError (nothing committed)."""
+    """Apply `changes` in one transaction (`reflect(conn)` gives the table), as `write_rules.run_batch` says."""
     import sqlalchemy as sa
 
-    out: list[WriteResult | PeoplesyncError] = []
-    try:
+    @contextmanager
+    def transaction() -> Iterator[tuple[Any, Any]]:
         with engine.connect() as conn, conn.begin():
-            table = reflect(conn)
-            for change in changes:
-                try:
-                    with conn.begin_nested():
-                        out.append(apply_one(conn, table, settings, system, change))
-                except PeoplesyncError as exc:
-                    out.append(exc)
-                except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError, OverflowError) as exc:
-                    out.append(PermanentError(f"system {system!r}: {change.op} {change.key!r} "
-                                              f"rejected: {reason(exc)}"))
-    except PeoplesyncError:
-        raise
-    except sa.exc.SQLAlchemyError as exc:
-        raise TransientError(f"system {system!r}: write batch failed, nothing committed: {reason(exc)}") from None
-    return out
+            yield conn, reflect(conn)
+
+    return write_rules.run_batch(
+        system, changes, transaction, lambda tx: tx[0].begin_nested(),
+        lambda tx, change: apply_one(tx[0], tx[1], settings, system, change),
+        (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError, OverflowError), sa.exc.SQLAlchemyError)
 
 
 def apply_one(conn: Any, table: Any, s: Settings, system: str, change: Write) -> WriteResult:
     import sqlalchemy as sa
 
-    values = {c: to_column(v, table.c[c]) for c, v in change.attrs.items()}
-    if change.op == CREATE:
-        return _insert(conn, table, s, system, change, values)
-    if change.key is None:
-        raise PermanentError(f"system {system!r}: {change.op} without a key")
-    key_col = table.c[s.key]
-    where = key_col == to_column(change.key, key_col)
-    stmt: Any
-    if change.op == UPDATE:
-        if not values:
-            return WriteResult(key=change.key)
-        stmt = sa.update(table).where(where).values(values)
-    elif change.op in (DEACTIVATE, ACTIVATE):
-        if not s.active_column:
-            raise PermanentError(f"system {system!r}: cannot {change.op} without an active_column")
-        flag = s.active_values[0] if change.op == ACTIVATE else s.inactive_value
-        values[s.active_column] = to_column(flag, table.c[s.active_column])
-        stmt = sa.update(table).where(where).values(values)
-    elif change.op == DELETE:
-        if not s.delete:
-            raise PermanentError(f"system {system!r}: deletes are not allowed (set delete: true)")
-        stmt = sa.delete(table).where(where)
-    else:
-        raise PermanentError(f"system {system!r}: unknown operation {change.op!r}")
+    planned = write_rules.plan(change, s, system, lambda v, col: to_column(v, table.c[col]))
+    if isinstance(planned, WriteResult):
+        return planned
+    if planned.op == CREATE:
+        return _insert(conn, table, s, change, planned.values)
+    where = table.c[s.key] == planned.key
+    stmt = sa.delete(table).where(where) if planned.op == DELETE \
+        else sa.update(table).where(where).values(planned.values)
     if conn.execute(stmt).rowcount == 0:
-        raise PermanentError(f"system {system!r}: no row with {s.key} = {change.key!r}")
-    after = None if change.op == DELETE else marker_after(conn, table, s, where)
-    return WriteResult(key=change.key, values={c: jsonable(values[c]) for c in change.attrs}, marker=after)
+        raise write_rules.no_row(system, s, change)
+    after = None if planned.op == DELETE else marker_after(conn, table, s, where)
+    return write_rules.written(change, planned.values, after)
 
 
 def to_column(value: Any, column: Any) -> Any:
@@ -94,16 +69,10 @@ def marker_after(conn: Any, table: Any, s: Settings, where: Any) -> int | float 
     return marker(conn.execute(sa.select(table.c[s.watermark]).where(where).limit(1)).scalar())
 
 
-def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, values: dict[str, Any]) -> WriteResult:
+def _insert(conn: Any, table: Any, s: Settings, change: Write, values: dict[str, Any]) -> WriteResult:
     import sqlalchemy as sa
 
-    if not s.insert:
-        raise PermanentError(f"system {system!r}: inserts are not allowed (set insert: true)")
     key_col = table.c[s.key]
-    if s.active_column and s.active_column not in values:
-        values[s.active_column] = to_column(s.active_values[0], table.c[s.active_column])
-    if change.key is not None and s.key not in values:
-        values[s.key] = to_column(change.key, key_col)
     insert = sa.insert(table).values(values)
     if conn.dialect.insert_returning:
         new_key = conn.execute(insert.returning(key_col)).scalar_one()
@@ -113,5 +82,4 @@ def _insert(conn: Any, table: Any, s: Settings, system: str, change: Write, valu
         if new_key is None and key_col.primary_key:
             new_key = result.inserted_primary_key[0]
     after = None if new_key is None else marker_after(conn, table, s, key_col == new_key)
-    return WriteResult(key=str(jsonable(new_key)), ref=None, values={c: jsonable(values[c]) for c in change.attrs},
-                       marker=after)
+    return write_rules.created(change, values, new_key, after)
